@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the brokers need on Debian 12
+# (bookworm): apt packages, a pinned Python virtual environment for the test
+# clients, and pinned npm / Go modules. Idempotent; quiet on success.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+run() { "$@" >>"$log" 2>&1 || { cat "$log" >&2; echo "deps.sh: failed: $*" >&2; exit 1; }; }
+
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+
+apt_packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  # sanitizers, fuzzing, format
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14 clang-tidy-14
+  # real brokers
+  redis-server redis-tools rabbitmq-server nats-server erlang-base
+  # test clients
+  python3 python3-venv procps iproute2
+)
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  # Package scripts must not start system services (no init here; the tests
+  # start their own brokers on private ports).
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod +x "$policy"
+    made_policy=1
+  fi
+  run "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  run "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  ((made_policy)) && "${sudo_cmd[@]}" rm -f "$policy"
+fi
+
+# Python test clients, pinned, in an ignored virtual environment. Debian's
+# interpreter is used so that a fresh machine and this one agree.
+venv="$root/.venv"
+req="$root/scripts/requirements.txt"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+  [[ -x $venv/bin/python ]] || run /usr/bin/python3 -m venv "$venv"
+  run "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+fi

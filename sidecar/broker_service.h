@@ -1,0 +1,52 @@
+// The brokerside.v1.Broker service: translates gRPC calls into operations on
+// the configured targets and their outcomes back into responses and statuses.
+// No protocol code here; each method is a small callback reactor that never
+// blocks a gRPC thread.
+#pragma once
+
+#include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/config.h"
+#include "sidecar/metrics.h"
+
+namespace brokerside::sidecar {
+
+class broker_service final : public v1::Broker::CallbackService {
+ public:
+  // `cfg` and `m` must outlive the service.
+  broker_service(const config& cfg, metrics& m);
+
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
+                                 const v1::SendRequest* request,
+                                 v1::SendResponse* response) override;
+  grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* SendStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* Recv(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* context,
+                                    const v1::AcquireRequest* request,
+                                    v1::AcquireResponse* response) override;
+  grpc::ServerUnaryReactor* Renew(grpc::CallbackServerContext* context,
+                                  const v1::RenewRequest* request,
+                                  v1::RenewResponse* response) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
+                                    const v1::ReleaseRequest* request,
+                                    v1::ReleaseResponse* response) override;
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
+                                  const v1::StatsRequest* request,
+                                  v1::StatsResponse* response) override;
+
+  // The outcome of one Send (also each SendStream operation): a response or
+  // the status it fails with.
+  grpc::Status send(const v1::SendRequest& request, v1::SendResponse& response) const;
+
+ private:
+  // The target named in a request, or the status its absence earns.
+  grpc::Status find_target(const std::string& name, const pool::target_config*& out) const;
+  grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
+                                   const grpc::Status& status);
+
+  const config& config_;  // targets and limits; immutable after startup
+  metrics& metrics_;      // call counters
+};
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,120 @@
+#include "sidecar/cli.h"
+
+#include <algorithm>
+#include <string_view>
+
+namespace brokerside::sidecar {
+namespace {
+
+struct alias {
+  std::string_view flag;
+  std::string_view path;
+};
+
+// Short names for the settings people set most; every other setting is
+// reachable as --<dotted.path>=value.
+constexpr alias aliases[] = {
+    {"listen", "listen.grpc"},
+    {"unix-socket", "listen.unix_socket"},
+    {"admin", "listen.admin"},
+    {"log-level", "log.level"},
+    {"log-format", "log.format"},
+    {"threads", "server.threads"},
+    {"shutdown-grace", "server.shutdown_grace"},
+};
+
+}  // namespace
+
+std::string usage() {
+  return R"(usage: brokerside [options]
+
+brokerside serves pooled broker connections over gRPC (brokerside.v1.Broker).
+
+  -c, --config FILE         YAML configuration (default: none, built-in defaults)
+  --target NAME=URL         add a target, e.g. --target cache=redis://127.0.0.1:6379
+                            (repeatable; url schemes: redis, rediss, redis+unix,
+                            amqp, amqps, nats, tls, kafka, framed, framed+unix)
+  --listen HOST:PORT        gRPC listener (default 127.0.0.1:7300)
+  --unix-socket PATH        also serve gRPC on a Unix socket
+  --admin HOST:PORT         HTTP /healthz, /readyz, /metrics (default 127.0.0.1:7301; "" off)
+  --log-level LEVEL         trace, debug, info, warn, error, off (default info)
+  --log-format FORMAT       text or json (default text)
+  --threads N               I/O threads (default: one per core)
+  --shutdown-grace DURATION drain time after SIGTERM (default 10s)
+  --SECTION.KEY=VALUE       any configuration setting, e.g.
+                            --targets.cache.pool.max_connections=16
+  --check-config            validate the configuration and exit (0 valid, 2 invalid)
+  --probe[=HOST:PORT]       ask a running sidecar's gRPC health service; exit 0 if
+                            SERVING (default address: the configured listener)
+  --probe-service NAME      with --probe: check this target instead of the sidecar
+  -h, --help                this text
+  --version                 print the version
+)";
+}
+
+cli_options parse_cli(int argc, const char* const* argv) {
+  cli_options out;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      out.action = cli_action::help;
+      continue;
+    }
+    if (arg == "-c") arg = "--config";
+    if (arg.substr(0, 2) != "--" || arg.size() == 2) {
+      throw config_error("unexpected argument '" + std::string(arg) + "' (see --help)");
+    }
+    std::string name(arg.substr(2));
+    std::optional<std::string> value;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    // Flags that take no value.
+    if (name == "version" || name == "check-config" || name == "help") {
+      if (value) throw config_error("--" + name + " takes no value");
+      out.action = name == "version"        ? cli_action::version
+                   : name == "check-config" ? cli_action::check_config
+                                            : cli_action::help;
+      continue;
+    }
+    if (name == "probe") {
+      out.action = cli_action::probe;
+      if (value) out.probe_address = *value;
+      continue;
+    }
+    const bool known = name == "config" || name == "probe-service" || name == "target" ||
+                       name.find('.') != std::string::npos ||
+                       std::any_of(std::begin(aliases), std::end(aliases),
+                                   [&](const alias& a) { return a.flag == name; });
+    if (!known) throw config_error("unknown flag --" + name + " (see --help)");
+    if (!value) {
+      if (i + 1 >= argc) throw config_error("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (name == "config") {
+      out.config_path = *value;
+    } else if (name == "probe-service") {
+      out.probe_service = *value;
+    } else if (name == "target") {
+      const auto eq = value->find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw config_error("--target: expected NAME=URL, e.g. cache=redis://127.0.0.1:6379");
+      }
+      if (value->substr(0, eq).find('.') != std::string::npos) {
+        throw config_error("--target: target names are 1-64 of A-Z a-z 0-9 _ -");
+      }
+      out.overrides.push_back({"targets." + value->substr(0, eq) + ".url", value->substr(eq + 1),
+                               /*literal=*/true});
+    } else if (name.find('.') != std::string::npos) {
+      out.overrides.push_back({name, *value});
+    } else {
+      for (const auto& a : aliases) {
+        if (a.flag == name) out.overrides.push_back({std::string(a.path), *value, /*literal=*/true});
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace brokerside::sidecar

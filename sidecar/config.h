@@ -1,0 +1,73 @@
+// The sidecar's configuration: one YAML document whose every setting a
+// command-line flag can override, validated once at startup. Errors name the
+// setting ("targets.cache.pool.max_connections: must be at least 1").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pool/settings.h"
+
+namespace brokerside::sidecar {
+
+struct listen_settings {
+  std::string grpc = "127.0.0.1:7300";   // host:port for gRPC; "" disables TCP
+  std::string unix_socket;               // also serve gRPC on this socket path
+  std::string admin = "127.0.0.1:7301";  // /healthz, /readyz, /metrics; "" disables
+};
+
+struct server_settings {
+  std::uint32_t threads = 0;                      // I/O threads; 0: one per core
+  std::uint64_t max_message_bytes = 4 << 20;      // larger requests: RESOURCE_EXHAUSTED
+  std::chrono::milliseconds keepalive_time{30'000};     // ping idle clients; 0: off
+  std::chrono::milliseconds keepalive_timeout{10'000};  // drop a client not answering
+  std::chrono::milliseconds shutdown_grace{10'000};     // drain time after SIGTERM
+};
+
+enum class log_format { text, json };
+
+struct log_settings {
+  std::string level = "info";  // trace, debug, info, warn, error, off
+  log_format format = log_format::text;
+};
+
+struct readiness_settings {
+  std::vector<std::string> required_targets;  // /readyz waits for these
+};
+
+struct config {
+  listen_settings listen;
+  server_settings server;
+  log_settings log;
+  readiness_settings readiness;
+  std::vector<pool::target_config> targets;
+
+  const pool::target_config* find_target(std::string_view name) const;
+};
+
+// A configuration error: what() is one line, "setting: reason".
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One setting given on the command line: a dotted path into the YAML
+// document ("targets.cache.pool.max_connections") and its value in YAML
+// syntax ("16", "[a, b]").
+struct setting_override {
+  std::string path;
+  std::string value;
+  bool literal = false;  // take value as a plain string, not YAML (URLs)
+};
+
+// Builds the configuration from a YAML document (empty: all defaults) and
+// the overrides, applied in order on top of it. Secrets named by
+// password_file / password_env are read here. Throws config_error.
+config load_config(std::string_view yaml_text, const std::vector<setting_override>& overrides);
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,138 @@
+#include "sidecar/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <filesystem>
+
+#include "sidecar/broker_service.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+namespace asio = boost::asio;
+
+// gRPC's own bind failure is a multi-line log and a null server; binding a
+// socket first gives the one-line reason ("Address already in use").
+void check_tcp_bindable(const std::string& address) {
+  const auto colon = address.rfind(':');
+  auto host = address.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const auto port = address.substr(colon + 1);
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  const auto endpoints = resolver.resolve(host, port, ec);
+  if (ec) throw startup_error("listen.grpc: cannot resolve '" + host + "': " + ec.message());
+  for (const auto& entry : endpoints) {
+    asio::ip::tcp::acceptor acceptor(io);
+    acceptor.open(entry.endpoint().protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(entry.endpoint(), ec);
+    if (ec) throw startup_error("listen.grpc: cannot listen on " + address + ": " + ec.message());
+  }
+}
+
+// A stale socket file from an earlier run is replaced; a live one is not.
+void prepare_unix_socket(const std::string& path) {
+  std::error_code fs_ec;
+  if (!std::filesystem::exists(path, fs_ec)) return;
+  if (!std::filesystem::is_socket(path, fs_ec)) {
+    throw startup_error("listen.unix_socket: " + path + " exists and is not a socket");
+  }
+  asio::io_context io;
+  asio::local::stream_protocol::socket probe(io);
+  boost::system::error_code ec;
+  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) throw startup_error("listen.unix_socket: " + path + " is in use by a running server");
+  std::filesystem::remove(path, fs_ec);
+}
+
+}  // namespace
+
+grpc_server::grpc_server(const config& cfg, metrics& m)
+    : config_(cfg), metrics_(m), service_(std::make_unique<broker_service>(cfg, m)) {}
+
+grpc_server::~grpc_server() {
+  if (server_ && serving_) {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+  }
+}
+
+void grpc_server::start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  // Two sidecars must not silently share a port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  const auto& server = config_.server;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(server.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(server.max_message_bytes));
+  if (server.keepalive_time.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                               static_cast<int>(server.keepalive_time.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(server.keepalive_timeout.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  }
+  // Clients may ping as often as every 10 s without being told off.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+
+  if (!config_.listen.grpc.empty()) {
+    check_tcp_bindable(config_.listen.grpc);
+    builder.AddListeningPort(config_.listen.grpc, grpc::InsecureServerCredentials(), &port_);
+  }
+  if (!config_.listen.unix_socket.empty()) {
+    prepare_unix_socket(config_.listen.unix_socket);
+    builder.AddListeningPort("unix:" + config_.listen.unix_socket,
+                             grpc::InsecureServerCredentials());
+  }
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_) {
+    throw startup_error("listen: gRPC could not start on " +
+                        (config_.listen.grpc.empty() ? config_.listen.unix_socket
+                                                     : config_.listen.grpc));
+  }
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  // A target is SERVING only once its pool has reached it; no adapter in this
+  // build connects yet, so every target starts (and stays) NOT_SERVING.
+  for (const auto& target : config_.targets) set_target_health(target.name, false);
+  serving_ = true;
+}
+
+void grpc_server::set_target_health(const std::string& target, bool serving) {
+  {
+    std::lock_guard lock(health_mutex_);
+    target_health_[target] = serving;
+  }
+  if (server_) server_->GetHealthCheckService()->SetServingStatus(target, serving);
+}
+
+bool grpc_server::target_healthy(const std::string& target) const {
+  std::lock_guard lock(health_mutex_);
+  const auto it = target_health_.find(target);
+  return it != target_health_.end() && it->second;
+}
+
+void grpc_server::shutdown(std::chrono::milliseconds grace) {
+  if (!server_ || !serving_.exchange(false)) return;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  if (!config_.listen.unix_socket.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(config_.listen.unix_socket, ec);
+  }
+}
+
+}  // namespace brokerside::sidecar

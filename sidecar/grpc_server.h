@@ -1,0 +1,62 @@
+// The gRPC side of the sidecar: the Broker service, health (overall and per
+// target), reflection, keepalive and message limits, on TCP and optionally a
+// Unix socket; and the drain on shutdown.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sidecar/config.h"
+#include "sidecar/metrics.h"
+#include "sidecar/startup_error.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace brokerside::sidecar {
+
+class broker_service;
+
+class grpc_server {
+ public:
+  // `cfg` and `m` must outlive the server.
+  grpc_server(const config& cfg, metrics& m);
+  ~grpc_server();
+
+  // Binds every listener and starts serving; throws startup_error.
+  void start();
+
+  // The TCP port bound (useful when listen.grpc asked for port 0); 0 if none.
+  int port() const { return port_; }
+
+  // Whether start() succeeded and shutdown() has not begun.
+  bool serving() const { return serving_.load(); }
+
+  // Marks the target's health service SERVING or NOT_SERVING.
+  void set_target_health(const std::string& target, bool serving);
+
+  // The health last set for the target (false if never set or unknown).
+  bool target_healthy(const std::string& target) const;
+
+  // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in
+  // flight may finish until `grace` has passed, then are cancelled. Blocks
+  // until every call is done.
+  void shutdown(std::chrono::milliseconds grace);
+
+ private:
+  const config& config_;                     // listeners and limits
+  metrics& metrics_;                         // shared with the service
+  std::unique_ptr<broker_service> service_;  // the Broker service
+  std::unique_ptr<grpc::Server> server_;     // null until start()
+  int port_ = 0;                             // bound TCP port
+  std::atomic<bool> serving_{false};         // between start() and shutdown()
+  mutable std::mutex health_mutex_;          // guards target_health_
+  std::map<std::string, bool> target_health_;  // for /readyz: gRPC has no getter
+};
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,156 @@
+// brokerside: pooled broker connections served over gRPC.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "sidecar/admin_server.h"
+#include "sidecar/cli.h"
+#include "sidecar/grpc_server.h"
+#include "sidecar/logging.h"
+#include "sidecar/probe.h"
+#include "sidecar/version.h"
+
+namespace bs = brokerside::sidecar;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int exit_bad_config = 2;
+constexpr int exit_startup_failed = 1;
+
+// The readiness rule of /readyz.
+bool ready(const bs::config& cfg, const bs::grpc_server& grpc, std::string& reason) {
+  if (!grpc.serving()) {
+    reason = "not serving (starting or draining)";
+    return false;
+  }
+  for (const auto& name : cfg.readiness.required_targets) {
+    if (!grpc.target_healthy(name)) {
+      reason = "required target '" + name + "' is not healthy";
+      return false;
+    }
+  }
+  return true;
+}
+
+void log_startup(const bs::config& cfg, const bs::grpc_server& grpc, int admin_port) {
+  spdlog::info("brokerside {} serving gRPC on {}{}{}{}", bs::version,
+               cfg.listen.grpc.empty() ? "" : cfg.listen.grpc,
+               grpc.port() != 0 ? " (port " + std::to_string(grpc.port()) + ")" : "",
+               cfg.listen.unix_socket.empty() ? "" : " and unix:" + cfg.listen.unix_socket,
+               admin_port != 0 ? "; admin HTTP on port " + std::to_string(admin_port) : "");
+  for (const auto& target : cfg.targets) {
+    std::string urls;
+    for (const auto& url : target.urls) urls += (urls.empty() ? "" : ", ") + url.redacted;
+    const bool implemented = brokerside::protocol::implemented(target.adapter());
+    spdlog::log(implemented ? spdlog::level::info : spdlog::level::warn,
+                "target {}: {} ({} adapter{})", target.name, urls,
+                brokerside::protocol::name(target.adapter()),
+                implemented ? "" : ", not implemented in this build");
+  }
+  if (cfg.targets.empty()) spdlog::warn("no targets configured (add one with --target NAME=URL)");
+}
+
+int serve(const bs::config& cfg) {
+  bs::setup_logging(cfg.log);
+  bs::metrics metrics;
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  bs::grpc_server grpc(cfg, metrics);
+  bs::admin_server admin(io, {[&](std::string& reason) { return ready(cfg, grpc, reason); },
+                              [&] { return metrics.render(); }});
+  try {
+    grpc.start();
+    if (!cfg.listen.admin.empty()) admin.start(cfg.listen.admin);
+  } catch (const bs::startup_error& e) {
+    std::fprintf(stderr, "brokerside: %s\n", e.what());
+    return exit_startup_failed;
+  }
+
+  std::promise<int> stop;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) stop.set_value(signo);
+  });
+  const unsigned threads =
+      cfg.server.threads != 0 ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  log_startup(cfg, grpc, cfg.listen.admin.empty() ? 0 : admin.port());
+
+  const int signo = stop.get_future().get();
+  spdlog::info("{}: draining for up to {} ms", strsignal(signo), cfg.server.shutdown_grace.count());
+  grpc.shutdown(cfg.server.shutdown_grace);
+  admin.stop();
+  work.reset();
+  io.stop();
+  for (auto& t : pool) t.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bs::cli_options cli;
+  try {
+    cli = bs::parse_cli(argc, argv);
+  } catch (const bs::config_error& e) {
+    std::fprintf(stderr, "brokerside: %s\n", e.what());
+    return exit_bad_config;
+  }
+  if (cli.action == bs::cli_action::help) {
+    std::fputs(bs::usage().c_str(), stdout);
+    return 0;
+  }
+  if (cli.action == bs::cli_action::version) {
+    std::printf("brokerside %s\n", bs::version);
+    return 0;
+  }
+
+  std::string yaml;
+  const std::string source = cli.config_path.empty() ? "configuration" : cli.config_path;
+  if (!cli.config_path.empty()) {
+    std::ifstream in(cli.config_path);
+    if (!in) {
+      std::fprintf(stderr, "brokerside: %s: cannot read: %s\n", source.c_str(),
+                   std::strerror(errno));
+      return exit_bad_config;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    yaml = text.str();
+  }
+  bs::config cfg;
+  try {
+    cfg = bs::load_config(yaml, cli.overrides);
+  } catch (const bs::config_error& e) {
+    std::fprintf(stderr, "brokerside: %s: %s\n", source.c_str(), e.what());
+    return exit_bad_config;
+  }
+
+  switch (cli.action) {
+    case bs::cli_action::check_config:
+      std::printf("brokerside: %s is valid (%zu target%s)\n", source.c_str(), cfg.targets.size(),
+                  cfg.targets.size() == 1 ? "" : "s");
+      return 0;
+    case bs::cli_action::probe: {
+      auto address = cli.probe_address.empty() ? cfg.listen.grpc : cli.probe_address;
+      if (address.rfind("0.0.0.0:", 0) == 0) address = "127.0.0.1" + address.substr(7);
+      if (address.rfind("[::]:", 0) == 0) address = "[::1]" + address.substr(4);
+      if (address.empty()) address = "unix:" + cfg.listen.unix_socket;
+      return bs::probe(address, cli.probe_service);
+    }
+    default:
+      return serve(cfg);
+  }
+}
