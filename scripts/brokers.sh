@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Starts, reports and stops REAL brokers from Debian's packages for the tests:
+# redis-server, rabbitmq-server (with its own epmd) and nats-server, each on
+# free loopback ports in its own run directory, remembered by PID.
+#
+#   scripts/brokers.sh start [redis|rabbitmq|nats ...]   (default: all three)
+#   scripts/brokers.sh stop  [...]
+#   scripts/brokers.sh status
+#
+# The run directory is $BROKERSIDE_RUN_DIR (default: .run/brokers in the
+# repository). The tests read $BROKERSIDE_RUN_DIR/brokers.env, which holds
+# each broker's URL, port and PID. stop kills only the PIDs start recorded.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+run_dir="${BROKERSIDE_RUN_DIR:-$root/.run/brokers}"
+env_file="$run_dir/brokers.env"
+all=(redis rabbitmq nats)
+
+die() { echo "brokers.sh: $*" >&2; exit 1; }
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
+wait_until() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# Remembered values: $run_dir/<broker>/<key> files.
+put() { echo "$3" >"$run_dir/$1/$2"; }
+get() { cat "$run_dir/$1/$2" 2>/dev/null || true; }
+
+write_env() {
+  local tmp="$env_file.tmp"
+  : >"$tmp"
+  for b in "${all[@]}"; do
+    [[ -f $run_dir/$b/env ]] && cat "$run_dir/$b/env" >>"$tmp"
+  done
+  mv "$tmp" "$env_file"
+}
+
+start_redis() {
+  local dir="$run_dir/redis" port
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --unixsocket "$dir/redis.sock" \
+    --unixsocketperm 700 --dir "$dir" --appendonly yes --appendfsync everysec --save '' \
+    --daemonize no --logfile "$dir/redis.log" </dev/null >/dev/null 2>&1 &
+  put redis pid $!
+  put redis port "$port"
+  wait_until 10 redis redis-cli -p "$port" ping || die "redis did not start (see $dir/redis.log)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_REDIS_URL=redis://127.0.0.1:$port
+BROKERSIDE_REDIS_PORT=$port
+BROKERSIDE_REDIS_SOCKET=$dir/redis.sock
+BROKERSIDE_REDIS_PID=$(get redis pid)
+EOT
+}
+
+# The AMQP 0-9-1 protocol header gets a connection.start frame (type 1) back
+# once RabbitMQ accepts connections.
+amqp_ready() {
+  /usr/bin/python3 - "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+s.sendall(b"AMQP\x00\x00\x09\x01")
+sys.exit(0 if s.recv(1) == b"\x01" else 1)
+PY
+}
+
+start_rabbitmq() {
+  local dir="$run_dir/rabbitmq" port epmd_port dist_port node
+  port=$(free_port); epmd_port=$(free_port); dist_port=$(free_port)
+  node="brokerside-$port@localhost"
+  mkdir -p "$dir/mnesia" "$dir/log" "$dir/home"
+  echo "[]." >"$dir/enabled_plugins"
+  # Dedicated epmd on a private port, so no system epmd is touched.
+  epmd -port "$epmd_port" -address 127.0.0.1 </dev/null >"$dir/log/epmd.log" 2>&1 &
+  put rabbitmq epmd_pid $!
+  env HOME="$dir/home" ERL_EPMD_PORT="$epmd_port" ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODENAME="$node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" \
+    RABBITMQ_DIST_PORT="$dist_port" RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+    RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq" RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config" \
+    RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf" \
+    /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/log/stdout.log" 2>&1 &
+  put rabbitmq pid $!
+  put rabbitmq port "$port"
+  wait_until 60 rabbitmq amqp_ready "$port" || die "rabbitmq did not start (see $dir/log)"
+  # The wrapper script's child is the Erlang VM (beam.smp): the process a
+  # fault test kills with -9.
+  put rabbitmq beam_pid "$(pgrep -P "$(get rabbitmq pid)" | head -n1)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_AMQP_URL=amqp://guest:guest@127.0.0.1:$port/%2f
+BROKERSIDE_AMQP_PORT=$port
+BROKERSIDE_AMQP_PID=$(get rabbitmq pid)
+BROKERSIDE_AMQP_BEAM_PID=$(get rabbitmq beam_pid)
+EOT
+}
+
+start_nats() {
+  local dir="$run_dir/nats" port monitor
+  port=$(free_port); monitor=$(free_port)
+  nats-server -a 127.0.0.1 -p "$port" -m "$monitor" -l "$dir/nats.log" </dev/null >/dev/null 2>&1 &
+  put nats pid $!
+  put nats port "$port"
+  wait_until 10 nats curl -sf "http://127.0.0.1:$monitor/healthz" || die "nats did not start (see $dir/nats.log)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_NATS_URL=nats://127.0.0.1:$port
+BROKERSIDE_NATS_PORT=$port
+BROKERSIDE_NATS_PID=$(get nats pid)
+EOT
+}
+
+# Sends TERM to the recorded PIDs, waits up to 30 s, then KILLs.
+stop_pids() {
+  local pids=() p
+  for p in "$@"; do alive "$p" && pids+=("$p"); done
+  ((${#pids[@]})) || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    local left=0
+    for p in "${pids[@]}"; do alive "$p" && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+stop_broker() {
+  local b=$1
+  [[ -d $run_dir/$b ]] || return 0
+  case $b in
+    rabbitmq) stop_pids "$(get rabbitmq pid)" "$(get rabbitmq beam_pid)"
+              stop_pids "$(get rabbitmq epmd_pid)" ;;
+    *) stop_pids "$(get "$b" pid)" ;;
+  esac
+  rm -rf "${run_dir:?}/$b"
+}
+
+status_broker() {
+  local b=$1 pid
+  pid=$(get "$b" pid)
+  if alive "$pid"; then
+    echo "$b: running, pid $pid, port $(get "$b" port)"
+    return 0
+  fi
+  echo "$b: stopped"
+  return 1
+}
+
+cmd=${1:-}
+shift || true
+brokers=("$@")
+((${#brokers[@]})) || brokers=("${all[@]}")
+for b in "${brokers[@]}"; do
+  [[ " ${all[*]} " == *" $b "* ]] || die "unknown broker '$b' (known: ${all[*]})"
+done
+
+case $cmd in
+  start)
+    mkdir -p "$run_dir"
+    for b in "${brokers[@]}"; do
+      if alive "$(get "$b" pid)"; then continue; fi
+      stop_broker "$b"
+      mkdir -p "$run_dir/$b"
+      "start_$b"
+    done
+    write_env
+    ;;
+  stop)
+    for b in "${brokers[@]}"; do stop_broker "$b"; done
+    write_env 2>/dev/null || true
+    ;;
+  status)
+    rc=0
+    for b in "${brokers[@]}"; do status_broker "$b" || rc=3; done
+    exit $rc
+    ;;
+  *)
+    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats ...]"
+    ;;
+esac

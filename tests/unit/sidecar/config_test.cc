@@ -1,0 +1,245 @@
+#include "sidecar/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace brokerside::sidecar {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string error_of(std::string_view yaml, const std::vector<setting_override>& overrides = {}) {
+  try {
+    load_config(yaml, overrides);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(config, empty_document_gives_working_defaults) {
+  const auto c = load_config("", {});
+  EXPECT_EQ(c.listen.grpc, "127.0.0.1:7300");
+  EXPECT_EQ(c.listen.admin, "127.0.0.1:7301");
+  EXPECT_EQ(c.listen.unix_socket, "");
+  EXPECT_EQ(c.server.threads, 0u);
+  EXPECT_EQ(c.server.max_message_bytes, 4u << 20);
+  EXPECT_EQ(c.server.shutdown_grace, milliseconds(10'000));
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_EQ(c.log.format, log_format::text);
+  EXPECT_TRUE(c.targets.empty());
+  EXPECT_EQ(load_config("# only a comment\n", {}).listen.grpc, "127.0.0.1:7300");
+}
+
+TEST(config, full_document) {
+  const auto c = load_config(R"(
+listen:
+  grpc: 0.0.0.0:7400
+  unix_socket: /run/brokerside/grpc.sock
+  admin: ""
+server:
+  threads: 4
+  max_message_bytes: 1MiB
+  keepalive_time: 20s
+  keepalive_timeout: 5s
+  shutdown_grace: 30s
+log: {level: debug, format: json}
+readiness:
+  required_targets: [cache]
+targets:
+  cache:
+    urls: [redis://a:6379, redis://b:6379]
+    failover: shuffle
+    pool:
+      min_idle: 2
+      max_connections: 16
+      max_pending: 10
+      acquire_timeout: 1s
+      connect_timeout: 2s
+      idle_timeout: 0
+      max_lifetime: 1h
+      lifetime_jitter: 0.25
+      health_check_interval: 15s
+      max_in_flight: 64
+    retry:
+      max_retries: 5
+      initial_interval: 10ms
+      multiplier: 3
+      max_interval: 1s
+      jitter: 0.5
+      budget_ratio: 0.1
+      budget_min_per_second: 3
+      budget_window: 5s
+    breaker: {failure_threshold: 3, open_timeout: 2s}
+    lease: {default_ttl: 10s, max_ttl: 1m}
+  events:
+    url: amqp://guest:guest@127.0.0.1:5672/%2f
+)",
+                             {});
+  EXPECT_EQ(c.listen.grpc, "0.0.0.0:7400");
+  EXPECT_EQ(c.listen.unix_socket, "/run/brokerside/grpc.sock");
+  EXPECT_EQ(c.listen.admin, "");
+  EXPECT_EQ(c.server.threads, 4u);
+  EXPECT_EQ(c.server.max_message_bytes, 1u << 20);
+  EXPECT_EQ(c.server.keepalive_time, milliseconds(20'000));
+  EXPECT_EQ(c.server.keepalive_timeout, milliseconds(5'000));
+  EXPECT_EQ(c.server.shutdown_grace, milliseconds(30'000));
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.log.format, log_format::json);
+  EXPECT_EQ(c.readiness.required_targets, std::vector<std::string>{"cache"});
+  ASSERT_EQ(c.targets.size(), 2u);
+  const auto& cache = *c.find_target("cache");
+  ASSERT_EQ(cache.urls.size(), 2u);
+  EXPECT_EQ(cache.urls[1].host, "b");
+  EXPECT_EQ(cache.failover, pool::failover_strategy::shuffle);
+  EXPECT_EQ(cache.pool.min_idle, 2u);
+  EXPECT_EQ(cache.pool.max_connections, 16u);
+  EXPECT_EQ(cache.pool.max_pending, 10u);
+  EXPECT_EQ(cache.pool.acquire_timeout, milliseconds(1'000));
+  EXPECT_EQ(cache.pool.connect_timeout, milliseconds(2'000));
+  EXPECT_EQ(cache.pool.idle_timeout, milliseconds(0));
+  EXPECT_EQ(cache.pool.max_lifetime, milliseconds(3'600'000));
+  EXPECT_DOUBLE_EQ(cache.pool.lifetime_jitter, 0.25);
+  EXPECT_EQ(cache.pool.health_check_interval, milliseconds(15'000));
+  EXPECT_EQ(cache.pool.max_in_flight, 64u);
+  EXPECT_EQ(cache.retry.max_retries, 5u);
+  EXPECT_EQ(cache.retry.initial_interval, milliseconds(10));
+  EXPECT_DOUBLE_EQ(cache.retry.multiplier, 3);
+  EXPECT_EQ(cache.retry.max_interval, milliseconds(1'000));
+  EXPECT_DOUBLE_EQ(cache.retry.jitter, 0.5);
+  EXPECT_DOUBLE_EQ(cache.retry.budget_ratio, 0.1);
+  EXPECT_EQ(cache.retry.budget_min_per_second, 3u);
+  EXPECT_EQ(cache.retry.budget_window, milliseconds(5'000));
+  EXPECT_EQ(cache.breaker.failure_threshold, 3u);
+  EXPECT_EQ(cache.breaker.open_timeout, milliseconds(2'000));
+  EXPECT_EQ(cache.lease.default_ttl, milliseconds(10'000));
+  EXPECT_EQ(cache.lease.max_ttl, milliseconds(60'000));
+  const auto& events = *c.find_target("events");
+  EXPECT_EQ(events.adapter(), protocol::adapter_kind::amqp);
+  EXPECT_EQ(events.urls[0].path, "/");
+  EXPECT_EQ(c.find_target("nope"), nullptr);
+}
+
+TEST(config, overrides_win_over_the_file_and_create_sections) {
+  const auto c = load_config("server: {threads: 2}\ntargets: {cache: {url: 'redis://h:1'}}\n",
+                             {{"server.threads", "8"},
+                              {"targets.cache.pool.max_connections", "3"},
+                              {"targets.q.url", "amqp://h", true},
+                              {"readiness.required_targets", "[cache, q]"},
+                              {"log.format", "json"}});
+  EXPECT_EQ(c.server.threads, 8u);
+  EXPECT_EQ(c.find_target("cache")->pool.max_connections, 3u);
+  EXPECT_EQ(c.find_target("q")->adapter(), protocol::adapter_kind::amqp);
+  EXPECT_EQ(c.readiness.required_targets, (std::vector<std::string>{"cache", "q"}));
+  EXPECT_EQ(c.log.format, log_format::json);
+}
+
+TEST(config, literal_override_keeps_yaml_special_characters) {
+  const auto c = load_config("", {{"targets.x.url", "redis://h:1/0?a=b#frag", true}});
+  EXPECT_EQ(c.find_target("x")->urls[0].option("a"), "b#frag");
+}
+
+TEST(config, every_error_names_its_setting) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"listen: [1]", "listen: must be a mapping"},
+      {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, readiness, targets)"},
+      {"listen: {grpcc: x}", "listen.grpcc: unknown setting (known here: grpc, unix_socket, admin)"},
+      {"listen: {grpc: nope}", "listen.grpc: 'nope' is not host:port (e.g. 127.0.0.1:7300)"},
+      {"listen: {grpc: 'h:99999'}", "listen.grpc: 'h:99999' is not host:port"},
+      {"listen: {admin: ':1'}", "listen.admin: ':1' is not host:port"},
+      {"listen: {grpc: ''}", "listen.grpc: empty, and no listen.unix_socket either"},
+      {"listen: {unix_socket: rel.sock}", "listen.unix_socket: must be an absolute path"},
+      {"listen: {grpc: [a]}", "listen.grpc: must be a single value"},
+      {"server: {threads: -1}", "server.threads: must be a non-negative integer, not '-1'"},
+      {"server: {threads: 2000}", "server.threads: must be at most 1024"},
+      {"server: {threads: 99999999999}", "server.threads: too large"},
+      {"server: {max_message_bytes: 1}", "server.max_message_bytes: must be between 1KiB and 1GiB"},
+      {"server: {max_message_bytes: lots}", "server.max_message_bytes: 'lots' is not a size"},
+      {"server: {shutdown_grace: 10}", "server.shutdown_grace: '10' is not a duration"},
+      {"log: {level: loud}", "log.level: must be trace, debug, info, warn, error or off, not 'loud'"},
+      {"log: {format: xml}", "log.format: must be text or json, not 'xml'"},
+      {"readiness: {required_targets: [x]}", "readiness.required_targets: no target named 'x'"},
+      {"readiness: {required_targets: {a: 1}}", "readiness.required_targets: must be a list"},
+      {"targets: {c: {}}", "targets.c.url: required (e.g. redis://127.0.0.1:6379)"},
+      {"targets: {c: {url: 'mongodb://h'}}", "targets.c.url: unknown URL scheme 'mongodb'"},
+      {"targets: {c: {urls: ['redis://h', 'amqp://h']}}",
+       "targets.c.urls[1]: all URLs of a target must use the same adapter"},
+      {"targets: {c: {urls: ['redis://h', 'redis://']}}", "targets.c.urls[1]: no host"},
+      {"targets: {c: {url: 'redis://h', urls: ['redis://g']}}",
+       "targets.c.url: give url or urls, not both"},
+      {"targets: {c: {url: 'redis://h', colour: red}}", "targets.c.colour: unknown setting"},
+      {"targets: {'bad name': {url: 'redis://h'}}",
+       "targets.bad name: target names are 1-64 of A-Z a-z 0-9 _ -"},
+      {"targets: {c: {url: 'redis://h', failover: random}}",
+       "targets.c.failover: must be round_robin or shuffle, not 'random'"},
+      {"targets: {c: {url: 'redis://h', pool: {max_connections: 0}}}",
+       "targets.c.pool.max_connections: must be at least 1"},
+      {"targets: {c: {url: 'redis://h', pool: {min_idle: 9, max_connections: 2}}}",
+       "targets.c.pool.min_idle: must not exceed max_connections"},
+      {"targets: {c: {url: 'redis://h', pool: {size: 2}}}", "targets.c.pool.size: unknown setting"},
+      {"targets: {c: {url: 'redis://h', pool: {lifetime_jitter: lots}}}",
+       "targets.c.pool.lifetime_jitter: must be a number"},
+      {"targets: {c: {url: 'redis://h', retry: {multiplier: 0.5}}}",
+       "targets.c.retry.multiplier: must be at least 1"},
+      {"targets: {c: {url: 'redis://h', breaker: {open_timeout: 0}}}",
+       "targets.c.breaker.open_timeout: must be positive when the breaker is on"},
+      {"targets: {c: {url: 'redis://h', lease: {max_ttl: 1s}}}",
+       "targets.c.lease.max_ttl: must not be below default_ttl"},
+      {"targets: {c: {url: 'redis://h', password_file: /nonexistent/pw}}",
+       "targets.c.password_file: cannot read '/nonexistent/pw': No such file or directory"},
+      {"targets: {c: {url: 'redis://h', password_env: BROKERSIDE_TEST_UNSET_VARIABLE}}",
+       "targets.c.password_env: environment variable BROKERSIDE_TEST_UNSET_VARIABLE is not set"},
+      {"targets: {c: {url: 'redis://h', password_env: A, password_file: B}}",
+       "targets.c.password_file: give password_file or password_env, not both"},
+      {"- a\n- b\n", "the configuration must be a YAML mapping"},
+      {"listen: {grpc: [\n", "line 2, column 1: malformed YAML"},
+      {"a: b: c", "line 1, column 5: malformed YAML: illegal map value"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    const auto error = error_of(yaml);
+    EXPECT_EQ(error.rfind(expected, 0), 0u) << "yaml: " << yaml << "\nerror: " << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+}
+
+TEST(config, override_errors_name_the_setting) {
+  EXPECT_EQ(error_of("", {{"server..threads", "1"}}),
+            "server..threads: empty component in the setting's name");
+  EXPECT_EQ(error_of("log: text", {{"log.level", "debug"}}),
+            "log: is not a mapping, so log.level cannot be set");
+  EXPECT_EQ(error_of("", {{"server.threads", "[1, 2]"}}), "server.threads: must be a single value");
+}
+
+TEST(config, secrets_from_a_file_and_from_the_environment) {
+  const auto file = std::filesystem::temp_directory_path() / "brokerside-config-test-secret";
+  std::ofstream(file) << "from-file\n";
+  auto c = load_config("targets: {c: {url: 'redis://u:inline@h', password_file: " + file.string() +
+                           "}}",
+                       {});
+  EXPECT_EQ(c.targets[0].urls[0].password, "from-file");
+  EXPECT_EQ(c.targets[0].urls[0].redacted, "redis://u:***@h");
+  std::ofstream(file) << "\n";
+  EXPECT_EQ(error_of("targets: {c: {url: 'redis://h', password_file: " + file.string() + "}}"),
+            "targets.c.password_file: '" + file.string() + "' is empty");
+  std::filesystem::remove(file);
+
+  ::setenv("BROKERSIDE_TEST_PASSWORD", "from-env", 1);
+  c = load_config("targets: {c: {urls: ['redis://a', 'redis://b'], password_env: "
+                  "BROKERSIDE_TEST_PASSWORD}}",
+                  {});
+  EXPECT_EQ(c.targets[0].urls[0].password, "from-env");
+  EXPECT_EQ(c.targets[0].urls[1].password, "from-env");
+  ::unsetenv("BROKERSIDE_TEST_PASSWORD");
+}
+
+TEST(config, errors_never_contain_a_password) {
+  const auto error = error_of("targets: {c: {url: 'redis://u:hunter2@h:0'}}");
+  EXPECT_NE(error, "no error");
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace brokerside::sidecar
