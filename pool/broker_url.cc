@@ -81,7 +81,8 @@ bool parse_host_port(std::string_view hostport, broker_url& url, std::string& er
   }
   if (!port_text.empty()) {
     unsigned port = 0;
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
         port > 65535) {
       error = "port '" + std::string(port_text) + "' is not a number in 1-65535";
@@ -111,8 +112,8 @@ std::optional<broker_url> parse_broker_url(std::string_view text, std::string& e
   url.scheme = std::string(text.substr(0, sep));
   const auto adapter = protocol::adapter_for_scheme(url.scheme);
   if (!adapter) {
-    error = "unknown URL scheme '" + url.scheme + "' (known: " +
-            std::string(protocol::known_schemes()) + ")";
+    error = "unknown URL scheme '" + url.scheme +
+            "' (known: " + std::string(protocol::known_schemes()) + ")";
     return std::nullopt;
   }
   url.adapter = *adapter;

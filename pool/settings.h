@@ -15,30 +15,30 @@ namespace brokerside::pool {
 using millis = std::chrono::milliseconds;
 
 struct pool_settings {
-  std::uint32_t min_idle = 0;           // opened at start, re-opened after loss
-  std::uint32_t max_connections = 8;    // per target, leased ones included
-  std::uint32_t max_pending = 1024;     // queued waiters; beyond: RESOURCE_EXHAUSTED
-  millis acquire_timeout{5'000};        // wait for a connection (capped by the deadline)
-  millis connect_timeout{5'000};        // TCP + TLS + handshake
-  millis idle_timeout{300'000};         // close idle connections above min_idle; 0: never
-  millis max_lifetime{1'800'000};       // recycle connections this old; 0: never
-  double lifetime_jitter = 0.1;         // +-share of max_lifetime, per connection
-  millis health_check_interval{30'000}; // ping idle connections this often; 0: off
-  std::uint32_t max_in_flight = 1024;   // operations multiplexed on one connection
+  std::uint32_t min_idle = 0;            // opened at start, re-opened after loss
+  std::uint32_t max_connections = 8;     // per target, leased ones included
+  std::uint32_t max_pending = 1024;      // queued waiters; beyond: RESOURCE_EXHAUSTED
+  millis acquire_timeout{5'000};         // wait for a connection (capped by the deadline)
+  millis connect_timeout{5'000};         // TCP + TLS + handshake
+  millis idle_timeout{300'000};          // close idle connections above min_idle; 0: never
+  millis max_lifetime{1'800'000};        // recycle connections this old; 0: never
+  double lifetime_jitter = 0.1;          // +-share of max_lifetime, per connection
+  millis health_check_interval{30'000};  // ping idle connections this often; 0: off
+  std::uint32_t max_in_flight = 1024;    // operations multiplexed on one connection
 
   // "" if valid, else "field: reason" (field relative to the pool block).
   std::string validate() const;
 };
 
 struct retry_settings {
-  std::uint32_t max_retries = 3;        // 0: never retry
-  millis initial_interval{50};          // first backoff
-  double multiplier = 2.0;              // backoff growth per retry
-  millis max_interval{2'000};           // backoff cap
-  double jitter = 0.2;                  // +-share of each interval
-  double budget_ratio = 0.2;            // retries at most this share of operations
+  std::uint32_t max_retries = 3;             // 0: never retry
+  millis initial_interval{50};               // first backoff
+  double multiplier = 2.0;                   // backoff growth per retry
+  millis max_interval{2'000};                // backoff cap
+  double jitter = 0.2;                       // +-share of each interval
+  double budget_ratio = 0.2;                 // retries at most this share of operations
   std::uint32_t budget_min_per_second = 10;  // retries always allowed at this rate
-  millis budget_window{10'000};         // the window the share is measured over
+  millis budget_window{10'000};              // the window the share is measured over
 
   std::string validate() const;
 };
@@ -51,8 +51,8 @@ struct breaker_settings {
 };
 
 struct lease_settings {
-  millis default_ttl{30'000};           // when Acquire gives no TTL
-  millis max_ttl{300'000};              // Acquire / Renew above it: INVALID_ARGUMENT
+  millis default_ttl{30'000};  // when Acquire gives no TTL
+  millis max_ttl{300'000};     // Acquire / Renew above it: INVALID_ARGUMENT
 
   std::string validate() const;
 };

@@ -21,7 +21,20 @@ void set_duration(google::protobuf::Duration& out, std::chrono::nanoseconds d) {
   out.set_nanos(static_cast<std::int32_t>((d % std::chrono::seconds(1)).count()));
 }
 
+// A bidirectional call refused before it starts (while draining).
+template <typename Request, typename Response>
+class refused_reactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit refused_reactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+grpc::Status broker_service::admission() const {
+  if (!draining_.load(std::memory_order_relaxed)) return grpc::Status::OK;
+  return to_status(pool::errc::shutting_down, "brokerside is shutting down");
+}
 
 broker_service::broker_service(const config& cfg, metrics& m) : config_(cfg), metrics_(m) {}
 
@@ -35,8 +48,8 @@ grpc::Status broker_service::find_target(const std::string& name,
   std::string known;
   for (const auto& target : config_.targets) known += (known.empty() ? "" : ", ") + target.name;
   return to_status(pool::errc::unknown_target,
-                   "unknown target '" + name + "' (configured: " +
-                       (known.empty() ? std::string("none") : known) + ")");
+                   "unknown target '" + name +
+                       "' (configured: " + (known.empty() ? std::string("none") : known) + ")");
 }
 
 grpc::ServerUnaryReactor* broker_service::finish(grpc::CallbackServerContext* context,
@@ -71,16 +84,25 @@ grpc::Status broker_service::send(const v1::SendRequest& request, v1::SendRespon
 grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
+  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
   return finish(context, rpc_method::send, send(*request, *response));
 }
 
 grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
     grpc::CallbackServerContext*) {
+  if (auto status = admission(); !status.ok()) {
+    metrics_.count_call(rpc_method::send_stream, status.error_code());
+    return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
+  }
   return new send_stream_reactor(*this, metrics_);
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
     grpc::CallbackServerContext*) {
+  if (auto status = admission(); !status.ok()) {
+    metrics_.count_call(rpc_method::recv, status.error_code());
+    return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
+  }
   return new recv_reactor(
       [this](const v1::Subscribe& subscribe) {
         const pool::target_config* target = nullptr;
@@ -96,6 +118,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
                                                   const v1::AcquireRequest* request,
                                                   v1::AcquireResponse*) {
+  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::acquire, status);
   const pool::target_config* target = nullptr;
   auto status = find_target(request->target(), target);
   if (status.ok()) status = adapter_missing(*target);
@@ -120,6 +143,7 @@ grpc::ServerUnaryReactor* broker_service::Release(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* context,
                                                 const v1::StatsRequest* request,
                                                 v1::StatsResponse* response) {
+  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::stats, status);
   if (!request->target().empty()) {
     const pool::target_config* target = nullptr;
     if (auto status = find_target(request->target(), target); !status.ok()) {

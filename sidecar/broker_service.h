@@ -4,6 +4,8 @@
 // blocks a gRPC thread.
 #pragma once
 
+#include <atomic>
+
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
@@ -35,6 +37,10 @@ class broker_service final : public v1::Broker::CallbackService {
                                   const v1::StatsRequest* request,
                                   v1::StatsResponse* response) override;
 
+  // From now on new calls fail with UNAVAILABLE ("shutting down"); calls in
+  // flight, and operations on streams already open, go on.
+  void begin_drain() { draining_ = true; }
+
   // The outcome of one Send (also each SendStream operation): a response or
   // the status it fails with.
   grpc::Status send(const v1::SendRequest& request, v1::SendResponse& response) const;
@@ -45,8 +51,12 @@ class broker_service final : public v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
                                    const grpc::Status& status);
 
-  const config& config_;  // targets and limits; immutable after startup
-  metrics& metrics_;      // call counters
+  // The status new calls get while draining, or OK.
+  grpc::Status admission() const;
+
+  const config& config_;               // targets and limits; immutable after startup
+  metrics& metrics_;                   // call counters
+  std::atomic<bool> draining_{false};  // set by begin_drain()
 };
 
 }  // namespace brokerside::sidecar

@@ -110,7 +110,8 @@ cli_options parse_cli(int argc, const char* const* argv) {
       out.overrides.push_back({name, *value});
     } else {
       for (const auto& a : aliases) {
-        if (a.flag == name) out.overrides.push_back({std::string(a.path), *value, /*literal=*/true});
+        if (a.flag == name)
+          out.overrides.push_back({std::string(a.path), *value, /*literal=*/true});
       }
     }
   }

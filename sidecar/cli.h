@@ -14,10 +14,10 @@ enum class cli_action { serve, check_config, probe, help, version };
 
 struct cli_options {
   cli_action action = cli_action::serve;
-  std::string config_path;                   // --config; empty: built-in defaults
-  std::vector<setting_override> overrides;   // --a.b.c=value, --target, --listen, ...
-  std::string probe_address;                 // --probe[=host:port]
-  std::string probe_service;                 // --probe-service: health service name
+  std::string config_path;                  // --config; empty: built-in defaults
+  std::vector<setting_override> overrides;  // --a.b.c=value, --target, --listen, ...
+  std::string probe_address;                // --probe[=host:port]
+  std::string probe_service;                // --probe-service: health service name
 };
 
 // Parses argv. Throws config_error naming the flag on bad usage.

@@ -147,9 +147,9 @@ void check(const std::string& path, const std::string& error) {
 }
 
 void read_pool(const section& s, pool::pool_settings& out) {
-  s.allow_only({"min_idle", "max_connections", "max_pending", "acquire_timeout",
-                "connect_timeout", "idle_timeout", "max_lifetime", "lifetime_jitter",
-                "health_check_interval", "max_in_flight"});
+  s.allow_only({"min_idle", "max_connections", "max_pending", "acquire_timeout", "connect_timeout",
+                "idle_timeout", "max_lifetime", "lifetime_jitter", "health_check_interval",
+                "max_in_flight"});
   s.read("min_idle", out.min_idle);
   s.read("max_connections", out.max_connections);
   s.read("max_pending", out.max_pending);
@@ -187,11 +187,10 @@ std::string read_secret_file(const std::string& path, const std::string& file) {
 }
 
 bool valid_target_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-';
-         });
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
 }
 
 pool::target_config read_target(const section& s, const std::string& name) {
@@ -360,8 +359,8 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     }
 
     const auto server = top.child("server");
-    server.allow_only({"threads", "max_message_bytes", "keepalive_time", "keepalive_timeout",
-                       "shutdown_grace"});
+    server.allow_only(
+        {"threads", "max_message_bytes", "keepalive_time", "keepalive_timeout", "shutdown_grace"});
     server.read("threads", out.server.threads);
     server.read_size("max_message_bytes", out.server.max_message_bytes);
     server.read("keepalive_time", out.server.keepalive_time);
@@ -377,7 +376,8 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     log.read("level", out.log.level);
     static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn", "error", "off"};
     if (std::find(std::begin(levels), std::end(levels), out.log.level) == std::end(levels)) {
-      fail("log.level", "must be trace, debug, info, warn, error or off, not '" + out.log.level + "'");
+      fail("log.level",
+           "must be trace, debug, info, warn, error or off, not '" + out.log.level + "'");
     }
     std::string format = "text";
     log.read("format", format);

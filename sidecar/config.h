@@ -22,8 +22,8 @@ struct listen_settings {
 };
 
 struct server_settings {
-  std::uint32_t threads = 0;                      // I/O threads; 0: one per core
-  std::uint64_t max_message_bytes = 4 << 20;      // larger requests: RESOURCE_EXHAUSTED
+  std::uint32_t threads = 0;                            // I/O threads; 0: one per core
+  std::uint64_t max_message_bytes = 4 << 20;            // larger requests: RESOURCE_EXHAUSTED
   std::chrono::milliseconds keepalive_time{30'000};     // ping idle clients; 0: off
   std::chrono::milliseconds keepalive_timeout{10'000};  // drop a client not answering
   std::chrono::milliseconds shutdown_grace{10'000};     // drain time after SIGTERM

@@ -2,7 +2,6 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -11,6 +10,7 @@
 #include <filesystem>
 
 #include "sidecar/broker_service.h"
+#include "sidecar/health_service.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -56,7 +56,10 @@ void prepare_unix_socket(const std::string& path) {
 }  // namespace
 
 grpc_server::grpc_server(const config& cfg, metrics& m)
-    : config_(cfg), metrics_(m), service_(std::make_unique<broker_service>(cfg, m)) {}
+    : config_(cfg),
+      metrics_(m),
+      service_(std::make_unique<broker_service>(cfg, m)),
+      health_(std::make_unique<health_service>()) {}
 
 grpc_server::~grpc_server() {
   if (server_ && serving_) {
@@ -66,7 +69,7 @@ grpc_server::~grpc_server() {
 }
 
 void grpc_server::start() {
-  grpc::EnableDefaultHealthCheckService(true);
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
@@ -96,14 +99,14 @@ void grpc_server::start() {
                              grpc::InsecureServerCredentials());
   }
   builder.RegisterService(service_.get());
+  builder.RegisterService(health_.get());
   server_ = builder.BuildAndStart();
   if (!server_) {
-    throw startup_error("listen: gRPC could not start on " +
-                        (config_.listen.grpc.empty() ? config_.listen.unix_socket
-                                                     : config_.listen.grpc));
+    throw startup_error("listen: gRPC could not start on " + (config_.listen.grpc.empty()
+                                                                  ? config_.listen.unix_socket
+                                                                  : config_.listen.grpc));
   }
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
+  health_->set("", true);
   // A target is SERVING only once its pool has reached it; no adapter in this
   // build connects yet, so every target starts (and stays) NOT_SERVING.
   for (const auto& target : config_.targets) set_target_health(target.name, false);
@@ -111,22 +114,19 @@ void grpc_server::start() {
 }
 
 void grpc_server::set_target_health(const std::string& target, bool serving) {
-  {
-    std::lock_guard lock(health_mutex_);
-    target_health_[target] = serving;
-  }
-  if (server_) server_->GetHealthCheckService()->SetServingStatus(target, serving);
+  health_->set(target, serving);
 }
 
 bool grpc_server::target_healthy(const std::string& target) const {
-  std::lock_guard lock(health_mutex_);
-  const auto it = target_health_.find(target);
-  return it != target_health_.end() && it->second;
+  return health_->serving(target);
 }
 
 void grpc_server::shutdown(std::chrono::milliseconds grace) {
   if (!server_ || !serving_.exchange(false)) return;
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Refuse new calls with UNAVAILABLE before gRPC stops accepting, so a call
+  // racing the shutdown learns it may retry elsewhere.
+  service_->begin_drain();
+  health_->shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   if (!config_.listen.unix_socket.empty()) {

@@ -5,9 +5,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "sidecar/config.h"
@@ -21,6 +19,7 @@ class Server;
 namespace brokerside::sidecar {
 
 class broker_service;
+class health_service;
 
 class grpc_server {
  public:
@@ -40,7 +39,7 @@ class grpc_server {
   // Marks the target's health service SERVING or NOT_SERVING.
   void set_target_health(const std::string& target, bool serving);
 
-  // The health last set for the target (false if never set or unknown).
+  // Whether the target's health is SERVING (false if unknown).
   bool target_healthy(const std::string& target) const;
 
   // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in
@@ -52,11 +51,10 @@ class grpc_server {
   const config& config_;                     // listeners and limits
   metrics& metrics_;                         // shared with the service
   std::unique_ptr<broker_service> service_;  // the Broker service
+  std::unique_ptr<health_service> health_;   // grpc.health.v1.Health
   std::unique_ptr<grpc::Server> server_;     // null until start()
   int port_ = 0;                             // bound TCP port
   std::atomic<bool> serving_{false};         // between start() and shutdown()
-  mutable std::mutex health_mutex_;          // guards target_health_
-  std::map<std::string, bool> target_health_;  // for /readyz: gRPC has no getter
 };
 
 }  // namespace brokerside::sidecar

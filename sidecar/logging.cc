@@ -44,10 +44,9 @@ class json_formatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const auto time = spdlog::log_clock::to_time_t(msg.time);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            msg.time.time_since_epoch())
-                            .count() %
-                        1000;
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() %
+        1000;
     std::tm utc{};
     gmtime_r(&time, &utc);
     char stamp[32];
@@ -69,15 +68,15 @@ class json_formatter final : public spdlog::formatter {
 void grpc_log(gpr_log_func_args* args) {
   const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
                      : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::debug
-                                                                : spdlog::level::debug;
+                                                               : spdlog::level::debug;
   spdlog::log(level, "grpc: {}", args->message);
 }
 
 }  // namespace
 
 void setup_logging(const log_settings& settings) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "brokerside", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("brokerside",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (settings.format == log_format::json) {
     logger->set_formatter(std::make_unique<json_formatter>());
   } else {

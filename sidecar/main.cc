@@ -81,8 +81,9 @@ int serve(const bs::config& cfg) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (!ec) stop.set_value(signo);
   });
-  const unsigned threads =
-      cfg.server.threads != 0 ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = cfg.server.threads != 0
+                               ? cfg.server.threads
+                               : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   log_startup(cfg, grpc, cfg.listen.admin.empty() ? 0 : admin.port());

@@ -18,12 +18,23 @@ std::size_t code_index(grpc::StatusCode code) {
 }  // namespace
 
 const char* status_code_name(grpc::StatusCode code) noexcept {
-  static constexpr const char* names[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* names[] = {"OK",
+                                          "CANCELLED",
+                                          "UNKNOWN",
+                                          "INVALID_ARGUMENT",
+                                          "DEADLINE_EXCEEDED",
+                                          "NOT_FOUND",
+                                          "ALREADY_EXISTS",
+                                          "PERMISSION_DENIED",
+                                          "RESOURCE_EXHAUSTED",
+                                          "FAILED_PRECONDITION",
+                                          "ABORTED",
+                                          "OUT_OF_RANGE",
+                                          "UNIMPLEMENTED",
+                                          "INTERNAL",
+                                          "UNAVAILABLE",
+                                          "DATA_LOSS",
+                                          "UNAUTHENTICATED"};
   return names[code_index(code)];
 }
 
@@ -51,7 +62,7 @@ metrics::metrics()
 
 void metrics::count_call(rpc_method method, grpc::StatusCode code) noexcept {
   calls_[static_cast<std::size_t>(method)][code_index(code)].fetch_add(1,
-                                                                      std::memory_order_relaxed);
+                                                                       std::memory_order_relaxed);
 }
 
 void metrics::count_stream_operation(grpc::StatusCode code) noexcept {
@@ -84,7 +95,8 @@ std::string metrics::render() const {
              status_code_name(static_cast<grpc::StatusCode>(c)), n);
     }
   }
-  append("# HELP brokerside_stream_operations_total Operations finished on SendStream by status.\n");
+  append(
+      "# HELP brokerside_stream_operations_total Operations finished on SendStream by status.\n");
   append("# TYPE brokerside_stream_operations_total counter\n");
   for (std::size_t c = 0; c < codes; ++c) {
     const auto n = stream_operations_[c].load(std::memory_order_relaxed);

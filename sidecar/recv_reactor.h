@@ -23,9 +23,9 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
  private:
   void finish(const grpc::Status& status);
 
-  subscribe_fn subscribe_;  // sets the subscription up, or says why not
-  metrics& metrics_;        // call counters
-  v1::RecvRequest request_; // the read in progress
+  subscribe_fn subscribe_;   // sets the subscription up, or says why not
+  metrics& metrics_;         // call counters
+  v1::RecvRequest request_;  // the read in progress
 };
 
 }  // namespace brokerside::sidecar

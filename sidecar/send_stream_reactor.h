@@ -29,15 +29,15 @@ class send_stream_reactor final
   // Finishes once reading is over and nothing is left to write. Needs mutex_.
   void maybe_finish_locked();
 
-  const broker_service& service_;   // runs each operation
-  metrics& metrics_;                // per-operation counters
-  v1::SendStreamRequest request_;   // the read in progress
-  std::mutex mutex_;                // guards everything below
+  const broker_service& service_;              // runs each operation
+  metrics& metrics_;                           // per-operation counters
+  v1::SendStreamRequest request_;              // the read in progress
+  std::mutex mutex_;                           // guards everything below
   std::deque<v1::SendStreamResponse> outbox_;  // front() is being written
-  bool writing_ = false;            // a StartWrite is outstanding
-  bool reading_done_ = false;       // client half-closed, or the call broke
-  bool finished_ = false;           // Finish() was called
-  bool broken_ = false;             // a write failed or the call was cancelled
+  bool writing_ = false;                       // a StartWrite is outstanding
+  bool reading_done_ = false;                  // client half-closed, or the call broke
+  bool finished_ = false;                      // Finish() was called
+  bool broken_ = false;                        // a write failed or the call was cancelled
 };
 
 }  // namespace brokerside::sidecar

@@ -28,8 +28,8 @@ TEST(adapter_kind, names) {
 
 TEST(adapter_kind, known_schemes_lists_every_scheme) {
   const std::string known(known_schemes());
-  for (const auto* scheme : {"redis", "rediss", "redis+unix", "unix", "amqp", "amqps", "nats", "tls",
-                             "kafka", "framed", "framed+unix"}) {
+  for (const auto* scheme : {"redis", "rediss", "redis+unix", "unix", "amqp", "amqps", "nats",
+                             "tls", "kafka", "framed", "framed+unix"}) {
     EXPECT_TRUE(adapter_for_scheme(scheme).has_value()) << scheme;
     EXPECT_NE(known.find(scheme), std::string::npos) << scheme;
   }

@@ -146,7 +146,8 @@ TEST(config, every_error_names_its_setting) {
   const std::pair<const char*, const char*> cases[] = {
       {"listen: [1]", "listen: must be a mapping"},
       {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, readiness, targets)"},
-      {"listen: {grpcc: x}", "listen.grpcc: unknown setting (known here: grpc, unix_socket, admin)"},
+      {"listen: {grpcc: x}",
+       "listen.grpcc: unknown setting (known here: grpc, unix_socket, admin)"},
       {"listen: {grpc: nope}", "listen.grpc: 'nope' is not host:port (e.g. 127.0.0.1:7300)"},
       {"listen: {grpc: 'h:99999'}", "listen.grpc: 'h:99999' is not host:port"},
       {"listen: {admin: ':1'}", "listen.admin: ':1' is not host:port"},
@@ -159,7 +160,8 @@ TEST(config, every_error_names_its_setting) {
       {"server: {max_message_bytes: 1}", "server.max_message_bytes: must be between 1KiB and 1GiB"},
       {"server: {max_message_bytes: lots}", "server.max_message_bytes: 'lots' is not a size"},
       {"server: {shutdown_grace: 10}", "server.shutdown_grace: '10' is not a duration"},
-      {"log: {level: loud}", "log.level: must be trace, debug, info, warn, error or off, not 'loud'"},
+      {"log: {level: loud}",
+       "log.level: must be trace, debug, info, warn, error or off, not 'loud'"},
       {"log: {format: xml}", "log.format: must be text or json, not 'xml'"},
       {"readiness: {required_targets: [x]}", "readiness.required_targets: no target named 'x'"},
       {"readiness: {required_targets: {a: 1}}", "readiness.required_targets: must be a list"},
@@ -216,9 +218,8 @@ TEST(config, override_errors_name_the_setting) {
 TEST(config, secrets_from_a_file_and_from_the_environment) {
   const auto file = std::filesystem::temp_directory_path() / "brokerside-config-test-secret";
   std::ofstream(file) << "from-file\n";
-  auto c = load_config("targets: {c: {url: 'redis://u:inline@h', password_file: " + file.string() +
-                           "}}",
-                       {});
+  auto c = load_config(
+      "targets: {c: {url: 'redis://u:inline@h', password_file: " + file.string() + "}}", {});
   EXPECT_EQ(c.targets[0].urls[0].password, "from-file");
   EXPECT_EQ(c.targets[0].urls[0].redacted, "redis://u:***@h");
   std::ofstream(file) << "\n";
@@ -227,9 +228,10 @@ TEST(config, secrets_from_a_file_and_from_the_environment) {
   std::filesystem::remove(file);
 
   ::setenv("BROKERSIDE_TEST_PASSWORD", "from-env", 1);
-  c = load_config("targets: {c: {urls: ['redis://a', 'redis://b'], password_env: "
-                  "BROKERSIDE_TEST_PASSWORD}}",
-                  {});
+  c = load_config(
+      "targets: {c: {urls: ['redis://a', 'redis://b'], password_env: "
+      "BROKERSIDE_TEST_PASSWORD}}",
+      {});
   EXPECT_EQ(c.targets[0].urls[0].password, "from-env");
   EXPECT_EQ(c.targets[0].urls[1].password, "from-env");
   ::unsetenv("BROKERSIDE_TEST_PASSWORD");

@@ -1,0 +1,130 @@
+"""Shared fixtures of the Python integration tests: generated stubs, free
+ports, and a brokerside process started and stopped by PID."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_STUBS = Path(tempfile.mkdtemp(prefix="brokerside-stubs-"))
+
+
+def _generate_stubs():
+    from grpc_tools import protoc
+    import grpc_tools
+
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    args = [
+        "protoc",
+        f"-I{ROOT / 'proto'}",
+        f"-I{include}",
+        f"--python_out={_STUBS}",
+        f"--grpc_python_out={_STUBS}",
+        "brokerside/v1/brokerside.proto",
+    ]
+    if protoc.main(args) != 0:
+        raise RuntimeError("protoc failed on brokerside.proto")
+    sys.path.insert(0, str(_STUBS))
+
+
+_generate_stubs()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # A skipped integration test is a failed run: the test command must prove
+    # everything it claims to test.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.stats.get("skipped"):
+        reporter.write_line("error: integration tests were skipped", red=True)
+        session.exitstatus = 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BINARY = os.environ.get("BROKERSIDE_BIN", str(ROOT / "build" / "sidecar" / "brokerside"))
+
+
+class Sidecar:
+    """A brokerside process on free loopback ports; stderr captured."""
+
+    def __init__(self, args, tmp_path):
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.stderr_path = tmp_path / f"brokerside-{self.port}.log"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [BINARY, f"--listen=127.0.0.1:{self.port}", f"--admin=127.0.0.1:{self.admin_port}", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+        self.address = f"127.0.0.1:{self.port}"
+        self.wait_serving()
+
+    def wait_serving(self, timeout=10):
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"brokerside exited {self.proc.returncode}: {self.log()}")
+            try:
+                with grpc.insecure_channel(self.address) as channel:
+                    stub = health_pb2_grpc.HealthStub(channel)
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("brokerside did not become SERVING")
+
+    def channel(self):
+        return grpc.insecure_channel(self.address)
+
+    def terminate(self):
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout=timeout)
+
+    def log(self):
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+
+@pytest.fixture
+def sidecar(tmp_path):
+    started = []
+
+    def start(*args):
+        s = Sidecar(list(args), tmp_path)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.close()
+
+
+def run_binary(*args, timeout=10, env=None):
+    """Runs brokerside to completion; returns (exit code, stdout, stderr)."""
+    done = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return done.returncode, done.stdout, done.stderr

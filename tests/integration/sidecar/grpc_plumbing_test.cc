@@ -1,0 +1,308 @@
+// The gRPC plumbing end to end in process: a real server on a loopback port
+// and a real client channel, no broker needed.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "brokerside/v1/brokerside.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "sidecar/config.h"
+#include "sidecar/grpc_server.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+using grpc::StatusCode;
+using grpc::health::v1::HealthCheckResponse;
+
+class grpc_plumbing : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = load_config(R"(
+listen: {grpc: '127.0.0.1:0', admin: ''}
+server: {max_message_bytes: 64KiB, shutdown_grace: 2s}
+targets:
+  cache: {url: 'redis://user:hunter2@127.0.0.1:6379/0'}
+  events: {url: 'amqp://guest:guest@127.0.0.1:5672/%2f'}
+)",
+                          {});
+    server_ = std::make_unique<grpc_server>(config_, metrics_);
+    server_->start();
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Broker::NewStub(channel_);
+  }
+
+  void TearDown() override { server_->shutdown(std::chrono::milliseconds(100)); }
+
+  std::unique_ptr<grpc::ClientContext> context() {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return c;
+  }
+
+  HealthCheckResponse::ServingStatus health(const std::string& service, StatusCode expect) {
+    auto stub = grpc::health::v1::Health::NewStub(channel_);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    const auto status = stub->Check(context().get(), request, &response);
+    EXPECT_EQ(status.error_code(), expect) << status.error_message();
+    return response.status();
+  }
+
+  grpc::Status send(const v1::SendRequest& request) {
+    v1::SendResponse response;
+    return stub_->Send(context().get(), request, &response);
+  }
+
+  static v1::SendRequest get_request(const std::string& target) {
+    v1::SendRequest request;
+    request.set_target(target);
+    request.mutable_command()->add_args("GET");
+    request.mutable_command()->add_args("k");
+    return request;
+  }
+
+  config config_;
+  metrics metrics_;
+  std::unique_ptr<grpc_server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Broker::Stub> stub_;
+};
+
+TEST_F(grpc_plumbing, health_overall_serving_targets_not_serving) {
+  EXPECT_EQ(health("", StatusCode::OK), HealthCheckResponse::SERVING);
+  // No adapter connects in this build, so no target is reachable.
+  EXPECT_EQ(health("cache", StatusCode::OK), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(health("events", StatusCode::OK), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(server_->target_healthy("cache"));
+  health("no-such-target", StatusCode::NOT_FOUND);
+}
+
+TEST_F(grpc_plumbing, target_health_follows_set_target_health) {
+  server_->set_target_health("cache", true);
+  EXPECT_EQ(health("cache", StatusCode::OK), HealthCheckResponse::SERVING);
+  EXPECT_TRUE(server_->target_healthy("cache"));
+  server_->set_target_health("cache", false);
+  EXPECT_EQ(health("cache", StatusCode::OK), HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(grpc_plumbing, send_to_unknown_target_is_not_found) {
+  const auto status = send(get_request("nope"));
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "unknown target 'nope' (configured: cache, events)");
+  EXPECT_EQ(send(get_request("")).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(grpc_plumbing, send_without_operation_or_argv_is_invalid) {
+  v1::SendRequest request;
+  request.set_target("cache");
+  auto status = send(request);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "no operation: set one of command, publish, request");
+  request.mutable_command();
+  status = send(request);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "command.args: empty");
+}
+
+TEST_F(grpc_plumbing, missing_adapter_is_unimplemented_and_named) {
+  auto status = send(get_request("cache"));
+  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(status.error_message().find("the redis adapter is not implemented"), std::string::npos)
+      << status.error_message();
+  v1::SendRequest publish;
+  publish.set_target("events");
+  publish.mutable_publish()->set_destination("orders");
+  status = send(publish);
+  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(status.error_message().find("the amqp adapter"), std::string::npos);
+}
+
+TEST_F(grpc_plumbing, oversized_request_is_resource_exhausted) {
+  auto request = get_request("cache");
+  request.mutable_command()->add_args(std::string(100 * 1024, 'x'));
+  EXPECT_EQ(send(request).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+  // The channel stays usable afterwards.
+  EXPECT_EQ(send(get_request("nope")).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_F(grpc_plumbing, send_stream_answers_every_operation_by_id) {
+  auto ctx = context();
+  auto stream = stub_->SendStream(ctx.get());
+  const std::pair<std::string, StatusCode> operations[] = {
+      {"cache", StatusCode::UNIMPLEMENTED},
+      {"nope", StatusCode::NOT_FOUND},
+      {"events", StatusCode::UNIMPLEMENTED},
+  };
+  std::uint64_t id = 100;
+  for (const auto& [target, code] : operations) {
+    v1::SendStreamRequest request;
+    request.set_id(id++);
+    *request.mutable_send() = get_request(target);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::map<std::uint64_t, int> codes;
+  v1::SendStreamResponse response;
+  while (stream->Read(&response)) codes[response.id()] = response.status().code();
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(codes.size(), 3u);
+  EXPECT_EQ(codes[100], static_cast<int>(StatusCode::UNIMPLEMENTED));
+  EXPECT_EQ(codes[101], static_cast<int>(StatusCode::NOT_FOUND));
+  EXPECT_EQ(codes[102], static_cast<int>(StatusCode::UNIMPLEMENTED));
+}
+
+TEST_F(grpc_plumbing, send_stream_closed_at_once_finishes_ok) {
+  auto ctx = context();
+  auto stream = stub_->SendStream(ctx.get());
+  stream->WritesDone();
+  v1::SendStreamResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(grpc_plumbing, recv_must_start_with_subscribe) {
+  auto ctx = context();
+  auto stream = stub_->Recv(ctx.get());
+  v1::RecvRequest ack;
+  ack.mutable_ack()->add_delivery_ids(1);
+  stream->Write(ack);
+  const auto status = stream->Finish();
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "the first message on a Recv stream must be subscribe");
+}
+
+TEST_F(grpc_plumbing, recv_subscribe_checks_target_and_sources) {
+  const std::tuple<std::string, bool, StatusCode> cases[] = {
+      {"nope", true, StatusCode::NOT_FOUND},
+      {"cache", false, StatusCode::INVALID_ARGUMENT},
+      {"cache", true, StatusCode::UNIMPLEMENTED},
+  };
+  for (const auto& [target, with_source, code] : cases) {
+    auto ctx = context();
+    auto stream = stub_->Recv(ctx.get());
+    v1::RecvRequest subscribe;
+    subscribe.mutable_subscribe()->set_target(target);
+    if (with_source) subscribe.mutable_subscribe()->add_sources("news");
+    stream->Write(subscribe);
+    EXPECT_EQ(stream->Finish().error_code(), code) << target;
+  }
+}
+
+TEST_F(grpc_plumbing, leases) {
+  v1::AcquireRequest acquire;
+  acquire.set_target("nope");
+  v1::AcquireResponse acquired;
+  EXPECT_EQ(stub_->Acquire(context().get(), acquire, &acquired).error_code(),
+            StatusCode::NOT_FOUND);
+  acquire.set_target("cache");
+  EXPECT_EQ(stub_->Acquire(context().get(), acquire, &acquired).error_code(),
+            StatusCode::UNIMPLEMENTED);
+  v1::RenewRequest renew;
+  renew.set_lease("l-1");
+  v1::RenewResponse renewed;
+  EXPECT_EQ(stub_->Renew(context().get(), renew, &renewed).error_code(), StatusCode::NOT_FOUND);
+  v1::ReleaseRequest release;
+  release.set_lease("l-1");
+  v1::ReleaseResponse released;
+  EXPECT_EQ(stub_->Release(context().get(), release, &released).error_code(),
+            StatusCode::NOT_FOUND);
+}
+
+TEST_F(grpc_plumbing, stats_lists_targets_without_secrets) {
+  v1::StatsRequest request;
+  v1::StatsResponse response;
+  ASSERT_TRUE(stub_->Stats(context().get(), request, &response).ok());
+  ASSERT_EQ(response.targets_size(), 2);
+  const auto& cache = response.targets(0);
+  EXPECT_EQ(cache.name(), "cache");
+  EXPECT_EQ(cache.adapter(), "redis");
+  EXPECT_FALSE(cache.adapter_implemented());
+  ASSERT_EQ(cache.urls_size(), 1);
+  EXPECT_EQ(cache.urls(0), "redis://user:***@127.0.0.1:6379/0");
+  EXPECT_EQ(cache.pool().max_connections(), 8u);
+  EXPECT_FALSE(response.version().empty());
+  EXPECT_EQ(response.DebugString().find("hunter2"), std::string::npos);
+
+  request.set_target("events");
+  response.Clear();
+  ASSERT_TRUE(stub_->Stats(context().get(), request, &response).ok());
+  ASSERT_EQ(response.targets_size(), 1);
+  EXPECT_EQ(response.targets(0).name(), "events");
+  request.set_target("nope");
+  EXPECT_EQ(stub_->Stats(context().get(), request, &response).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_F(grpc_plumbing, calls_are_counted_in_metrics) {
+  send(get_request("nope"));
+  const auto text = metrics_.render();
+  EXPECT_NE(text.find("brokerside_grpc_calls_total{method=\"Send\",code=\"NOT_FOUND\"} 1"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(grpc_plumbing, shutdown_turns_health_off_and_refuses_new_calls) {
+  server_->shutdown(std::chrono::milliseconds(100));
+  EXPECT_FALSE(server_->serving());
+  const auto status = send(get_request("cache"));
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+TEST_F(grpc_plumbing, health_watch_follows_changes_and_ends_at_shutdown) {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("cache");
+  auto watch = stub->Watch(&ctx, request);
+  HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  server_->set_target_health("cache", true);
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  // A long grace: had the watch been left open, shutdown would cancel it at
+  // the deadline and the stream would end CANCELLED instead of OK.
+  std::thread drain([this] { server_->shutdown(std::chrono::seconds(30)); });
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&response));
+  EXPECT_TRUE(watch->Finish().ok());
+  drain.join();
+}
+
+TEST_F(grpc_plumbing, health_watch_of_an_unknown_service_says_so) {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("nope");
+  auto watch = stub->Watch(&ctx, request);
+  HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVICE_UNKNOWN);
+  ctx.TryCancel();
+}
+
+TEST(grpc_server_startup, port_in_use_is_one_line_naming_the_setting) {
+  metrics m;
+  auto first_config = load_config("listen: {grpc: '127.0.0.1:0', admin: ''}", {});
+  grpc_server first(first_config, m);
+  first.start();
+  const auto second_config = load_config(
+      "listen: {grpc: '127.0.0.1:" + std::to_string(first.port()) + "', admin: ''}", {});
+  grpc_server second(second_config, m);
+  try {
+    second.start();
+    FAIL() << "a second server bound the same port";
+  } catch (const startup_error& e) {
+    EXPECT_EQ(std::string(e.what()), "listen.grpc: cannot listen on 127.0.0.1:" +
+                                         std::to_string(first.port()) + ": Address already in use");
+  }
+  first.shutdown(std::chrono::milliseconds(0));
+}
+
+}  // namespace
+}  // namespace brokerside::sidecar

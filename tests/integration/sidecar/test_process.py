@@ -1,0 +1,246 @@
+"""The brokerside binary as a process: reflection, drain on SIGTERM, probes,
+the admin listener, logging, and one-line errors for bad input."""
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import free_port, run_binary
+
+REDIS = "cache=redis://app:hunter2@127.0.0.1:6379/0"
+
+
+def get_request(target="cache"):
+    return pb.SendRequest(target=target, command=pb.Command(args=[b"GET", b"k"]))
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_reflection_lists_the_services(sidecar):
+    s = sidecar("--target", REDIS)
+    with s.channel() as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+        names = {svc.name for svc in replies[0].list_services_response.service}
+        assert {"brokerside.v1.Broker", "grpc.health.v1.Health"} <= names
+        replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol="brokerside.v1.Broker")]), timeout=5))
+        assert replies[0].file_descriptor_response.file_descriptor_proto
+
+
+def test_health_and_python_client_status_codes(sidecar):
+    s = sidecar("--target", REDIS)
+    with s.channel() as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        assert health.Check(health_pb2.HealthCheckRequest(service="cache"), timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        broker = pb_grpc.BrokerStub(channel)
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(get_request("nope"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(get_request(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "redis adapter" in e.value.details()
+
+
+def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_calls(sidecar):
+    s = sidecar("--target", REDIS, "--shutdown-grace=10s")
+    channel = s.channel()
+    broker = pb_grpc.BrokerStub(channel)
+    requests = []
+    import queue
+    q = queue.Queue()
+
+    def feed():
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            yield item
+
+    responses = broker.SendStream(feed(), timeout=30)
+    q.put(pb.SendStreamRequest(id=1, send=get_request()))
+    assert next(responses).id == 1
+
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+
+    s.terminate()
+    # Health turns NOT_SERVING first; from then on new calls get UNAVAILABLE,
+    # whether their connection is refused or their call is.
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    for _ in range(3):
+        with grpc.insecure_channel(s.address) as fresh:
+            with pytest.raises(grpc.RpcError) as e:
+                pb_grpc.BrokerStub(fresh).Stats(pb.StatsRequest(), timeout=2)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+    assert s.proc.poll() is None, "exited while a stream was in flight"
+
+    # The in-flight stream still works, and ends cleanly.
+    q.put(pb.SendStreamRequest(id=2, send=get_request("nope")))
+    second = next(responses)
+    assert second.id == 2 and second.status.code == grpc.StatusCode.NOT_FOUND.value[0]
+    q.put(None)
+    assert list(responses) == []
+    # The open health Watch does not hold the drain: it ends at shutdown.
+    assert s.wait(timeout=10) == 0
+    assert [r.status for r in watch] == []
+    channel.close()
+    assert "draining" in s.log() and "stopped" in s.log()
+
+
+def test_sigterm_cancels_streams_still_open_after_the_grace_period(sidecar):
+    s = sidecar("--target", REDIS, "--shutdown-grace=1s")
+    channel = s.channel()
+    broker = pb_grpc.BrokerStub(channel)
+    import threading
+    hold = threading.Event()
+
+    def feed():
+        yield pb.SendStreamRequest(id=1, send=get_request())
+        hold.wait(30)
+
+    responses = broker.SendStream(feed(), timeout=30)
+    assert next(responses).id == 1
+    started = time.monotonic()
+    s.terminate()
+    assert s.wait(timeout=10) == 0
+    elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 5, elapsed
+    with pytest.raises(grpc.RpcError) as e:
+        list(responses)
+    assert e.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    hold.set()
+    channel.close()
+
+
+def test_admin_listener(sidecar):
+    s = sidecar("--target", REDIS)
+    assert http_get(s.admin_port, "/healthz") == (200, "ok\n")
+    assert http_get(s.admin_port, "/readyz") == (200, "ready\n")
+    with s.channel() as channel:
+        with pytest.raises(grpc.RpcError):
+            pb_grpc.BrokerStub(channel).Send(get_request("nope"), timeout=5)
+    status, body = http_get(s.admin_port, "/metrics")
+    assert status == 200
+    assert 'brokerside_grpc_calls_total{method="Send",code="NOT_FOUND"} 1' in body
+    assert "brokerside_build_info" in body
+
+
+def test_readyz_waits_for_required_targets(sidecar):
+    s = sidecar("--target", REDIS, "--readiness.required_targets=[cache]")
+    status, body = http_get(s.admin_port, "/readyz")
+    assert status == 503
+    assert "required target 'cache' is not healthy" in body
+    assert http_get(s.admin_port, "/healthz")[0] == 200
+
+
+def test_unix_socket_listener(sidecar, tmp_path):
+    path = tmp_path / "grpc.sock"
+    sidecar("--target", REDIS, f"--unix-socket={path}")
+    with grpc.insecure_channel(f"unix:{path}") as channel:
+        reply = pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5)
+        assert [t.name for t in reply.targets] == ["cache"]
+
+
+def test_probe_exit_codes(sidecar):
+    s = sidecar("--target", REDIS)
+    code, out, _ = run_binary(f"--probe={s.address}")
+    assert code == 0 and "SERVING" in out
+    code, out, _ = run_binary(f"--probe={s.address}", "--probe-service", "cache")
+    assert code == 1 and "NOT_SERVING" in out
+    code, _, err = run_binary(f"--probe=127.0.0.1:{free_port()}")
+    assert code == 1 and err.count("\n") == 1
+
+
+def test_secrets_never_reach_logs_stats_or_metrics(sidecar, tmp_path):
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("file-secret-7731\n")
+    s = sidecar("--target", "cache=redis://app:url-secret-5512@127.0.0.1:6379",
+                "--target", "q=amqp://guest:other-secret-9@127.0.0.1:5672/%2f",
+                f"--targets.q.password_file={secret_file}", "--log-level=trace")
+    captured = []
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        captured.append(str(broker.Stats(pb.StatsRequest(), timeout=5)))
+        for target in ("cache", "q", "nope"):
+            try:
+                broker.Send(get_request(target), timeout=5)
+            except grpc.RpcError as e:
+                captured.append(e.details())
+    captured.append(http_get(s.admin_port, "/metrics")[1])
+    s.terminate()
+    s.wait(timeout=15)
+    captured.append(s.log())
+    everything = "\n".join(captured)
+    assert "***" in everything  # the redacted URLs are there ...
+    for secret in ("url-secret-5512", "other-secret-9", "file-secret-7731"):
+        assert secret not in everything  # ... the secrets are not
+
+
+def test_json_logs_are_one_object_per_line(sidecar):
+    s = sidecar("--target", REDIS, "--log-format=json")
+    s.terminate()
+    assert s.wait(timeout=15) == 0
+    lines = [line for line in s.log().splitlines() if line]
+    assert len(lines) >= 3
+    for line in lines:
+        record = json.loads(line)
+        assert {"time", "level", "msg"} <= record.keys()
+
+
+@pytest.mark.parametrize(
+    "args, config, message",
+    [
+        (["--bogus"], None, "brokerside: unknown flag --bogus (see --help)"),
+        (["--target", "x=mongodb://h"], None, "brokerside: configuration: targets.x.url: unknown URL scheme 'mongodb'"),
+        ([], "targets:\n  a: [\n", "line 3, column 1: malformed YAML"),
+        ([], "targets: {a: {url: 'redis://h', pool: {max_connections: 0}}}", "targets.a.pool.max_connections: must be at least 1"),
+        (["--config=/nonexistent.yaml"], None, "brokerside: /nonexistent.yaml: cannot read: No such file or directory"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_2(tmp_path, args, config, message):
+    if config is not None:
+        path = tmp_path / "c.yaml"
+        path.write_text(config)
+        args = [*args, f"--config={path}"]
+    for extra in ([], ["--check-config"]):
+        code, out, err = run_binary(*args, *extra)
+        assert code == 2
+        assert err.count("\n") == 1, err
+        assert message in err
+        assert out == ""
+
+
+def test_check_config_accepts_a_valid_configuration():
+    code, out, err = run_binary("--target", REDIS, "--check-config")
+    assert code == 0 and err == ""
+    assert out == "brokerside: configuration is valid (1 target)\n"
+
+
+def test_port_in_use_is_one_line_and_non_zero():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_binary(f"--listen=127.0.0.1:{port}", "--admin=", "--target", REDIS)
+        assert code == 1
+        assert err == f"brokerside: listen.grpc: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+        code, _, err = run_binary(f"--listen=127.0.0.1:{free_port()}", f"--admin=127.0.0.1:{port}")
+        assert code == 1
+        assert err == f"brokerside: listen.admin: cannot listen on 127.0.0.1:{port}: Address already in use\n"
