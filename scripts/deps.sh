@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the build, the tests and the brokers need on Debian 12
-# (bookworm): apt packages, a pinned Python virtual environment for the test
-# clients, and pinned npm / Go modules. Idempotent; quiet on success.
+# (bookworm): apt packages, and a pinned Python virtual environment for the
+# test clients. Idempotent; quiet on success.
+#   scripts/deps.sh               everything (build, brokers, test clients)
+#   scripts/deps.sh --build-only  just what the C++ build needs (Dockerfile)
 set -euo pipefail
+
+build_only=0
+[[ ${1:-} == --build-only ]] && build_only=1
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log="$(mktemp)"
@@ -12,12 +17,14 @@ run() { "$@" >>"$log" 2>&1 || { cat "$log" >&2; echo "deps.sh: failed: $*" >&2; 
 sudo_cmd=()
 [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
 
-apt_packages=(
-  # build
+build_packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+)
+apt_packages=(
+  "${build_packages[@]}"
   # sanitizers, fuzzing, format
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14 clang-tidy-14
   # real brokers
@@ -26,6 +33,7 @@ apt_packages=(
   python3 python3-venv procps iproute2
 )
 
+((build_only)) && apt_packages=("${build_packages[@]}")
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -44,6 +52,8 @@ if ((${#missing[@]})); then
   run "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   ((made_policy)) && "${sudo_cmd[@]}" rm -f "$policy"
 fi
+
+((build_only)) && exit 0
 
 # Python test clients, pinned, in an ignored virtual environment. Debian's
 # interpreter is used so that a fresh machine and this one agree.

@@ -45,7 +45,7 @@ bool ready(const bs::config& cfg, const bs::grpc_server& grpc, std::string& reas
 void log_startup(const bs::config& cfg, const bs::grpc_server& grpc, int admin_port) {
   spdlog::info("brokerside {} serving gRPC on {}{}{}{}", bs::version,
                cfg.listen.grpc.empty() ? "" : cfg.listen.grpc,
-               grpc.port() != 0 ? " (port " + std::to_string(grpc.port()) + ")" : "",
+               cfg.listen.grpc.ends_with(":0") ? " (port " + std::to_string(grpc.port()) + ")" : "",
                cfg.listen.unix_socket.empty() ? "" : " and unix:" + cfg.listen.unix_socket,
                admin_port != 0 ? "; admin HTTP on port " + std::to_string(admin_port) : "");
   for (const auto& target : cfg.targets) {

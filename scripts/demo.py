@@ -1,0 +1,39 @@
+"""A short demo call against a running brokerside, from Python with grpcio:
+health, Stats, and a Redis command through Send."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_tools import protoc
+import grpc_tools
+
+ROOT = Path(__file__).resolve().parents[1]
+address = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7300"
+
+stubs = tempfile.mkdtemp(prefix="brokerside-demo-")
+protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{Path(grpc_tools.__file__).parent / '_proto'}",
+             f"--python_out={stubs}", f"--grpc_python_out={stubs}", "brokerside/v1/brokerside.proto"])
+sys.path.insert(0, stubs)
+from brokerside.v1 import brokerside_pb2 as pb  # noqa: E402
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc  # noqa: E402
+
+with grpc.insecure_channel(address) as channel:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "cache"):
+        status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        print(f"health {service or '(sidecar)'}: {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
+
+    broker = pb_grpc.BrokerStub(channel)
+    for target in broker.Stats(pb.StatsRequest(), timeout=5).targets:
+        print(f"target {target.name}: {target.adapter} {list(target.urls)} "
+              f"(adapter implemented: {target.adapter_implemented})")
+
+    request = pb.SendRequest(target="cache", command=pb.Command(args=[b"PING", b"hello"]))
+    try:
+        reply = broker.Send(request, timeout=5)
+        print(f"Send PING hello -> {reply}")
+    except grpc.RpcError as e:
+        print(f"Send PING hello -> {e.code().name}: {e.details()}")
