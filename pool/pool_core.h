@@ -1,0 +1,147 @@
+// The pool of one target as a sans-io state machine (after Boost.MySQL's
+// sansio_connection_node and Envoy's conn_pool_base): events come in
+// (acquire, connected, done, tick, ...), actions come out (connect, close,
+// health_check, grant, fail), time is `now`. The Asio driver performs the
+// actions on real connections; tests perform them on nothing at all.
+//
+// Nodes carry either shared operations (up to `per_connection_cap` at once,
+// for multiplexing protocols) or one exclusive holder (a lease). Waiters are
+// served FIFO among those that can be served.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "pool/backoff.h"
+#include "pool/circuit_breaker.h"
+#include "pool/failover.h"
+#include "pool/settings.h"
+#include "pool/time.h"
+
+namespace brokerside::pool {
+
+enum class node_state {
+  connecting,  // connect + handshake in progress
+  idle,        // open, carrying nothing
+  busy,        // carrying shared operations
+  leased,      // held by one exclusive holder
+  checking,    // idle, health check in progress
+};
+
+enum class grant_kind { shared, exclusive };
+
+struct pool_action {
+  enum class kind {
+    connect,       // open node `node` to URL `url`
+    close,         // close node `node` (it has already left the pool)
+    health_check,  // ping idle node `node`, then call health_checked()
+    grant,         // waiter `waiter` may use node `node`
+    fail,          // waiter `waiter` fails with `error` (`connection_error`: retry may help)
+  };
+  kind what;
+  std::uint64_t node = 0;
+  std::size_t url = 0;
+  std::uint64_t waiter = 0;
+  std::error_code error;
+  bool connection_error = false;
+};
+
+struct pool_counters {
+  std::uint64_t connects = 0;          // connections opened
+  std::uint64_t connect_failures = 0;  // connects that failed
+  std::uint64_t disconnects = 0;       // connections closed, for any reason
+  std::uint64_t pool_exhausted = 0;    // acquires refused: max_pending reached
+  std::uint64_t waiter_timeouts = 0;   // waiters whose time ran out
+};
+
+struct pool_snapshot {
+  std::uint32_t connecting = 0, idle = 0, busy = 0, leased = 0, checking = 0;
+  std::uint32_t waiters = 0;
+  std::uint32_t in_flight = 0;  // shared operations over all nodes
+  pool_counters counters;
+};
+
+class pool_core {
+ public:
+  // `random` returns uniform draws in [0, 1): lifetime jitter, backoff jitter.
+  pool_core(const target_config& target, std::uint32_t per_connection_cap,
+            std::function<double()> random);
+
+  // Opens the min_idle connections.
+  void start(time_point now);
+
+  // A caller wants a node until `deadline` (the caller's, capped by
+  // acquire_timeout here). Answered now or later by grant or fail.
+  void acquire(std::uint64_t waiter, grant_kind kind, time_point deadline, time_point now);
+  // The caller went away while waiting: forget it, no action.
+  void cancel(std::uint64_t waiter);
+
+  // The connect of `node` finished.
+  void connected(std::uint64_t node, std::error_code ec, time_point now);
+  // A granted use of `node` ended (a shared operation or a lease); `broken`
+  // discards the connection instead of reusing it.
+  void done(std::uint64_t node, bool broken, time_point now);
+  // The connection of `node` broke on its own (read error, peer closed).
+  void lost(std::uint64_t node, time_point now);
+  // The health check of idle `node` finished.
+  void health_checked(std::uint64_t node, bool ok, time_point now);
+  // Timers: waiter deadlines, idle and lifetime expiry, health checks, refill.
+  void tick(time_point now);
+
+  // The actions produced since the last call, in order.
+  std::vector<pool_action> take_actions();
+  // When tick() next has work to do.
+  std::optional<time_point> next_wakeup() const;
+
+  pool_snapshot snapshot() const;
+  breaker_state breaker() const noexcept { return breaker_.state(); }
+  const std::vector<std::size_t>& url_order() const noexcept { return failover_.order(); }
+
+ private:
+  struct node {
+    node_state state = node_state::connecting;
+    std::size_t url = 0;
+    std::uint32_t in_flight = 0;  // shared operations
+    time_point since{};           // entered its state (idle: last used)
+    time_point expires{};         // max_lifetime with jitter; max() if none
+    time_point checked{};         // last health check or use
+    bool retiring = false;        // takes no new work; closes when free
+  };
+  struct waiter {
+    std::uint64_t id;
+    grant_kind kind;
+    time_point deadline;   // when it gives up
+    bool callers = false;  // the deadline is the caller's (else acquire_timeout)
+  };
+
+  // Grants waiters what open nodes can carry, FIFO; then opens connections
+  // for the rest (unless told not to) and for min_idle.
+  void serve(time_point now, bool open_for_waiters = true);
+  void open(time_point now);
+  void close(std::uint64_t id);
+  void fail_waiters(std::error_code ec, bool connection_error);
+  void fail(const waiter& w, std::error_code ec, bool connection_error);
+  std::map<std::uint64_t, node>::iterator pick(grant_kind kind);
+  std::uint32_t open_nodes() const;  // not connecting
+  std::uint32_t count(node_state s) const;
+
+  target_config target_;                 // settings and URLs
+  std::uint32_t cap_;                    // shared operations per connection
+  std::function<double()> random_;       // jitter source
+  circuit_breaker breaker_;              // over connect attempts
+  failover failover_;                    // which URL to connect to
+  std::map<std::uint64_t, node> nodes_;  // by node id
+  std::deque<waiter> waiters_;           // FIFO
+  std::vector<pool_action> actions_;     // produced, not yet taken
+  std::uint64_t next_node_ = 1;          // node ids
+  std::uint32_t refill_failures_ = 0;    // consecutive failures, for refill backoff
+  time_point refill_at_{};               // earliest next min_idle refill
+  pool_counters counters_;
+};
+
+}  // namespace brokerside::pool
