@@ -1,0 +1,50 @@
+// What the pool needs from a protocol adapter's connection, and how it makes
+// them. The pool never sees a wire format: it opens, health-checks and closes
+// connections, and hands them to the caller's attempt function, which talks
+// the protocol and reports how the attempt went (pool/ensure.h).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+#include "pool/broker_url.h"
+#include "pool/time.h"
+
+namespace brokerside::pool {
+
+class connection {
+ public:
+  using completion = std::function<void(std::error_code)>;
+
+  virtual ~connection() = default;
+
+  // Connects and completes the protocol's handshake with `url` within
+  // `timeout`. Completes once, on the connection's executor.
+  virtual void connect(const broker_url& url, millis timeout, completion done) = 0;
+
+  // A cheap round trip (Redis PING, AMQP heartbeat) on an idle connection.
+  virtual void health_check(completion done) = 0;
+
+  // Closes at once; operations in flight complete with a connection error.
+  virtual void close() = 0;
+
+  // Called (once) when the connection breaks on its own after connect.
+  virtual void on_lost(completion lost) = 0;
+};
+
+class connection_factory {
+ public:
+  virtual ~connection_factory() = default;
+
+  // A new, unconnected connection running on `executor`.
+  virtual std::unique_ptr<connection> make(boost::asio::any_io_executor executor) = 0;
+
+  // How many operations one connection carries at once: 1 for protocols
+  // without multiplexing, more for pipelined or correlated ones.
+  virtual std::uint32_t per_connection_cap() const = 0;
+};
+
+}  // namespace brokerside::pool

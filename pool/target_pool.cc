@@ -1,0 +1,366 @@
+#include "pool/target_pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "pool/errc.h"
+
+namespace brokerside::pool {
+
+namespace asio = boost::asio;
+
+// One execute() call across its attempts.
+struct target_pool::operation {
+  attempt_fn attempt;
+  done_fn done;
+  ensure_op ensure;
+  time_point deadline;
+  asio::steady_timer backoff;
+};
+
+std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
+                                                 target_config target,
+                                                 std::shared_ptr<connection_factory> factory) {
+  return std::shared_ptr<target_pool>(
+      new target_pool(std::move(executor), std::move(target), std::move(factory)));
+}
+
+target_pool::target_pool(asio::any_io_executor executor, target_config target,
+                         std::shared_ptr<connection_factory> factory)
+    : strand_(asio::make_strand(executor)),
+      target_(std::move(target)),
+      factory_(std::move(factory)),
+      rng_(std::random_device{}()),
+      core_(target_, factory_->per_connection_cap(), [this] { return draw(); }),
+      budget_(target_.retry),
+      timer_(strand_) {}
+
+double target_pool::draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+std::string target_pool::new_lease_id() {
+  // 128 bits from a CSPRNG-seeded generator would still be guessable from
+  // outputs; lease ids come from std::random_device directly.
+  std::random_device device;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "l-";
+  for (int i = 0; i < 8; ++i) {
+    auto word = device();
+    for (int j = 0; j < 4; ++j, word >>= 4) id.push_back(hex[word & 0xf]);
+  }
+  return id;
+}
+
+void target_pool::start(std::function<void(bool)> health) {
+  asio::dispatch(strand_, [self = shared_from_this(), health = std::move(health)]() mutable {
+    self->health_ = std::move(health);
+    self->core_.start(clock::now());
+    self->apply();
+  });
+}
+
+void target_pool::stop() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->timer_.cancel();
+    auto waiting = std::exchange(self->waiting_, {});
+    for (auto& [id, granted] : waiting) granted(errc::shutting_down, false, 0);
+    for (auto& [id, conn] : self->conns_) conn->close();
+    self->conns_.clear();
+  });
+}
+
+void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline, done_fn done) {
+  asio::dispatch(strand_, [self = shared_from_this(), attempt = std::move(attempt), idempotent,
+                           deadline, done = std::move(done)]() mutable {
+    auto op = std::make_shared<operation>(operation{
+        std::move(attempt), std::move(done), ensure_op(self->target_.retry, idempotent, deadline),
+        deadline, asio::steady_timer(self->strand_)});
+    ++self->operations_;
+    const auto now = clock::now();
+    self->budget_.record_operation(now);
+    const auto first = op->ensure.start(now);
+    if (first.what == ensure_op::next::done) {
+      ++self->operation_errors_;
+      op->done(first.result);
+      return;
+    }
+    self->attempt(std::move(op));
+  });
+}
+
+void target_pool::attempt(std::shared_ptr<operation> op) {
+  const auto waiter = next_waiter_++;
+  wait_for(waiter, grant_kind::shared, op->deadline,
+           [self = shared_from_this(), op](std::error_code ec, bool connection_error,
+                                           std::uint64_t node) {
+             if (ec) {
+               self->finish_attempt(
+                   op, {ec, connection_error ? failure_kind::connection : failure_kind::operation,
+                        false});
+               return;
+             }
+             auto& conn = *self->conns_.at(node);
+             // post, not dispatch: an attempt that completes inline must not
+             // re-enter apply() from inside perform().
+             op->attempt(conn, [self, op, node](attempt_result result) {
+               asio::post(self->strand_, [self, op, node, result] {
+                 const bool broken = result.error && result.kind == failure_kind::connection;
+                 self->core_.done(node, broken, clock::now());
+                 self->apply();
+                 self->finish_attempt(op, result);
+               });
+             });
+           });
+}
+
+void target_pool::finish_attempt(std::shared_ptr<operation> op, const attempt_result& result) {
+  const auto action = op->ensure.resume(clock::now(), result, budget_, draw());
+  if (action.what == ensure_op::next::wait) {
+    ++retries_;
+    op->backoff.expires_after(action.delay);
+    op->backoff.async_wait([self = shared_from_this(), op](boost::system::error_code) {
+      if (self->stopped_) {
+        op->done(errc::shutting_down);
+        return;
+      }
+      self->attempt(op);
+    });
+    return;
+  }
+  if (action.result) ++operation_errors_;
+  if (action.result == make_error_code(errc::retry_budget_exhausted)) ++budget_exhausted_;
+  op->done(action.result);
+}
+
+void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline,
+                           grant_fn granted) {
+  if (stopped_) {
+    granted(errc::shutting_down, false, 0);
+    return;
+  }
+  waiting_.emplace(waiter, std::move(granted));
+  core_.acquire(waiter, kind, deadline, clock::now());
+  apply();
+}
+
+void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadline,
+                                std::function<void(std::error_code, lease_grant)> done) {
+  asio::dispatch(strand_, [self = shared_from_this(), ttl, holder = std::move(holder), deadline,
+                           done = std::move(done)]() mutable {
+    if (ttl.count() == 0) ttl = self->target_.lease.default_ttl;
+    if (ttl > self->target_.lease.max_ttl) {
+      done(errc::invalid_operation, {});
+      return;
+    }
+    const auto waiter = self->next_waiter_++;
+    self->wait_for(waiter, grant_kind::exclusive, deadline,
+                   [self, ttl, holder = std::move(holder), done = std::move(done)](
+                       std::error_code ec, bool, std::uint64_t node) {
+                     if (ec) {
+                       done(ec, {});
+                       return;
+                     }
+                     const auto now = clock::now();
+                     const auto& l = self->leases_.add(
+                         {self->new_lease_id(), holder, node, ttl, now, now + ttl});
+                     ++self->leases_acquired_;
+                     self->arm_timer();
+                     done({}, {l.id, ttl});
+                   });
+  });
+}
+
+void target_pool::execute_leased(std::string id, attempt_fn attempt, done_fn done) {
+  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
+                           attempt = std::move(attempt), done = std::move(done)]() mutable {
+    const lease* l = nullptr;
+    if (auto ec = self->leases_.find(id, clock::now(), l)) {
+      done(ec);
+      return;
+    }
+    const auto it = self->conns_.find(l->connection_id);
+    if (it == self->conns_.end()) {
+      done(errc::unavailable);  // the lease's connection was lost
+      return;
+    }
+    ++self->operations_;
+    attempt(*it->second, [self, done = std::move(done)](attempt_result result) {
+      asio::post(self->strand_, [self, done, result] {
+        std::error_code ec = result.error;
+        if (ec && result.kind == failure_kind::connection) {
+          ec = result.written ? make_error_code(errc::outcome_unknown)
+                              : make_error_code(errc::unavailable);
+        }
+        if (ec) ++self->operation_errors_;
+        done(ec);
+      });
+    });
+  });
+}
+
+void target_pool::renew(std::string id, millis ttl,
+                        std::function<void(std::error_code, millis)> done) {
+  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id), ttl,
+                           done = std::move(done)]() mutable {
+    const auto now = clock::now();
+    const lease* l = nullptr;
+    if (auto ec = self->leases_.find(id, now, l)) {
+      done(ec, {});
+      return;
+    }
+    if (ttl.count() == 0) ttl = l->ttl;
+    if (ttl > self->target_.lease.max_ttl) {
+      done(errc::invalid_operation, {});
+      return;
+    }
+    done(self->leases_.renew(id, ttl, now), ttl);
+    self->arm_timer();
+  });
+}
+
+void target_pool::release(std::string id, bool discard, done_fn done) {
+  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id), discard,
+                           done = std::move(done)]() mutable {
+    const auto now = clock::now();
+    lease l;
+    if (auto ec = self->leases_.release(id, now, l)) {
+      done(ec);
+      return;
+    }
+    self->core_.done(l.connection_id, discard, now);
+    self->apply();
+    done({});
+  });
+}
+
+void target_pool::stats(std::function<void(target_stats)> done) {
+  asio::dispatch(strand_, [self = shared_from_this(), done = std::move(done)] {
+    const auto now = clock::now();
+    target_stats s;
+    s.pool = self->core_.snapshot();
+    s.breaker = self->core_.breaker();
+    s.healthy = self->last_health_;
+    s.operations = self->operations_;
+    s.operation_errors = self->operation_errors_;
+    s.retries = self->retries_;
+    s.retry_budget_exhausted = self->budget_exhausted_;
+    s.leases_acquired = self->leases_acquired_;
+    s.leases_reclaimed = self->leases_reclaimed_;
+    for (const auto& [id, l] : self->leases_.all()) {
+      s.leases.push_back({id, l.holder, std::chrono::duration_cast<millis>(now - l.acquired),
+                          std::chrono::duration_cast<millis>(l.expires - now), l.connection_id});
+    }
+    done(std::move(s));
+  });
+}
+
+void target_pool::apply() {
+  // Performing an action may produce more (a grant's attempt fails at once).
+  for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
+    for (const auto& action : actions) perform(action);
+  }
+  update_health();
+  arm_timer();
+}
+
+void target_pool::perform(const pool_action& action) {
+  switch (action.what) {
+    case pool_action::kind::connect: {
+      auto conn = factory_->make(strand_);
+      auto* raw = conn.get();
+      conns_[action.node] = std::move(conn);
+      raw->connect(target_.urls[action.url], target_.pool.connect_timeout,
+                   [self = shared_from_this(), node = action.node](std::error_code ec) {
+                     asio::post(self->strand_, [self, node, ec] {
+                       if (self->stopped_) return;
+                       if (ec) {
+                         self->reachable_ = false;
+                         spdlog::debug("target {}: connect failed: {}", self->target_.name,
+                                       ec.message());
+                         self->conns_.erase(node);
+                       } else {
+                         self->reachable_ = true;
+                         self->conns_.at(node)->on_lost([self, node](std::error_code) {
+                           asio::post(self->strand_, [self, node] {
+                             if (self->conns_.erase(node) == 0) return;
+                             self->core_.lost(node, clock::now());
+                             self->apply();
+                           });
+                         });
+                       }
+                       self->core_.connected(node, ec, clock::now());
+                       self->apply();
+                     });
+                   });
+      break;
+    }
+    case pool_action::kind::close: {
+      const auto it = conns_.find(action.node);
+      if (it != conns_.end()) {
+        it->second->close();
+        // Destroy after the current handler: the connection may be mid-callback.
+        asio::post(strand_, [conn = std::shared_ptr<connection>(std::move(it->second))] {});
+        conns_.erase(it);
+      }
+      break;
+    }
+    case pool_action::kind::health_check:
+      conns_.at(action.node)
+          ->health_check([self = shared_from_this(), node = action.node](std::error_code ec) {
+            asio::post(self->strand_, [self, node, ec] {
+              self->core_.health_checked(node, !ec, clock::now());
+              self->apply();
+            });
+          });
+      break;
+    case pool_action::kind::grant:
+    case pool_action::kind::fail: {
+      const auto it = waiting_.find(action.waiter);
+      if (it == waiting_.end()) break;
+      auto granted = std::move(it->second);
+      waiting_.erase(it);
+      granted(action.error, action.connection_error, action.node);
+      break;
+    }
+  }
+}
+
+void target_pool::on_timer() {
+  const auto now = clock::now();
+  for (auto& l : leases_.expire(now)) {
+    ++leases_reclaimed_;
+    spdlog::warn(
+        "target {}: lease {} held by {} expired after {} ms without release; "
+        "discarding its connection",
+        target_.name, l.id, l.holder, std::chrono::duration_cast<millis>(now - l.acquired).count());
+    core_.done(l.connection_id, /*broken=*/true, now);
+  }
+  core_.tick(now);
+  apply();
+}
+
+void target_pool::arm_timer() {
+  if (stopped_) return;
+  auto next = core_.next_wakeup();
+  if (const auto lease = leases_.next_expiry(); lease && (!next || *lease < *next)) next = lease;
+  if (!next) {
+    timer_.cancel();
+    return;
+  }
+  timer_.expires_at(*next);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopped_) return;
+    self->on_timer();
+  });
+}
+
+void target_pool::update_health() {
+  const bool healthy = reachable_ && core_.breaker() == breaker_state::closed;
+  if (healthy == last_health_) return;
+  last_health_ = healthy;
+  if (health_) health_(healthy);
+}
+
+}  // namespace brokerside::pool

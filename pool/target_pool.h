@@ -1,0 +1,118 @@
+// The pool of one target on Boost.Asio: drives pool_core (connections),
+// lease_table (leases), ensure_op and retry_budget (retries) with real
+// connections and timers. All state lives on one strand; every public
+// function may be called from any thread and completes on that strand.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pool/connection.h"
+#include "pool/ensure.h"
+#include "pool/lease_table.h"
+#include "pool/pool_core.h"
+#include "pool/retry_budget.h"
+
+namespace brokerside::pool {
+
+// A point-in-time view of a target's pool, for Stats and /metrics.
+struct target_stats {
+  pool_snapshot pool;
+  breaker_state breaker = breaker_state::closed;
+  bool healthy = false;
+  std::uint64_t operations = 0, operation_errors = 0, retries = 0, retry_budget_exhausted = 0;
+  std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
+  struct lease_view {
+    std::string id, holder;
+    millis age, ttl_remaining;
+    std::uint64_t connection_id;
+  };
+  std::vector<lease_view> leases;
+};
+
+class target_pool : public std::enable_shared_from_this<target_pool> {
+ public:
+  using attempt_done = std::function<void(attempt_result)>;
+  // Runs one attempt of an operation on `conn`; calls done exactly once.
+  using attempt_fn = std::function<void(connection& conn, attempt_done done)>;
+  using done_fn = std::function<void(std::error_code)>;
+
+  static std::shared_ptr<target_pool> create(boost::asio::any_io_executor executor,
+                                             target_config target,
+                                             std::shared_ptr<connection_factory> factory);
+
+  // Opens min_idle connections. `health` is told whenever the target's health
+  // (reachable with the breaker closed) changes.
+  void start(std::function<void(bool healthy)> health = {});
+
+  // Closes everything; waiting and later calls fail with shutting_down.
+  void stop();
+
+  // Runs `attempt` on a pooled connection, retrying per ensure_op until
+  // `deadline`. Completion: done(error), once. Cancellation: none; the
+  // deadline bounds it. The pool keeps `attempt` until completion.
+  void execute(attempt_fn attempt, bool idempotent, time_point deadline, done_fn done);
+
+  struct lease_grant {
+    std::string id;
+    millis ttl{0};
+  };
+  // Leases a dedicated connection for `ttl` (0: the default TTL).
+  // Completion: done(error, grant).
+  void acquire_lease(millis ttl, std::string holder, time_point deadline,
+                     std::function<void(std::error_code, lease_grant)> done);
+  // Runs one attempt on the lease's connection; never retried (the
+  // connection's state belongs to the holder).
+  void execute_leased(std::string id, attempt_fn attempt, done_fn done);
+  void renew(std::string id, millis ttl, std::function<void(std::error_code, millis)> done);
+  void release(std::string id, bool discard, done_fn done);
+
+  void stats(std::function<void(target_stats)> done);
+
+  const target_config& target() const noexcept { return target_; }
+
+ private:
+  struct operation;
+  using grant_fn = std::function<void(std::error_code, bool connection_error, std::uint64_t node)>;
+
+  target_pool(boost::asio::any_io_executor executor, target_config target,
+              std::shared_ptr<connection_factory> factory);
+
+  void attempt(std::shared_ptr<operation> op);
+  void finish_attempt(std::shared_ptr<operation> op, const attempt_result& result);
+  void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
+  void apply();
+  void perform(const pool_action& action);
+  void on_timer();
+  void arm_timer();
+  void update_health();
+  double draw();
+  std::string new_lease_id();
+
+  boost::asio::strand<boost::asio::any_io_executor> strand_;  // owns everything below
+  target_config target_;                                      // settings and URLs
+  std::shared_ptr<connection_factory> factory_;               // the adapter's connections
+  std::mt19937_64 rng_;  // jitter, shuffle, lease ids (before core_, which draws from it)
+  pool_core core_;       // which connection does what
+  lease_table leases_;   // lease ids -> connections
+  retry_budget budget_;  // caps retries
+  std::map<std::uint64_t, std::unique_ptr<connection>> conns_;  // by node id
+  std::map<std::uint64_t, grant_fn> waiting_;                   // by waiter id
+  boost::asio::steady_timer timer_;                             // core and lease deadlines
+  std::function<void(bool)> health_;                            // health listener
+  std::uint64_t next_waiter_ = 1;
+  bool reachable_ = false;    // the last connect succeeded and nothing since failed
+  bool last_health_ = false;  // what health_ was last told
+  bool stopped_ = false;
+  std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
+  std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0;
+};
+
+}  // namespace brokerside::pool

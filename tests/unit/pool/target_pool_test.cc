@@ -1,0 +1,273 @@
+// target_pool on a real io_context with fake connections: no sockets, no
+// broker. Deadlines and TTLs are tens of milliseconds; nothing asserts how
+// fast anything ran.
+#include "pool/target_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "pool/errc.h"
+
+namespace brokerside::pool {
+namespace {
+
+namespace asio = boost::asio;
+
+const std::error_code reset = std::make_error_code(std::errc::connection_reset);
+const std::error_code refused = std::make_error_code(std::errc::connection_refused);
+
+struct fake_world {
+  bool refuse = false;             // connects fail
+  int opened = 0;                  // connects that succeeded
+  int closed = 0;                  // close() calls
+  std::vector<std::string> hosts;  // URL host of each connect
+};
+
+class fake_connection final : public connection {
+ public:
+  fake_connection(asio::any_io_executor ex, fake_world& world, int id)
+      : ex_(std::move(ex)), world_(world), id_(id) {}
+  void connect(const broker_url& url, millis, completion done) override {
+    world_.hosts.push_back(url.host);
+    const auto ec = world_.refuse ? refused : std::error_code{};
+    if (!ec) ++world_.opened;
+    asio::post(ex_, [done, ec] { done(ec); });
+  }
+  void health_check(completion done) override {
+    asio::post(ex_, [done] { done({}); });
+  }
+  void close() override { ++world_.closed; }
+  void on_lost(completion lost) override { lost_ = std::move(lost); }
+  int id() const { return id_; }
+
+ private:
+  asio::any_io_executor ex_;
+  fake_world& world_;
+  int id_;
+  completion lost_;
+};
+
+class fake_factory final : public connection_factory {
+ public:
+  explicit fake_factory(fake_world& world, std::uint32_t cap) : world_(world), cap_(cap) {}
+  std::unique_ptr<connection> make(asio::any_io_executor ex) override {
+    return std::make_unique<fake_connection>(std::move(ex), world_, ++made_);
+  }
+  std::uint32_t per_connection_cap() const override { return cap_; }
+
+ private:
+  fake_world& world_;
+  std::uint32_t cap_;
+  int made_ = 0;
+};
+
+class target_pool_test : public ::testing::Test {
+ protected:
+  std::shared_ptr<target_pool> make(std::function<void(target_config&)> adjust = {}) {
+    std::string error;
+    target_config t;
+    t.name = "t";
+    t.urls = {*parse_broker_url("redis://first:1", error),
+              *parse_broker_url("redis://second:1", error)};
+    t.pool.max_connections = 2;
+    t.retry.initial_interval = millis(1);
+    t.retry.max_interval = millis(5);
+    t.breaker.failure_threshold = 3;
+    t.breaker.open_timeout = millis(60'000);
+    if (adjust) adjust(t);
+    auto pool =
+        target_pool::create(io_.get_executor(), t, std::make_shared<fake_factory>(world_, 4));
+    pool->start([this](bool healthy) { health_.push_back(healthy); });
+    return pool;
+  }
+
+  // Runs the io_context until `done` or 5 s pass.
+  void run_until(const std::function<bool()>& done) {
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < limit) {
+      io_.run_for(std::chrono::milliseconds(5));
+      io_.restart();
+    }
+    ASSERT_TRUE(done());
+  }
+
+  std::error_code execute(target_pool& pool, target_pool::attempt_fn attempt,
+                          bool idempotent = false, millis timeout = millis(2000)) {
+    std::optional<std::error_code> result;
+    pool.execute(std::move(attempt), idempotent, clock::now() + timeout,
+                 [&](std::error_code ec) { result = ec; });
+    run_until([&] { return result.has_value(); });
+    return result.value_or(make_error_code(errc::deadline_exceeded));
+  }
+
+  target_stats stats_of(target_pool& pool) {
+    std::optional<target_stats> s;
+    pool.stats([&](target_stats x) { s = std::move(x); });
+    run_until([&] { return s.has_value(); });
+    return *s;
+  }
+
+  asio::io_context io_;
+  fake_world world_;
+  std::vector<bool> health_;
+};
+
+auto succeed() {
+  return [](connection&, target_pool::attempt_done done) { done({}); };
+}
+
+TEST_F(target_pool_test, executes_on_a_pooled_connection_and_reports_health) {
+  auto pool = make();
+  int attempts = 0;
+  EXPECT_FALSE(execute(*pool, [&](connection& c, target_pool::attempt_done done) {
+    ++attempts;
+    EXPECT_GT(dynamic_cast<fake_connection&>(c).id(), 0);
+    done({});
+  }));
+  EXPECT_EQ(attempts, 1);
+  EXPECT_EQ(world_.opened, 1);
+  EXPECT_EQ(world_.hosts, std::vector<std::string>{"first"});
+  EXPECT_EQ(health_, std::vector<bool>{true});
+  const auto s = stats_of(*pool);
+  EXPECT_EQ(s.operations, 1u);
+  EXPECT_EQ(s.operation_errors, 0u);
+  EXPECT_EQ(s.pool.idle, 1u);
+  EXPECT_EQ(s.pool.in_flight, 0u);
+  pool->stop();
+  run_until([&] { return world_.closed == 1; });
+}
+
+TEST_F(target_pool_test, connection_error_before_writing_is_retried) {
+  auto pool = make();
+  int attempts = 0;
+  EXPECT_FALSE(execute(*pool, [&](connection&, target_pool::attempt_done done) {
+    done(++attempts == 1 ? attempt_result{reset, failure_kind::connection, false}
+                         : attempt_result{});
+  }));
+  EXPECT_EQ(attempts, 2);
+  const auto s = stats_of(*pool);
+  EXPECT_EQ(s.retries, 1u);
+  // The broken connection was discarded and a new one opened.
+  EXPECT_EQ(world_.opened, 2);
+  EXPECT_EQ(world_.closed, 1);
+  pool->stop();
+}
+
+TEST_F(target_pool_test, written_non_idempotent_operation_is_aborted) {
+  auto pool = make();
+  int attempts = 0;
+  const auto ec = execute(*pool, [&](connection&, target_pool::attempt_done done) {
+    ++attempts;
+    done({reset, failure_kind::connection, true});
+  });
+  EXPECT_EQ(ec, make_error_code(errc::outcome_unknown));
+  EXPECT_EQ(attempts, 1);
+  pool->stop();
+}
+
+TEST_F(target_pool_test, operation_errors_are_returned_as_they_are) {
+  auto pool = make();
+  const auto refused_by_broker = make_error_code(errc::broker_refused);
+  EXPECT_EQ(execute(*pool,
+                    [&](connection&, target_pool::attempt_done done) {
+                      done({refused_by_broker, failure_kind::operation, true});
+                    }),
+            refused_by_broker);
+  EXPECT_EQ(world_.closed, 0);  // the connection is kept
+  pool->stop();
+}
+
+TEST_F(target_pool_test, unreachable_broker_fails_over_then_opens_the_breaker) {
+  world_.refuse = true;
+  auto pool = make([](target_config& t) { t.retry.max_retries = 1; });
+  EXPECT_EQ(execute(*pool, succeed()), make_error_code(errc::unavailable));
+  EXPECT_EQ(world_.hosts, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(execute(*pool, succeed()), make_error_code(errc::circuit_open));
+  EXPECT_EQ(stats_of(*pool).breaker, breaker_state::open);
+  // Open: fails fast without connecting.
+  const auto before = world_.hosts.size();
+  EXPECT_EQ(execute(*pool, succeed()), make_error_code(errc::circuit_open));
+  EXPECT_EQ(world_.hosts.size(), before);
+  EXPECT_TRUE(health_.empty());  // never reachable
+  pool->stop();
+}
+
+TEST_F(target_pool_test, leases_acquire_use_renew_release) {
+  auto pool = make();
+  std::optional<target_pool::lease_grant> grant;
+  pool->acquire_lease(millis(0), "ipv4:127.0.0.1:1", clock::now() + millis(2000),
+                      [&](std::error_code ec, target_pool::lease_grant g) {
+                        EXPECT_FALSE(ec);
+                        grant = g;
+                      });
+  run_until([&] { return grant.has_value(); });
+  EXPECT_EQ(grant->ttl, millis(30'000));
+  EXPECT_EQ(grant->id.size(), 34u);
+  auto s = stats_of(*pool);
+  EXPECT_EQ(s.pool.leased, 1u);
+  ASSERT_EQ(s.leases.size(), 1u);
+  EXPECT_EQ(s.leases[0].holder, "ipv4:127.0.0.1:1");
+
+  std::optional<std::error_code> used;
+  pool->execute_leased(grant->id, succeed(), [&](std::error_code ec) { used = ec; });
+  run_until([&] { return used.has_value(); });
+  EXPECT_FALSE(*used);
+
+  std::optional<std::error_code> renewed;
+  pool->renew(grant->id, millis(10'000'000), [&](std::error_code ec, millis) { renewed = ec; });
+  run_until([&] { return renewed.has_value(); });
+  EXPECT_EQ(*renewed, make_error_code(errc::invalid_operation));  // above max_ttl
+
+  std::optional<std::error_code> released;
+  pool->release(grant->id, false, [&](std::error_code ec) { released = ec; });
+  run_until([&] { return released.has_value(); });
+  EXPECT_FALSE(*released);
+  s = stats_of(*pool);
+  EXPECT_EQ(s.pool.leased, 0u);
+  EXPECT_EQ(s.pool.idle, 1u);
+  released.reset();
+  pool->release(grant->id, false, [&](std::error_code ec) { released = ec; });
+  run_until([&] { return released.has_value(); });
+  EXPECT_EQ(*released, make_error_code(errc::unknown_lease));
+  pool->stop();
+}
+
+TEST_F(target_pool_test, expired_lease_is_reclaimed_and_its_connection_discarded) {
+  auto pool = make([](target_config& t) { t.lease.default_ttl = millis(30); });
+  std::optional<target_pool::lease_grant> grant;
+  pool->acquire_lease(millis(0), "ipv4:127.0.0.1:2", clock::now() + millis(2000),
+                      [&](std::error_code, target_pool::lease_grant g) { grant = g; });
+  run_until([&] { return grant.has_value(); });
+  run_until([&] { return stats_of(*pool).leases_reclaimed == 1; });
+  EXPECT_EQ(world_.closed, 1);
+  std::optional<std::error_code> used;
+  pool->execute_leased(grant->id, succeed(), [&](std::error_code ec) { used = ec; });
+  run_until([&] { return used.has_value(); });
+  EXPECT_EQ(*used, make_error_code(errc::lease_expired));
+  const auto s = stats_of(*pool);
+  EXPECT_EQ(s.pool.leased, 0u);
+  EXPECT_TRUE(s.leases.empty());
+  pool->stop();
+}
+
+TEST_F(target_pool_test, stop_fails_waiters_and_later_calls) {
+  auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
+  std::optional<target_pool::lease_grant> grant;
+  pool->acquire_lease(millis(0), "h", clock::now() + millis(2000),
+                      [&](std::error_code, target_pool::lease_grant g) { grant = g; });
+  run_until([&] { return grant.has_value(); });
+  std::optional<std::error_code> waiting;
+  pool->execute(succeed(), true, clock::now() + millis(5000),
+                [&](std::error_code ec) { waiting = ec; });
+  io_.poll();
+  io_.restart();
+  pool->stop();
+  run_until([&] { return waiting.has_value(); });
+  EXPECT_EQ(*waiting, make_error_code(errc::shutting_down));
+  EXPECT_EQ(execute(*pool, succeed()), make_error_code(errc::shutting_down));
+}
+
+}  // namespace
+}  // namespace brokerside::pool
