@@ -2,7 +2,8 @@
 # scripts/deps.sh a developer machine uses), run as a non-root user from a
 # slim runtime stage.
 #
-#   podman build -t brokerside .        (or docker build)
+#   podman build --format docker -t brokerside .   (or docker build; podman's
+#   default OCI format silently drops the HEALTHCHECK)
 #   podman run -p 7300:7300 brokerside --target cache=redis://redis:6379
 
 FROM debian:bookworm AS build
@@ -22,8 +23,10 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 ca-certificates \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin brokerside
+ && groupadd --system --gid 10001 brokerside \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin brokerside
 COPY --from=build /build/sidecar/brokerside /usr/local/bin/brokerside
 USER 10001:10001
 EXPOSE 7300 7301

@@ -60,14 +60,15 @@ void target_pool::start(std::function<void(bool)> health) {
   });
 }
 
-void target_pool::stop() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
+void target_pool::stop(std::function<void()> done) {
+  asio::dispatch(strand_, [self = shared_from_this(), done = std::move(done)] {
     self->stopped_ = true;
     self->timer_.cancel();
     auto waiting = std::exchange(self->waiting_, {});
     for (auto& [id, granted] : waiting) granted(errc::shutting_down, false, 0);
     for (auto& [id, conn] : self->conns_) conn->close();
     self->conns_.clear();
+    if (done) done();
   });
 }
 
@@ -92,27 +93,31 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
 
 void target_pool::attempt(std::shared_ptr<operation> op) {
   const auto waiter = next_waiter_++;
-  wait_for(waiter, grant_kind::shared, op->deadline,
-           [self = shared_from_this(), op](std::error_code ec, bool connection_error,
-                                           std::uint64_t node) {
-             if (ec) {
-               self->finish_attempt(
-                   op, {ec, connection_error ? failure_kind::connection : failure_kind::operation,
-                        false});
-               return;
-             }
-             auto& conn = *self->conns_.at(node);
-             // post, not dispatch: an attempt that completes inline must not
-             // re-enter apply() from inside perform().
-             op->attempt(conn, [self, op, node](attempt_result result) {
-               asio::post(self->strand_, [self, op, node, result] {
-                 const bool broken = result.error && result.kind == failure_kind::connection;
-                 self->core_.done(node, broken, clock::now());
-                 self->apply();
-                 self->finish_attempt(op, result);
-               });
-             });
-           });
+  wait_for(
+      waiter, grant_kind::shared, op->deadline,
+      // Weak: the callback waits inside the pool (waiting_), so a strong
+      // reference would keep the pool alive forever.
+      [weak = weak_from_this(), op](std::error_code ec, bool connection_error, std::uint64_t node) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (ec) {
+          self->finish_attempt(
+              op,
+              {ec, connection_error ? failure_kind::connection : failure_kind::operation, false});
+          return;
+        }
+        auto& conn = *self->conns_.at(node);
+        // post, not dispatch: an attempt that completes inline must not
+        // re-enter apply() from inside perform().
+        op->attempt(conn, [self, op, node](attempt_result result) {
+          asio::post(self->strand_, [self, op, node, result] {
+            const bool broken = result.error && result.kind == failure_kind::connection;
+            self->core_.done(node, broken, clock::now());
+            self->apply();
+            self->finish_attempt(op, result);
+          });
+        });
+      });
 }
 
 void target_pool::finish_attempt(std::shared_ptr<operation> op, const attempt_result& result) {
@@ -156,8 +161,10 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
     }
     const auto waiter = self->next_waiter_++;
     self->wait_for(waiter, grant_kind::exclusive, deadline,
-                   [self, ttl, holder = std::move(holder), done = std::move(done)](
-                       std::error_code ec, bool, std::uint64_t node) {
+                   [weak = self->weak_from_this(), ttl, holder = std::move(holder),
+                    done = std::move(done)](std::error_code ec, bool, std::uint64_t node) {
+                     auto self = weak.lock();
+                     if (!self) return;
                      if (ec) {
                        done(ec, {});
                        return;
@@ -272,7 +279,9 @@ void target_pool::perform(const pool_action& action) {
       auto* raw = conn.get();
       conns_[action.node] = std::move(conn);
       raw->connect(target_.urls[action.url], target_.pool.connect_timeout,
-                   [self = shared_from_this(), node = action.node](std::error_code ec) {
+                   [weak = weak_from_this(), node = action.node](std::error_code ec) {
+                     auto self = weak.lock();
+                     if (!self) return;
                      asio::post(self->strand_, [self, node, ec] {
                        if (self->stopped_) return;
                        if (ec) {
@@ -282,13 +291,17 @@ void target_pool::perform(const pool_action& action) {
                          self->conns_.erase(node);
                        } else {
                          self->reachable_ = true;
-                         self->conns_.at(node)->on_lost([self, node](std::error_code) {
-                           asio::post(self->strand_, [self, node] {
-                             if (self->conns_.erase(node) == 0) return;
-                             self->core_.lost(node, clock::now());
-                             self->apply();
-                           });
-                         });
+                         // Weak: the connection, which the pool owns, keeps it.
+                         self->conns_.at(node)->on_lost(
+                             [weak = self->weak_from_this(), node](std::error_code) {
+                               auto self = weak.lock();
+                               if (!self) return;
+                               asio::post(self->strand_, [self, node] {
+                                 if (self->conns_.erase(node) == 0) return;
+                                 self->core_.lost(node, clock::now());
+                                 self->apply();
+                               });
+                             });
                        }
                        self->core_.connected(node, ec, clock::now());
                        self->apply();
@@ -308,7 +321,9 @@ void target_pool::perform(const pool_action& action) {
     }
     case pool_action::kind::health_check:
       conns_.at(action.node)
-          ->health_check([self = shared_from_this(), node = action.node](std::error_code ec) {
+          ->health_check([weak = weak_from_this(), node = action.node](std::error_code ec) {
+            auto self = weak.lock();
+            if (!self) return;
             asio::post(self->strand_, [self, node, ec] {
               self->core_.health_checked(node, !ec, clock::now());
               self->apply();

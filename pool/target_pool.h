@@ -53,7 +53,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void start(std::function<void(bool healthy)> health = {});
 
   // Closes everything; waiting and later calls fail with shutting_down.
-  void stop();
+  // `done` runs once that is over.
+  void stop(std::function<void()> done = {});
 
   // Runs `attempt` on a pooled connection, retrying per ensure_op until
   // `deadline`. Completion: done(error), once. Cancellation: none; the

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -58,10 +59,20 @@ class session : public std::enable_shared_from_this<session> {
       }
     } else if (target == "/metrics") {
       response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      reply(http::status::ok, handlers_->metrics());
+      handlers_->metrics([self = shared_from_this()](std::string body) {
+        asio::dispatch(self->stream_.get_executor(), [self, body = std::move(body)]() mutable {
+          self->reply(http::status::ok, std::move(body));
+          self->send();
+        });
+      });
+      return;
     } else {
       reply(http::status::not_found, "not found; try /healthz, /readyz or /metrics\n");
     }
+    send();
+  }
+
+  void send() {
     if (request_.method() == http::verb::head) {
       response_.content_length(response_.body().size());
       response_.body().clear();

@@ -16,8 +16,8 @@ class admin_server {
   struct handlers {
     // True if ready; otherwise sets the reason shown in the 503 body.
     std::function<bool(std::string& reason)> ready;
-    // The /metrics body.
-    std::function<std::string()> metrics;
+    // Produces the /metrics body, now or later, by calling `reply` once.
+    std::function<void(std::function<void(std::string)> reply)> metrics;
   };
 
   admin_server(boost::asio::io_context& io, handlers h);

@@ -21,6 +21,28 @@ void set_duration(google::protobuf::Duration& out, std::chrono::nanoseconds d) {
   out.set_nanos(static_cast<std::int32_t>((d % std::chrono::seconds(1)).count()));
 }
 
+pool::millis to_millis(const google::protobuf::Duration& d) {
+  return pool::millis(d.seconds() * 1000 + d.nanos() / 1'000'000);
+}
+
+// The caller's gRPC deadline on the pool's clock; a call without one gets a
+// day, so only the pool's own limits (acquire_timeout, retries) bound it.
+pool::time_point deadline_of(const grpc::CallbackServerContext& context) {
+  const auto now = pool::clock::now();
+  const auto deadline = context.deadline();
+  const auto left = deadline - std::chrono::system_clock::now();
+  if (deadline == std::chrono::system_clock::time_point::max() || left > std::chrono::hours(24)) {
+    return now + std::chrono::hours(24);
+  }
+  return now + std::chrono::duration_cast<pool::millis>(left);
+}
+
+std::string lease_error(std::error_code ec, const std::string& lease) {
+  return ec == pool::errc::lease_expired
+             ? "lease '" + lease + "' expired; its connection was reclaimed"
+             : "unknown lease '" + lease + "'";
+}
+
 // A bidirectional call refused before it starts (while draining).
 template <typename Request, typename Response>
 class refused_reactor final : public grpc::ServerBidiReactor<Request, Response> {
@@ -36,17 +58,21 @@ grpc::Status broker_service::admission() const {
   return to_status(pool::errc::shutting_down, "brokerside is shutting down");
 }
 
-broker_service::broker_service(const config& cfg, metrics& m) : config_(cfg), metrics_(m) {}
+broker_service::broker_service(const target_set& targets, metrics& m)
+    : targets_(targets), metrics_(m) {}
 
-grpc::Status broker_service::find_target(const std::string& name,
-                                         const pool::target_config*& out) const {
+grpc::Status broker_service::find_target(const std::string& name, target_set::entry& out) const {
   if (name.empty()) {
     return to_status(pool::errc::invalid_operation, "target: required (a configured target name)");
   }
-  out = config_.find_target(name);
-  if (out != nullptr) return grpc::Status::OK;
+  if (auto found = targets_.find(name)) {
+    out = *found;
+    return grpc::Status::OK;
+  }
   std::string known;
-  for (const auto& target : config_.targets) known += (known.empty() ? "" : ", ") + target.name;
+  for (const auto& target : targets_.configuration().targets) {
+    known += (known.empty() ? "" : ", ") + target.name;
+  }
   return to_status(pool::errc::unknown_target,
                    "unknown target '" + name +
                        "' (configured: " + (known.empty() ? std::string("none") : known) + ")");
@@ -61,7 +87,7 @@ grpc::ServerUnaryReactor* broker_service::finish(grpc::CallbackServerContext* co
 }
 
 grpc::Status broker_service::send(const v1::SendRequest& request, v1::SendResponse&) const {
-  const pool::target_config* target = nullptr;
+  target_set::entry target;
   if (auto status = find_target(request.target(), target); !status.ok()) return status;
   switch (request.operation_case()) {
     case v1::SendRequest::kCommand:
@@ -76,9 +102,8 @@ grpc::Status broker_service::send(const v1::SendRequest& request, v1::SendRespon
       return to_status(pool::errc::invalid_operation,
                        "no operation: set one of command, publish, request");
   }
-  if (!protocol::implemented(target->adapter())) return adapter_missing(*target);
-  // Reached only once an adapter exists: the pool layer takes over here.
-  return to_status(pool::errc::adapter_not_implemented, "operations need the pool layer");
+  // No adapter can run an operation yet; leases and pools work without one.
+  return adapter_missing(*target.config);
 }
 
 grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* context,
@@ -105,39 +130,97 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
   }
   return new recv_reactor(
       [this](const v1::Subscribe& subscribe) {
-        const pool::target_config* target = nullptr;
+        target_set::entry target;
         if (auto status = find_target(subscribe.target(), target); !status.ok()) return status;
-        if (subscribe.sources().empty() && target->adapter() != protocol::adapter_kind::framed) {
+        if (subscribe.sources().empty() &&
+            target.config->adapter() != protocol::adapter_kind::framed) {
           return to_status(pool::errc::invalid_operation, "subscribe.sources: empty");
         }
-        return adapter_missing(*target);
+        return adapter_missing(*target.config);
       },
       metrics_);
 }
 
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
                                                   const v1::AcquireRequest* request,
-                                                  v1::AcquireResponse*) {
+                                                  v1::AcquireResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::acquire, status);
-  const pool::target_config* target = nullptr;
-  auto status = find_target(request->target(), target);
-  if (status.ok()) status = adapter_missing(*target);
-  return finish(context, rpc_method::acquire, status);
+  target_set::entry target;
+  if (auto status = find_target(request->target(), target); !status.ok()) {
+    return finish(context, rpc_method::acquire, status);
+  }
+  if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(*target.config));
+  const auto ttl = to_millis(request->ttl());
+  if (ttl.count() < 0 || ttl > target.config->lease.max_ttl) {
+    return finish(context, rpc_method::acquire,
+                  to_status(pool::errc::invalid_operation,
+                            "ttl: must be between 0 (the default) and the target's max_ttl (" +
+                                std::to_string(target.config->lease.max_ttl.count()) + " ms)"));
+  }
+  auto* reactor = context->DefaultReactor();
+  target.pool->acquire_lease(ttl, context->peer(), deadline_of(*context),
+                             [this, reactor, response, name = request->target()](
+                                 std::error_code ec, pool::target_pool::lease_grant grant) {
+                               if (!ec) {
+                                 response->set_lease(target_set::client_lease_id(name, grant.id));
+                                 set_duration(*response->mutable_ttl(), grant.ttl);
+                               }
+                               const auto status =
+                                   ec ? to_status(ec, "target '" + name + "': " + ec.message())
+                                      : grpc::Status::OK;
+                               metrics_.count_call(rpc_method::acquire, status.error_code());
+                               reactor->Finish(status);
+                             });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* broker_service::Renew(grpc::CallbackServerContext* context,
                                                 const v1::RenewRequest* request,
-                                                v1::RenewResponse*) {
-  // No adapter in this build can grant a lease, so no lease id is known.
-  return finish(context, rpc_method::renew,
-                to_status(pool::errc::unknown_lease, "unknown lease '" + request->lease() + "'"));
+                                                v1::RenewResponse* response) {
+  const auto found = targets_.find_lease(request->lease());
+  if (!found) {
+    return finish(context, rpc_method::renew,
+                  to_status(pool::errc::unknown_lease, lease_error({}, request->lease())));
+  }
+  const auto ttl = to_millis(request->ttl());
+  if (ttl.count() < 0) {
+    return finish(context, rpc_method::renew,
+                  to_status(pool::errc::invalid_operation, "ttl: must not be negative"));
+  }
+  auto* reactor = context->DefaultReactor();
+  found->first.pool->renew(
+      found->second, ttl,
+      [this, reactor, response, lease = request->lease()](std::error_code ec, pool::millis ttl) {
+        if (!ec) set_duration(*response->mutable_ttl(), ttl);
+        grpc::Status status = grpc::Status::OK;
+        if (ec == pool::errc::invalid_operation) {
+          status = to_status(ec, "ttl: above the target's max_ttl");
+        } else if (ec) {
+          status = to_status(ec, lease_error(ec, lease));
+        }
+        metrics_.count_call(rpc_method::renew, status.error_code());
+        reactor->Finish(status);
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* broker_service::Release(grpc::CallbackServerContext* context,
                                                   const v1::ReleaseRequest* request,
                                                   v1::ReleaseResponse*) {
-  return finish(context, rpc_method::release,
-                to_status(pool::errc::unknown_lease, "unknown lease '" + request->lease() + "'"));
+  const auto found = targets_.find_lease(request->lease());
+  if (!found) {
+    return finish(context, rpc_method::release,
+                  to_status(pool::errc::unknown_lease, lease_error({}, request->lease())));
+  }
+  auto* reactor = context->DefaultReactor();
+  found->first.pool->release(found->second, request->discard(),
+                             [this, reactor, lease = request->lease()](std::error_code ec) {
+                               const auto status =
+                                   ec ? to_status(ec, lease_error(ec, lease)) : grpc::Status::OK;
+                               metrics_.count_call(rpc_method::release, status.error_code());
+                               reactor->Finish(status);
+                             });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* context,
@@ -145,26 +228,67 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
                                                 v1::StatsResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::stats, status);
   if (!request->target().empty()) {
-    const pool::target_config* target = nullptr;
+    target_set::entry target;
     if (auto status = find_target(request->target(), target); !status.ok()) {
       return finish(context, rpc_method::stats, status);
     }
   }
-  for (const auto& target : config_.targets) {
-    if (!request->target().empty() && request->target() != target.name) continue;
-    auto& out = *response->add_targets();
-    out.set_name(target.name);
-    out.set_adapter(std::string(protocol::name(target.adapter())));
-    out.set_adapter_implemented(protocol::implemented(target.adapter()));
-    for (const auto& url : target.urls) out.add_urls(url.redacted);
-    // Without an adapter the target is never reachable.
-    out.set_healthy(false);
-    out.mutable_pool()->set_max_connections(target.pool.max_connections);
-    out.mutable_pool()->set_min_idle(target.pool.min_idle);
+  auto* reactor = context->DefaultReactor();
+  targets_.stats([this, reactor, response,
+                  only = request->target()](std::map<std::string, pool::target_stats> pools) {
+    for (const auto& target : targets_.configuration().targets) {
+      if (!only.empty() && only != target.name) continue;
+      fill_target_stats(target, pools, *response->add_targets());
+    }
+    set_duration(*response->mutable_uptime(),
+                 std::chrono::steady_clock::now() - metrics_.started());
+    response->set_version(version);
+    metrics_.count_call(rpc_method::stats, grpc::StatusCode::OK);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+void broker_service::fill_target_stats(const pool::target_config& target,
+                                       const std::map<std::string, pool::target_stats>& pools,
+                                       v1::TargetStats& out) {
+  out.set_name(target.name);
+  out.set_adapter(std::string(protocol::name(target.adapter())));
+  out.set_adapter_implemented(protocol::implemented(target.adapter()));
+  for (const auto& url : target.urls) out.add_urls(url.redacted);
+  auto& pool = *out.mutable_pool();
+  pool.set_max_connections(target.pool.max_connections);
+  pool.set_min_idle(target.pool.min_idle);
+  const auto it = pools.find(target.name);
+  if (it == pools.end()) return;  // no pool: never reachable
+  const auto& s = it->second;
+  out.set_healthy(s.healthy);
+  out.set_breaker(static_cast<v1::BreakerState>(s.breaker));
+  pool.set_connecting(s.pool.connecting);
+  pool.set_idle(s.pool.idle + s.pool.checking);
+  pool.set_in_use(s.pool.busy);
+  pool.set_leased(s.pool.leased);
+  pool.set_waiters(s.pool.waiters);
+  pool.set_in_flight(s.pool.in_flight);
+  auto& c = *out.mutable_counters();
+  c.set_operations(s.operations);
+  c.set_operation_errors(s.operation_errors);
+  c.set_connects(s.pool.counters.connects);
+  c.set_connect_failures(s.pool.counters.connect_failures);
+  c.set_disconnects(s.pool.counters.disconnects);
+  c.set_retries(s.retries);
+  c.set_retry_budget_exhausted(s.retry_budget_exhausted);
+  c.set_pool_exhausted(s.pool.counters.pool_exhausted);
+  c.set_leases_acquired(s.leases_acquired);
+  c.set_leases_reclaimed(s.leases_reclaimed);
+  for (const auto& l : s.leases) {
+    auto& lease = *out.add_leases();
+    lease.set_lease(target_set::client_lease_id(target.name, l.id));
+    lease.set_holder(l.holder);
+    set_duration(*lease.mutable_age(), l.age);
+    set_duration(*lease.mutable_ttl_remaining(), l.ttl_remaining);
+    lease.set_connection_id(l.connection_id);
   }
-  set_duration(*response->mutable_uptime(), std::chrono::steady_clock::now() - metrics_.started());
-  response->set_version(version);
-  return finish(context, rpc_method::stats, grpc::Status::OK);
 }
 
 }  // namespace brokerside::sidecar

@@ -7,15 +7,15 @@
 #include <atomic>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
-#include "sidecar/config.h"
 #include "sidecar/metrics.h"
+#include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
 
 class broker_service final : public v1::Broker::CallbackService {
  public:
-  // `cfg` and `m` must outlive the service.
-  broker_service(const config& cfg, metrics& m);
+  // `targets` and `m` must outlive the service.
+  broker_service(const target_set& targets, metrics& m);
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
                                  const v1::SendRequest* request,
@@ -47,14 +47,17 @@ class broker_service final : public v1::Broker::CallbackService {
 
  private:
   // The target named in a request, or the status its absence earns.
-  grpc::Status find_target(const std::string& name, const pool::target_config*& out) const;
+  grpc::Status find_target(const std::string& name, target_set::entry& out) const;
   grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
                                    const grpc::Status& status);
 
+  static void fill_target_stats(const pool::target_config& target,
+                                const std::map<std::string, pool::target_stats>& pools,
+                                v1::TargetStats& out);
   // The status new calls get while draining, or OK.
   grpc::Status admission() const;
 
-  const config& config_;               // targets and limits; immutable after startup
+  const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
   std::atomic<bool> draining_{false};  // set by begin_drain()
 };

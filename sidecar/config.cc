@@ -359,13 +359,17 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     }
 
     const auto server = top.child("server");
-    server.allow_only(
-        {"threads", "max_message_bytes", "keepalive_time", "keepalive_timeout", "shutdown_grace"});
+    server.allow_only({"threads", "max_message_bytes", "keepalive_time", "keepalive_timeout",
+                       "shutdown_grace", "drain_delay"});
     server.read("threads", out.server.threads);
     server.read_size("max_message_bytes", out.server.max_message_bytes);
     server.read("keepalive_time", out.server.keepalive_time);
     server.read("keepalive_timeout", out.server.keepalive_timeout);
     server.read("shutdown_grace", out.server.shutdown_grace);
+    server.read("drain_delay", out.server.drain_delay);
+    if (out.server.drain_delay > out.server.shutdown_grace) {
+      fail("server.drain_delay", "must not exceed server.shutdown_grace");
+    }
     if (out.server.threads > 1024) fail("server.threads", "must be at most 1024");
     if (out.server.max_message_bytes < 1024 || out.server.max_message_bytes > (1u << 30)) {
       fail("server.max_message_bytes", "must be between 1KiB and 1GiB");

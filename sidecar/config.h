@@ -27,6 +27,10 @@ struct server_settings {
   std::chrono::milliseconds keepalive_time{30'000};     // ping idle clients; 0: off
   std::chrono::milliseconds keepalive_timeout{10'000};  // drop a client not answering
   std::chrono::milliseconds shutdown_grace{10'000};     // drain time after SIGTERM
+  // Of the grace, how long new calls are refused with UNAVAILABLE before the
+  // listeners close; 0: close at once. (A call racing the close itself may be
+  // answered CANCELLED by gRPC core, grpc/grpc#41785; it was not run.)
+  std::chrono::milliseconds drain_delay{0};
 };
 
 enum class log_format { text, json };

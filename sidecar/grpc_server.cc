@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <filesystem>
+#include <thread>
 
 #include "sidecar/broker_service.h"
 #include "sidecar/health_service.h"
@@ -55,10 +56,10 @@ void prepare_unix_socket(const std::string& path) {
 
 }  // namespace
 
-grpc_server::grpc_server(const config& cfg, metrics& m)
+grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets)
     : config_(cfg),
       metrics_(m),
-      service_(std::make_unique<broker_service>(cfg, m)),
+      service_(std::make_unique<broker_service>(targets, m)),
       health_(std::make_unique<health_service>()) {}
 
 grpc_server::~grpc_server() {
@@ -107,9 +108,10 @@ void grpc_server::start() {
                                                                   : config_.listen.grpc));
   }
   health_->set("", true);
-  // A target is SERVING only once its pool has reached it; no adapter in this
-  // build connects yet, so every target starts (and stays) NOT_SERVING.
-  for (const auto& target : config_.targets) set_target_health(target.name, false);
+  // A target is SERVING only once its pool has reached it (target_set tells).
+  for (const auto& target : config_.targets) {
+    if (!health_->known(target.name)) set_target_health(target.name, false);
+  }
   serving_ = true;
 }
 
@@ -121,13 +123,15 @@ bool grpc_server::target_healthy(const std::string& target) const {
   return health_->serving(target);
 }
 
-void grpc_server::shutdown(std::chrono::milliseconds grace) {
+void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::milliseconds drain_delay) {
+  const auto deadline = std::chrono::system_clock::now() + grace;
   if (!server_ || !serving_.exchange(false)) return;
   // Refuse new calls with UNAVAILABLE before gRPC stops accepting, so a call
   // racing the shutdown learns it may retry elsewhere.
   service_->begin_drain();
   health_->shutdown();
-  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  std::this_thread::sleep_for(std::min(drain_delay, grace));
+  server_->Shutdown(deadline);
   server_->Wait();
   if (!config_.listen.unix_socket.empty()) {
     std::error_code ec;

@@ -19,12 +19,13 @@ class Server;
 namespace brokerside::sidecar {
 
 class broker_service;
+class target_set;
 class health_service;
 
 class grpc_server {
  public:
-  // `cfg` and `m` must outlive the server.
-  grpc_server(const config& cfg, metrics& m);
+  // `cfg`, `m` and `targets` must outlive the server.
+  grpc_server(const config& cfg, metrics& m, const target_set& targets);
   ~grpc_server();
 
   // Binds every listener and starts serving; throws startup_error.
@@ -42,10 +43,12 @@ class grpc_server {
   // Whether the target's health is SERVING (false if unknown).
   bool target_healthy(const std::string& target) const;
 
-  // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in
-  // flight may finish until `grace` has passed, then are cancelled. Blocks
+  // Drains: health turns NOT_SERVING and new calls get UNAVAILABLE; after
+  // `drain_delay` the listeners close; calls in flight may finish until
+  // `grace` (counted from the start) has passed, then are cancelled. Blocks
   // until every call is done.
-  void shutdown(std::chrono::milliseconds grace);
+  void shutdown(std::chrono::milliseconds grace,
+                std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0));
 
  private:
   const config& config_;                     // listeners and limits

@@ -110,6 +110,11 @@ void health_service::set(const std::string& service, bool serving) {
   }
 }
 
+bool health_service::known(const std::string& service) const {
+  std::lock_guard lock(mutex_);
+  return statuses_.count(service) != 0;
+}
+
 bool health_service::serving(const std::string& service) const {
   std::lock_guard lock(mutex_);
   return status_locked(service) == health::HealthCheckResponse::SERVING;

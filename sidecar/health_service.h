@@ -30,6 +30,9 @@ class health_service final : public grpc::health::v1::Health::CallbackService {
   // watchers. Ignored after shutdown().
   void set(const std::string& service, bool serving);
 
+  // Whether a status was ever set for the service.
+  bool known(const std::string& service) const;
+
   // Whether the service is SERVING.
   bool serving(const std::string& service) const;
 

@@ -16,7 +16,9 @@
 #include "sidecar/cli.h"
 #include "sidecar/grpc_server.h"
 #include "sidecar/logging.h"
+#include "sidecar/pool_metrics.h"
 #include "sidecar/probe.h"
+#include "sidecar/target_set.h"
 #include "sidecar/version.h"
 
 namespace bs = brokerside::sidecar;
@@ -65,9 +67,17 @@ int serve(const bs::config& cfg) {
   bs::metrics metrics;
   asio::io_context io;
   auto work = asio::make_work_guard(io);
-  bs::grpc_server grpc(cfg, metrics);
-  bs::admin_server admin(io, {[&](std::string& reason) { return ready(cfg, grpc, reason); },
-                              [&] { return metrics.render(); }});
+  bs::target_set targets(io.get_executor(), cfg, bs::builtin_factory);
+  bs::grpc_server grpc(cfg, metrics, targets);
+  bs::admin_server admin(
+      io, {[&](std::string& reason) { return ready(cfg, grpc, reason); },
+           [&](std::function<void(std::string)> reply) {
+             targets.stats([&, reply](std::map<std::string, brokerside::pool::target_stats> pools) {
+               auto text = metrics.render();
+               bs::render_pool_metrics(cfg, pools, text);
+               reply(std::move(text));
+             });
+           }});
   try {
     grpc.start();
     if (!cfg.listen.admin.empty()) admin.start(cfg.listen.admin);
@@ -75,6 +85,10 @@ int serve(const bs::config& cfg) {
     std::fprintf(stderr, "brokerside: %s\n", e.what());
     return exit_startup_failed;
   }
+  targets.start([&grpc](const std::string& target, bool healthy) {
+    spdlog::info("target {}: {}", target, healthy ? "reachable" : "unreachable");
+    grpc.set_target_health(target, healthy);
+  });
 
   std::promise<int> stop;
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -90,7 +104,8 @@ int serve(const bs::config& cfg) {
 
   const int signo = stop.get_future().get();
   spdlog::info("{}: draining for up to {} ms", strsignal(signo), cfg.server.shutdown_grace.count());
-  grpc.shutdown(cfg.server.shutdown_grace);
+  grpc.shutdown(cfg.server.shutdown_grace, cfg.server.drain_delay);
+  targets.stop();
   admin.stop();
   work.reset();
   io.stop();

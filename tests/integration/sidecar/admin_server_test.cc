@@ -55,12 +55,13 @@ class admin : public ::testing::Test {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
   std::atomic<bool> ready_{true};
-  admin_server server_{io_,
-                       {[this](std::string& reason) {
-                          if (!ready_) reason = "required target 'cache' is not healthy";
-                          return ready_.load();
-                        },
-                        [] { return std::string("brokerside_build_info 1\n"); }}};
+  admin_server server_{
+      io_,
+      {[this](std::string& reason) {
+         if (!ready_) reason = "required target 'cache' is not healthy";
+         return ready_.load();
+       },
+       [](std::function<void(std::string)> reply) { reply("brokerside_build_info 1\n"); }}};
   std::thread thread_;
 };
 
@@ -87,7 +88,8 @@ TEST_F(admin, unknown_paths_and_methods) {
 }
 
 TEST_F(admin, port_in_use_is_one_line_naming_the_setting) {
-  admin_server second(io_, {[](std::string&) { return true; }, [] { return std::string(); }});
+  admin_server second(io_, {[](std::string&) { return true; },
+                            [](std::function<void(std::string)> reply) { reply(""); }});
   const auto address = "127.0.0.1:" + std::to_string(server_.port());
   try {
     second.start(address);

@@ -9,6 +9,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "sidecar/config.h"
 #include "sidecar/grpc_server.h"
+#include "sidecar/target_set.h"
+#include "tests/support/fake_connection.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -27,14 +29,26 @@ targets:
   events: {url: 'amqp://guest:guest@127.0.0.1:5672/%2f'}
 )",
                           {});
-    server_ = std::make_unique<grpc_server>(config_, metrics_);
+    targets_ = std::make_unique<target_set>(io_.get_executor(), config_, factory());
+    server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
     server_->start();
+    targets_->start(
+        [this](const std::string& t, bool healthy) { server_->set_target_health(t, healthy); });
+    io_thread_ = std::thread([this] { io_.run(); });
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = v1::Broker::NewStub(channel_);
   }
 
-  void TearDown() override { server_->shutdown(std::chrono::milliseconds(100)); }
+  void TearDown() override {
+    server_->shutdown(std::chrono::milliseconds(100));
+    targets_->stop();
+    work_.reset();
+    io_thread_.join();
+  }
+
+  // The adapters this fixture has: none, as in this build.
+  virtual target_set::factory_fn factory() { return builtin_factory; }
 
   std::unique_ptr<grpc::ClientContext> context() {
     auto c = std::make_unique<grpc::ClientContext>();
@@ -67,6 +81,11 @@ targets:
 
   config config_;
   metrics metrics_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(io_);
+  std::thread io_thread_;
+  std::unique_ptr<target_set> targets_;
   std::unique_ptr<grpc_server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Broker::Stub> stub_;
@@ -192,7 +211,7 @@ TEST_F(grpc_plumbing, recv_subscribe_checks_target_and_sources) {
   }
 }
 
-TEST_F(grpc_plumbing, leases) {
+TEST_F(grpc_plumbing, leases_without_an_adapter) {
   v1::AcquireRequest acquire;
   acquire.set_target("nope");
   v1::AcquireResponse acquired;
@@ -202,7 +221,7 @@ TEST_F(grpc_plumbing, leases) {
   EXPECT_EQ(stub_->Acquire(context().get(), acquire, &acquired).error_code(),
             StatusCode::UNIMPLEMENTED);
   v1::RenewRequest renew;
-  renew.set_lease("l-1");
+  renew.set_lease("cache/l-1");
   v1::RenewResponse renewed;
   EXPECT_EQ(stub_->Renew(context().get(), renew, &renewed).error_code(), StatusCode::NOT_FOUND);
   v1::ReleaseRequest release;
@@ -286,14 +305,108 @@ TEST_F(grpc_plumbing, health_watch_of_an_unknown_service_says_so) {
   ctx.TryCancel();
 }
 
+// The same server with a fake adapter behind the "cache" target: pools,
+// leases, health and Stats through gRPC, with no broker.
+class grpc_pooled : public grpc_plumbing {
+ protected:
+  target_set::factory_fn factory() override {
+    return [this](const pool::target_config& t) -> std::shared_ptr<pool::connection_factory> {
+      if (t.name != "cache") return nullptr;
+      return std::make_shared<testing_support::fake_factory>(world_, 8);
+    };
+  }
+  testing_support::fake_world world_;
+};
+
+TEST_F(grpc_pooled, target_turns_serving_once_reached) {
+  // min_idle is 0: the first lease opens the first connection.
+  v1::AcquireRequest acquire;
+  acquire.set_target("cache");
+  v1::AcquireResponse acquired;
+  ASSERT_TRUE(stub_->Acquire(context().get(), acquire, &acquired).ok());
+  EXPECT_EQ(health("cache", StatusCode::OK), HealthCheckResponse::SERVING);
+  EXPECT_EQ(health("events", StatusCode::OK), HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(grpc_pooled, acquire_renew_release) {
+  v1::AcquireRequest acquire;
+  acquire.set_target("cache");
+  acquire.mutable_ttl()->set_seconds(20);
+  v1::AcquireResponse acquired;
+  auto status = stub_->Acquire(context().get(), acquire, &acquired);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(acquired.lease().rfind("cache/l-", 0), 0u) << acquired.lease();
+  EXPECT_EQ(acquired.ttl().seconds(), 20);
+
+  v1::StatsRequest stats_request;
+  stats_request.set_target("cache");
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
+  ASSERT_EQ(stats.targets_size(), 1);
+  const auto& cache = stats.targets(0);
+  EXPECT_TRUE(cache.healthy());
+  EXPECT_EQ(cache.pool().leased(), 1u);
+  EXPECT_EQ(cache.counters().connects(), 1u);
+  EXPECT_EQ(cache.counters().leases_acquired(), 1u);
+  ASSERT_EQ(cache.leases_size(), 1);
+  EXPECT_EQ(cache.leases(0).lease(), acquired.lease());
+  EXPECT_EQ(cache.leases(0).holder().rfind("ipv4:127.0.0.1:", 0), 0u) << cache.leases(0).holder();
+
+  v1::RenewRequest renew;
+  renew.set_lease(acquired.lease());
+  v1::RenewResponse renewed;
+  ASSERT_TRUE(stub_->Renew(context().get(), renew, &renewed).ok());
+  EXPECT_EQ(renewed.ttl().seconds(), 20);
+  renew.mutable_ttl()->set_seconds(3600);  // above max_ttl (5 min)
+  EXPECT_EQ(stub_->Renew(context().get(), renew, &renewed).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+
+  v1::ReleaseRequest release;
+  release.set_lease(acquired.lease());
+  release.set_discard(true);
+  v1::ReleaseResponse released;
+  ASSERT_TRUE(stub_->Release(context().get(), release, &released).ok());
+  status = stub_->Release(context().get(), release, &released);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "unknown lease '" + acquired.lease() + "'");
+  EXPECT_EQ(world_.closed, 1);  // discarded, not returned
+
+  stats.Clear();
+  ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
+  EXPECT_EQ(stats.targets(0).pool().leased(), 0u);
+  EXPECT_EQ(stats.targets(0).leases_size(), 0);
+}
+
+TEST_F(grpc_pooled, acquire_with_a_ttl_above_the_maximum_is_invalid) {
+  v1::AcquireRequest acquire;
+  acquire.set_target("cache");
+  acquire.mutable_ttl()->set_seconds(301);
+  v1::AcquireResponse acquired;
+  const auto status = stub_->Acquire(context().get(), acquire, &acquired);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("max_ttl (300000 ms)"), std::string::npos);
+}
+
+TEST_F(grpc_pooled, unreachable_broker_is_unavailable_within_the_deadline) {
+  world_.refuse = true;
+  v1::AcquireRequest acquire;
+  acquire.set_target("cache");
+  v1::AcquireResponse acquired;
+  const auto status = stub_->Acquire(context().get(), acquire, &acquired);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(health("cache", StatusCode::OK), HealthCheckResponse::NOT_SERVING);
+}
+
 TEST(grpc_server_startup, port_in_use_is_one_line_naming_the_setting) {
   metrics m;
+  boost::asio::io_context io;
   auto first_config = load_config("listen: {grpc: '127.0.0.1:0', admin: ''}", {});
-  grpc_server first(first_config, m);
+  target_set no_targets(io.get_executor(), first_config, builtin_factory);
+  grpc_server first(first_config, m, no_targets);
   first.start();
   const auto second_config = load_config(
       "listen: {grpc: '127.0.0.1:" + std::to_string(first.port()) + "', admin: ''}", {});
-  grpc_server second(second_config, m);
+  grpc_server second(second_config, m, no_targets);
   try {
     second.start();
     FAIL() << "a second server bound the same port";

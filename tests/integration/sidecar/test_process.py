@@ -59,7 +59,7 @@ def test_health_and_python_client_status_codes(sidecar):
 
 
 def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_calls(sidecar):
-    s = sidecar("--target", REDIS, "--shutdown-grace=10s")
+    s = sidecar("--target", REDIS, "--shutdown-grace=10s", "--server.drain_delay=3s")
     channel = s.channel()
     broker = pb_grpc.BrokerStub(channel)
     requests = []
@@ -81,8 +81,8 @@ def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_calls(sidecar):
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
 
     s.terminate()
-    # Health turns NOT_SERVING first; from then on new calls get UNAVAILABLE,
-    # whether their connection is refused or their call is.
+    # Health turns NOT_SERVING first; through the drain delay new calls get
+    # UNAVAILABLE from the service, and after it the listener is closed.
     assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
     for _ in range(3):
         with grpc.insecure_channel(s.address) as fresh:

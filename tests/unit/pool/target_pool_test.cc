@@ -9,59 +9,18 @@
 #include <boost/asio/post.hpp>
 
 #include "pool/errc.h"
+#include "tests/support/fake_connection.h"
 
 namespace brokerside::pool {
 namespace {
 
 namespace asio = boost::asio;
 
+using testing_support::fake_connection;
+using testing_support::fake_factory;
+using testing_support::fake_world;
+
 const std::error_code reset = std::make_error_code(std::errc::connection_reset);
-const std::error_code refused = std::make_error_code(std::errc::connection_refused);
-
-struct fake_world {
-  bool refuse = false;             // connects fail
-  int opened = 0;                  // connects that succeeded
-  int closed = 0;                  // close() calls
-  std::vector<std::string> hosts;  // URL host of each connect
-};
-
-class fake_connection final : public connection {
- public:
-  fake_connection(asio::any_io_executor ex, fake_world& world, int id)
-      : ex_(std::move(ex)), world_(world), id_(id) {}
-  void connect(const broker_url& url, millis, completion done) override {
-    world_.hosts.push_back(url.host);
-    const auto ec = world_.refuse ? refused : std::error_code{};
-    if (!ec) ++world_.opened;
-    asio::post(ex_, [done, ec] { done(ec); });
-  }
-  void health_check(completion done) override {
-    asio::post(ex_, [done] { done({}); });
-  }
-  void close() override { ++world_.closed; }
-  void on_lost(completion lost) override { lost_ = std::move(lost); }
-  int id() const { return id_; }
-
- private:
-  asio::any_io_executor ex_;
-  fake_world& world_;
-  int id_;
-  completion lost_;
-};
-
-class fake_factory final : public connection_factory {
- public:
-  explicit fake_factory(fake_world& world, std::uint32_t cap) : world_(world), cap_(cap) {}
-  std::unique_ptr<connection> make(asio::any_io_executor ex) override {
-    return std::make_unique<fake_connection>(std::move(ex), world_, ++made_);
-  }
-  std::uint32_t per_connection_cap() const override { return cap_; }
-
- private:
-  fake_world& world_;
-  std::uint32_t cap_;
-  int made_ = 0;
-};
 
 class target_pool_test : public ::testing::Test {
  protected:
@@ -81,6 +40,12 @@ class target_pool_test : public ::testing::Test {
         target_pool::create(io_.get_executor(), t, std::make_shared<fake_factory>(world_, 4));
     pool->start([this](bool healthy) { health_.push_back(healthy); });
     return pool;
+  }
+
+  void TearDown() override {
+    // Let stop() and what it started run before the pools go.
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(20));
   }
 
   // Runs the io_context until `done` or 5 s pass.

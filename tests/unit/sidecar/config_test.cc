@@ -46,6 +46,7 @@ server:
   keepalive_time: 20s
   keepalive_timeout: 5s
   shutdown_grace: 30s
+  drain_delay: 2s
 log: {level: debug, format: json}
 readiness:
   required_targets: [cache]
@@ -87,6 +88,7 @@ targets:
   EXPECT_EQ(c.server.keepalive_time, milliseconds(20'000));
   EXPECT_EQ(c.server.keepalive_timeout, milliseconds(5'000));
   EXPECT_EQ(c.server.shutdown_grace, milliseconds(30'000));
+  EXPECT_EQ(c.server.drain_delay, milliseconds(2'000));
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, log_format::json);
   EXPECT_EQ(c.readiness.required_targets, std::vector<std::string>{"cache"});
@@ -160,6 +162,8 @@ TEST(config, every_error_names_its_setting) {
       {"server: {max_message_bytes: 1}", "server.max_message_bytes: must be between 1KiB and 1GiB"},
       {"server: {max_message_bytes: lots}", "server.max_message_bytes: 'lots' is not a size"},
       {"server: {shutdown_grace: 10}", "server.shutdown_grace: '10' is not a duration"},
+      {"server: {shutdown_grace: 1s, drain_delay: 2s}",
+       "server.drain_delay: must not exceed server.shutdown_grace"},
       {"log: {level: loud}",
        "log.level: must be trace, debug, info, warn, error or off, not 'loud'"},
       {"log: {format: xml}", "log.format: must be text or json, not 'xml'"},

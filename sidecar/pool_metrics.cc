@@ -1,0 +1,83 @@
+#include "sidecar/pool_metrics.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "sidecar/metrics.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+struct family {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::function<double(const pool::target_stats&)> value;
+};
+
+}  // namespace
+
+void render_pool_metrics(const config& cfg, const std::map<std::string, pool::target_stats>& pools,
+                         std::string& out) {
+  auto line = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+  };
+  line(
+      "# HELP brokerside_target_healthy 1 while the target is reachable with its breaker "
+      "closed.\n");
+  line("# TYPE brokerside_target_healthy gauge\n");
+  for (const auto& target : cfg.targets) {
+    const auto it = pools.find(target.name);
+    line("brokerside_target_healthy{{target=\"{}\"}} {}\n", label_value(target.name),
+         it != pools.end() && it->second.healthy ? 1 : 0);
+  }
+  const family families[] = {
+      {"brokerside_pool_connections", "gauge", "Open connections by state.", nullptr},
+      {"brokerside_pool_waiters", "gauge", "Callers waiting for a connection.",
+       [](const auto& s) { return s.pool.waiters; }},
+      {"brokerside_pool_in_flight", "gauge", "Operations awaiting their reply.",
+       [](const auto& s) { return s.pool.in_flight; }},
+      {"brokerside_breaker_open", "gauge", "1 while the circuit breaker is open or half-open.",
+       [](const auto& s) { return s.breaker == pool::breaker_state::closed ? 0 : 1; }},
+      {"brokerside_operations_total", "counter", "Operations run.",
+       [](const auto& s) { return s.operations; }},
+      {"brokerside_operation_errors_total", "counter", "Operations that failed.",
+       [](const auto& s) { return s.operation_errors; }},
+      {"brokerside_connects_total", "counter", "Connections opened.",
+       [](const auto& s) { return s.pool.counters.connects; }},
+      {"brokerside_connect_failures_total", "counter", "Connects that failed.",
+       [](const auto& s) { return s.pool.counters.connect_failures; }},
+      {"brokerside_disconnects_total", "counter", "Connections closed.",
+       [](const auto& s) { return s.pool.counters.disconnects; }},
+      {"brokerside_retries_total", "counter", "Operations retried.",
+       [](const auto& s) { return s.retries; }},
+      {"brokerside_retry_budget_exhausted_total", "counter", "Retries refused by the budget.",
+       [](const auto& s) { return s.retry_budget_exhausted; }},
+      {"brokerside_pool_exhausted_total", "counter", "Calls refused: max_pending reached.",
+       [](const auto& s) { return s.pool.counters.pool_exhausted; }},
+      {"brokerside_leases", "gauge", "Leases held.", [](const auto& s) { return s.leases.size(); }},
+      {"brokerside_leases_reclaimed_total", "counter", "Leases that expired and were reclaimed.",
+       [](const auto& s) { return s.leases_reclaimed; }},
+  };
+  for (const auto& f : families) {
+    line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    for (const auto& [name, s] : pools) {
+      const auto target = label_value(name);
+      if (f.value) {
+        line("{}{{target=\"{}\"}} {}\n", f.name, target, f.value(s));
+        continue;
+      }
+      const std::pair<const char*, std::uint32_t> states[] = {
+          {"connecting", s.pool.connecting},
+          {"idle", s.pool.idle + s.pool.checking},
+          {"in_use", s.pool.busy},
+          {"leased", s.pool.leased}};
+      for (const auto& [state, n] : states) {
+        line("{}{{target=\"{}\",state=\"{}\"}} {}\n", f.name, target, state, n);
+      }
+    }
+  }
+}
+
+}  // namespace brokerside::sidecar

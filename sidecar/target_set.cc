@@ -1,0 +1,92 @@
+#include "sidecar/target_set.h"
+
+#include <future>
+#include <mutex>
+
+namespace brokerside::sidecar {
+
+std::shared_ptr<pool::connection_factory> builtin_factory(const pool::target_config&) {
+  // No adapter is implemented yet; see protocol::implemented().
+  return nullptr;
+}
+
+target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
+                       factory_fn factories)
+    : config_(cfg) {
+  for (const auto& target : cfg.targets) {
+    entry e{&target, nullptr};
+    if (auto factory = factories ? factories(target) : nullptr) {
+      e.pool = pool::target_pool::create(executor, target, std::move(factory));
+    }
+    targets_.emplace(target.name, std::move(e));
+  }
+}
+
+void target_set::start(std::function<void(const std::string&, bool)> health) {
+  for (auto& [name, e] : targets_) {
+    if (!e.pool) continue;
+    e.pool->start([health, name = name](bool healthy) {
+      if (health) health(name, healthy);
+    });
+  }
+}
+
+void target_set::stop() {
+  std::vector<std::future<void>> stopped;
+  for (auto& [name, e] : targets_) {
+    if (!e.pool) continue;
+    auto done = std::make_shared<std::promise<void>>();
+    stopped.push_back(done->get_future());
+    e.pool->stop([done] { done->set_value(); });
+  }
+  // Called from outside the io threads: wait, briefly, for connections to close.
+  for (auto& f : stopped) f.wait_for(std::chrono::seconds(5));
+}
+
+std::optional<target_set::entry> target_set::find(std::string_view name) const {
+  const auto it = targets_.find(name);
+  if (it == targets_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string target_set::client_lease_id(const std::string& target, const std::string& id) {
+  return target + "/" + id;
+}
+
+std::optional<std::pair<target_set::entry, std::string>> target_set::find_lease(
+    std::string_view lease) const {
+  const auto slash = lease.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto e = find(lease.substr(0, slash));
+  if (!e || !e->pool) return std::nullopt;
+  return std::pair{*e, std::string(lease.substr(slash + 1))};
+}
+
+void target_set::stats(std::function<void(std::map<std::string, pool::target_stats>)> done) const {
+  struct gather {
+    std::mutex mutex;
+    std::map<std::string, pool::target_stats> by_target;
+    std::size_t left = 0;
+    std::function<void(std::map<std::string, pool::target_stats>)> done;
+  };
+  auto g = std::make_shared<gather>();
+  g->done = std::move(done);
+  for (const auto& [name, e] : targets_) g->left += e.pool ? 1 : 0;
+  if (g->left == 0) {
+    g->done({});
+    return;
+  }
+  for (const auto& [name, e] : targets_) {
+    if (!e.pool) continue;
+    e.pool->stats([g, name = name](pool::target_stats s) {
+      std::unique_lock lock(g->mutex);
+      g->by_target.emplace(name, std::move(s));
+      if (--g->left != 0) return;
+      auto all = std::move(g->by_target);
+      lock.unlock();
+      g->done(std::move(all));
+    });
+  }
+}
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,61 @@
+// The configured targets at run time: each with its pool when this build has
+// its adapter. Lease ids handed to clients carry their target's name
+// ("cache/l-3f9a..."), so Renew and Release, which name only the lease, find
+// the pool that holds it.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "pool/connection.h"
+#include "pool/target_pool.h"
+#include "sidecar/config.h"
+
+namespace brokerside::sidecar {
+
+class target_set {
+ public:
+  // The connection factory for a target, or null if this build has no
+  // adapter for it.
+  using factory_fn =
+      std::function<std::shared_ptr<pool::connection_factory>(const pool::target_config&)>;
+
+  // `cfg` must outlive the set.
+  target_set(boost::asio::any_io_executor executor, const config& cfg, factory_fn factories);
+
+  // Starts every pool; `health(target, healthy)` follows each target.
+  void start(std::function<void(const std::string&, bool)> health);
+  // Stops every pool and waits (up to 5 s) until they have closed their
+  // connections. Call it from outside the io threads.
+  void stop();
+
+  struct entry {
+    const pool::target_config* config = nullptr;
+    std::shared_ptr<pool::target_pool> pool;  // null: adapter not in this build
+  };
+  // The target named `name`, or nullopt.
+  std::optional<entry> find(std::string_view name) const;
+
+  // The target and the pool's own lease id in a client's lease id, or
+  // nullopt if it names no configured target.
+  std::optional<std::pair<entry, std::string>> find_lease(std::string_view lease) const;
+  static std::string client_lease_id(const std::string& target, const std::string& id);
+
+  // Stats of every pooled target, gathered asynchronously: done(by target).
+  void stats(std::function<void(std::map<std::string, pool::target_stats>)> done) const;
+
+  const config& configuration() const noexcept { return config_; }
+
+ private:
+  const config& config_;
+  std::map<std::string, entry, std::less<>> targets_;
+};
+
+// The factories of the adapters compiled into this build.
+std::shared_ptr<pool::connection_factory> builtin_factory(const pool::target_config& target);
+
+}  // namespace brokerside::sidecar
