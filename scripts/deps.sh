@@ -32,6 +32,10 @@ apt_packages=(
   # test clients
   python3 python3-venv procps iproute2
 )
+# Node.js and Go for the cross-language client tests: Debian's, unless the
+# machine already has its own.
+command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
+command -v go >/dev/null || apt_packages+=(golang-go)
 
 ((build_only)) && apt_packages=("${build_packages[@]}")
 missing=()
@@ -66,3 +70,18 @@ if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   run "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   echo "$want" >"$stamp"
 fi
+
+# Node.js test client, pinned by package-lock.json.
+node_dir="$root/tests/clients/node"
+stamp="$node_dir/node_modules/.lock.sha256"
+want="$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)"
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+  run npm ci --prefix "$node_dir" --no-audit --no-fund --silent
+  echo "$want" >"$stamp"
+fi
+
+# Go test client: the protoc plugins (pinned) and the modules go.sum pins.
+export GOBIN="$root/.cache/gobin"
+[[ -x $GOBIN/protoc-gen-go ]] || run go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.31.0
+[[ -x $GOBIN/protoc-gen-go-grpc ]] || run go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
+(cd "$root/tests/clients/go" && run go mod download)
