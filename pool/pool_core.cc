@@ -231,6 +231,13 @@ pool_snapshot pool_core::snapshot() const {
   return s;
 }
 
+std::vector<node_view> pool_core::nodes() const {
+  std::vector<node_view> out;
+  for (const auto& [id, n] : nodes_)
+    out.push_back({id, n.state, n.url, n.in_flight, n.created, n.since});
+  return out;
+}
+
 void pool_core::serve(time_point now, bool open_for_waiters) {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     const auto found = pick(it->kind);
@@ -271,7 +278,7 @@ void pool_core::open(time_point now) {
     const auto id = next_node_++;
     node n;
     n.url = failover_.current();
-    n.since = now;
+    n.created = n.since = now;
     nodes_.emplace(id, n);
     actions_.push_back({pool_action::kind::connect, id, n.url});
   }

@@ -59,6 +59,16 @@ struct pool_counters {
   std::uint64_t waiter_timeouts = 0;   // waiters whose time ran out
 };
 
+// One connection as Stats shows it.
+struct node_view {
+  std::uint64_t id;
+  node_state state;
+  std::size_t url;          // index into the target's URLs
+  std::uint32_t in_flight;  // shared operations on it
+  time_point created;       // connect started
+  time_point since;         // entered its state (idle: last used)
+};
+
 struct pool_snapshot {
   std::uint32_t connecting = 0, idle = 0, busy = 0, leased = 0, checking = 0;
   std::uint32_t waiters = 0;
@@ -99,6 +109,7 @@ class pool_core {
   std::optional<time_point> next_wakeup() const;
 
   pool_snapshot snapshot() const;
+  std::vector<node_view> nodes() const;
   breaker_state breaker() const noexcept { return breaker_.state(); }
   const std::vector<std::size_t>& url_order() const noexcept { return failover_.order(); }
 
@@ -107,6 +118,7 @@ class pool_core {
     node_state state = node_state::connecting;
     std::size_t url = 0;
     std::uint32_t in_flight = 0;  // shared operations
+    time_point created{};         // connect started
     time_point since{};           // entered its state (idle: last used)
     time_point expires{};         // max_lifetime with jitter; max() if none
     time_point checked{};         // last health check or use

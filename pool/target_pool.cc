@@ -247,6 +247,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     const auto now = clock::now();
     target_stats s;
     s.pool = self->core_.snapshot();
+    s.connections = self->core_.nodes();
     s.breaker = self->core_.breaker();
     s.healthy = self->last_health_;
     s.operations = self->operations_;

@@ -35,6 +35,7 @@ struct target_stats {
     std::uint64_t connection_id;
   };
   std::vector<lease_view> leases;
+  std::vector<node_view> connections;
 };
 
 class target_pool : public std::enable_shared_from_this<target_pool> {

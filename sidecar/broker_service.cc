@@ -25,18 +25,6 @@ pool::millis to_millis(const google::protobuf::Duration& d) {
   return pool::millis(d.seconds() * 1000 + d.nanos() / 1'000'000);
 }
 
-// The caller's gRPC deadline on the pool's clock; a call without one gets a
-// day, so only the pool's own limits (acquire_timeout, retries) bound it.
-pool::time_point deadline_of(const grpc::CallbackServerContext& context) {
-  const auto now = pool::clock::now();
-  const auto deadline = context.deadline();
-  const auto left = deadline - std::chrono::system_clock::now();
-  if (deadline == std::chrono::system_clock::time_point::max() || left > std::chrono::hours(24)) {
-    return now + std::chrono::hours(24);
-  }
-  return now + std::chrono::duration_cast<pool::millis>(left);
-}
-
 std::string lease_error(std::error_code ec, const std::string& lease) {
   return ec == pool::errc::lease_expired
              ? "lease '" + lease + "' expired; its connection was reclaimed"
@@ -86,40 +74,98 @@ grpc::ServerUnaryReactor* broker_service::finish(grpc::CallbackServerContext* co
   return reactor;
 }
 
-grpc::Status broker_service::send(const v1::SendRequest& request, v1::SendResponse&) const {
+// The caller's gRPC deadline on the pool's clock; a call without one gets a
+// day, so only the pool's own limits (acquire_timeout, retries) bound it.
+pool::time_point broker_service::deadline_of(const grpc::CallbackServerContext& context) {
+  const auto now = pool::clock::now();
+  const auto deadline = context.deadline();
+  const auto left = deadline - std::chrono::system_clock::now();
+  if (deadline == std::chrono::system_clock::time_point::max() || left > std::chrono::hours(24)) {
+    return now + std::chrono::hours(24);
+  }
+  return now + std::chrono::duration_cast<pool::millis>(left);
+}
+
+void broker_service::send(const v1::SendRequest& request, v1::SendResponse& response,
+                          pool::time_point deadline, std::function<void(grpc::Status)> done) const {
   target_set::entry target;
-  if (auto status = find_target(request.target(), target); !status.ok()) return status;
+  if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
   switch (request.operation_case()) {
     case v1::SendRequest::kCommand:
       if (request.command().args().empty()) {
-        return to_status(pool::errc::invalid_operation, "command.args: empty");
+        return done(to_status(pool::errc::invalid_operation, "command.args: empty"));
       }
       break;
     case v1::SendRequest::kPublish:
     case v1::SendRequest::kRequest:
       break;
     case v1::SendRequest::OPERATION_NOT_SET:
-      return to_status(pool::errc::invalid_operation,
-                       "no operation: set one of command, publish, request");
+      return done(to_status(pool::errc::invalid_operation,
+                            "no operation: set one of command, publish, request"));
   }
-  // No adapter can run an operation yet; leases and pools work without one.
-  return adapter_missing(*target.config);
+  if (!target.pool || !target.operations) return done(adapter_missing(*target.config));
+  const bool leased = !request.lease().empty();
+  if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
+
+  std::optional<std::pair<target_set::entry, std::string>> lease;
+  if (leased) {
+    lease = targets_.find_lease(request.lease());
+    if (!lease) {
+      return done(to_status(pool::errc::unknown_lease, lease_error({}, request.lease())));
+    }
+    if (lease->first.config != target.config) {
+      return done(to_status(
+          pool::errc::invalid_operation,
+          "lease '" + request.lease() + "' belongs to target '" + lease->first.config->name + "'"));
+    }
+  }
+
+  // The broker's words for a failure, filled by the adapter's attempt.
+  auto error_text = std::make_shared<std::string>();
+  auto attempt = [adapter = target.operations, &request, &response, error_text](
+                     pool::connection& conn, pool::target_pool::attempt_done attempt_done) {
+    error_text->clear();
+    adapter->attempt(request, conn, response, *error_text, std::move(attempt_done));
+  };
+  auto finish = [done = std::move(done), error_text, name = request.target()](std::error_code ec) {
+    if (!ec) return done(grpc::Status::OK);
+    done(to_status(ec,
+                   error_text->empty() ? "target '" + name + "': " + ec.message() : *error_text));
+  };
+  if (!leased) {
+    const bool idempotent = request.idempotent() || target.operations->idempotent(request);
+    target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));
+    return;
+  }
+  target.pool->execute_leased(
+      lease->second, std::move(attempt),
+      [finish = std::move(finish), error_text, lease_id = request.lease()](std::error_code ec) {
+        if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
+          *error_text = lease_error(ec, lease_id);
+        }
+        finish(ec);
+      });
 }
 
 grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
-  return finish(context, rpc_method::send, send(*request, *response));
+  auto* reactor = context->DefaultReactor();
+  send(*request, *response, deadline_of(*context), [this, reactor](grpc::Status status) {
+    metrics_.count_call(rpc_method::send, status.error_code());
+    reactor->Finish(status);
+  });
+  return reactor;
 }
 
 grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
-    grpc::CallbackServerContext*) {
+    grpc::CallbackServerContext* context) {
   if (auto status = admission(); !status.ok()) {
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  return new send_stream_reactor(*this, metrics_);
+  return new send_stream_reactor(*this, metrics_, deadline_of(*context));
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
@@ -281,6 +327,17 @@ void broker_service::fill_target_stats(const pool::target_config& target,
   c.set_pool_exhausted(s.pool.counters.pool_exhausted);
   c.set_leases_acquired(s.leases_acquired);
   c.set_leases_reclaimed(s.leases_reclaimed);
+  const auto now = pool::clock::now();
+  for (const auto& n : s.connections) {
+    static constexpr const char* states[] = {"connecting", "idle", "in_use", "leased", "checking"};
+    auto& conn = *out.add_connections();
+    conn.set_id(n.id);
+    conn.set_url(n.url < target.urls.size() ? target.urls[n.url].redacted : "");
+    conn.set_state(states[static_cast<int>(n.state)]);
+    conn.set_in_flight(n.in_flight);
+    set_duration(*conn.mutable_age(), now - n.created);
+    if (n.state == pool::node_state::idle) set_duration(*conn.mutable_idle(), now - n.since);
+  }
   for (const auto& l : s.leases) {
     auto& lease = *out.add_leases();
     lease.set_lease(target_set::client_lease_id(target.name, l.id));

@@ -41,9 +41,14 @@ class broker_service final : public v1::Broker::CallbackService {
   // flight, and operations on streams already open, go on.
   void begin_drain() { draining_ = true; }
 
-  // The outcome of one Send (also each SendStream operation): a response or
-  // the status it fails with.
-  grpc::Status send(const v1::SendRequest& request, v1::SendResponse& response) const;
+  // Runs one Send (also each SendStream operation) until `deadline`:
+  // fills `response` and calls done(status) exactly once, maybe before
+  // returning. The caller keeps request and response alive until then.
+  void send(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,
+            std::function<void(grpc::Status)> done) const;
+
+  // The caller's gRPC deadline on the pool's clock (a day if none).
+  static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
 
  private:
   // The target named in a request, or the status its absence earns.

@@ -4,9 +4,16 @@
 
 namespace brokerside::sidecar {
 
-send_stream_reactor::send_stream_reactor(const broker_service& service, metrics& m)
-    : service_(service), metrics_(m) {
-  StartRead(&request_);
+// One operation of the stream, alive until its outcome is queued.
+struct send_stream_reactor::operation {
+  v1::SendStreamRequest request;
+  v1::SendStreamResponse response;
+};
+
+send_stream_reactor::send_stream_reactor(const broker_service& service, metrics& m,
+                                         pool::time_point deadline)
+    : service_(service), metrics_(m), deadline_(deadline), reading_(std::make_shared<operation>()) {
+  StartRead(&reading_->request);
 }
 
 void send_stream_reactor::OnReadDone(bool ok) {
@@ -16,27 +23,42 @@ void send_stream_reactor::OnReadDone(bool ok) {
     maybe_finish_locked();
     return;
   }
-  v1::SendStreamResponse response;
-  response.set_id(request_.id());
-  const auto status = service_.send(request_.send(), *response.mutable_result());
-  metrics_.count_stream_operation(status.error_code());
-  if (!status.ok()) {
-    response.clear_result();
-    response.mutable_status()->set_code(static_cast<int>(status.error_code()));
-    response.mutable_status()->set_message(status.error_message());
+  auto op = std::exchange(reading_, std::make_shared<operation>());
+  bool read_more = false;
+  {
+    std::lock_guard lock(mutex_);
+    ++in_flight_;
+    read_more = in_flight_ < max_in_flight;
+    paused_ = !read_more;
   }
-  enqueue(std::move(response));
-  StartRead(&request_);
+  op->response.set_id(op->request.id());
+  service_.send(op->request.send(), *op->response.mutable_result(), deadline_,
+                [this, op](grpc::Status status) { completed(op, status); });
+  if (read_more) StartRead(&reading_->request);
 }
 
-void send_stream_reactor::enqueue(v1::SendStreamResponse response) {
-  std::lock_guard lock(mutex_);
-  if (broken_) return;
-  outbox_.push_back(std::move(response));
-  if (!writing_) {
-    writing_ = true;
-    StartWrite(&outbox_.front());
+void send_stream_reactor::completed(const std::shared_ptr<operation>& op,
+                                    const grpc::Status& status) {
+  metrics_.count_stream_operation(status.error_code());
+  if (!status.ok()) {
+    op->response.clear_result();
+    op->response.mutable_status()->set_code(static_cast<int>(status.error_code()));
+    op->response.mutable_status()->set_message(status.error_message());
   }
+  std::lock_guard lock(mutex_);
+  --in_flight_;
+  if (!broken_) {
+    outbox_.push_back(std::move(op->response));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&outbox_.front());
+    }
+  }
+  if (paused_ && !reading_done_) {
+    paused_ = false;
+    StartRead(&reading_->request);
+  }
+  maybe_finish_locked();
 }
 
 void send_stream_reactor::OnWriteDone(bool ok) {
@@ -62,7 +84,7 @@ void send_stream_reactor::OnCancel() {
 }
 
 void send_stream_reactor::maybe_finish_locked() {
-  if (finished_ || writing_ || !reading_done_) return;
+  if (finished_ || writing_ || !reading_done_ || in_flight_ > 0) return;
   finished_ = true;
   const auto status = broken_ ? grpc::Status::CANCELLED : grpc::Status::OK;
   metrics_.count_call(rpc_method::send_stream, status.error_code());

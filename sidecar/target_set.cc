@@ -5,18 +5,20 @@
 
 namespace brokerside::sidecar {
 
-std::shared_ptr<pool::connection_factory> builtin_factory(const pool::target_config&) {
+adapter_binding builtin_factory(const pool::target_config&) {
   // No adapter is implemented yet; see protocol::implemented().
-  return nullptr;
+  return {};
 }
 
 target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
                        factory_fn factories)
     : config_(cfg) {
   for (const auto& target : cfg.targets) {
-    entry e{&target, nullptr};
-    if (auto factory = factories ? factories(target) : nullptr) {
-      e.pool = pool::target_pool::create(executor, target, std::move(factory));
+    entry e{&target, nullptr, nullptr};
+    auto binding = factories ? factories(target) : adapter_binding{};
+    if (binding.connections) {
+      e.pool = pool::target_pool::create(executor, target, std::move(binding.connections));
+      e.operations = std::move(binding.operations);
     }
     targets_.emplace(target.name, std::move(e));
   }

@@ -14,15 +14,14 @@
 #include "pool/connection.h"
 #include "pool/target_pool.h"
 #include "sidecar/config.h"
+#include "sidecar/operation_adapter.h"
 
 namespace brokerside::sidecar {
 
 class target_set {
  public:
-  // The connection factory for a target, or null if this build has no
-  // adapter for it.
-  using factory_fn =
-      std::function<std::shared_ptr<pool::connection_factory>(const pool::target_config&)>;
+  // The adapter for a target, or an empty binding if this build has none.
+  using factory_fn = std::function<adapter_binding(const pool::target_config&)>;
 
   // `cfg` must outlive the set.
   target_set(boost::asio::any_io_executor executor, const config& cfg, factory_fn factories);
@@ -35,7 +34,8 @@ class target_set {
 
   struct entry {
     const pool::target_config* config = nullptr;
-    std::shared_ptr<pool::target_pool> pool;  // null: adapter not in this build
+    std::shared_ptr<pool::target_pool> pool;              // null: adapter not in this build
+    std::shared_ptr<const operation_adapter> operations;  // null: as pool
   };
   // The target named `name`, or nullopt.
   std::optional<entry> find(std::string_view name) const;
@@ -55,7 +55,7 @@ class target_set {
   std::map<std::string, entry, std::less<>> targets_;
 };
 
-// The factories of the adapters compiled into this build.
-std::shared_ptr<pool::connection_factory> builtin_factory(const pool::target_config& target);
+// The adapters compiled into this build.
+adapter_binding builtin_factory(const pool::target_config& target);
 
 }  // namespace brokerside::sidecar

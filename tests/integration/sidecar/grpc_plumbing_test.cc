@@ -3,10 +3,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "pool/errc.h"
 #include "sidecar/config.h"
 #include "sidecar/grpc_server.h"
 #include "sidecar/target_set.h"
@@ -305,18 +307,115 @@ TEST_F(grpc_plumbing, health_watch_of_an_unknown_service_says_so) {
   ctx.TryCancel();
 }
 
-// The same server with a fake adapter behind the "cache" target: pools,
-// leases, health and Stats through gRPC, with no broker.
+// An adapter for tests: a command's reply is its arguments joined by spaces;
+// "FAIL" is refused by the "broker"; "BLOCK" needs a lease.
+class echo_adapter final : public operation_adapter {
+ public:
+  grpc::Status check(const v1::SendRequest& request, bool leased) const override {
+    if (!request.has_command()) return {grpc::StatusCode::INVALID_ARGUMENT, "echo: commands only"};
+    if (request.command().args(0) == "BLOCK" && !leased) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, "echo: BLOCK needs a lease"};
+    }
+    return grpc::Status::OK;
+  }
+  bool idempotent(const v1::SendRequest&) const override { return true; }
+  void attempt(const v1::SendRequest& request, pool::connection&, v1::SendResponse& response,
+               std::string& error_text, pool::target_pool::attempt_done done) const override {
+    if (request.command().args(0) == "FAIL") {
+      error_text = "echo: refused";
+      return done(
+          {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation, true});
+    }
+    std::string text;
+    for (const auto& arg : request.command().args()) text += (text.empty() ? "" : " ") + arg;
+    response.mutable_reply()->set_text(text);
+    done({});
+  }
+};
+
+// The same server with the echo adapter over fake connections behind the
+// "cache" target: pools, leases, health, Stats and Send through gRPC, with
+// no broker.
 class grpc_pooled : public grpc_plumbing {
  protected:
   target_set::factory_fn factory() override {
-    return [this](const pool::target_config& t) -> std::shared_ptr<pool::connection_factory> {
-      if (t.name != "cache") return nullptr;
-      return std::make_shared<testing_support::fake_factory>(world_, 8);
+    return [this](const pool::target_config& t) -> adapter_binding {
+      if (t.name != "cache") return {};
+      return {std::make_shared<testing_support::fake_factory>(world_, 8),
+              std::make_shared<echo_adapter>()};
     };
   }
+
+  static v1::SendRequest command(std::vector<std::string> args, const std::string& lease = "") {
+    v1::SendRequest request;
+    request.set_target("cache");
+    request.set_lease(lease);
+    for (auto& a : args) request.mutable_command()->add_args(std::move(a));
+    return request;
+  }
+
   testing_support::fake_world world_;
 };
+
+TEST_F(grpc_pooled, send_goes_through_the_pool) {
+  v1::SendResponse response;
+  auto status = stub_->Send(context().get(), command({"GET", "k"}), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.reply().text(), "GET k");
+  status = stub_->Send(context().get(), command({"FAIL"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "echo: refused");
+  status = stub_->Send(context().get(), command({"BLOCK"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(world_.opened, 1);
+}
+
+TEST_F(grpc_pooled, send_on_a_lease) {
+  v1::AcquireRequest acquire;
+  acquire.set_target("cache");
+  v1::AcquireResponse acquired;
+  ASSERT_TRUE(stub_->Acquire(context().get(), acquire, &acquired).ok());
+  v1::SendResponse response;
+  auto status = stub_->Send(context().get(), command({"BLOCK", "1"}, acquired.lease()), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.reply().text(), "BLOCK 1");
+  status = stub_->Send(context().get(), command({"GET"}, "cache/l-nope"), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "unknown lease 'cache/l-nope'");
+  status = stub_->Send(context().get(), command({"GET"}, "nope"), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND) << status.error_message();
+}
+
+TEST_F(grpc_pooled, send_stream_runs_thousands_of_operations_with_bounded_in_flight) {
+  auto ctx = context();
+  auto stream = stub_->SendStream(ctx.get());
+  constexpr int count = 3000;  // more than max_in_flight: reading pauses and resumes
+  std::thread writer([&] {
+    for (int i = 0; i < count; ++i) {
+      v1::SendStreamRequest request;
+      request.set_id(static_cast<std::uint64_t>(i));
+      *request.mutable_send() = command({i % 100 == 7 ? "FAIL" : "SET", std::to_string(i)});
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  std::set<std::uint64_t> seen;
+  int failed = 0;
+  v1::SendStreamResponse response;
+  while (stream->Read(&response)) {
+    seen.insert(response.id());
+    if (response.status().code() != 0) {
+      ++failed;
+      EXPECT_EQ(response.status().message(), "echo: refused");
+    } else {
+      EXPECT_EQ(response.result().reply().text(), "SET " + std::to_string(response.id()));
+    }
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(count));
+  EXPECT_EQ(failed, count / 100);
+}
 
 TEST_F(grpc_pooled, target_turns_serving_once_reached) {
   // min_idle is 0: the first lease opens the first connection.
@@ -351,6 +450,10 @@ TEST_F(grpc_pooled, acquire_renew_release) {
   ASSERT_EQ(cache.leases_size(), 1);
   EXPECT_EQ(cache.leases(0).lease(), acquired.lease());
   EXPECT_EQ(cache.leases(0).holder().rfind("ipv4:127.0.0.1:", 0), 0u) << cache.leases(0).holder();
+  ASSERT_EQ(cache.connections_size(), 1);
+  EXPECT_EQ(cache.connections(0).state(), "leased");
+  EXPECT_EQ(cache.connections(0).url(), "redis://user:***@127.0.0.1:6379/0");
+  EXPECT_EQ(cache.leases(0).connection_id(), cache.connections(0).id());
 
   v1::RenewRequest renew;
   renew.set_lease(acquired.lease());

@@ -1,0 +1,42 @@
+// The gRPC side of one protocol adapter: checks a Send for its protocol and
+// runs one attempt of it on a pooled connection, translating between the v1
+// messages and the adapter's own types. One per adapter; stateless.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <string>
+
+#include "brokerside/v1/brokerside.pb.h"
+#include "pool/target_pool.h"
+
+namespace brokerside::sidecar {
+
+class operation_adapter {
+ public:
+  virtual ~operation_adapter() = default;
+
+  // The status a request earns before any connection is used: OK, or
+  // INVALID_ARGUMENT (not an operation of this protocol), FAILED_PRECONDITION
+  // (needs a lease it does not have), ...
+  virtual grpc::Status check(const v1::SendRequest& request, bool leased) const = 0;
+
+  // Whether re-running the request after a connection loss is harmless even
+  // if the client did not say so (e.g. read-only commands).
+  virtual bool idempotent(const v1::SendRequest& request) const = 0;
+
+  // One attempt of `request` on `conn`: fills `response`, or `error_text`
+  // with the broker's words when it fails; calls `done` exactly once. The
+  // caller keeps request, response and error_text alive until then.
+  virtual void attempt(const v1::SendRequest& request, pool::connection& conn,
+                       v1::SendResponse& response, std::string& error_text,
+                       pool::target_pool::attempt_done done) const = 0;
+};
+
+// What a build offers for one target: how to connect, how to run operations.
+struct adapter_binding {
+  std::shared_ptr<pool::connection_factory> connections;
+  std::shared_ptr<const operation_adapter> operations;
+};
+
+}  // namespace brokerside::sidecar
