@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/dispatch.hpp>
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "pool/errc.h"
@@ -33,7 +34,8 @@ target_pool::target_pool(asio::any_io_executor executor, target_config target,
       target_(std::move(target)),
       factory_(std::move(factory)),
       rng_(std::random_device{}()),
-      core_(target_, factory_->per_connection_cap(), [this] { return draw(); }),
+      core_(target_, std::min(factory_->per_connection_cap(), target_.pool.max_in_flight),
+            [this] { return draw(); }),
       budget_(target_.retry),
       timer_(strand_) {}
 

@@ -1,0 +1,42 @@
+#include "protocol/errc.h"
+
+#include <string>
+
+namespace brokerside::protocol {
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "brokerside.protocol"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::malformed_frame:
+        return "malformed frame";
+      case errc::frame_too_large:
+        return "frame too large";
+      case errc::nesting_too_deep:
+        return "nesting too deep";
+      case errc::unsupported:
+        return "unsupported by this adapter";
+      case errc::connection_closed:
+        return "connection closed by the broker";
+      case errc::connect_timeout:
+        return "connect timed out";
+      case errc::handshake_failed:
+        return "handshake refused by the broker";
+      case errc::aborted:
+        return "connection closed with the operation pending";
+    }
+    return "unknown protocol error " + std::to_string(value);
+  }
+};
+
+}  // namespace
+
+const std::error_category& protocol_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+}  // namespace brokerside::protocol
