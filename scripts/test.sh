@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test job, from a fresh Debian bookworm machine: installs what is
-# needed, checks formatting, builds (Release, and Debug with ASan+UBSan),
-# starts the real brokers, runs every test, stops the brokers. CI runs this.
+# needed, checks formatting, builds (Release, Debug with ASan+UBSan, and the
+# clang libFuzzer targets), starts the real brokers, runs every test and the
+# fuzzers, stops the brokers. CI runs this.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh -L unit    pass ctest arguments to select tests
@@ -24,6 +25,11 @@ ninja -C build
 step "build (Debug, ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBROKERSIDE_SANITIZE=ON >/dev/null
 ninja -C build-asan
+
+step "build (clang libFuzzer targets)"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DBROKERSIDE_TESTS=OFF -DBROKERSIDE_FUZZ=ON >/dev/null
+ninja -C build-fuzz
 
 step brokers
 export BROKERSIDE_RUN_DIR="$root/.run/test-brokers"
@@ -55,5 +61,7 @@ step "tests (ASan+UBSan: unit, in-process, sidecar process)"
 if (($# == 0)); then
   run_ctest build-asan "$log_dir/asan.log" -L 'unit|inprocess'
   run_ctest build-asan "$log_dir/asan-process.log" -R sidecar_process
+  step "fuzz (each target ${BROKERSIDE_FUZZ_SECONDS:-30} s from tests/fuzz/corpus)"
+  run_ctest build-fuzz "$log_dir/fuzz.log" -L fuzz
 fi
 step "all tests passed"
