@@ -15,7 +15,7 @@ namespace brokerside::pool {
 using millis = std::chrono::milliseconds;
 
 struct pool_settings {
-  std::uint32_t min_idle = 0;            // opened at start, re-opened after loss
+  std::uint32_t min_idle = 1;            // opened at start, re-opened after loss; 0: open on demand
   std::uint32_t max_connections = 8;     // per target, leased ones included
   std::uint32_t max_pending = 1024;      // queued waiters; beyond: RESOURCE_EXHAUSTED
   millis acquire_timeout{5'000};         // wait for a connection (capped by the deadline)

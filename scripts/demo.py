@@ -31,9 +31,12 @@ with grpc.insecure_channel(address) as channel:
         print(f"target {target.name}: {target.adapter} {list(target.urls)} "
               f"(adapter implemented: {target.adapter_implemented})")
 
-    request = pb.SendRequest(target="cache", command=pb.Command(args=[b"PING", b"hello"]))
-    try:
-        reply = broker.Send(request, timeout=5)
-        print(f"Send PING hello -> {reply}")
-    except grpc.RpcError as e:
-        print(f"Send PING hello -> {e.code().name}: {e.details()}")
+    for args in ([b"SET", b"demo:greeting", b"hello from brokerside"], [b"GET", b"demo:greeting"],
+                 [b"INCR", b"demo:greeting"], [b"BLPOP", b"demo:list", b"1"]):
+        request = pb.SendRequest(target="cache", command=pb.Command(args=args))
+        shown = " ".join(a.decode() for a in args)
+        try:
+            reply = broker.Send(request, timeout=5).reply
+            print(f"Send {shown} -> {reply.WhichOneof('kind')}: {getattr(reply, reply.WhichOneof('kind'))!r}")
+        except grpc.RpcError as e:
+            print(f"Send {shown} -> {e.code().name}: {e.details()}")

@@ -3,11 +3,19 @@
 #include <future>
 #include <mutex>
 
+#include "sidecar/redis_adapter.h"
+
 namespace brokerside::sidecar {
 
-adapter_binding builtin_factory(const pool::target_config&) {
-  // No adapter is implemented yet; see protocol::implemented().
-  return {};
+adapter_binding builtin_factory(const pool::target_config& target) {
+  // Keep in step with protocol::implemented().
+  switch (target.adapter()) {
+    case protocol::adapter_kind::redis:
+      if (target.urls.front().tls) return {};  // rediss: TLS is not implemented yet
+      return make_redis_adapter();
+    default:
+      return {};
+  }
 }
 
 target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,

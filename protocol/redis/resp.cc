@@ -116,8 +116,8 @@ class parser {
 
   static bool big_number(std::string_view text) {
     if (!text.empty() && text[0] == '-') text.remove_prefix(1);
-    return !text.empty() && std::all_of(text.begin(), text.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; });
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
 
   bool blob(char type, std::string_view head, value& v) {

@@ -31,10 +31,10 @@ enum class resp_type : std::uint8_t {
 
 struct value {
   resp_type type = resp_type::null;
-  std::string text;            // strings, errors, big numbers, verbatim
-  std::int64_t integer = 0;    // integer
-  double number = 0;           // double_value
-  bool boolean = false;        // boolean
+  std::string text;             // strings, errors, big numbers, verbatim
+  std::int64_t integer = 0;     // integer
+  double number = 0;            // double_value
+  bool boolean = false;         // boolean
   std::vector<value> elements;  // array, set, push; map as key, value pairs
 };
 

@@ -24,6 +24,7 @@ class pool_test : public ::testing::Test {
                     *parse_broker_url("redis://b:1", error),
                     *parse_broker_url("redis://c:1", error)};
     target_.pool.max_connections = 2;
+    target_.pool.min_idle = 0;
     target_.pool.max_pending = 10;
     target_.pool.acquire_timeout = millis(1000);
     target_.pool.idle_timeout = millis(0);

@@ -31,6 +31,7 @@ class target_pool_test : public ::testing::Test {
     t.urls = {*parse_broker_url("redis://first:1", error),
               *parse_broker_url("redis://second:1", error)};
     t.pool.max_connections = 2;
+    t.pool.min_idle = 0;
     t.retry.initial_interval = millis(1);
     t.retry.max_interval = millis(5);
     t.breaker.failure_threshold = 3;

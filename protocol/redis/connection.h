@@ -1,0 +1,91 @@
+// One connection to one Redis server (TCP or Unix socket): connect with a
+// timeout, the handshake (HELLO 3 with AUTH and SETNAME, falling back to
+// RESP2 with AUTH and CLIENT SETNAME; then SELECT), and commands pipelined
+// on it: concurrent commands are coalesced into one write and matched to
+// replies in order (FIFO). abort() fails every pending command.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "protocol/redis/resp.h"
+
+namespace brokerside::protocol::redis {
+
+struct connect_options {
+  std::string host;  // TCP host; empty if unix_path is set
+  std::uint16_t port = 6379;
+  std::string unix_path;                    // Unix socket path
+  std::string user;                         // ACL user; empty: "default"
+  std::string password;                     // empty: no AUTH
+  int db = 0;                               // SELECT when not 0
+  std::string client_name;                  // CLIENT SETNAME when not empty
+  std::chrono::milliseconds timeout{5000};  // connect + handshake
+  decoder_limits limits;                    // largest reply accepted
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  // The outcome of one command: a transport error, or the reply (a Redis
+  // error reply is a reply, of type error). `written` says whether the
+  // command reached the socket before a transport error.
+  using reply_handler = std::function<void(std::error_code, value, bool written)>;
+  using done_handler = std::function<void(std::error_code, std::string error_text)>;
+
+  static std::shared_ptr<connection> create(boost::asio::any_io_executor executor);
+
+  // Connects and shakes hands. Completion: done(error, broker's text on a
+  // refused handshake), once, on the executor. Cancellation: close().
+  void connect(connect_options options, done_handler done);
+
+  // Queues a command; the reply comes to `handler` once, on the executor.
+  void execute(std::vector<std::string> args, reply_handler handler);
+
+  // Closes now: pending commands fail with errc::aborted.
+  void close();
+
+  // Called once if the connection breaks after connect() succeeded.
+  void on_lost(std::function<void(std::error_code)> lost);
+
+  // 3 after a successful HELLO 3, else 2.
+  int protocol() const noexcept { return protocol_; }
+
+ private:
+  explicit connection(boost::asio::any_io_executor executor);
+
+  struct pending {
+    reply_handler handler;
+    bool written = false;
+  };
+
+  void handshake(done_handler done);
+  void start_write();
+  void start_read();
+  void abort(std::error_code ec);
+
+  boost::asio::any_io_executor executor_;                 // every handler runs here
+  boost::asio::generic::stream_protocol::socket socket_;  // TCP or Unix
+  boost::asio::steady_timer connect_timer_;               // connect + handshake deadline
+  connect_options options_;
+  std::deque<pending> pending_;    // awaiting replies, oldest first
+  std::size_t unwritten_ = 0;      // the last ones in pending_ not yet written
+  std::string outbox_;             // encoded, not yet written
+  std::string writing_;            // being written
+  std::size_t writing_count_ = 0;  // commands in writing_
+  std::string inbox_;              // read, not yet decoded
+  std::size_t inbox_used_ = 0;     // decoded prefix of inbox_
+  std::function<void(std::error_code)> lost_;
+  bool open_ = false;   // socket connected and not aborted
+  bool ready_ = false;  // handshake done
+  int protocol_ = 2;
+};
+
+}  // namespace brokerside::protocol::redis

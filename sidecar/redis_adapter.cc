@@ -1,0 +1,196 @@
+#include "sidecar/redis_adapter.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include "pool/errc.h"
+#include "protocol/errc.h"
+#include "protocol/redis/connection.h"
+#include "sidecar/status.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+namespace redis = protocol::redis;
+
+// A pooled Redis connection: the pool's view of protocol::redis::connection.
+class pooled_connection final : public pool::connection {
+ public:
+  explicit pooled_connection(boost::asio::any_io_executor executor)
+      : conn_(redis::connection::create(std::move(executor))) {}
+  ~pooled_connection() override { conn_->close(); }
+
+  void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
+    redis::connect_options o;
+    o.host = url.host;
+    if (url.port != 0) o.port = url.port;
+    o.unix_path = url.unix_path;
+    o.user = url.user;
+    o.password = url.password;
+    o.timeout = timeout;
+    o.client_name = std::string(url.option("client_name").value_or("brokerside"));
+    const auto db = url.option("db").value_or(url.path);
+    if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
+    conn_->connect(std::move(o),
+                   [done = std::move(done)](std::error_code ec, std::string) { done(ec); });
+  }
+
+  void health_check(completion done) override {
+    conn_->execute({"PING"}, [done = std::move(done)](std::error_code ec, redis::value v, bool) {
+      done(ec                                  ? ec
+           : v.type == redis::resp_type::error ? make_error_code(pool::errc::unavailable)
+                                               : std::error_code{});
+    });
+  }
+
+  void close() override { conn_->close(); }
+  void on_lost(completion lost) override { conn_->on_lost(std::move(lost)); }
+
+  redis::connection& redis() { return *conn_; }
+
+ private:
+  std::shared_ptr<redis::connection> conn_;
+};
+
+class factory final : public pool::connection_factory {
+ public:
+  std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
+    return std::make_unique<pooled_connection>(std::move(executor));
+  }
+  // Replies come back in order, so one connection pipelines many commands.
+  std::uint32_t per_connection_cap() const override { return 1024; }
+};
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+template <std::size_t N>
+bool one_of(const std::string& name, const std::array<std::string_view, N>& names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Commands that block the connection, or change its state for every later
+// command on it: on a shared, pipelined connection they would stall or
+// corrupt other callers' commands, so they need a lease.
+constexpr std::array<std::string_view, 18> needs_lease{
+    "BLPOP",    "BRPOP",  "BLMOVE",  "BRPOPLPUSH", "BLMPOP", "BZPOPMIN",
+    "BZPOPMAX", "BZMPOP", "WAIT",    "WAITAOF",    "MULTI",  "EXEC",
+    "DISCARD",  "WATCH",  "UNWATCH", "SELECT",     "CLIENT", "XREADGROUP"};
+// Commands that switch the connection into another mode: use Recv.
+constexpr std::array<std::string_view, 9> never_on_send{
+    "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC", "QUIT", "RESET", "HELLO"};
+// Read-only commands, safe to re-run after a connection loss.
+constexpr std::array<std::string_view, 40> read_only{
+    "GET",   "MGET",   "EXISTS",   "TTL",       "PTTL",          "TYPE",       "STRLEN", "GETRANGE",
+    "HGET",  "HMGET",  "HGETALL",  "HEXISTS",   "HLEN",          "HKEYS",      "HVALS",  "LRANGE",
+    "LLEN",  "LINDEX", "SMEMBERS", "SISMEMBER", "SCARD",         "SMISMEMBER", "ZRANGE", "ZSCORE",
+    "ZCARD", "ZRANK",  "ZREVRANK", "ZCOUNT",    "ZRANGEBYSCORE", "PING",       "ECHO",   "DBSIZE",
+    "INFO",  "TIME",   "SCAN",     "HSCAN",     "SSCAN",         "ZSCAN",      "XRANGE", "XLEN"};
+
+bool blocking_xread(const v1::Command& command) {
+  // XREAD ... BLOCK ms ...
+  if (upper(command.args(0)) != "XREAD") return false;
+  return std::any_of(command.args().begin() + 1, command.args().end(),
+                     [](const std::string& a) { return upper(a) == "BLOCK"; });
+}
+
+void to_v1(const redis::value& in, v1::Value& out) {
+  using t = redis::resp_type;
+  switch (in.type) {
+    case t::simple_string:
+    case t::verbatim:
+      out.set_text(in.text);
+      break;
+    case t::error:
+      out.set_error(in.text);
+      break;
+    case t::integer:
+      out.set_integer(in.integer);
+      break;
+    case t::bulk_string:
+      out.set_bytes(in.text);
+      break;
+    case t::null:
+      out.set_null(true);
+      break;
+    case t::double_value:
+      out.set_double_(in.number);
+      break;
+    case t::boolean:
+      out.set_boolean(in.boolean);
+      break;
+    case t::big_number:
+      out.set_big_number(in.text);
+      break;
+    case t::array:
+    case t::push:
+    case t::set: {
+      auto& array = in.type == t::set ? *out.mutable_set() : *out.mutable_array();
+      for (const auto& e : in.elements) to_v1(e, *array.add_values());
+      break;
+    }
+    case t::map: {
+      auto& map = *out.mutable_map();
+      for (std::size_t i = 0; i + 1 < in.elements.size(); i += 2) {
+        auto& entry = *map.add_entries();
+        to_v1(in.elements[i], *entry.mutable_key());
+        to_v1(in.elements[i + 1], *entry.mutable_value());
+      }
+      break;
+    }
+  }
+}
+
+class operations final : public operation_adapter {
+ public:
+  grpc::Status check(const v1::SendRequest& request, bool leased) const override {
+    if (!request.has_command()) {
+      return to_status(pool::errc::invalid_operation,
+                       "redis: only command is implemented (publish and request are not yet)");
+    }
+    const auto name = upper(request.command().args(0));
+    if (one_of(name, never_on_send)) {
+      return to_status(pool::errc::needs_lease,
+                       "redis: " + name + " changes the connection's protocol; it cannot be sent" +
+                           (name.find("SUBSCRIBE") != std::string::npos ? " (use Recv)" : ""));
+    }
+    if (!leased && (one_of(name, needs_lease) || blocking_xread(request.command()))) {
+      return to_status(pool::errc::needs_lease,
+                       "redis: " + name +
+                           " blocks or changes its connection; Acquire a lease and send it there");
+    }
+    return grpc::Status::OK;
+  }
+
+  bool idempotent(const v1::SendRequest& request) const override {
+    return request.has_command() && one_of(upper(request.command().args(0)), read_only);
+  }
+
+  void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
+               std::string& error_text, pool::target_pool::attempt_done done) const override {
+    std::vector<std::string> args(request.command().args().begin(), request.command().args().end());
+    static_cast<pooled_connection&>(conn).redis().execute(
+        std::move(args), [&response, &error_text, done = std::move(done)](
+                             std::error_code ec, redis::value v, bool written) {
+          if (ec) {
+            error_text = "redis: " + ec.message();
+            return done({ec, pool::failure_kind::connection, written});
+          }
+          to_v1(v, *response.mutable_reply());
+          done({});
+        });
+  }
+};
+
+}  // namespace
+
+adapter_binding make_redis_adapter() {
+  return {std::make_shared<factory>(), std::make_shared<operations>()};
+}
+
+}  // namespace brokerside::sidecar

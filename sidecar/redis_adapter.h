@@ -1,0 +1,12 @@
+// The Redis adapter as the sidecar uses it: pooled connections (over
+// protocol::redis::connection) and the translation of Send{command} into a
+// Redis argv and of the reply into a v1::Value.
+#pragma once
+
+#include "sidecar/operation_adapter.h"
+
+namespace brokerside::sidecar {
+
+adapter_binding make_redis_adapter();
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,219 @@
+// The Redis adapter end to end: gRPC client -> sidecar -> pool -> a real
+// redis-server started by scripts/brokers.sh.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/grpc_server.h"
+#include "sidecar/target_set.h"
+#include "tests/support/brokers_env.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+using grpc::StatusCode;
+
+class redis_e2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto env = testing_support::brokers_env();
+    config_ = load_config(
+        "listen: {grpc: '127.0.0.1:0', admin: ''}\n"
+        "targets:\n"
+        "  cache: {url: '" +
+            env.at("BROKERSIDE_REDIS_URL") +
+            "', pool: {max_connections: 4}}\n"
+            "  db2: {url: 'redis+unix://" +
+            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n",
+        {});
+    targets_ = std::make_unique<target_set>(io_.get_executor(), config_, builtin_factory);
+    server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
+    server_->start();
+    targets_->start([this](const std::string& t, bool h) { server_->set_target_health(t, h); });
+    io_thread_ = std::thread([this] { io_.run(); });
+    stub_ = v1::Broker::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                                    grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    server_->shutdown(std::chrono::milliseconds(100));
+    targets_->stop();
+    work_.reset();
+    io_thread_.join();
+  }
+
+  std::unique_ptr<grpc::ClientContext> context() {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return c;
+  }
+
+  static v1::SendRequest command(const std::string& target, std::vector<std::string> args,
+                                 const std::string& lease = "") {
+    v1::SendRequest r;
+    r.set_target(target);
+    r.set_lease(lease);
+    for (auto& a : args) r.mutable_command()->add_args(std::move(a));
+    return r;
+  }
+
+  // Sends and expects success; returns the reply.
+  v1::Value ok(const v1::SendRequest& request) {
+    v1::SendResponse response;
+    const auto status = stub_->Send(context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.reply();
+  }
+
+  std::string acquire(const std::string& target) {
+    v1::AcquireRequest request;
+    request.set_target(target);
+    v1::AcquireResponse response;
+    const auto status = stub_->Acquire(context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.lease();
+  }
+
+  config config_;
+  metrics metrics_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(io_);
+  std::thread io_thread_;
+  std::unique_ptr<target_set> targets_;
+  std::unique_ptr<grpc_server> server_;
+  std::unique_ptr<v1::Broker::Stub> stub_;
+};
+
+TEST_F(redis_e2e, replies_become_structured_values) {
+  EXPECT_EQ(ok(command("cache", {"SET", "e2e:k", "v\r\n\0x"})).text(), "OK");
+  EXPECT_EQ(ok(command("cache", {"GET", "e2e:k"})).bytes(), "v\r\n");
+  EXPECT_TRUE(ok(command("cache", {"GET", "e2e:missing"})).null());
+  EXPECT_EQ(ok(command("cache", {"DEL", "e2e:n"})).kind_case(), v1::Value::kInteger);
+  EXPECT_EQ(ok(command("cache", {"INCRBY", "e2e:n", "41"})).integer(), 41);
+  // A Redis error reply is a value; the call itself succeeds.
+  const auto error = ok(command("cache", {"LPUSH", "e2e:k", "x"}));
+  EXPECT_EQ(error.error().rfind("WRONGTYPE", 0), 0u) << error.DebugString();
+  ok(command("cache", {"DEL", "e2e:h"}));
+  ok(command("cache", {"HSET", "e2e:h", "a", "1", "b", "2"}));
+  // RESP3 (HELLO 3 succeeded): HGETALL is a map.
+  const auto map = ok(command("cache", {"HGETALL", "e2e:h"}));
+  ASSERT_EQ(map.map().entries_size(), 2) << map.DebugString();
+  ok(command("cache", {"DEL", "e2e:l"}));
+  ok(command("cache", {"RPUSH", "e2e:l", "x", "y"}));
+  const auto list = ok(command("cache", {"LRANGE", "e2e:l", "0", "-1"}));
+  ASSERT_EQ(list.array().values_size(), 2);
+  EXPECT_EQ(list.array().values(1).bytes(), "y");
+  EXPECT_TRUE(ok(command("cache", {"SISMEMBER", "e2e:none", "x"})).has_integer() ||
+              ok(command("cache", {"SISMEMBER", "e2e:none", "x"})).has_boolean());
+}
+
+TEST_F(redis_e2e, unix_socket_target_selects_its_database) {
+  ok(command("db2", {"SET", "e2e:db", "two"}));
+  EXPECT_EQ(ok(command("db2", {"GET", "e2e:db"})).bytes(), "two");
+  ok(command("cache", {"DEL", "e2e:db"}));
+  EXPECT_TRUE(ok(command("cache", {"GET", "e2e:db"})).null());  // db 0
+}
+
+TEST_F(redis_e2e, blocking_and_stateful_commands_need_a_lease) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"BLPOP", "e2e:q", "1"},
+                                             {"MULTI"},
+                                             {"WATCH", "x"},
+                                             {"XREAD", "BLOCK", "10", "STREAMS", "s", "$"}}) {
+    v1::SendResponse response;
+    const auto status = stub_->Send(context().get(), command("cache", args), &response);
+    EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION) << args[0];
+    EXPECT_NE(status.error_message().find("lease"), std::string::npos) << status.error_message();
+  }
+  v1::SendResponse response;
+  EXPECT_EQ(
+      stub_->Send(context().get(), command("cache", {"SUBSCRIBE", "x"}), &response).error_code(),
+      StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(redis_e2e, transaction_on_a_lease) {
+  const auto lease = acquire("cache");
+  ASSERT_FALSE(lease.empty());
+  EXPECT_EQ(ok(command("cache", {"MULTI"}, lease)).text(), "OK");
+  EXPECT_EQ(ok(command("cache", {"SET", "e2e:tx", "1"}, lease)).text(), "QUEUED");
+  EXPECT_EQ(ok(command("cache", {"INCR", "e2e:tx"}, lease)).text(), "QUEUED");
+  const auto exec = ok(command("cache", {"EXEC"}, lease));
+  ASSERT_EQ(exec.array().values_size(), 2) << exec.DebugString();
+  EXPECT_EQ(exec.array().values(1).integer(), 2);
+  v1::ReleaseRequest release;
+  release.set_lease(lease);
+  v1::ReleaseResponse released;
+  EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
+}
+
+TEST_F(redis_e2e, blocking_pop_on_a_lease_gets_what_another_caller_pushes) {
+  ok(command("cache", {"DEL", "e2e:q"}));
+  const auto lease = acquire("cache");
+  std::thread pusher([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ok(command("cache", {"RPUSH", "e2e:q", "job"}));
+  });
+  const auto popped = ok(command("cache", {"BLPOP", "e2e:q", "5"}, lease));
+  pusher.join();
+  ASSERT_EQ(popped.array().values_size(), 2) << popped.DebugString();
+  EXPECT_EQ(popped.array().values(1).bytes(), "job");
+}
+
+TEST_F(redis_e2e, send_stream_pipelines_thousands_of_commands) {
+  auto ctx = context();
+  auto stream = stub_->SendStream(ctx.get());
+  constexpr int count = 5000;
+  std::thread writer([&] {
+    for (int i = 0; i < count; ++i) {
+      v1::SendStreamRequest request;
+      request.set_id(static_cast<std::uint64_t>(i));
+      *request.mutable_send() =
+          command("cache", {"SET", "e2e:s:" + std::to_string(i), std::to_string(i)});
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  int ok_count = 0;
+  v1::SendStreamResponse response;
+  while (stream->Read(&response)) {
+    if (response.status().code() == 0 && response.result().reply().text() == "OK") ++ok_count;
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(ok_count, count);
+  EXPECT_EQ(ok(command("cache", {"GET", "e2e:s:4321"})).bytes(), "4321");
+  v1::StatsRequest stats_request;
+  stats_request.set_target("cache");
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
+  const auto& cache = stats.targets(0);
+  EXPECT_TRUE(cache.healthy());
+  EXPECT_LE(cache.connections_size(), 4);
+  EXPECT_EQ(cache.pool().in_flight(), 0u);
+  EXPECT_GE(cache.counters().operations(), static_cast<std::uint64_t>(count));
+}
+
+TEST_F(redis_e2e, killed_connections_are_replaced_and_reads_retried) {
+  // The lease takes the idle connection; the SET then runs on another one,
+  // the shared connection the kill is meant for.
+  const auto lease = acquire("cache");
+  ok(command("cache", {"SET", "e2e:survivor", "yes"}));
+  // Kill every other client connection (the pool's shared ones included).
+  const auto killed =
+      ok(command("cache", {"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}, lease));
+  EXPECT_GE(killed.integer(), 1);
+  // GET is read-only, so a GET that meets a dead connection is retried.
+  EXPECT_EQ(ok(command("cache", {"GET", "e2e:survivor"})).bytes(), "yes");
+  v1::StatsRequest stats_request;
+  stats_request.set_target("cache");
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
+  EXPECT_GE(stats.targets(0).counters().disconnects(), 1u);
+}
+
+}  // namespace
+}  // namespace brokerside::sidecar
