@@ -109,10 +109,27 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
           return;
         }
         auto& conn = *self->conns_.at(node);
+        // Whichever comes first settles the attempt: its outcome, or the
+        // caller's deadline. A reply after the deadline is dropped and the
+        // connection kept (Envoy's cancelled pipelined request).
+        auto settled = std::make_shared<bool>(false);
+        op->backoff.expires_at(op->deadline);
+        op->backoff.async_wait([self, op, node, settled](boost::system::error_code ec) {
+          if (ec || *settled) return;
+          *settled = true;
+          self->core_.done(node, false, clock::now());
+          self->apply();
+          ++self->operation_errors_;
+          ++self->abandoned_;
+          op->done(errc::deadline_exceeded);
+        });
         // post, not dispatch: an attempt that completes inline must not
         // re-enter apply() from inside perform().
-        op->attempt(conn, [self, op, node](attempt_result result) {
-          asio::post(self->strand_, [self, op, node, result] {
+        op->attempt(conn, [self, op, node, settled](attempt_result result) {
+          asio::post(self->strand_, [self, op, node, settled, result] {
+            if (*settled) return;
+            *settled = true;
+            op->backoff.cancel();
             const bool broken = result.error && result.kind == failure_kind::connection;
             self->core_.done(node, broken, clock::now());
             self->apply();
@@ -181,9 +198,11 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
   });
 }
 
-void target_pool::execute_leased(std::string id, attempt_fn attempt, done_fn done) {
+void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
+                                 done_fn done) {
   asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
-                           attempt = std::move(attempt), done = std::move(done)]() mutable {
+                           attempt = std::move(attempt), deadline,
+                           done = std::move(done)]() mutable {
     const lease* l = nullptr;
     if (auto ec = self->leases_.find(id, clock::now(), l)) {
       done(ec);
@@ -195,15 +214,34 @@ void target_pool::execute_leased(std::string id, attempt_fn attempt, done_fn don
       return;
     }
     ++self->operations_;
-    attempt(*it->second, [self, done = std::move(done)](attempt_result result) {
-      asio::post(self->strand_, [self, done, result] {
+    // As in attempt(): the deadline or the outcome, whichever comes first.
+    struct state {
+      bool settled = false;
+      done_fn done;
+      asio::steady_timer timer;
+    };
+    auto s =
+        std::make_shared<state>(state{false, std::move(done), asio::steady_timer(self->strand_)});
+    s->timer.expires_at(deadline);
+    s->timer.async_wait([self, s](boost::system::error_code ec) {
+      if (ec || s->settled) return;
+      s->settled = true;
+      ++self->operation_errors_;
+      ++self->abandoned_;
+      s->done(errc::deadline_exceeded);
+    });
+    attempt(*it->second, [self, s](attempt_result result) {
+      asio::post(self->strand_, [self, s, result] {
+        if (s->settled) return;
+        s->settled = true;
+        s->timer.cancel();
         std::error_code ec = result.error;
         if (ec && result.kind == failure_kind::connection) {
           ec = result.written ? make_error_code(errc::outcome_unknown)
                               : make_error_code(errc::unavailable);
         }
         if (ec) ++self->operation_errors_;
-        done(ec);
+        s->done(ec);
       });
     });
   });
@@ -255,6 +293,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     s.operations = self->operations_;
     s.operation_errors = self->operation_errors_;
     s.retries = self->retries_;
+    s.abandoned = self->abandoned_;
     s.retry_budget_exhausted = self->budget_exhausted_;
     s.leases_acquired = self->leases_acquired_;
     s.leases_reclaimed = self->leases_reclaimed_;

@@ -29,6 +29,7 @@ struct target_stats {
   bool healthy = false;
   std::uint64_t operations = 0, operation_errors = 0, retries = 0, retry_budget_exhausted = 0;
   std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
+  std::uint64_t abandoned = 0;  // attempts whose deadline passed before their reply
   struct lease_view {
     std::string id, holder;
     millis age, ttl_remaining;
@@ -58,8 +59,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void stop(std::function<void()> done = {});
 
   // Runs `attempt` on a pooled connection, retrying per ensure_op until
-  // `deadline`. Completion: done(error), once. Cancellation: none; the
-  // deadline bounds it. The pool keeps `attempt` until completion.
+  // `deadline`. Completion: done(error), once, at the latest at the deadline
+  // (DEADLINE_EXCEEDED; a later reply is dropped). Cancellation: none; the
+  // deadline bounds it. The pool keeps `attempt`, and an attempt in flight
+  // keeps what its own callback holds, until they complete.
   void execute(attempt_fn attempt, bool idempotent, time_point deadline, done_fn done);
 
   struct lease_grant {
@@ -70,9 +73,9 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // Completion: done(error, grant).
   void acquire_lease(millis ttl, std::string holder, time_point deadline,
                      std::function<void(std::error_code, lease_grant)> done);
-  // Runs one attempt on the lease's connection; never retried (the
-  // connection's state belongs to the holder).
-  void execute_leased(std::string id, attempt_fn attempt, done_fn done);
+  // Runs one attempt on the lease's connection until `deadline`; never
+  // retried (the connection's state belongs to the holder).
+  void execute_leased(std::string id, attempt_fn attempt, time_point deadline, done_fn done);
   void renew(std::string id, millis ttl, std::function<void(std::error_code, millis)> done);
   void release(std::string id, bool discard, done_fn done);
 
@@ -114,7 +117,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   bool last_health_ = false;  // what health_ was last told
   bool stopped_ = false;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
-  std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0;
+  std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0;
 };
 
 }  // namespace brokerside::pool

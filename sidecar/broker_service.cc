@@ -120,17 +120,31 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
     }
   }
 
-  // The broker's words for a failure, filled by the adapter's attempt.
-  auto error_text = std::make_shared<std::string>();
-  auto attempt = [adapter = target.operations, &request, &response, error_text](
-                     pool::connection& conn, pool::target_pool::attempt_done attempt_done) {
-    error_text->clear();
-    adapter->attempt(request, conn, response, *error_text, std::move(attempt_done));
+  // Each attempt writes into a scratch response and error text that its own
+  // callback keeps alive: a reply that comes after the deadline (when the
+  // call, and `response` with it, may be gone) lands there harmlessly.
+  struct scratch {
+    v1::SendResponse response;
+    std::string error_text;
   };
-  auto finish = [done = std::move(done), error_text, name = request.target()](std::error_code ec) {
-    if (!ec) return done(grpc::Status::OK);
-    done(to_status(ec,
-                   error_text->empty() ? "target '" + name + "': " + ec.message() : *error_text));
+  auto last = std::make_shared<std::shared_ptr<scratch>>();
+  auto attempt = [adapter = target.operations, request = &request, last](
+                     pool::connection& conn, pool::target_pool::attempt_done attempt_done) {
+    auto s = std::make_shared<scratch>();
+    *last = s;
+    adapter->attempt(
+        *request, conn, s->response, s->error_text,
+        [s, attempt_done = std::move(attempt_done)](pool::attempt_result r) { attempt_done(r); });
+  };
+  auto finish = [done = std::move(done), last, &response,
+                 name = request.target()](std::error_code ec) {
+    const auto s = *last;
+    if (!ec) {
+      if (s) response.Swap(&s->response);
+      return done(grpc::Status::OK);
+    }
+    const bool broker_words = s && !s->error_text.empty() && ec != pool::errc::deadline_exceeded;
+    done(to_status(ec, broker_words ? s->error_text : "target '" + name + "': " + ec.message()));
   };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
@@ -138,10 +152,11 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
     return;
   }
   target.pool->execute_leased(
-      lease->second, std::move(attempt),
-      [finish = std::move(finish), error_text, lease_id = request.lease()](std::error_code ec) {
+      lease->second, std::move(attempt), deadline,
+      [finish = std::move(finish), last, lease_id = request.lease()](std::error_code ec) {
         if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
-          *error_text = lease_error(ec, lease_id);
+          *last = std::make_shared<scratch>();
+          (*last)->error_text = lease_error(ec, lease_id);
         }
         finish(ec);
       });

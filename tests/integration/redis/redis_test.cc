@@ -163,6 +163,23 @@ TEST_F(redis_e2e, blocking_pop_on_a_lease_gets_what_another_caller_pushes) {
   EXPECT_EQ(popped.array().values(1).bytes(), "job");
 }
 
+TEST_F(redis_e2e, the_callers_deadline_bounds_a_blocked_command) {
+  const auto lease = acquire("cache");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  v1::SendResponse response;
+  const auto status =
+      stub_->Send(&ctx, command("cache", {"BLPOP", "e2e:never", "0"}, lease), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  // The connection is still blocked in BLPOP: the holder discards it.
+  v1::ReleaseRequest release;
+  release.set_lease(lease);
+  release.set_discard(true);
+  v1::ReleaseResponse released;
+  EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
+  EXPECT_EQ(ok(command("cache", {"PING"})).text(), "PONG");
+}
+
 TEST_F(redis_e2e, send_stream_pipelines_thousands_of_commands) {
   auto ctx = context();
   auto stream = stub_->SendStream(ctx.get());

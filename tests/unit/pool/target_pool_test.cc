@@ -177,7 +177,8 @@ TEST_F(target_pool_test, leases_acquire_use_renew_release) {
   EXPECT_EQ(s.leases[0].holder, "ipv4:127.0.0.1:1");
 
   std::optional<std::error_code> used;
-  pool->execute_leased(grant->id, succeed(), [&](std::error_code ec) { used = ec; });
+  pool->execute_leased(grant->id, succeed(), clock::now() + millis(2000),
+                       [&](std::error_code ec) { used = ec; });
   run_until([&] { return used.has_value(); });
   EXPECT_FALSE(*used);
 
@@ -209,12 +210,32 @@ TEST_F(target_pool_test, expired_lease_is_reclaimed_and_its_connection_discarded
   run_until([&] { return stats_of(*pool).leases_reclaimed == 1; });
   EXPECT_EQ(world_.closed, 1);
   std::optional<std::error_code> used;
-  pool->execute_leased(grant->id, succeed(), [&](std::error_code ec) { used = ec; });
+  pool->execute_leased(grant->id, succeed(), clock::now() + millis(2000),
+                       [&](std::error_code ec) { used = ec; });
   run_until([&] { return used.has_value(); });
   EXPECT_EQ(*used, make_error_code(errc::lease_expired));
   const auto s = stats_of(*pool);
   EXPECT_EQ(s.pool.leased, 0u);
   EXPECT_TRUE(s.leases.empty());
+  pool->stop();
+}
+
+TEST_F(target_pool_test, an_attempt_past_its_deadline_is_abandoned_and_the_connection_kept) {
+  auto pool = make();
+  target_pool::attempt_done late;  // the "reply" that comes too late
+  EXPECT_EQ(execute(
+                *pool, [&](connection&, target_pool::attempt_done done) { late = std::move(done); },
+                true, millis(50)),
+            make_error_code(errc::deadline_exceeded));
+  ASSERT_TRUE(late);
+  late({});  // dropped
+  io_.poll();
+  io_.restart();
+  EXPECT_FALSE(execute(*pool, succeed()));
+  const auto s = stats_of(*pool);
+  EXPECT_EQ(s.abandoned, 1u);
+  EXPECT_EQ(world_.closed, 0);
+  EXPECT_EQ(world_.opened, 1);
   pool->stop();
 }
 
