@@ -9,10 +9,15 @@
 namespace brokerside::sidecar {
 namespace {
 
-grpc::Status adapter_missing(const pool::target_config& target) {
+grpc::Status adapter_missing(const target_set::entry& target) {
+  const auto& name = target.config->name;
+  if (!target.missing.empty()) {
+    return to_status(pool::errc::adapter_not_implemented,
+                     "target '" + name + "': " + target.missing);
+  }
   return to_status(pool::errc::adapter_not_implemented,
-                   "target '" + target.name + "': the " +
-                       std::string(protocol::name(target.adapter())) +
+                   "target '" + name + "': the " +
+                       std::string(protocol::name(target.config->adapter())) +
                        " adapter is not implemented in this build (see the README status table)");
 }
 
@@ -103,7 +108,7 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
       return done(to_status(pool::errc::invalid_operation,
                             "no operation: set one of command, publish, request"));
   }
-  if (!target.pool || !target.operations) return done(adapter_missing(*target.config));
+  if (!target.pool || !target.operations) return done(adapter_missing(target));
   const bool leased = !request.lease().empty();
   if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
 
@@ -197,7 +202,11 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
             target.config->adapter() != protocol::adapter_kind::framed) {
           return to_status(pool::errc::invalid_operation, "subscribe.sources: empty");
         }
-        return adapter_missing(*target.config);
+        if (!target.pool) return adapter_missing(target);
+        return to_status(pool::errc::adapter_not_implemented,
+                         "target '" + target.config->name + "': Recv is not implemented for the " +
+                             std::string(protocol::name(target.config->adapter())) +
+                             " adapter yet (see the README status table)");
       },
       metrics_);
 }
@@ -210,7 +219,7 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
   if (auto status = find_target(request->target(), target); !status.ok()) {
     return finish(context, rpc_method::acquire, status);
   }
-  if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(*target.config));
+  if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
   const auto ttl = to_millis(request->ttl());
   if (ttl.count() < 0 || ttl > target.config->lease.max_ttl) {
     return finish(context, rpc_method::acquire,

@@ -37,6 +37,7 @@ class operation_adapter {
 struct adapter_binding {
   std::shared_ptr<pool::connection_factory> connections;
   std::shared_ptr<const operation_adapter> operations;
+  std::string missing;  // without connections: why (e.g. "TLS is not implemented yet")
 };
 
 }  // namespace brokerside::sidecar

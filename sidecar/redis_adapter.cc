@@ -149,9 +149,20 @@ void to_v1(const redis::value& in, v1::Value& out) {
 class operations final : public operation_adapter {
  public:
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
-    if (!request.has_command()) {
+    if (request.has_request()) {
       return to_status(pool::errc::invalid_operation,
-                       "redis: only command is implemented (publish and request are not yet)");
+                       "redis: no request/reply over Redis; use command or publish");
+    }
+    if (request.has_publish()) {
+      const auto& publish = request.publish();
+      if (publish.destination().empty()) {
+        return to_status(pool::errc::invalid_operation, "publish.destination: the Redis channel");
+      }
+      if (publish.message().has_value()) {
+        return to_status(pool::errc::invalid_operation,
+                         "publish.message: Redis messages are bytes: give body or json, not value");
+      }
+      return grpc::Status::OK;
     }
     const auto name = upper(request.command().args(0));
     if (one_of(name, never_on_send)) {
@@ -167,21 +178,39 @@ class operations final : public operation_adapter {
     return grpc::Status::OK;
   }
 
+  // PUBLISH is not idempotent: a re-run delivers the message twice.
   bool idempotent(const v1::SendRequest& request) const override {
     return request.has_command() && one_of(upper(request.command().args(0)), read_only);
   }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
                std::string& error_text, pool::target_pool::attempt_done done) const override {
-    std::vector<std::string> args(request.command().args().begin(), request.command().args().end());
+    const bool publish = request.has_publish();
+    std::vector<std::string> args;
+    if (publish) {
+      const auto& message = request.publish().message();
+      args = {"PUBLISH", request.publish().destination(),
+              message.has_json() ? message.json() : message.body()};
+    } else {
+      args.assign(request.command().args().begin(), request.command().args().end());
+    }
     static_cast<pooled_connection&>(conn).redis().execute(
-        std::move(args), [&response, &error_text, done = std::move(done)](
+        std::move(args), [publish, &response, &error_text, done = std::move(done)](
                              std::error_code ec, redis::value v, bool written) {
           if (ec) {
             error_text = "redis: " + ec.message();
             return done({ec, pool::failure_kind::connection, written});
           }
-          to_v1(v, *response.mutable_reply());
+          if (!publish) {
+            to_v1(v, *response.mutable_reply());
+            return done({});
+          }
+          if (v.type == redis::resp_type::error) {
+            error_text = "redis: " + v.text;
+            return done(
+                {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation, true});
+          }
+          response.mutable_published()->set_receivers(v.integer);
           done({});
         });
   }

@@ -11,7 +11,9 @@ adapter_binding builtin_factory(const pool::target_config& target) {
   // Keep in step with protocol::implemented().
   switch (target.adapter()) {
     case protocol::adapter_kind::redis:
-      if (target.urls.front().tls) return {};  // rediss: TLS is not implemented yet
+      if (target.urls.front().tls) {
+        return {nullptr, nullptr, "TLS to Redis (rediss://) is not implemented in this build"};
+      }
       return make_redis_adapter();
     default:
       return {};
@@ -22,11 +24,13 @@ target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
                        factory_fn factories)
     : config_(cfg) {
   for (const auto& target : cfg.targets) {
-    entry e{&target, nullptr, nullptr};
+    entry e{&target, nullptr, nullptr, {}};
     auto binding = factories ? factories(target) : adapter_binding{};
     if (binding.connections) {
       e.pool = pool::target_pool::create(executor, target, std::move(binding.connections));
       e.operations = std::move(binding.operations);
+    } else {
+      e.missing = std::move(binding.missing);
     }
     targets_.emplace(target.name, std::move(e));
   }

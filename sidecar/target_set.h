@@ -36,6 +36,7 @@ class target_set {
     const pool::target_config* config = nullptr;
     std::shared_ptr<pool::target_pool> pool;              // null: adapter not in this build
     std::shared_ptr<const operation_adapter> operations;  // null: as pool
+    std::string missing;  // without a pool: why, if more is known than "no adapter"
   };
   // The target named `name`, or nullopt.
   std::optional<entry> find(std::string_view name) const;

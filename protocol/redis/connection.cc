@@ -138,6 +138,12 @@ void connection::handshake(done_handler done) {
 }
 
 void connection::execute(std::vector<std::string> args, reply_handler handler) {
+  if (args.empty()) {
+    // Redis answers nothing to an empty command: it would stall the FIFO.
+    asio::post(executor_,
+               [handler = std::move(handler)] { handler(errc::malformed_frame, {}, false); });
+    return;
+  }
   if (!open_) {
     asio::post(executor_, [handler = std::move(handler)] { handler(errc::aborted, {}, false); });
     return;

@@ -2,6 +2,7 @@
 // redis-server started by scripts/brokers.sh.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <thread>
@@ -27,7 +28,9 @@ class redis_e2e : public ::testing::Test {
             env.at("BROKERSIDE_REDIS_URL") +
             "', pool: {max_connections: 4}}\n"
             "  db2: {url: 'redis+unix://" +
-            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n",
+            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" +
+            "  secure: {url: 'rediss://127.0.0.1:1'}\n" + "  victim: {url: '" +
+            env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n",
         {});
     targets_ = std::make_unique<target_set>(io_.get_executor(), config_, builtin_factory);
     server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
@@ -44,6 +47,8 @@ class redis_e2e : public ::testing::Test {
     work_.reset();
     io_thread_.join();
   }
+
+  static std::string victim_name() { return "e2e-victim-" + std::to_string(::getpid()); }
 
   std::unique_ptr<grpc::ClientContext> context() {
     auto c = std::make_unique<grpc::ClientContext>();
@@ -111,11 +116,50 @@ TEST_F(redis_e2e, replies_become_structured_values) {
               ok(command("cache", {"SISMEMBER", "e2e:none", "x"})).has_boolean());
 }
 
+TEST_F(redis_e2e, missing_pieces_say_what_is_missing) {
+  v1::SendResponse response;
+  auto status = stub_->Send(context().get(), command("secure", {"PING"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(status.error_message(),
+            "target 'secure': TLS to Redis (rediss://) is not implemented in this build");
+  grpc::ClientContext ctx;
+  auto stream = stub_->Recv(&ctx);
+  v1::RecvRequest subscribe;
+  subscribe.mutable_subscribe()->set_target("cache");
+  subscribe.mutable_subscribe()->add_sources("news");
+  stream->Write(subscribe);
+  status = stream->Finish();
+  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(status.error_message().find("Recv is not implemented for the redis adapter"),
+            std::string::npos)
+      << status.error_message();
+}
+
 TEST_F(redis_e2e, unix_socket_target_selects_its_database) {
   ok(command("db2", {"SET", "e2e:db", "two"}));
   EXPECT_EQ(ok(command("db2", {"GET", "e2e:db"})).bytes(), "two");
   ok(command("cache", {"DEL", "e2e:db"}));
   EXPECT_TRUE(ok(command("cache", {"GET", "e2e:db"})).null());  // db 0
+}
+
+TEST_F(redis_e2e, publish_is_confirmed_with_its_receiver_count) {
+  v1::SendRequest request;
+  request.set_target("cache");
+  request.mutable_publish()->set_destination("e2e:nobody-listens");
+  request.mutable_publish()->mutable_message()->set_json(R"({"hello": 1})");
+  v1::SendResponse response;
+  auto status = stub_->Send(context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_TRUE(response.has_published());
+  EXPECT_EQ(response.published().receivers(), 0);
+  request.mutable_publish()->set_destination("");
+  EXPECT_EQ(stub_->Send(context().get(), request, &response).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  v1::SendRequest rpc;
+  rpc.set_target("cache");
+  rpc.mutable_request()->set_destination("x");
+  EXPECT_EQ(stub_->Send(context().get(), rpc, &response).error_code(),
+            StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(redis_e2e, blocking_and_stateful_commands_need_a_lease) {
@@ -215,18 +259,27 @@ TEST_F(redis_e2e, send_stream_pipelines_thousands_of_commands) {
 }
 
 TEST_F(redis_e2e, killed_connections_are_replaced_and_reads_retried) {
-  // The lease takes the idle connection; the SET then runs on another one,
-  // the shared connection the kill is meant for.
+  // The "victim" target's connections carry a name unique to this process,
+  // so the kill reaches only them, not other tests' connections.
+  ok(command("victim", {"SET", "e2e:survivor", "yes"}));
   const auto lease = acquire("cache");
-  ok(command("cache", {"SET", "e2e:survivor", "yes"}));
-  // Kill every other client connection (the pool's shared ones included).
-  const auto killed =
-      ok(command("cache", {"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}, lease));
-  EXPECT_GE(killed.integer(), 1);
+  const auto clients = ok(command("cache", {"CLIENT", "LIST"}, lease));
+  const std::string list = clients.has_bytes() ? clients.bytes() : clients.text();
+  int killed = 0;
+  std::size_t at = 0;
+  while ((at = list.find("id=", at)) != std::string::npos) {
+    const auto end = list.find('\n', at);
+    const auto line = list.substr(at, end - at);
+    at = end;
+    if (line.find(" name=" + victim_name() + " ") == std::string::npos) continue;
+    const auto id = line.substr(3, line.find(' ') - 3);
+    killed += static_cast<int>(ok(command("cache", {"CLIENT", "KILL", "ID", id}, lease)).integer());
+  }
+  ASSERT_GE(killed, 1) << list;
   // GET is read-only, so a GET that meets a dead connection is retried.
-  EXPECT_EQ(ok(command("cache", {"GET", "e2e:survivor"})).bytes(), "yes");
+  EXPECT_EQ(ok(command("victim", {"GET", "e2e:survivor"})).bytes(), "yes");
   v1::StatsRequest stats_request;
-  stats_request.set_target("cache");
+  stats_request.set_target("victim");
   v1::StatsResponse stats;
   ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
   EXPECT_GE(stats.targets(0).counters().disconnects(), 1u);
