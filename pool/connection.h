@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <system_error>
 
 #include "pool/broker_url.h"
@@ -33,6 +34,10 @@ class connection {
 
   // Called (once) when the connection breaks on its own after connect.
   virtual void on_lost(completion lost) = 0;
+
+  // The broker's own words for the last failed connect, if it gave any
+  // (e.g. "WRONGPASS invalid username-password pair"); never a secret.
+  virtual std::string error_text() const { return {}; }
 };
 
 class connection_factory {

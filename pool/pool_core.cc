@@ -231,6 +231,11 @@ pool_snapshot pool_core::snapshot() const {
   return s;
 }
 
+std::size_t pool_core::url_of(std::uint64_t id) const {
+  const auto it = nodes_.find(id);
+  return it == nodes_.end() ? 0 : it->second.url;
+}
+
 std::vector<node_view> pool_core::nodes() const {
   std::vector<node_view> out;
   for (const auto& [id, n] : nodes_)

@@ -109,6 +109,8 @@ class pool_core {
   std::optional<time_point> next_wakeup() const;
 
   pool_snapshot snapshot() const;
+  // The URL index node `id` connects to (0 if unknown).
+  std::size_t url_of(std::uint64_t id) const;
   std::vector<node_view> nodes() const;
   breaker_state breaker() const noexcept { return breaker_.state(); }
   const std::vector<std::size_t>& url_order() const noexcept { return failover_.order(); }

@@ -305,6 +305,11 @@ void target_pool::stats(std::function<void(target_stats)> done) {
   });
 }
 
+std::string target_pool::last_connect_error() const {
+  std::lock_guard lock(error_mutex_);
+  return last_connect_error_;
+}
+
 void target_pool::apply() {
   // Performing an action may produce more (a grant's attempt fails at once).
   for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
@@ -326,12 +331,24 @@ void target_pool::perform(const pool_action& action) {
                      if (!self) return;
                      asio::post(self->strand_, [self, node, ec] {
                        if (self->stopped_) return;
+                       const auto& url = self->target_.urls[self->core_.url_of(node)];
                        if (ec) {
                          self->reachable_ = false;
-                         spdlog::debug("target {}: connect failed: {}", self->target_.name,
-                                       ec.message());
+                         const auto it = self->conns_.find(node);
+                         const auto text = it != self->conns_.end() ? it->second->error_text() : "";
+                         {
+                           std::lock_guard lock(self->error_mutex_);
+                           self->last_connect_error_ =
+                               url.redacted + ": " + (text.empty() ? ec.message() : text);
+                         }
+                         spdlog::debug("target {}: connect to {} failed: {}", self->target_.name,
+                                       url.redacted, text.empty() ? ec.message() : text);
                          self->conns_.erase(node);
                        } else {
+                         {
+                           std::lock_guard lock(self->error_mutex_);
+                           self->last_connect_error_.clear();
+                         }
                          self->reachable_ = true;
                          // Weak: the connection, which the pool owns, keeps it.
                          self->conns_.at(node)->on_lost(

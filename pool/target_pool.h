@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
 
   const target_config& target() const noexcept { return target_; }
 
+  // Why the last connect failed ("redis://h:6379: connection refused"), or
+  // empty after a success. Safe from any thread.
+  std::string last_connect_error() const;
+
  private:
   struct operation;
   using grant_fn = std::function<void(std::error_code, bool connection_error, std::uint64_t node)>;
@@ -116,6 +121,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   bool reachable_ = false;    // the last connect succeeded and nothing since failed
   bool last_health_ = false;  // what health_ was last told
   bool stopped_ = false;
+  mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
+  std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0;
 };

@@ -141,15 +141,22 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
         *request, conn, s->response, s->error_text,
         [s, attempt_done = std::move(attempt_done)](pool::attempt_result r) { attempt_done(r); });
   };
-  auto finish = [done = std::move(done), last, &response,
-                 name = request.target()](std::error_code ec) {
+  auto finish = [done = std::move(done), last, &response, name = request.target(),
+                 pool = target.pool](std::error_code ec) {
     const auto s = *last;
     if (!ec) {
       if (s) response.Swap(&s->response);
       return done(grpc::Status::OK);
     }
     const bool broker_words = s && !s->error_text.empty() && ec != pool::errc::deadline_exceeded;
-    done(to_status(ec, broker_words ? s->error_text : "target '" + name + "': " + ec.message()));
+    auto message = broker_words ? s->error_text : "target '" + name + "': " + ec.message();
+    if (ec == pool::errc::unavailable || ec == pool::errc::circuit_open) {
+      // Say why the broker is unreachable, as Envoy's connect-failure reasons do.
+      if (auto why = pool->last_connect_error(); !why.empty()) {
+        message += " (last connect error: " + why + ")";
+      }
+    }
+    done(to_status(ec, message));
   };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
@@ -228,19 +235,26 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
                                 std::to_string(target.config->lease.max_ttl.count()) + " ms)"));
   }
   auto* reactor = context->DefaultReactor();
-  target.pool->acquire_lease(ttl, context->peer(), deadline_of(*context),
-                             [this, reactor, response, name = request->target()](
-                                 std::error_code ec, pool::target_pool::lease_grant grant) {
-                               if (!ec) {
-                                 response->set_lease(target_set::client_lease_id(name, grant.id));
-                                 set_duration(*response->mutable_ttl(), grant.ttl);
-                               }
-                               const auto status =
-                                   ec ? to_status(ec, "target '" + name + "': " + ec.message())
-                                      : grpc::Status::OK;
-                               metrics_.count_call(rpc_method::acquire, status.error_code());
-                               reactor->Finish(status);
-                             });
+  target.pool->acquire_lease(
+      ttl, context->peer(), deadline_of(*context),
+      [this, reactor, response, name = request->target(), pool = target.pool](
+          std::error_code ec, pool::target_pool::lease_grant grant) {
+        if (!ec) {
+          response->set_lease(target_set::client_lease_id(name, grant.id));
+          set_duration(*response->mutable_ttl(), grant.ttl);
+        }
+        grpc::Status status = grpc::Status::OK;
+        if (ec) {
+          auto message = "target '" + name + "': " + ec.message();
+          if (auto why = pool->last_connect_error();
+              !why.empty() && (ec == pool::errc::unavailable || ec == pool::errc::circuit_open)) {
+            message += " (last connect error: " + why + ")";
+          }
+          status = to_status(ec, message);
+        }
+        metrics_.count_call(rpc_method::acquire, status.error_code());
+        reactor->Finish(status);
+      });
   return reactor;
 }
 

@@ -32,8 +32,13 @@ class pooled_connection final : public pool::connection {
     o.client_name = std::string(url.option("client_name").value_or("brokerside"));
     const auto db = url.option("db").value_or(url.path);
     if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
-    conn_->connect(std::move(o),
-                   [done = std::move(done)](std::error_code ec, std::string) { done(ec); });
+    // The callback may outlive this object (a connect in flight when the
+    // pool closes it), so it shares the text rather than holding `this`.
+    conn_->connect(std::move(o), [error_text = error_text_, done = std::move(done)](
+                                     std::error_code ec, std::string text) {
+      *error_text = ec ? "redis: " + (text.empty() ? ec.message() : text) : "";
+      done(ec);
+    });
   }
 
   void health_check(completion done) override {
@@ -47,10 +52,14 @@ class pooled_connection final : public pool::connection {
   void close() override { conn_->close(); }
   void on_lost(completion lost) override { conn_->on_lost(std::move(lost)); }
 
+  std::string error_text() const override { return *error_text_; }
+
   redis::connection& redis() { return *conn_; }
 
  private:
   std::shared_ptr<redis::connection> conn_;
+  std::shared_ptr<std::string> error_text_ =
+      std::make_shared<std::string>();  // last connect failure
 };
 
 class factory final : public pool::connection_factory {

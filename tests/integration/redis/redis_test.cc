@@ -30,7 +30,9 @@ class redis_e2e : public ::testing::Test {
             "  db2: {url: 'redis+unix://" +
             env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" +
             "  secure: {url: 'rediss://127.0.0.1:1'}\n" + "  victim: {url: '" +
-            env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n",
+            env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
+            "  wrongpass: {url: 'redis://nobody:hunter2@" +
+            env.at("BROKERSIDE_REDIS_URL").substr(8) + "', retry: {max_retries: 0}}\n",
         {});
     targets_ = std::make_unique<target_set>(io_.get_executor(), config_, builtin_factory);
     server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
@@ -133,6 +135,17 @@ TEST_F(redis_e2e, missing_pieces_say_what_is_missing) {
   EXPECT_NE(status.error_message().find("Recv is not implemented for the redis adapter"),
             std::string::npos)
       << status.error_message();
+}
+
+TEST_F(redis_e2e, a_refused_handshake_says_why_without_the_password) {
+  v1::SendResponse response;
+  const auto status = stub_->Send(context().get(), command("wrongpass", {"PING"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_NE(status.error_message().find("last connect error: redis://nobody:***@"),
+            std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("WRONGPASS"), std::string::npos) << status.error_message();
+  EXPECT_EQ(status.error_message().find("hunter2"), std::string::npos);
 }
 
 TEST_F(redis_e2e, unix_socket_target_selects_its_database) {
