@@ -68,6 +68,8 @@ void target_pool::stop(std::function<void()> done) {
     self->timer_.cancel();
     auto waiting = std::exchange(self->waiting_, {});
     for (auto& [id, granted] : waiting) granted(errc::shutting_down, false, 0);
+    auto dedicated = std::exchange(self->dedicated_, {});
+    for (auto& [node, lost] : dedicated) lost(errc::shutting_down);
     for (auto& [id, conn] : self->conns_) conn->close();
     self->conns_.clear();
     if (done) done();
@@ -282,6 +284,32 @@ void target_pool::release(std::string id, bool discard, done_fn done) {
   });
 }
 
+void target_pool::acquire_dedicated(
+    time_point deadline, std::function<void(std::error_code, std::uint64_t, connection*)> done,
+    std::function<void(std::error_code)> lost) {
+  asio::dispatch(strand_, [self = shared_from_this(), deadline, done = std::move(done),
+                           lost = std::move(lost)]() mutable {
+    const auto waiter = self->next_waiter_++;
+    self->wait_for(waiter, grant_kind::exclusive, deadline,
+                   [weak = self->weak_from_this(), done = std::move(done), lost = std::move(lost)](
+                       std::error_code ec, bool, std::uint64_t node) mutable {
+                     auto self = weak.lock();
+                     if (!self) return;
+                     if (ec) return done(ec, 0, nullptr);
+                     self->dedicated_[node] = std::move(lost);
+                     done({}, node, self->conns_.at(node).get());
+                   });
+  });
+}
+
+void target_pool::release_dedicated(std::uint64_t node) {
+  asio::dispatch(strand_, [self = shared_from_this(), node] {
+    if (self->dedicated_.erase(node) == 0) return;
+    self->core_.done(node, /*broken=*/true, clock::now());
+    self->apply();
+  });
+}
+
 void target_pool::stats(std::function<void(target_stats)> done) {
   asio::dispatch(strand_, [self = shared_from_this(), done = std::move(done)] {
     const auto now = clock::now();
@@ -294,6 +322,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     s.operation_errors = self->operation_errors_;
     s.retries = self->retries_;
     s.abandoned = self->abandoned_;
+    s.deliveries_dropped = self->dropped_.load(std::memory_order_relaxed);
     s.retry_budget_exhausted = self->budget_exhausted_;
     s.leases_acquired = self->leases_acquired_;
     s.leases_reclaimed = self->leases_reclaimed_;
@@ -359,6 +388,12 @@ void target_pool::perform(const pool_action& action) {
                                  if (self->conns_.erase(node) == 0) return;
                                  self->core_.lost(node, clock::now());
                                  self->apply();
+                                 if (auto it = self->dedicated_.find(node);
+                                     it != self->dedicated_.end()) {
+                                   auto lost = std::move(it->second);
+                                   self->dedicated_.erase(it);
+                                   lost(make_error_code(errc::unavailable));
+                                 }
                                });
                              });
                        }

@@ -4,6 +4,7 @@
 // function may be called from any thread and completes on that strand.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -30,7 +31,8 @@ struct target_stats {
   bool healthy = false;
   std::uint64_t operations = 0, operation_errors = 0, retries = 0, retry_budget_exhausted = 0;
   std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
-  std::uint64_t abandoned = 0;  // attempts whose deadline passed before their reply
+  std::uint64_t abandoned = 0;           // attempts whose deadline passed before their reply
+  std::uint64_t deliveries_dropped = 0;  // by slow Recv clients
   struct lease_view {
     std::string id, holder;
     millis age, ttl_remaining;
@@ -80,6 +82,25 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void renew(std::string id, millis ttl, std::function<void(std::error_code, millis)> done);
   void release(std::string id, bool discard, done_fn done);
 
+  // A connection held by one caller for as long as it wants (a subscription
+  // stream): granted exclusively, like a lease without a TTL. `lost` is
+  // called once if the connection breaks (or the pool stops); end the hold
+  // with release_dedicated(), which always discards the connection, since
+  // its state (subscribed) is not reusable. Completion: done(error, node,
+  // connection) on the pool's strand; the connection is valid until lost
+  // or released, and only on that strand.
+  void acquire_dedicated(time_point deadline,
+                         std::function<void(std::error_code, std::uint64_t, connection*)> done,
+                         std::function<void(std::error_code)> lost);
+  void release_dedicated(std::uint64_t node);
+
+  // Counts deliveries a subscriber dropped because its client was slow (for
+  // Stats). Safe from any thread.
+  void count_dropped(std::uint64_t n) { dropped_.fetch_add(n, std::memory_order_relaxed); }
+
+  // The strand everything runs on, for callers' own timers.
+  boost::asio::any_io_executor executor() const { return strand_; }
+
   void stats(std::function<void(target_stats)> done);
 
   const target_config& target() const noexcept { return target_; }
@@ -113,15 +134,17 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   pool_core core_;       // which connection does what
   lease_table leases_;   // lease ids -> connections
   retry_budget budget_;  // caps retries
-  std::map<std::uint64_t, std::unique_ptr<connection>> conns_;  // by node id
-  std::map<std::uint64_t, grant_fn> waiting_;                   // by waiter id
-  boost::asio::steady_timer timer_;                             // core and lease deadlines
-  std::function<void(bool)> health_;                            // health listener
+  std::map<std::uint64_t, std::unique_ptr<connection>> conns_;               // by node id
+  std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
+  std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
+  boost::asio::steady_timer timer_;   // core and lease deadlines
+  std::function<void(bool)> health_;  // health listener
   std::uint64_t next_waiter_ = 1;
   bool reachable_ = false;    // the last connect succeeded and nothing since failed
   bool last_health_ = false;  // what health_ was last told
   bool stopped_ = false;
-  mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
+  std::atomic<std::uint64_t> dropped_{0};  // deliveries dropped by slow subscribers
+  mutable std::mutex error_mutex_;         // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0;

@@ -202,18 +202,24 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }
   return new recv_reactor(
-      [this](const v1::Subscribe& subscribe) {
+      [this](const v1::Subscribe& subscribe, target_set::entry& out) {
         target_set::entry target;
         if (auto status = find_target(subscribe.target(), target); !status.ok()) return status;
         if (subscribe.sources().empty() &&
             target.config->adapter() != protocol::adapter_kind::framed) {
           return to_status(pool::errc::invalid_operation, "subscribe.sources: empty");
         }
-        if (!target.pool) return adapter_missing(target);
-        return to_status(pool::errc::adapter_not_implemented,
-                         "target '" + target.config->name + "': Recv is not implemented for the " +
-                             std::string(protocol::name(target.config->adapter())) +
-                             " adapter yet (see the README status table)");
+        if (!target.pool || !target.operations) return adapter_missing(target);
+        if (auto status = target.operations->check_subscribe(subscribe); !status.ok()) {
+          if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) return status;
+          return to_status(pool::errc::adapter_not_implemented,
+                           "target '" + target.config->name +
+                               "': Recv is not implemented for the " +
+                               std::string(protocol::name(target.config->adapter())) +
+                               " adapter yet (see the README status table)");
+        }
+        out = target;
+        return grpc::Status::OK;
       },
       metrics_);
 }
@@ -365,6 +371,7 @@ void broker_service::fill_target_stats(const pool::target_config& target,
   c.set_pool_exhausted(s.pool.counters.pool_exhausted);
   c.set_leases_acquired(s.leases_acquired);
   c.set_leases_reclaimed(s.leases_reclaimed);
+  c.set_deliveries_dropped(s.deliveries_dropped);
   const auto now = pool::clock::now();
   for (const auto& n : s.connections) {
     static constexpr const char* states[] = {"connecting", "idle", "in_use", "leased", "checking"};

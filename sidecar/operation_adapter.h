@@ -31,6 +31,19 @@ class operation_adapter {
   virtual void attempt(const v1::SendRequest& request, pool::connection& conn,
                        v1::SendResponse& response, std::string& error_text,
                        pool::target_pool::attempt_done done) const = 0;
+
+  // Recv: OK if this adapter can subscribe as asked, else the status.
+  virtual grpc::Status check_subscribe(const v1::Subscribe&) const {
+    return {grpc::StatusCode::UNIMPLEMENTED, "Recv is not implemented for this adapter yet"};
+  }
+
+  // Starts `subscribe` on a dedicated connection: each message becomes a
+  // Delivery passed to `deliver` (delivery_id left for the caller to set);
+  // `ready` is called once every source is confirmed. Runs, and calls back,
+  // on the connection's strand, for as long as the connection lives.
+  virtual void start_subscription(const v1::Subscribe& /*subscribe*/, pool::connection& /*conn*/,
+                                  std::function<void(v1::Delivery)> /*deliver*/,
+                                  std::function<void()> /*ready*/) const {}
 };
 
 // What a build offers for one target: how to connect, how to run operations.

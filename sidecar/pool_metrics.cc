@@ -59,6 +59,9 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
       {"brokerside_leases", "gauge", "Leases held.", [](const auto& s) { return s.leases.size(); }},
       {"brokerside_leases_reclaimed_total", "counter", "Leases that expired and were reclaimed.",
        [](const auto& s) { return s.leases_reclaimed; }},
+      {"brokerside_deliveries_dropped_total", "counter",
+       "Deliveries dropped because a Recv client did not keep up (no broker flow control).",
+       [](const auto& s) { return s.deliveries_dropped; }},
   };
   for (const auto& f : families) {
     line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);

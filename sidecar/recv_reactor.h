@@ -1,31 +1,50 @@
-// The reactor of one Recv call. The first message must subscribe; what the
-// subscription does is the `subscribe` function's business. Until an adapter
-// can deliver, every subscription ends with the status that function gives.
+// The reactor of one Recv call. The first message must subscribe; the
+// subscription then runs on a dedicated connection from the target's pool:
+// deliveries stream to the client through a buffer bounded by the credit
+// (where the broker has no flow control, what does not fit is dropped,
+// counted and announced with a Dropped notice), and a lost connection is
+// replaced and the subscription restored, with backoff, until the client
+// ends the stream.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/metrics.h"
+#include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
 
 class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse> {
  public:
-  using subscribe_fn = std::function<grpc::Status(const v1::Subscribe&)>;
+  // Checks a subscribe message; on OK fills the target to run it on.
+  using validate_fn = std::function<grpc::Status(const v1::Subscribe&, target_set::entry&)>;
+
+  static constexpr std::uint32_t default_credit = 1024;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  recv_reactor(subscribe_fn subscribe, metrics& m);
+  recv_reactor(validate_fn validate, metrics& m);
 
   void OnReadDone(bool ok) override;
-  void OnDone() override { delete this; }
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
 
  private:
+  struct state;
+
+  void subscribe(const v1::Subscribe& request);
   void finish(const grpc::Status& status);
 
-  subscribe_fn subscribe_;   // sets the subscription up, or says why not
-  metrics& metrics_;         // call counters
-  v1::RecvRequest request_;  // the read in progress
+  validate_fn validate_;          // the first message's check
+  metrics& metrics_;              // call counters
+  v1::RecvRequest request_;       // the read in progress
+  std::shared_ptr<state> state_;  // shared with pool callbacks that may outlive this
 };
 
 }  // namespace brokerside::sidecar

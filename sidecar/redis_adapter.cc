@@ -187,6 +187,51 @@ class operations final : public operation_adapter {
     return grpc::Status::OK;
   }
 
+  grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
+    if (subscribe.sources().empty()) {
+      return to_status(pool::errc::invalid_operation,
+                       "subscribe.sources: the channels or patterns");
+    }
+    return grpc::Status::OK;
+  }
+
+  // Redis pub/sub has no acknowledgements: deliveries are at most once, and
+  // a slow stream drops (and reports) what does not fit its credit.
+  void start_subscription(const v1::Subscribe& subscribe, pool::connection& conn,
+                          std::function<void(v1::Delivery)> deliver,
+                          std::function<void()> ready) const override {
+    auto& redis = static_cast<pooled_connection&>(conn).redis();
+    const auto command = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? "PSUBSCRIBE"
+                         : subscribe.kind() == v1::SOURCE_KIND_SHARD ? "SSUBSCRIBE"
+                                                                     : "SUBSCRIBE";
+    auto confirmed = std::make_shared<int>(0);
+    const int expected = subscribe.sources_size();
+    redis.on_push([deliver = std::move(deliver), ready = std::move(ready), confirmed,
+                   expected](redis::value v) {
+      if (v.elements.size() < 3) return;
+      const auto kind = v.elements[0].text;
+      if (kind == "subscribe" || kind == "psubscribe" || kind == "ssubscribe") {
+        if (++*confirmed == expected) ready();
+        return;
+      }
+      v1::Delivery d;
+      if ((kind == "message" || kind == "smessage") && v.elements.size() == 3) {
+        d.set_source(v.elements[1].text);
+        d.mutable_message()->set_body(std::move(v.elements[2].text));
+      } else if (kind == "pmessage" && v.elements.size() == 4) {
+        d.set_pattern(v.elements[1].text);
+        d.set_source(v.elements[2].text);
+        d.mutable_message()->set_body(std::move(v.elements[3].text));
+      } else {
+        return;
+      }
+      deliver(std::move(d));
+    });
+    std::vector<std::string> args{command};
+    args.insert(args.end(), subscribe.sources().begin(), subscribe.sources().end());
+    redis.send_without_reply(std::move(args));
+  }
+
   // PUBLISH is not idempotent: a re-run delivers the message twice.
   bool idempotent(const v1::SendRequest& request) const override {
     return request.has_command() && one_of(upper(request.command().args(0)), read_only);

@@ -155,6 +155,16 @@ void connection::execute(std::vector<std::string> args, reply_handler handler) {
   start_write();
 }
 
+void connection::send_without_reply(std::vector<std::string> args) {
+  if (!open_ || args.empty()) return;
+  subscriber_ = true;
+  std::vector<std::string_view> views(args.begin(), args.end());
+  encode_command(views, outbox_);
+  start_write();
+}
+
+void connection::on_push(std::function<void(value)> push) { push_ = std::move(push); }
+
 void connection::start_write() {
   if (!writing_.empty() || outbox_.empty() || !open_) return;
   std::swap(writing_, outbox_);
@@ -194,8 +204,13 @@ void connection::start_read() {
           if (decode_ec) return self->abort(decode_ec);
           if (used == 0) break;
           self->inbox_used_ += used;
-          // Push messages (invalidation, pub/sub) are not replies.
-          if (v.type == resp_type::push) continue;
+          // Push messages (invalidation, pub/sub) are not replies; neither
+          // is an array a RESP2 subscriber gets with no command waiting.
+          if (v.type == resp_type::push ||
+              (self->subscriber_ && self->pending_.empty() && v.type == resp_type::array)) {
+            if (self->push_) self->push_(std::move(v));
+            continue;
+          }
           if (self->pending_.empty()) return self->abort(errc::malformed_frame);
           auto p = std::move(self->pending_.front());
           self->pending_.pop_front();

@@ -49,6 +49,15 @@ class connection : public std::enable_shared_from_this<connection> {
   // Queues a command; the reply comes to `handler` once, on the executor.
   void execute(std::vector<std::string> args, reply_handler handler);
 
+  // Writes a command that gets no reply of its own: SUBSCRIBE, PSUBSCRIBE,
+  // SSUBSCRIBE and their UNs, whose confirmations and messages arrive as
+  // push frames. From then on the connection is a subscriber.
+  void send_without_reply(std::vector<std::string> args);
+
+  // Receives push frames (RESP3 >, or in RESP2 the arrays a subscriber gets
+  // that answer no command): pub/sub messages and confirmations.
+  void on_push(std::function<void(value)> push);
+
   // Closes now: pending commands fail with errc::aborted.
   void close();
 
@@ -83,8 +92,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string inbox_;              // read, not yet decoded
   std::size_t inbox_used_ = 0;     // decoded prefix of inbox_
   std::function<void(std::error_code)> lost_;
-  bool open_ = false;   // socket connected and not aborted
-  bool ready_ = false;  // handshake done
+  std::function<void(value)> push_;  // push frames; none: dropped
+  bool subscriber_ = false;          // send_without_reply() was used
+  bool open_ = false;                // socket connected and not aborted
+  bool ready_ = false;               // handshake done
   int protocol_ = 2;
 };
 
