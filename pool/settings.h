@@ -69,6 +69,9 @@ struct target_config {
   retry_settings retry;
   breaker_settings breaker;
   lease_settings lease;
+  // The largest frame or reply accepted from the broker; a larger one is a
+  // protocol error that closes that one connection (RESOURCE_EXHAUSTED).
+  std::uint64_t max_frame_bytes = 64 << 20;
 
   protocol::adapter_kind adapter() const { return urls.front().adapter; }
 };

@@ -195,7 +195,7 @@ bool valid_target_name(const std::string& name) {
 
 pool::target_config read_target(const section& s, const std::string& name) {
   s.allow_only({"url", "urls", "failover", "password_file", "password_env", "pool", "retry",
-                "breaker", "lease"});
+                "breaker", "lease", "max_frame_bytes"});
   if (!valid_target_name(name)) {
     fail(s.where(), "target names are 1-64 of A-Z a-z 0-9 _ -");
   }
@@ -250,6 +250,10 @@ pool::target_config read_target(const section& s, const std::string& name) {
     for (auto& url : target.urls) url.password = password;
   }
 
+  s.read_size("max_frame_bytes", target.max_frame_bytes);
+  if (target.max_frame_bytes < 1024 || target.max_frame_bytes > (1ull << 32)) {
+    fail(s.path("max_frame_bytes"), "must be between 1KiB and 4GiB");
+  }
   read_pool(s.child("pool"), target.pool);
   check(s.path("pool"), target.pool.validate());
   read_retry(s.child("retry"), target.retry);

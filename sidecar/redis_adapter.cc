@@ -17,8 +17,8 @@ namespace redis = protocol::redis;
 // A pooled Redis connection: the pool's view of protocol::redis::connection.
 class pooled_connection final : public pool::connection {
  public:
-  explicit pooled_connection(boost::asio::any_io_executor executor)
-      : conn_(redis::connection::create(std::move(executor))) {}
+  pooled_connection(boost::asio::any_io_executor executor, std::uint64_t max_frame_bytes)
+      : conn_(redis::connection::create(std::move(executor))), max_frame_bytes_(max_frame_bytes) {}
   ~pooled_connection() override { conn_->close(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
@@ -29,6 +29,7 @@ class pooled_connection final : public pool::connection {
     o.user = url.user;
     o.password = url.password;
     o.timeout = timeout;
+    o.limits.max_reply_bytes = static_cast<std::size_t>(max_frame_bytes_);
     o.client_name = std::string(url.option("client_name").value_or("brokerside"));
     const auto db = url.option("db").value_or(url.path);
     if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
@@ -58,17 +59,22 @@ class pooled_connection final : public pool::connection {
 
  private:
   std::shared_ptr<redis::connection> conn_;
+  std::uint64_t max_frame_bytes_;  // replies beyond it close the connection
   std::shared_ptr<std::string> error_text_ =
       std::make_shared<std::string>();  // last connect failure
 };
 
 class factory final : public pool::connection_factory {
  public:
+  explicit factory(std::uint64_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
   std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<pooled_connection>(std::move(executor));
+    return std::make_unique<pooled_connection>(std::move(executor), max_frame_bytes_);
   }
   // Replies come back in order, so one connection pipelines many commands.
   std::uint32_t per_connection_cap() const override { return 1024; }
+
+ private:
+  std::uint64_t max_frame_bytes_;  // the target's max_frame_bytes
 };
 
 std::string upper(std::string_view text) {
@@ -251,6 +257,12 @@ class operations final : public operation_adapter {
     static_cast<pooled_connection&>(conn).redis().execute(
         std::move(args), [publish, &response, &error_text, done = std::move(done)](
                              std::error_code ec, redis::value v, bool written) {
+          if (ec == protocol::errc::frame_too_large) {
+            // Not retried: the same reply would be as large again.
+            error_text = "redis: the reply is larger than the target's max_frame_bytes";
+            return done({make_error_code(pool::errc::message_too_large),
+                         pool::failure_kind::operation, true});
+          }
           if (ec) {
             error_text = "redis: " + ec.message();
             return done({ec, pool::failure_kind::connection, written});
@@ -272,8 +284,8 @@ class operations final : public operation_adapter {
 
 }  // namespace
 
-adapter_binding make_redis_adapter() {
-  return {std::make_shared<factory>(), std::make_shared<operations>()};
+adapter_binding make_redis_adapter(const pool::target_config& target) {
+  return {std::make_shared<factory>(target.max_frame_bytes), std::make_shared<operations>(), {}};
 }
 
 }  // namespace brokerside::sidecar

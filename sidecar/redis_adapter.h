@@ -7,6 +7,6 @@
 
 namespace brokerside::sidecar {
 
-adapter_binding make_redis_adapter();
+adapter_binding make_redis_adapter(const pool::target_config& target);
 
 }  // namespace brokerside::sidecar

@@ -14,7 +14,7 @@ adapter_binding builtin_factory(const pool::target_config& target) {
       if (target.urls.front().tls) {
         return {nullptr, nullptr, "TLS to Redis (rediss://) is not implemented in this build"};
       }
-      return make_redis_adapter();
+      return make_redis_adapter(target);
     default:
       return {};
   }

@@ -33,7 +33,8 @@ class redis_e2e : public ::testing::Test {
             "  secure: {url: 'rediss://127.0.0.1:1'}\n" + "  victim: {url: '" +
             env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
             "  wrongpass: {url: 'redis://nobody:hunter2@" +
-            env.at("BROKERSIDE_REDIS_URL").substr(8) + "', retry: {max_retries: 0}}\n",
+            env.at("BROKERSIDE_REDIS_URL").substr(8) + "', retry: {max_retries: 0}}\n" +
+            "  small: {url: '" + env.at("BROKERSIDE_REDIS_URL") + "', max_frame_bytes: 1KiB}\n",
         {});
     targets_ = std::make_unique<target_set>(io_.get_executor(), config_, builtin_factory);
     server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
@@ -267,6 +268,15 @@ TEST_F(redis_recv, a_slow_client_gets_drops_counted_and_announced) {
   ASSERT_TRUE(stub_->Stats(context().get(), stats_request, &stats).ok());
   EXPECT_GE(stats.targets(0).counters().deliveries_dropped(), dropped);
   ctx.TryCancel();
+}
+
+TEST_F(redis_e2e, a_reply_beyond_max_frame_bytes_is_refused_and_the_target_recovers) {
+  ok(command("cache", {"SET", "e2e:big", std::string(4096, 'x')}));
+  v1::SendResponse response;
+  const auto status = stub_->Send(context().get(), command("small", {"GET", "e2e:big"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_frame_bytes"), std::string::npos);
+  EXPECT_EQ(ok(command("small", {"PING"})).text(), "PONG");  // a new connection
 }
 
 TEST_F(redis_e2e, unix_socket_target_selects_its_database) {

@@ -179,6 +179,8 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'redis://h', colour: red}}", "targets.c.colour: unknown setting"},
       {"targets: {'bad name': {url: 'redis://h'}}",
        "targets.bad name: target names are 1-64 of A-Z a-z 0-9 _ -"},
+      {"targets: {c: {url: 'redis://h', max_frame_bytes: 10}}",
+       "targets.c.max_frame_bytes: must be between 1KiB and 4GiB"},
       {"targets: {c: {url: 'redis://h', failover: random}}",
        "targets.c.failover: must be round_robin or shuffle, not 'random'"},
       {"targets: {c: {url: 'redis://h', pool: {max_connections: 0}}}",
