@@ -48,6 +48,7 @@ void connection::connect(connect_options options, done_handler done) {
     if (!ec) (*complete)(errc::connect_timeout, {});
   });
   auto connected = [self, complete](boost::system::error_code ec) {
+    if (self->closed_) return (*complete)(errc::aborted, {});
     if (ec) return (*complete)(ec, {});
     self->open_ = true;
     self->start_read();
@@ -65,6 +66,8 @@ void connection::connect(connect_options options, done_handler done) {
       options_.host, std::to_string(options_.port),
       [self, resolver, complete, connected = std::move(connected)](
           boost::system::error_code ec, asio::ip::tcp::resolver::results_type results) mutable {
+        // close() during the resolve must not let a connect start after it.
+        if (self->closed_) return (*complete)(errc::aborted, {});
         if (ec) return (*complete)(ec, {});
         std::vector<generic_endpoint> endpoints;
         for (const auto& entry : results) endpoints.emplace_back(entry.endpoint());
@@ -226,7 +229,10 @@ void connection::start_read() {
       });
 }
 
-void connection::close() { abort(errc::aborted); }
+void connection::close() {
+  closed_ = true;
+  abort(errc::aborted);
+}
 
 void connection::on_lost(std::function<void(std::error_code)> lost) { lost_ = std::move(lost); }
 

@@ -94,6 +94,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::function<void(std::error_code)> lost_;
   std::function<void(value)> push_;  // push frames; none: dropped
   bool subscriber_ = false;          // send_without_reply() was used
+  bool closed_ = false;              // close() was called: a connect in progress stops
   bool open_ = false;                // socket connected and not aborted
   bool ready_ = false;               // handshake done
   int protocol_ = 2;
