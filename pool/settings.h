@@ -9,10 +9,9 @@
 #include <vector>
 
 #include "pool/broker_url.h"
+#include "pool/time.h"
 
 namespace brokerside::pool {
-
-using millis = std::chrono::milliseconds;
 
 struct pool_settings {
   std::uint32_t min_idle = 1;            // opened at start, re-opened after loss; 0: open on demand

@@ -454,6 +454,10 @@ void target_pool::arm_timer() {
   if (stopped_) return;
   auto next = core_.next_wakeup();
   if (const auto lease = leases_.next_expiry(); lease && (!next || *lease < *next)) next = lease;
+  // apply() runs after every operation: leave an armed timer alone unless
+  // the next wakeup moved.
+  if (next == armed_) return;
+  armed_ = next;
   if (!next) {
     timer_.cancel();
     return;
@@ -461,6 +465,7 @@ void target_pool::arm_timer() {
   timer_.expires_at(*next);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->stopped_) return;
+    self->armed_.reset();
     self->on_timer();
   });
 }

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -138,6 +139,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
   boost::asio::steady_timer timer_;   // core and lease deadlines
+  std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener
   std::uint64_t next_waiter_ = 1;
   bool reachable_ = false;    // the last connect succeeded and nothing since failed

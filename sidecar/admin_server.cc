@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include "sidecar/startup_error.h"
+#include "sidecar/units.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -113,12 +114,10 @@ admin_server::admin_server(asio::io_context& io, handlers h)
     : io_(io), handlers_(std::make_shared<const handlers>(std::move(h))), acceptor_(io) {}
 
 void admin_server::start(const std::string& address) {
-  const auto colon = address.rfind(':');
-  auto host = address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const auto [host, port] = *parse_host_port(address);  // validated with the configuration
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
-  const auto endpoints = resolver.resolve(host, address.substr(colon + 1), ec);
+  const auto endpoints = resolver.resolve(host, port, ec);
   if (ec || endpoints.empty()) {
     throw startup_error("listen.admin: cannot resolve '" + host + "': " + ec.message());
   }

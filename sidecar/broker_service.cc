@@ -30,6 +30,17 @@ pool::millis to_millis(const google::protobuf::Duration& d) {
   return pool::millis(d.seconds() * 1000 + d.nanos() / 1'000'000);
 }
 
+// Says why the broker is unreachable, as Envoy's connect-failure reasons do,
+// when `ec` is about reachability.
+std::string with_connect_error(std::string message, std::error_code ec,
+                               const pool::target_pool& pool) {
+  if (ec != pool::errc::unavailable && ec != pool::errc::circuit_open) return message;
+  if (auto why = pool.last_connect_error(); !why.empty()) {
+    message += " (last connect error: " + why + ")";
+  }
+  return message;
+}
+
 std::string lease_error(std::error_code ec, const std::string& lease) {
   return ec == pool::errc::lease_expired
              ? "lease '" + lease + "' expired; its connection was reclaimed"
@@ -149,14 +160,9 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
       return done(grpc::Status::OK);
     }
     const bool broker_words = s && !s->error_text.empty() && ec != pool::errc::deadline_exceeded;
-    auto message = broker_words ? s->error_text : "target '" + name + "': " + ec.message();
-    if (ec == pool::errc::unavailable || ec == pool::errc::circuit_open) {
-      // Say why the broker is unreachable, as Envoy's connect-failure reasons do.
-      if (auto why = pool->last_connect_error(); !why.empty()) {
-        message += " (last connect error: " + why + ")";
-      }
-    }
-    done(to_status(ec, message));
+    done(to_status(ec, with_connect_error(
+                           broker_words ? s->error_text : "target '" + name + "': " + ec.message(),
+                           ec, *pool)));
   };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
@@ -249,15 +255,10 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
           response->set_lease(target_set::client_lease_id(name, grant.id));
           set_duration(*response->mutable_ttl(), grant.ttl);
         }
-        grpc::Status status = grpc::Status::OK;
-        if (ec) {
-          auto message = "target '" + name + "': " + ec.message();
-          if (auto why = pool->last_connect_error();
-              !why.empty() && (ec == pool::errc::unavailable || ec == pool::errc::circuit_open)) {
-            message += " (last connect error: " + why + ")";
-          }
-          status = to_status(ec, message);
-        }
+        const auto status =
+            ec ? to_status(ec,
+                           with_connect_error("target '" + name + "': " + ec.message(), ec, *pool))
+               : grpc::Status::OK;
         metrics_.count_call(rpc_method::acquire, status.error_code());
         reactor->Finish(status);
       });

@@ -271,15 +271,8 @@ pool::target_config read_target(const section& s, const std::string& name) {
   return target;
 }
 
-// host:port with a numeric port (0 allowed: any free port), IPv6 in brackets.
 void check_host_port(const std::string& path, const std::string& text) {
-  const auto colon = text.rfind(':');
-  const auto host = colon == std::string::npos ? std::string() : text.substr(0, colon);
-  const auto port = colon == std::string::npos ? std::string() : text.substr(colon + 1);
-  const bool numeric = !port.empty() && port.size() <= 5 &&
-                       port.find_first_not_of("0123456789") == std::string::npos &&
-                       std::stoul(port) <= 65535;
-  if (host.empty() || !numeric) fail(path, "'" + text + "' is not host:port (e.g. 127.0.0.1:7300)");
+  if (!parse_host_port(text)) fail(path, "'" + text + "' is not host:port (e.g. 127.0.0.1:7300)");
 }
 
 void apply_override(YAML::Node& root, const setting_override& o) {

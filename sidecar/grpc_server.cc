@@ -12,6 +12,7 @@
 
 #include "sidecar/broker_service.h"
 #include "sidecar/health_service.h"
+#include "sidecar/units.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -21,10 +22,7 @@ namespace asio = boost::asio;
 // gRPC's own bind failure is a multi-line log and a null server; binding a
 // socket first gives the one-line reason ("Address already in use").
 void check_tcp_bindable(const std::string& address) {
-  const auto colon = address.rfind(':');
-  auto host = address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  const auto port = address.substr(colon + 1);
+  const auto [host, port] = *parse_host_port(address);  // validated with the configuration
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
   boost::system::error_code ec;

@@ -69,11 +69,6 @@ void metrics::count_stream_operation(grpc::StatusCode code) noexcept {
   stream_operations_[code_index(code)].fetch_add(1, std::memory_order_relaxed);
 }
 
-void metrics::add_collector(collector c) {
-  std::lock_guard lock(collectors_mutex_);
-  collectors_.push_back(std::move(c));
-}
-
 std::string metrics::render() const {
   std::string out;
   auto append = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
@@ -104,8 +99,6 @@ std::string metrics::render() const {
     append("brokerside_stream_operations_total{{code=\"{}\"}} {}\n",
            status_code_name(static_cast<grpc::StatusCode>(c)), n);
   }
-  std::lock_guard lock(collectors_mutex_);
-  for (const auto& collect : collectors_) collect(out);
   return out;
 }
 

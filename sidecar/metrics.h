@@ -9,10 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <string>
-#include <vector>
 
 namespace brokerside::sidecar {
 
@@ -28,12 +25,8 @@ class metrics {
   // Counts one operation finished on a SendStream with its code.
   void count_stream_operation(grpc::StatusCode code) noexcept;
 
-  // A collector appends whole metric families (HELP, TYPE and samples) to the
-  // output at every scrape; later layers register theirs (pool stats).
-  using collector = std::function<void(std::string& out)>;
-  void add_collector(collector c);
-
-  // The text exposition of every metric.
+  // The text exposition of these metrics (the pools' come from
+  // render_pool_metrics()).
   std::string render() const;
 
   std::chrono::steady_clock::time_point started() const { return started_; }
@@ -46,8 +39,6 @@ class metrics {
   std::int64_t start_time_seconds_;                // process_start_time_seconds
   std::array<std::array<std::atomic<std::uint64_t>, codes>, methods> calls_{};
   std::array<std::atomic<std::uint64_t>, codes> stream_operations_{};
-  mutable std::mutex collectors_mutex_;  // guards collectors_ (scrape vs registration)
-  std::vector<collector> collectors_;
 };
 
 // The name of a gRPC status code as gRPC spells it ("NOT_FOUND").

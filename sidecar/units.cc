@@ -63,4 +63,20 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+std::optional<host_port> parse_host_port(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  auto host = text.substr(0, colon);
+  const auto port = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value > 65535) {
+    return std::nullopt;
+  }
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host_port{std::string(host), std::string(port)};
+}
+
 }  // namespace brokerside::sidecar

@@ -1,10 +1,12 @@
 // Parsing of the human units used in configuration: durations ("250ms",
-// "5s", "2m", "1h") and byte sizes ("4MiB", "512KiB", "1048576").
+// "5s", "2m", "1h"), byte sizes ("4MiB", "512KiB", "1048576") and listener
+// addresses ("127.0.0.1:7300", "[::1]:7300").
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace brokerside::sidecar {
@@ -15,5 +17,13 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
 
 // A byte count, plain or with a unit (B, KiB, MiB, GiB, KB, MB, GB).
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
+
+struct host_port {
+  std::string host;  // IPv6 without its brackets
+  std::string port;  // decimal, 0-65535 (0: any free port)
+};
+
+// "host:port" with a numeric port; nullopt if it is not.
+std::optional<host_port> parse_host_port(std::string_view text);
 
 }  // namespace brokerside::sidecar

@@ -54,6 +54,30 @@ class redis_e2e : public ::testing::Test {
 
   static std::string victim_name() { return "e2e-victim-" + std::to_string(::getpid()); }
 
+  // Kills the "victim" target's connections, found by their name, which is
+  // unique to this process: other tests' connections on the same server live.
+  // Returns how many were killed.
+  int kill_victim_connections() {
+    const auto lease = acquire("cache");
+    const auto clients = ok(command("cache", {"CLIENT", "LIST"}, lease));
+    const std::string list = clients.has_bytes() ? clients.bytes() : clients.text();
+    int killed = 0;
+    for (std::size_t at = 0; (at = list.find("id=", at)) != std::string::npos;) {
+      const auto end = list.find('\n', at);
+      const auto line = list.substr(at, end - at);
+      at = end;
+      if (line.find(" name=" + victim_name() + " ") == std::string::npos) continue;
+      const auto id = line.substr(3, line.find(' ') - 3);
+      killed +=
+          static_cast<int>(ok(command("cache", {"CLIENT", "KILL", "ID", id}, lease)).integer());
+    }
+    v1::ReleaseRequest release;
+    release.set_lease(lease);
+    v1::ReleaseResponse released;
+    EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
+    return killed;
+  }
+
   std::unique_ptr<grpc::ClientContext> context() {
     auto c = std::make_unique<grpc::ClientContext>();
     c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -203,20 +227,7 @@ TEST_F(redis_recv, subscription_is_restored_after_its_connection_is_killed) {
   grpc::ClientContext ctx;
   const auto news = channel("restore");
   auto s = subscribe(ctx, "victim", {news});
-  const auto lease = acquire("cache");
-  const auto clients = ok(command("cache", {"CLIENT", "LIST"}, lease));
-  const std::string list = clients.has_bytes() ? clients.bytes() : clients.text();
-  int killed = 0;
-  for (std::size_t at = 0; (at = list.find("id=", at)) != std::string::npos;) {
-    const auto end = list.find('\n', at);
-    const auto line = list.substr(at, end - at);
-    at = end;
-    if (line.find(" name=" + victim_name() + " ") == std::string::npos) continue;
-    killed += static_cast<int>(
-        ok(command("cache", {"CLIENT", "KILL", "ID", line.substr(3, line.find(' ') - 3)}, lease))
-            .integer());
-  }
-  ASSERT_GE(killed, 1);
+  ASSERT_GE(kill_victim_connections(), 1);
   // Publish until the restored subscription receives (bounded: 50 x 100 ms).
   std::atomic<bool> received{false};
   std::thread publisher([&] {
@@ -403,23 +414,8 @@ TEST_F(redis_e2e, send_stream_pipelines_thousands_of_commands) {
 }
 
 TEST_F(redis_e2e, killed_connections_are_replaced_and_reads_retried) {
-  // The "victim" target's connections carry a name unique to this process,
-  // so the kill reaches only them, not other tests' connections.
   ok(command("victim", {"SET", "e2e:survivor", "yes"}));
-  const auto lease = acquire("cache");
-  const auto clients = ok(command("cache", {"CLIENT", "LIST"}, lease));
-  const std::string list = clients.has_bytes() ? clients.bytes() : clients.text();
-  int killed = 0;
-  std::size_t at = 0;
-  while ((at = list.find("id=", at)) != std::string::npos) {
-    const auto end = list.find('\n', at);
-    const auto line = list.substr(at, end - at);
-    at = end;
-    if (line.find(" name=" + victim_name() + " ") == std::string::npos) continue;
-    const auto id = line.substr(3, line.find(' ') - 3);
-    killed += static_cast<int>(ok(command("cache", {"CLIENT", "KILL", "ID", id}, lease)).integer());
-  }
-  ASSERT_GE(killed, 1) << list;
+  ASSERT_GE(kill_victim_connections(), 1);
   // GET is read-only, so a GET that meets a dead connection is retried.
   EXPECT_EQ(ok(command("victim", {"GET", "e2e:survivor"})).bytes(), "yes");
   v1::StatsRequest stats_request;

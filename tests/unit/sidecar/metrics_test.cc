@@ -23,14 +23,6 @@ TEST(metrics, renders_counted_calls_in_prometheus_text) {
   EXPECT_NE(text.find("# TYPE brokerside_grpc_calls_total counter\n"), std::string::npos);
 }
 
-TEST(metrics, collectors_append_at_every_scrape) {
-  metrics m;
-  int scrapes = 0;
-  m.add_collector([&](std::string& out) { out += "x_total " + std::to_string(++scrapes) + "\n"; });
-  EXPECT_NE(m.render().find("x_total 1\n"), std::string::npos);
-  EXPECT_NE(m.render().find("x_total 2\n"), std::string::npos);
-}
-
 TEST(metrics, names_and_label_escaping) {
   EXPECT_STREQ(status_code_name(grpc::StatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
   EXPECT_STREQ(status_code_name(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
