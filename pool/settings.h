@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "pool/broker_url.h"
 #include "pool/time.h"
+#include "protocol/tls.h"
 
 namespace brokerside::pool {
 
@@ -71,6 +73,10 @@ struct target_config {
   // The largest frame or reply accepted from the broker; a larger one is a
   // protocol error that closes that one connection (RESOURCE_EXHAUSTED).
   std::uint64_t max_frame_bytes = 64 << 20;
+  // TLS for rediss / amqps / tls URLs: the settings, and the context built
+  // from them when the configuration is loaded (null for plain targets).
+  protocol::tls_options tls;
+  std::shared_ptr<const protocol::tls_context> tls_context;
 
   protocol::adapter_kind adapter() const { return urls.front().adapter; }
 };

@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "protocol/tls.h"
 #include "sidecar/units.h"
 
 namespace brokerside::sidecar {
@@ -193,9 +194,33 @@ bool valid_target_name(const std::string& name) {
   });
 }
 
+// TLS settings apply to the TLS schemes (rediss, amqps, tls); the context is
+// built here so that an unusable file stops startup, naming it.
+void read_tls(const section& s, pool::target_config& target) {
+  s.allow_only({"ca_file", "cert_file", "key_file", "server_name", "verify"});
+  auto& tls = target.tls;
+  s.read("ca_file", tls.ca_file);
+  s.read("cert_file", tls.cert_file);
+  s.read("key_file", tls.key_file);
+  s.read("server_name", tls.server_name);
+  s.read("verify", tls.verify);
+  const auto& url = target.urls.front();
+  if (!url.tls) {
+    if (s.node() && !s.node().IsNull())
+      fail(s.where(), "the URL scheme " + url.scheme + ":// does not use TLS");
+    return;
+  }
+  std::string error;
+  target.tls_context = protocol::make_tls_context(tls, error);
+  if (!target.tls_context) {
+    const auto space = error.find(' ');
+    fail(s.path(error.substr(0, space)), error.substr(space + 1));
+  }
+}
+
 pool::target_config read_target(const section& s, const std::string& name) {
   s.allow_only({"url", "urls", "failover", "password_file", "password_env", "pool", "retry",
-                "breaker", "lease", "max_frame_bytes"});
+                "breaker", "lease", "max_frame_bytes", "tls"});
   if (!valid_target_name(name)) {
     fail(s.where(), "target names are 1-64 of A-Z a-z 0-9 _ -");
   }
@@ -254,6 +279,7 @@ pool::target_config read_target(const section& s, const std::string& name) {
   if (target.max_frame_bytes < 1024 || target.max_frame_bytes > (1ull << 32)) {
     fail(s.path("max_frame_bytes"), "must be between 1KiB and 4GiB");
   }
+  read_tls(s.child("tls"), target);
   read_pool(s.child("pool"), target.pool);
   check(s.path("pool"), target.pool.validate());
   read_retry(s.child("retry"), target.retry);

@@ -17,19 +17,24 @@ namespace redis = protocol::redis;
 // A pooled Redis connection: the pool's view of protocol::redis::connection.
 class pooled_connection final : public pool::connection {
  public:
-  pooled_connection(boost::asio::any_io_executor executor, std::uint64_t max_frame_bytes)
-      : conn_(redis::connection::create(std::move(executor))), max_frame_bytes_(max_frame_bytes) {}
+  pooled_connection(boost::asio::any_io_executor executor,
+                    std::shared_ptr<const pool::target_config> target)
+      : conn_(redis::connection::create(std::move(executor))), target_(std::move(target)) {}
   ~pooled_connection() override { conn_->close(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     redis::connect_options o;
-    o.host = url.host;
-    if (url.port != 0) o.port = url.port;
-    o.unix_path = url.unix_path;
+    o.to.host = url.host;
+    o.to.port = url.port != 0 ? url.port : 6379;
+    o.to.unix_path = url.unix_path;
+    if (url.tls) {
+      o.to.tls = target_->tls_context;
+      o.to.server_name = target_->tls.server_name;
+    }
     o.user = url.user;
     o.password = url.password;
     o.timeout = timeout;
-    o.limits.max_reply_bytes = static_cast<std::size_t>(max_frame_bytes_);
+    o.limits.max_reply_bytes = static_cast<std::size_t>(target_->max_frame_bytes);
     o.client_name = std::string(url.option("client_name").value_or("brokerside"));
     const auto db = url.option("db").value_or(url.path);
     if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
@@ -59,22 +64,23 @@ class pooled_connection final : public pool::connection {
 
  private:
   std::shared_ptr<redis::connection> conn_;
-  std::uint64_t max_frame_bytes_;  // replies beyond it close the connection
+  std::shared_ptr<const pool::target_config> target_;  // URLs, TLS, limits
   std::shared_ptr<std::string> error_text_ =
       std::make_shared<std::string>();  // last connect failure
 };
 
 class factory final : public pool::connection_factory {
  public:
-  explicit factory(std::uint64_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
+  explicit factory(const pool::target_config& target)
+      : target_(std::make_shared<const pool::target_config>(target)) {}
   std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<pooled_connection>(std::move(executor), max_frame_bytes_);
+    return std::make_unique<pooled_connection>(std::move(executor), target_);
   }
   // Replies come back in order, so one connection pipelines many commands.
   std::uint32_t per_connection_cap() const override { return 1024; }
 
  private:
-  std::uint64_t max_frame_bytes_;  // the target's max_frame_bytes
+  std::shared_ptr<const pool::target_config> target_;  // shared with its connections
 };
 
 std::string upper(std::string_view text) {
@@ -285,7 +291,7 @@ class operations final : public operation_adapter {
 }  // namespace
 
 adapter_binding make_redis_adapter(const pool::target_config& target) {
-  return {std::make_shared<factory>(target.max_frame_bytes), std::make_shared<operations>(), {}};
+  return {std::make_shared<factory>(target), std::make_shared<operations>(), {}};
 }
 
 }  // namespace brokerside::sidecar

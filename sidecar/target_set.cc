@@ -11,9 +11,6 @@ adapter_binding builtin_factory(const pool::target_config& target) {
   // Keep in step with protocol::implemented().
   switch (target.adapter()) {
     case protocol::adapter_kind::redis:
-      if (target.urls.front().tls) {
-        return {nullptr, nullptr, "TLS to Redis (rediss://) is not implemented in this build"};
-      }
       return make_redis_adapter(target);
     default:
       return {};

@@ -1,17 +1,12 @@
 #include "protocol/redis/connection.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include "protocol/errc.h"
 
 namespace brokerside::protocol::redis {
 
 namespace asio = boost::asio;
-using generic_endpoint = asio::generic::stream_protocol::endpoint;
 
 namespace {
 
@@ -28,7 +23,7 @@ std::shared_ptr<connection> connection::create(asio::any_io_executor executor) {
 }
 
 connection::connection(asio::any_io_executor executor)
-    : executor_(executor), socket_(executor), connect_timer_(executor) {}
+    : executor_(executor), stream_(executor), connect_timer_(executor) {}
 
 void connection::connect(connect_options options, done_handler done) {
   options_ = std::move(options);
@@ -47,35 +42,14 @@ void connection::connect(connect_options options, done_handler done) {
   connect_timer_.async_wait([complete](boost::system::error_code ec) {
     if (!ec) (*complete)(errc::connect_timeout, {});
   });
-  auto connected = [self, complete](boost::system::error_code ec) {
+  stream_.connect(options_.to, [self, complete](std::error_code ec) {
     if (self->closed_) return (*complete)(errc::aborted, {});
     if (ec) return (*complete)(ec, {});
     self->open_ = true;
     self->start_read();
     self->handshake(
         [complete](std::error_code ec, std::string text) { (*complete)(ec, std::move(text)); });
-  };
-  if (!options_.unix_path.empty()) {
-    socket_.async_connect(
-        generic_endpoint(asio::local::stream_protocol::endpoint(options_.unix_path)),
-        std::move(connected));
-    return;
-  }
-  auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor_);
-  resolver->async_resolve(
-      options_.host, std::to_string(options_.port),
-      [self, resolver, complete, connected = std::move(connected)](
-          boost::system::error_code ec, asio::ip::tcp::resolver::results_type results) mutable {
-        // close() during the resolve must not let a connect start after it.
-        if (self->closed_) return (*complete)(errc::aborted, {});
-        if (ec) return (*complete)(ec, {});
-        std::vector<generic_endpoint> endpoints;
-        for (const auto& entry : results) endpoints.emplace_back(entry.endpoint());
-        asio::async_connect(
-            self->socket_, endpoints,
-            [connected = std::move(connected)](boost::system::error_code ec,
-                                               const generic_endpoint&) mutable { connected(ec); });
-      });
+  });
 }
 
 void connection::handshake(done_handler done) {
@@ -173,32 +147,29 @@ void connection::start_write() {
   std::swap(writing_, outbox_);
   writing_count_ = unwritten_;
   unwritten_ = 0;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                      if (ec) return self->abort(ec);
-                      // The commands just written are the ones before the
-                      // still-unwritten tail of pending_.
-                      const auto end = self->pending_.size() - self->unwritten_;
-                      for (auto i = end - self->writing_count_; i < end; ++i) {
-                        self->pending_[i].written = true;
-                      }
-                      self->writing_.clear();
-                      self->writing_count_ = 0;
-                      self->start_write();
-                    });
+  stream_.write(asio::buffer(writing_),
+                [self = shared_from_this()](std::error_code ec, std::size_t) {
+                  if (ec) return self->abort(ec);
+                  // The commands just written are the ones before the
+                  // still-unwritten tail of pending_.
+                  const auto end = self->pending_.size() - self->unwritten_;
+                  for (auto i = end - self->writing_count_; i < end; ++i) {
+                    self->pending_[i].written = true;
+                  }
+                  self->writing_.clear();
+                  self->writing_count_ = 0;
+                  self->start_write();
+                });
 }
 
 void connection::start_read() {
   const auto size = inbox_.size();
   inbox_.resize(size + read_chunk);
-  socket_.async_read_some(
+  stream_.read_some(
       asio::buffer(inbox_.data() + size, read_chunk),
-      [self = shared_from_this(), size](boost::system::error_code ec, std::size_t n) {
+      [self = shared_from_this(), size](std::error_code ec, std::size_t n) {
         self->inbox_.resize(size + n);
-        if (ec) {
-          return self->abort(ec == asio::error::eof ? make_error_code(errc::connection_closed)
-                                                    : std::error_code(ec));
-        }
+        if (ec) return self->abort(ec);
         while (self->open_) {
           value v;
           std::error_code decode_ec;
@@ -239,8 +210,7 @@ void connection::on_lost(std::function<void(std::error_code)> lost) { lost_ = st
 void connection::abort(std::error_code ec) {
   const bool was_open = open_;
   open_ = false;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  stream_.close();
   connect_timer_.cancel();
   auto failing = std::exchange(pending_, {});
   unwritten_ = 0;

@@ -1,12 +1,11 @@
-// One connection to one Redis server (TCP or Unix socket): connect with a
-// timeout, the handshake (HELLO 3 with AUTH and SETNAME, falling back to
+// One connection to one Redis server (TCP or Unix socket, plain or TLS):
+// connect with a timeout, the handshake (HELLO 3 with AUTH and SETNAME, falling back to
 // RESP2 with AUTH and CLIENT SETNAME; then SELECT), and commands pipelined
 // on it: concurrent commands are coalesced into one write and matched to
 // replies in order (FIFO). abort() fails every pending command.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -17,13 +16,12 @@
 #include <vector>
 
 #include "protocol/redis/resp.h"
+#include "protocol/stream.h"
 
 namespace brokerside::protocol::redis {
 
 struct connect_options {
-  std::string host;  // TCP host; empty if unix_path is set
-  std::uint16_t port = 6379;
-  std::string unix_path;                    // Unix socket path
+  endpoint to;                              // TCP or Unix socket, plain or TLS
   std::string user;                         // ACL user; empty: "default"
   std::string password;                     // empty: no AUTH
   int db = 0;                               // SELECT when not 0
@@ -80,9 +78,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void start_read();
   void abort(std::error_code ec);
 
-  boost::asio::any_io_executor executor_;                 // every handler runs here
-  boost::asio::generic::stream_protocol::socket socket_;  // TCP or Unix
-  boost::asio::steady_timer connect_timer_;               // connect + handshake deadline
+  boost::asio::any_io_executor executor_;    // every handler runs here
+  stream stream_;                            // TCP or Unix, plain or TLS
+  boost::asio::steady_timer connect_timer_;  // connect + handshake deadline
   connect_options options_;
   std::deque<pending> pending_;    // awaiting replies, oldest first
   std::size_t unwritten_ = 0;      // the last ones in pending_ not yet written

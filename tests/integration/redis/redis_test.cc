@@ -29,8 +29,7 @@ class redis_e2e : public ::testing::Test {
             env.at("BROKERSIDE_REDIS_URL") +
             "', pool: {max_connections: 4}}\n"
             "  db2: {url: 'redis+unix://" +
-            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" +
-            "  secure: {url: 'rediss://127.0.0.1:1'}\n" + "  victim: {url: '" +
+            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" + "  victim: {url: '" +
             env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
             "  wrongpass: {url: 'redis://nobody:hunter2@" +
             env.at("BROKERSIDE_REDIS_URL").substr(8) + "', retry: {max_retries: 0}}\n" +
@@ -142,14 +141,6 @@ TEST_F(redis_e2e, replies_become_structured_values) {
   EXPECT_EQ(list.array().values(1).bytes(), "y");
   EXPECT_TRUE(ok(command("cache", {"SISMEMBER", "e2e:none", "x"})).has_integer() ||
               ok(command("cache", {"SISMEMBER", "e2e:none", "x"})).has_boolean());
-}
-
-TEST_F(redis_e2e, missing_pieces_say_what_is_missing) {
-  v1::SendResponse response;
-  auto status = stub_->Send(context().get(), command("secure", {"PING"}), &response);
-  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
-  EXPECT_EQ(status.error_message(),
-            "target 'secure': TLS to Redis (rediss://) is not implemented in this build");
 }
 
 class redis_recv : public redis_e2e {

@@ -1,0 +1,185 @@
+#include "protocol/stream.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <vector>
+
+#include "protocol/errc.h"
+
+namespace brokerside::protocol {
+
+namespace asio = boost::asio;
+using socket_type = asio::generic::stream_protocol::socket;
+using generic_endpoint = asio::generic::stream_protocol::endpoint;
+
+class tls_context {
+ public:
+  tls_context() : ctx_(asio::ssl::context::tls_client) {}
+  asio::ssl::context& get() const { return ctx_; }
+  bool verify = true;
+
+ private:
+  // SSL_new() takes the SSL_CTX non-const; it is not changed after setup.
+  mutable asio::ssl::context ctx_;
+};
+
+namespace {
+
+// A regular file we may open (not a FIFO or /dev/zero, which would never end).
+bool readable(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && std::ifstream(path).good();
+}
+
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+std::shared_ptr<const tls_context> make_tls_context(const tls_options& options,
+                                                    std::string& error) {
+  auto context = std::make_shared<tls_context>();
+  auto& ctx = context->get();
+  boost::system::error_code ec;
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1,
+                  ec);
+  const auto use = [&](const std::string& what, const std::string& file, auto&& load) {
+    if (!error.empty() || file.empty()) return;
+    if (!readable(file)) {
+      error = what + " '" + file + "' cannot be read";
+    } else if (load(file), ec) {
+      error = what + " '" + file + "' is not usable: " + ec.message();
+    }
+  };
+  if (options.ca_file.empty()) {
+    ctx.set_default_verify_paths(ec);
+  } else {
+    use("ca_file", options.ca_file, [&](const std::string& f) { ctx.load_verify_file(f, ec); });
+  }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    error = options.cert_file.empty() ? "key_file needs cert_file" : "cert_file needs key_file";
+  }
+  use("cert_file", options.cert_file,
+      [&](const std::string& f) { ctx.use_certificate_chain_file(f, ec); });
+  use("key_file", options.key_file,
+      [&](const std::string& f) { ctx.use_private_key_file(f, asio::ssl::context::pem, ec); });
+  if (!error.empty()) return nullptr;
+  context->verify = options.verify;
+  return context;
+}
+
+struct stream::impl {
+  explicit impl(asio::any_io_executor executor) : executor(executor), socket(executor) {}
+
+  asio::any_io_executor executor;
+  socket_type socket;                                  // TCP or Unix
+  std::optional<asio::ssl::stream<socket_type&>> tls;  // over `socket` when TLS
+  bool closed = false;                                 // close() was called
+
+  void handshake(const endpoint& to, const completion& done) {
+    if (!to.tls) return done({});
+    tls.emplace(socket, to.tls->get());
+    SSL* ssl = tls->native_handle();
+    const auto& name = to.server_name.empty() ? to.host : to.server_name;
+    if (to.tls->verify) {
+      tls->set_verify_mode(asio::ssl::verify_peer);
+      // OpenSSL checks the name during the handshake: an IP address against
+      // the certificate's IP SANs, a host name against its DNS SANs / CN.
+      auto* param = SSL_get0_param(ssl);
+      if (is_ip_address(name)) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      } else if (!name.empty()) {
+        X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+      }
+    } else {
+      tls->set_verify_mode(asio::ssl::verify_none);
+    }
+    if (!name.empty() && !is_ip_address(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
+    tls->async_handshake(asio::ssl::stream_base::client,
+                         [this, done](boost::system::error_code ec) {
+                           if (closed) return done(errc::aborted);
+                           done(ec);
+                         });
+  }
+};
+
+stream::stream(asio::any_io_executor executor) : impl_(std::make_unique<impl>(executor)) {}
+
+stream::~stream() = default;
+
+bool stream::uses_tls() const noexcept { return impl_->tls.has_value(); }
+
+void stream::connect(const endpoint& to, completion done) {
+  auto* s = impl_.get();
+  auto connected = [s, to, done](boost::system::error_code ec) {
+    if (s->closed) return done(errc::aborted);
+    if (ec) return done(ec);
+    boost::system::error_code ignored;
+    if (to.unix_path.empty()) s->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    s->socket.set_option(asio::socket_base::keep_alive(true), ignored);
+    s->handshake(to, done);
+  };
+  if (!to.unix_path.empty()) {
+    s->socket.async_connect(generic_endpoint(asio::local::stream_protocol::endpoint(to.unix_path)),
+                            std::move(connected));
+    return;
+  }
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(s->executor);
+  resolver->async_resolve(
+      to.host, std::to_string(to.port),
+      [s, resolver, done, connected = std::move(connected)](
+          boost::system::error_code ec, asio::ip::tcp::resolver::results_type results) mutable {
+        // close() during the resolve must not let a connect start after it.
+        if (s->closed) return done(errc::aborted);
+        if (ec) return done(ec);
+        std::vector<generic_endpoint> endpoints;
+        for (const auto& entry : results) endpoints.emplace_back(entry.endpoint());
+        asio::async_connect(
+            s->socket, endpoints,
+            [connected = std::move(connected)](boost::system::error_code ec,
+                                               const generic_endpoint&) mutable { connected(ec); });
+      });
+}
+
+void stream::read_some(asio::mutable_buffer into, io_completion done) {
+  auto handler = [done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+    // A TLS peer that closes without close_notify is, for brokers, an EOF.
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      return done(errc::connection_closed, n);
+    }
+    done(ec, n);
+  };
+  if (impl_->tls) return impl_->tls->async_read_some(into, std::move(handler));
+  impl_->socket.async_read_some(into, std::move(handler));
+}
+
+void stream::write(asio::const_buffer bytes, io_completion done) {
+  auto handler = [done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+    done(ec, n);
+  };
+  if (impl_->tls) return asio::async_write(*impl_->tls, bytes, std::move(handler));
+  asio::async_write(impl_->socket, bytes, std::move(handler));
+}
+
+void stream::close() {
+  impl_->closed = true;
+  boost::system::error_code ignored;
+  impl_->socket.close(ignored);
+}
+
+}  // namespace brokerside::protocol
