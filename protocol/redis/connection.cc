@@ -27,6 +27,7 @@ connection::connection(asio::any_io_executor executor)
 
 void connection::connect(connect_options options, done_handler done) {
   options_ = std::move(options);
+  scanner_ = reply_scanner(options_.limits);
   auto self = shared_from_this();
   // Completes once: whichever of timeout, failure or success comes first.
   auto complete = std::make_shared<done_handler>(
@@ -171,12 +172,17 @@ void connection::start_read() {
         self->inbox_.resize(size + n);
         if (ec) return self->abort(ec);
         while (self->open_) {
-          value v;
+          // Scan first (resumable), decode once the whole reply is in.
+          const auto rest = std::string_view(self->inbox_).substr(self->inbox_used_);
           std::error_code decode_ec;
-          const auto used = decode(std::string_view(self->inbox_).substr(self->inbox_used_), v,
-                                   decode_ec, self->options_.limits);
+          const auto length = self->scanner_.scan(rest, decode_ec);
           if (decode_ec) return self->abort(decode_ec);
-          if (used == 0) break;
+          if (length == 0) break;
+          value v;
+          const auto used = decode(rest.substr(0, length), v, decode_ec, self->options_.limits);
+          if (decode_ec || used != length) {
+            return self->abort(decode_ec ? decode_ec : make_error_code(errc::malformed_frame));
+          }
           self->inbox_used_ += used;
           // Push messages (invalidation, pub/sub) are not replies; neither
           // is an array a RESP2 subscriber gets with no command waiting.

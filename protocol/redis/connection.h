@@ -89,6 +89,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t writing_count_ = 0;  // commands in writing_
   std::string inbox_;              // read, not yet decoded
   std::size_t inbox_used_ = 0;     // decoded prefix of inbox_
+  reply_scanner scanner_;          // how far the next reply in inbox_ has arrived
   std::function<void(std::error_code)> lost_;
   std::function<void(value)> push_;  // push frames; none: dropped
   bool subscriber_ = false;          // send_without_reply() was used

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "protocol/errc.h"
 
@@ -11,6 +12,12 @@ namespace brokerside::protocol::redis {
 namespace {
 
 constexpr std::string_view crlf = "\r\n";
+
+bool parse_integer(std::string_view text, std::int64_t& out) {
+  if (text.empty()) return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
 
 // A recursive-descent parse of one reply. Each step returns false when it
 // cannot go on: either the input ends early (need_more) or ec is set.
@@ -90,11 +97,7 @@ class parser {
     return true;
   }
 
-  static bool integer(std::string_view text, std::int64_t& out) {
-    if (text.empty()) return false;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc{} && end == text.data() + text.size();
-  }
+  static bool integer(std::string_view text, std::int64_t& out) { return parse_integer(text, out); }
 
   static bool floating(std::string_view text, double& out) {
     if (text == "inf" || text == "+inf") {
@@ -234,6 +237,89 @@ std::size_t decode(std::string_view input, value& out, std::error_code& ec,
   }
   out = std::move(v);
   return p.position();
+}
+
+std::size_t reply_scanner::scan(std::string_view in, std::error_code& ec) noexcept {
+  ec.clear();
+  const auto fail = [&](errc e) {
+    ec = make_error_code(e);
+    return std::size_t{0};
+  };
+  while (true) {
+    if (open_.size() > limits_.max_depth) return fail(errc::nesting_too_deep);
+    const auto end = pos_ < in.size() ? in.find(crlf, pos_ + 1) : std::string_view::npos;
+    if (end == std::string_view::npos) {
+      if (in.size() - std::min(pos_, in.size()) > 64 * 1024) return fail(errc::malformed_frame);
+      return in.size() > limits_.max_reply_bytes ? fail(errc::frame_too_large) : 0;
+    }
+    const char type = in[pos_];
+    std::int64_t n = 0;
+    const auto head = in.substr(pos_ + 1, end - pos_ - 1);
+    std::size_t next = end + crlf.size();  // where this element ends, once known
+    switch (type) {
+      case '+':
+      case '-':
+      case ':':
+      case '_':
+      case ',':
+      case '#':
+      case '(':  // clang-format off
+        break;  // clang-format on
+      case '$':
+      case '!':
+      case '=':
+        if (!parse_integer(head, n) || n < -1 || (n == -1 && type != '$')) {
+          return fail(errc::malformed_frame);
+        }
+        if (n > 0 && static_cast<std::uint64_t>(n) > limits_.max_reply_bytes) {
+          return fail(errc::frame_too_large);
+        }
+        if (n >= 0) next += static_cast<std::size_t>(n) + crlf.size();
+        if (next > in.size()) {
+          return in.size() > limits_.max_reply_bytes ? fail(errc::frame_too_large) : 0;
+        }
+        break;
+      case '*':
+      case '~':
+      case '>':
+      case '%':
+      case '|': {
+        if (!parse_integer(head, n) || n < -1 || (n == -1 && type != '*')) {
+          return fail(errc::malformed_frame);
+        }
+        const auto elements = static_cast<std::uint64_t>(std::max<std::int64_t>(n, 0)) *
+                              (type == '%' || type == '|' ? 2 : 1);
+        if (elements > limits_.max_reply_bytes / 3) return fail(errc::frame_too_large);
+        pos_ = next;
+        if (elements > 0) {
+          open_.push_back({elements, type == '|'});
+          continue;
+        }
+        if (type == '|') continue;  // an empty attribute: the next element counts
+        break;
+      }
+      default:
+        return fail(errc::malformed_frame);
+    }
+    // An element ended at `next`: count it against the aggregates it closes.
+    pos_ = next;
+    bool finished = true;
+    while (!open_.empty()) {
+      if (--open_.back().left > 0) {
+        finished = false;
+        break;
+      }
+      const bool attribute = open_.back().attribute;
+      open_.pop_back();
+      if (attribute) {  // what follows the attribute is the element
+        finished = false;
+        break;
+      }
+    }
+    if (!finished) continue;
+    const auto length = std::exchange(pos_, 0);
+    return length > limits_.max_reply_bytes ? fail(errc::frame_too_large) : length;
+  }
 }
 
 }  // namespace brokerside::protocol::redis

@@ -53,4 +53,30 @@ struct decoder_limits {
 std::size_t decode(std::string_view input, value& out, std::error_code& ec,
                    const decoder_limits& limits = {}) noexcept;
 
+// Finds where the reply at the front of a growing buffer ends, remembering
+// how far it got between calls: a large reply that arrives in many reads is
+// scanned once, then decoded once (decode() alone would start over on every
+// read, quadratic in the reply's size). It checks only the framing and the
+// limits; decode() checks the rest.
+class reply_scanner {
+ public:
+  explicit reply_scanner(const decoder_limits& limits = {}) : limits_(limits) {}
+
+  // `input` starts where the reply starts and holds at least what the last
+  // call saw. Returns the reply's length once all of it is there (and
+  // starts over for the next reply), 0 while more is needed; sets `ec` (and
+  // returns 0) on bytes that are not RESP or break a limit.
+  std::size_t scan(std::string_view input, std::error_code& ec) noexcept;
+
+ private:
+  struct level {
+    std::uint64_t left;  // elements still to come
+    bool attribute;      // a RESP3 attribute: the element after it is the one that counts
+  };
+
+  decoder_limits limits_;
+  std::vector<level> open_;  // aggregates begun and not finished, innermost last
+  std::size_t pos_ = 0;      // where the next element starts
+};
+
 }  // namespace brokerside::protocol::redis

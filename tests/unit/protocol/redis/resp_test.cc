@@ -172,5 +172,86 @@ TEST(resp, limits) {
             make_error_code(errc::frame_too_large));
 }
 
+// Feeds `whole` to a scanner one byte more each time, as reads would arrive.
+std::size_t scan_bytewise(std::string_view whole, std::error_code& ec,
+                          const decoder_limits& limits = {}) {
+  reply_scanner scanner(limits);
+  for (std::size_t have = 1; have <= whole.size(); ++have) {
+    const auto length = scanner.scan(whole.substr(0, have), ec);
+    if (ec || length != 0) return length;
+  }
+  return 0;
+}
+
+TEST(resp_scanner, finds_where_each_reply_ends_however_it_arrives) {
+  for (const auto reply :
+       {"+OK\r\n"sv, "$5\r\nhello\r\n"sv, "$-1\r\n"sv, "*-1\r\n"sv, "*0\r\n"sv,
+        "*3\r\n$5\r\nhello\r\n%1\r\n+k\r\n,1.5\r\n:7\r\n"sv, "=8\r\ntxt:a\r\nb\r\n"sv,
+        "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n:42\r\n"sv,
+        "*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n"sv, "|0\r\n:5\r\n"sv, ">2\r\n+m\r\n*0\r\n"sv,
+        "~2\r\n#t\r\n_\r\n"sv, "!3\r\nERR\r\n"sv}) {
+    std::error_code ec;
+    EXPECT_EQ(scan_bytewise(reply, ec), reply.size()) << reply;
+    EXPECT_FALSE(ec) << reply;
+    // ... and decode() agrees.
+    EXPECT_EQ(decode_all(reply).type == resp_type::null, reply[1] == '-' || reply == "_\r\n")
+        << reply;
+  }
+}
+
+TEST(resp_scanner, pipelined_replies_one_after_another) {
+  const std::string_view stream = "+OK\r\n*2\r\n:1\r\n$2\r\nab\r\n:3\r\n";
+  reply_scanner scanner;
+  std::error_code ec;
+  std::vector<std::size_t> lengths;
+  for (std::size_t at = 0; at < stream.size();) {
+    const auto length = scanner.scan(stream.substr(at), ec);
+    ASSERT_FALSE(ec);
+    ASSERT_GT(length, 0u);
+    lengths.push_back(length);
+    at += length;
+  }
+  EXPECT_EQ(lengths, (std::vector<std::size_t>{5, 16, 4}));
+}
+
+TEST(resp_scanner, refuses_early_what_decode_would_refuse) {
+  decoder_limits small;
+  small.max_reply_bytes = 100;
+  small.max_depth = 3;
+  std::error_code ec;
+  // A declared length beyond the limit is refused before its bytes arrive.
+  reply_scanner scanner(small);
+  EXPECT_EQ(scanner.scan("$101\r\n", ec), 0u);
+  EXPECT_EQ(ec, make_error_code(errc::frame_too_large));
+  EXPECT_EQ(scan_bytewise("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", ec, small), 0u);
+  EXPECT_EQ(ec, make_error_code(errc::nesting_too_deep));
+  std::string many = "*30\r\n";
+  for (int i = 0; i < 30; ++i) many += ":1\r\n";
+  EXPECT_EQ(scan_bytewise(many, ec, small), 0u);
+  EXPECT_EQ(ec, make_error_code(errc::frame_too_large));
+  for (const auto bytes : {"?\r\n"sv, "$-2\r\n"sv, "*-2\r\n"sv, "|-1\r\n"sv, "~-1\r\n"sv,
+                           "*1\r\n?\r\n"sv, "$x\r\n"sv}) {
+    EXPECT_EQ(scan_bytewise(bytes, ec), 0u) << bytes;
+    EXPECT_EQ(ec, make_error_code(errc::malformed_frame)) << bytes;
+  }
+}
+
+TEST(resp_scanner, a_large_reply_in_many_reads_is_scanned_once) {
+  // 2,000 elements arriving 7 bytes at a time: the scanner resumes where it
+  // stopped. (Each call costs what arrived since the last one; decode() from
+  // the start each time would walk ~2,000 elements per call.)
+  std::string reply = "*2000\r\n";
+  for (int i = 0; i < 2000; ++i) reply += "$3\r\nabc\r\n";
+  reply_scanner scanner;
+  std::error_code ec;
+  std::size_t length = 0;
+  for (std::size_t have = 7; length == 0 && have < reply.size() + 7; have += 7) {
+    length = scanner.scan(std::string_view(reply).substr(0, std::min(have, reply.size())), ec);
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_EQ(length, reply.size());
+  EXPECT_EQ(decode_all(reply).elements.size(), 2000u);
+}
+
 }  // namespace
 }  // namespace brokerside::protocol::redis
