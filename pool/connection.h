@@ -35,6 +35,11 @@ class connection {
   // Called (once) when the connection breaks on its own after connect.
   virtual void on_lost(completion lost) = 0;
 
+  // Called with true when the connection's unwritten output passes its
+  // high-water mark, and with false once it drains below the low one: the
+  // pool gives a paused connection no new operations meanwhile.
+  virtual void on_write_paused(std::function<void(bool)> paused) { (void)paused; }
+
   // The broker's own words for the last failed connect, if it gave any
   // (e.g. "WRONGPASS invalid username-password pair"); never a secret.
   virtual std::string error_text() const { return {}; }

@@ -121,6 +121,17 @@ void pool_core::lost(std::uint64_t id, time_point now) {
   serve(now);
 }
 
+void pool_core::write_paused(std::uint64_t id, bool paused, time_point now) {
+  const auto it = nodes_.find(id);
+  if (it == nodes_.end() || it->second.paused == paused) return;
+  it->second.paused = paused;
+  if (paused) {
+    ++counters_.write_pauses;
+  } else {
+    serve(now);
+  }
+}
+
 void pool_core::health_checked(std::uint64_t id, bool ok, time_point now) {
   const auto it = nodes_.find(id);
   if (it == nodes_.end() || it->second.state != node_state::checking) return;
@@ -323,7 +334,7 @@ std::map<std::uint64_t, pool_core::node>::iterator pool_core::pick(grant_kind ki
     // Shared: the least loaded open node with room, so operations spread over
     // the connections there are before another is opened.
     if ((n.state == node_state::idle || n.state == node_state::busy) && n.in_flight < cap_ &&
-        (best == nodes_.end() || n.in_flight < best->second.in_flight)) {
+        !n.paused && (best == nodes_.end() || n.in_flight < best->second.in_flight)) {
       best = it;
     }
   }

@@ -57,6 +57,7 @@ struct pool_counters {
   std::uint64_t disconnects = 0;       // connections closed, for any reason
   std::uint64_t pool_exhausted = 0;    // acquires refused: max_pending reached
   std::uint64_t waiter_timeouts = 0;   // waiters whose time ran out
+  std::uint64_t write_pauses = 0;      // connections that passed their write high-water mark
 };
 
 // One connection as Stats shows it.
@@ -98,6 +99,9 @@ class pool_core {
   void done(std::uint64_t node, bool broken, time_point now);
   // The connection of `node` broke on its own (read error, peer closed).
   void lost(std::uint64_t node, time_point now);
+  // The unwritten output of `node` passed its high-water mark (`paused`) or
+  // drained below the low one: a paused node gets no new shared operations.
+  void write_paused(std::uint64_t node, bool paused, time_point now);
   // The health check of idle `node` finished.
   void health_checked(std::uint64_t node, bool ok, time_point now);
   // Timers: waiter deadlines, idle and lifetime expiry, health checks, refill.
@@ -125,6 +129,7 @@ class pool_core {
     time_point expires{};         // max_lifetime with jitter; max() if none
     time_point checked{};         // last health check or use
     bool retiring = false;        // takes no new work; closes when free
+    bool paused = false;          // output above the high-water mark: no new shared work
   };
   struct waiter {
     std::uint64_t id;

@@ -73,6 +73,11 @@ struct target_config {
   // The largest frame or reply accepted from the broker; a larger one is a
   // protocol error that closes that one connection (RESOURCE_EXHAUSTED).
   std::uint64_t max_frame_bytes = 64 << 20;
+  // Flow control on each connection's output (pulsar's pause_writing /
+  // resume_writing): above high, the connection takes no new operations
+  // until what is unwritten drains below low. 0: off.
+  std::uint64_t write_high_water = 4 << 20;
+  std::uint64_t write_low_water = 1 << 20;
   // TLS for rediss / amqps / tls URLs: the settings, and the context built
   // from them when the configuration is loaded (null for plain targets).
   protocol::tls_options tls;

@@ -380,6 +380,15 @@ void target_pool::perform(const pool_action& action) {
                          }
                          self->reachable_ = true;
                          // Weak: the connection, which the pool owns, keeps it.
+                         self->conns_.at(node)->on_write_paused(
+                             [weak = self->weak_from_this(), node](bool paused) {
+                               auto self = weak.lock();
+                               if (!self) return;
+                               asio::post(self->strand_, [self, node, paused] {
+                                 self->core_.write_paused(node, paused, clock::now());
+                                 self->apply();
+                               });
+                             });
                          self->conns_.at(node)->on_lost(
                              [weak = self->weak_from_this(), node](std::error_code) {
                                auto self = weak.lock();

@@ -220,7 +220,8 @@ void read_tls(const section& s, pool::target_config& target) {
 
 pool::target_config read_target(const section& s, const std::string& name) {
   s.allow_only({"url", "urls", "failover", "password_file", "password_env", "pool", "retry",
-                "breaker", "lease", "max_frame_bytes", "tls"});
+                "breaker", "lease", "max_frame_bytes", "write_high_water", "write_low_water",
+                "tls"});
   if (!valid_target_name(name)) {
     fail(s.where(), "target names are 1-64 of A-Z a-z 0-9 _ -");
   }
@@ -278,6 +279,11 @@ pool::target_config read_target(const section& s, const std::string& name) {
   s.read_size("max_frame_bytes", target.max_frame_bytes);
   if (target.max_frame_bytes < 1024 || target.max_frame_bytes > (1ull << 32)) {
     fail(s.path("max_frame_bytes"), "must be between 1KiB and 4GiB");
+  }
+  s.read_size("write_high_water", target.write_high_water);
+  s.read_size("write_low_water", target.write_low_water);
+  if (target.write_high_water != 0 && target.write_low_water >= target.write_high_water) {
+    fail(s.path("write_low_water"), "must be below write_high_water");
   }
   read_tls(s.child("tls"), target);
   read_pool(s.child("pool"), target.pool);

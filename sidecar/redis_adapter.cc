@@ -35,6 +35,8 @@ class pooled_connection final : public pool::connection {
     o.password = url.password;
     o.timeout = timeout;
     o.limits.max_reply_bytes = static_cast<std::size_t>(target_->max_frame_bytes);
+    o.write_high_water = static_cast<std::size_t>(target_->write_high_water);
+    o.write_low_water = static_cast<std::size_t>(target_->write_low_water);
     o.client_name = std::string(url.option("client_name").value_or("brokerside"));
     const auto db = url.option("db").value_or(url.path);
     if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
@@ -57,6 +59,9 @@ class pooled_connection final : public pool::connection {
 
   void close() override { conn_->close(); }
   void on_lost(completion lost) override { conn_->on_lost(std::move(lost)); }
+  void on_write_paused(std::function<void(bool)> paused) override {
+    conn_->on_write_paused(std::move(paused));
+  }
 
   std::string error_text() const override { return *error_text_; }
 

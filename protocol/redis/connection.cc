@@ -131,6 +131,7 @@ void connection::execute(std::vector<std::string> args, reply_handler handler) {
   pending_.push_back({std::move(handler), false});
   ++unwritten_;
   start_write();
+  check_water_marks();
 }
 
 void connection::send_without_reply(std::vector<std::string> args) {
@@ -142,6 +143,18 @@ void connection::send_without_reply(std::vector<std::string> args) {
 }
 
 void connection::on_push(std::function<void(value)> push) { push_ = std::move(push); }
+
+void connection::on_write_paused(std::function<void(bool)> paused) { paused_ = std::move(paused); }
+
+void connection::check_water_marks() {
+  if (options_.write_high_water == 0) return;
+  const auto unwritten = outbox_.size() + writing_.size();
+  const bool pause =
+      write_paused_ ? unwritten > options_.write_low_water : unwritten > options_.write_high_water;
+  if (pause == write_paused_) return;
+  write_paused_ = pause;
+  if (paused_) paused_(pause);
+}
 
 void connection::start_write() {
   if (!writing_.empty() || outbox_.empty() || !open_) return;
@@ -160,6 +173,7 @@ void connection::start_write() {
                   self->writing_.clear();
                   self->writing_count_ = 0;
                   self->start_write();
+                  self->check_water_marks();
                 });
 }
 

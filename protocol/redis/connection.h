@@ -28,6 +28,8 @@ struct connect_options {
   std::string client_name;                  // CLIENT SETNAME when not empty
   std::chrono::milliseconds timeout{5000};  // connect + handshake
   decoder_limits limits;                    // largest reply accepted
+  std::size_t write_high_water = 0;         // unwritten bytes that pause; 0: never
+  std::size_t write_low_water = 0;          // ... and that resume
 };
 
 class connection : public std::enable_shared_from_this<connection> {
@@ -59,6 +61,11 @@ class connection : public std::enable_shared_from_this<connection> {
   // Closes now: pending commands fail with errc::aborted.
   void close();
 
+  // Called with true when the unwritten output passes write_high_water, with
+  // false once it drains to write_low_water. Commands are still accepted
+  // while paused: holding back is the caller's part.
+  void on_write_paused(std::function<void(bool)> paused);
+
   // Called once if the connection breaks after connect() succeeded.
   void on_lost(std::function<void(std::error_code)> lost);
 
@@ -75,6 +82,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void handshake(done_handler done);
   void start_write();
+  void check_water_marks();
   void start_read();
   void abort(std::error_code ec);
 
@@ -91,11 +99,13 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t inbox_used_ = 0;     // decoded prefix of inbox_
   reply_scanner scanner_;          // how far the next reply in inbox_ has arrived
   std::function<void(std::error_code)> lost_;
-  std::function<void(value)> push_;  // push frames; none: dropped
-  bool subscriber_ = false;          // send_without_reply() was used
-  bool closed_ = false;              // close() was called: a connect in progress stops
-  bool open_ = false;                // socket connected and not aborted
-  bool ready_ = false;               // handshake done
+  std::function<void(value)> push_;   // push frames; none: dropped
+  std::function<void(bool)> paused_;  // told when output passes / drains below the marks
+  bool write_paused_ = false;         // output passed the high-water mark, not yet drained
+  bool subscriber_ = false;           // send_without_reply() was used
+  bool closed_ = false;               // close() was called: a connect in progress stops
+  bool open_ = false;                 // socket connected and not aborted
+  bool ready_ = false;                // handshake done
   int protocol_ = 2;
 };
 

@@ -167,5 +167,44 @@ TEST(redis_own_server, a_server_killed_and_restarted_retries_reads_and_aborts_wr
   EXPECT_LE(stats.connections_size(), 1);
 }
 
+TEST(redis_own_server, output_above_the_high_water_mark_pauses_the_connection_until_it_drains) {
+  redis_server server({});
+  in_process_sidecar sidecar("  slow: {url: '" + server.url() +
+                             "', pool: {max_connections: 1}, write_high_water: 64KiB,"
+                             " write_low_water: 16KiB}\n");
+  sidecar.ok(sidecar.command("slow", {"PING"}));
+  // The server stops reading for a second; 400 x 64 KiB pipelined behind
+  // that fill the socket buffers, then the connection's output passes the
+  // mark, and the rest wait in the pool until Redis reads again.
+  auto sleeping = std::async(std::launch::async, [&] {
+    return sidecar.ok(sidecar.command("slow", {"DEBUG", "SLEEP", "1"})).text();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto ctx = in_process_sidecar::context(std::chrono::seconds(30));
+  auto stream = sidecar.stub().SendStream(ctx.get());
+  constexpr int count = 400;
+  const std::string value(64 * 1024, 'v');
+  for (int i = 0; i < count; ++i) {
+    v1::SendStreamRequest request;
+    request.set_id(static_cast<std::uint64_t>(i));
+    *request.mutable_send() = sidecar.command("slow", {"SET", "big:" + std::to_string(i), value});
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  int ok_count = 0;
+  v1::SendStreamResponse response;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.status().code(), 0) << response.status().message();
+    ok_count += response.result().reply().text() == "OK";
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(ok_count, count);
+  EXPECT_EQ(sleeping.get(), "OK");
+  const auto stats = sidecar.stats("slow");
+  EXPECT_GE(stats.counters().write_pauses(), 1u);
+  EXPECT_EQ(stats.pool().waiters(), 0u);
+  EXPECT_EQ(stats.pool().in_flight(), 0u);
+}
+
 }  // namespace
 }  // namespace brokerside

@@ -170,6 +170,38 @@ TEST_F(pool_test, multiplexing_fills_a_connection_to_its_cap_before_opening_anot
   EXPECT_NE(actions[0].node, node);
 }
 
+TEST_F(pool_test, a_write_paused_connection_gets_no_new_work_until_it_drains) {
+  make(8, [](target_config& t) { t.pool.max_connections = 1; });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  const auto node = connect_all(take())[0].node;
+  pool_->write_paused(node, true, now_);
+  EXPECT_EQ(pool_->snapshot().counters.write_pauses, 1u);
+  // Room for 7 more operations, but its output is backed up: the caller waits.
+  pool_->acquire(2, grant_kind::shared, now_ + millis(5000), now_);
+  EXPECT_TRUE(only(take(), kind::grant).empty());
+  EXPECT_EQ(pool_->snapshot().waiters, 1u);
+  // Repeated news changes nothing; draining below the low mark serves it.
+  pool_->write_paused(node, true, now_);
+  EXPECT_EQ(pool_->snapshot().counters.write_pauses, 1u);
+  pool_->write_paused(node, false, now_);
+  const auto grants = only(take(), kind::grant);
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].waiter, 2u);
+  EXPECT_EQ(grants[0].node, node);
+}
+
+TEST_F(pool_test, waiters_behind_a_paused_connection_get_another_if_there_is_room) {
+  make(8);
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  const auto first = connect_all(take())[0].node;
+  pool_->write_paused(first, true, now_);
+  pool_->acquire(2, grant_kind::shared, now_ + millis(5000), now_);
+  const auto actions = connect_all(take());
+  const auto grants = only(actions, kind::grant);
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_NE(grants[0].node, first);
+}
+
 TEST_F(pool_test, exclusive_waits_for_a_free_connection) {
   make(4, [](target_config& t) { t.pool.max_connections = 1; });
   pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
