@@ -3,6 +3,7 @@ health, Stats, and a Redis command through Send."""
 
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import grpc
@@ -40,3 +41,23 @@ with grpc.insecure_channel(address) as channel:
             print(f"Send {shown} -> {reply.WhichOneof('kind')}: {getattr(reply, reply.WhichOneof('kind'))!r}")
         except grpc.RpcError as e:
             print(f"Send {shown} -> {e.code().name}: {e.details()}")
+
+    # Pub/sub round trip: subscribe on a Recv stream, publish through Send,
+    # and the message comes back on the stream.
+    # (Ending the request stream ends the subscription: keep it open.)
+    done = threading.Event()
+
+    def requests():
+        yield pb.RecvRequest(subscribe=pb.Subscribe(target="cache", sources=["demo:news"]))
+        done.wait(10)
+
+    stream = broker.Recv(requests(), timeout=10)
+    first = next(stream)
+    print(f"Recv subscribe demo:news -> subscribed (credit {first.subscribed.credit})")
+    published = broker.Send(pb.SendRequest(target="cache", publish=pb.Publish(
+        destination="demo:news", message=pb.Message(body=b"hello, subscribers"))), timeout=5).published
+    print(f"Send publish demo:news -> delivered to {published.receivers} subscriber(s)")
+    delivery = next(stream).delivery
+    print(f"Recv -> delivery {delivery.delivery_id} from {delivery.source}: {delivery.message.body!r}")
+    done.set()
+    stream.cancel()

@@ -206,11 +206,21 @@ TEST_F(redis_recv, pattern_subscription_names_the_pattern) {
   const auto pattern = channel("pat") + ":*";
   auto s = subscribe(ctx, "cache", {pattern}, v1::SOURCE_KIND_PATTERN);
   publish(channel("pat") + ":a", "hello");
+  // ... and from a client that is not brokerside at all.
+  const auto env = testing_support::brokers_env();
+  ASSERT_EQ(std::system(("redis-cli -p " + env.at("BROKERSIDE_REDIS_PORT") + " PUBLISH " +
+                         channel("pat") + ":b 'from redis-cli' >/dev/null")
+                            .c_str()),
+            0);
   v1::RecvResponse response;
   ASSERT_TRUE(s->Read(&response));
   EXPECT_EQ(response.delivery().pattern(), pattern);
   EXPECT_EQ(response.delivery().source(), channel("pat") + ":a");
   EXPECT_EQ(response.delivery().message().body(), "hello");
+  ASSERT_TRUE(s->Read(&response));
+  EXPECT_EQ(response.delivery().pattern(), pattern);
+  EXPECT_EQ(response.delivery().source(), channel("pat") + ":b");
+  EXPECT_EQ(response.delivery().message().body(), "from redis-cli");
   ctx.TryCancel();
 }
 
@@ -340,6 +350,38 @@ TEST_F(redis_e2e, transaction_on_a_lease) {
   EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
 }
 
+TEST_F(redis_e2e, watch_on_a_lease_aborts_the_transaction_when_another_caller_writes) {
+  const auto key = "e2e:watched:" + std::to_string(::getpid());
+  ok(command("cache", {"SET", key, "1"}));
+  const auto lease = acquire("cache");
+  EXPECT_EQ(ok(command("cache", {"WATCH", key}, lease)).text(), "OK");
+  ok(command("cache", {"SET", key, "changed"}));  // another caller, on a shared connection
+  EXPECT_EQ(ok(command("cache", {"MULTI"}, lease)).text(), "OK");
+  EXPECT_EQ(ok(command("cache", {"SET", key, "mine"}, lease)).text(), "QUEUED");
+  EXPECT_TRUE(ok(command("cache", {"EXEC"}, lease)).null()) << "EXEC ran despite the WATCH";
+  EXPECT_EQ(ok(command("cache", {"GET", key})).bytes(), "changed");
+  // Unchanged, the same sequence commits.
+  EXPECT_EQ(ok(command("cache", {"WATCH", key}, lease)).text(), "OK");
+  ok(command("cache", {"MULTI"}, lease));
+  ok(command("cache", {"SET", key, "mine"}, lease));
+  EXPECT_EQ(ok(command("cache", {"EXEC"}, lease)).array().values_size(), 1);
+  EXPECT_EQ(ok(command("cache", {"GET", key})).bytes(), "mine");
+  v1::ReleaseRequest release;
+  release.set_lease(lease);
+  v1::ReleaseResponse released;
+  EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
+}
+
+TEST_F(redis_e2e, a_refused_password_is_a_clear_unavailable_without_the_password) {
+  v1::SendResponse response;
+  const auto status = stub_->Send(context().get(), command("wrongpass", {"PING"}), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_NE(status.error_message().find("WRONGPASS"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("nobody:***@"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(status.error_message().find("hunter2"), std::string::npos) << status.error_message();
+}
+
 TEST_F(redis_e2e, blocking_pop_on_a_lease_gets_what_another_caller_pushes) {
   ok(command("cache", {"DEL", "e2e:q"}));
   const auto lease = acquire("cache");
@@ -370,29 +412,42 @@ TEST_F(redis_e2e, the_callers_deadline_bounds_a_blocked_command) {
   EXPECT_EQ(ok(command("cache", {"PING"})).text(), "PONG");
 }
 
-TEST_F(redis_e2e, send_stream_pipelines_thousands_of_commands) {
+TEST_F(redis_e2e, send_stream_pipelines_a_hundred_thousand_commands) {
   auto ctx = context();
   auto stream = stub_->SendStream(ctx.get());
-  constexpr int count = 5000;
+  constexpr int count = 100'000;
   std::thread writer([&] {
     for (int i = 0; i < count; ++i) {
       v1::SendStreamRequest request;
       request.set_id(static_cast<std::uint64_t>(i));
+      // Even ids write their key; odd ids ECHO their id back.
       *request.mutable_send() =
-          command("cache", {"SET", "e2e:s:" + std::to_string(i), std::to_string(i)});
+          i % 2 == 0 ? command("cache", {"SET", "e2e:s:" + std::to_string(i), std::to_string(i)})
+                     : command("cache", {"ECHO", std::to_string(i)});
       if (!stream->Write(request)) break;
     }
     stream->WritesDone();
   });
-  int ok_count = 0;
+  // Every reply matched to its own command, once: an ECHO's reply is its
+  // own id, a SET's is OK, and the sampled keys hold their own values.
+  std::vector<bool> seen(count, false);
+  int matched = 0;
   v1::SendStreamResponse response;
   while (stream->Read(&response)) {
-    if (response.status().code() == 0 && response.result().reply().text() == "OK") ++ok_count;
+    const auto id = response.id();
+    if (id >= seen.size() || seen[id] || response.status().code() != 0) continue;
+    const auto& reply = response.result().reply();
+    const bool right = id % 2 == 0 ? reply.text() == "OK" : reply.bytes() == std::to_string(id);
+    seen[id] = true;
+    matched += right ? 1 : 0;
   }
   writer.join();
   EXPECT_TRUE(stream->Finish().ok());
-  EXPECT_EQ(ok_count, count);
-  EXPECT_EQ(ok(command("cache", {"GET", "e2e:s:4321"})).bytes(), "4321");
+  EXPECT_EQ(matched, count);
+  for (const int i : {0, 4322, 77'778, count - 2}) {
+    EXPECT_EQ(ok(command("cache", {"GET", "e2e:s:" + std::to_string(i)})).bytes(),
+              std::to_string(i));
+  }
   v1::StatsRequest stats_request;
   stats_request.set_target("cache");
   v1::StatsResponse stats;
