@@ -1,29 +1,53 @@
 """Apps in Node.js (@grpc/grpc-js, proto loaded at run time) and Go
 (google.golang.org/grpc, generated stubs) call brokerside: the API works from
-the languages its users write in, not only from Python and C++."""
+the languages its users write in, not only from Python and C++. Each does
+Send, SendStream and Recv against the real Redis from scripts/brokers.sh,
+and redis-py reads what they wrote."""
 
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import redis
+
+from test_redis_app import brokers_env
+
 ROOT = Path(__file__).resolve().parents[3]
 CLIENTS = ROOT / "tests" / "clients"
-TARGET = "cache=redis://app:hunter2@127.0.0.1:6379"
+# A second target only for Stats: its password must come back redacted.
+SECRET = "secret=redis://app:hunter2@127.0.0.1:1"
 
 
-def check(reply):
+def start(sidecar):
+    url = brokers_env()["BROKERSIDE_REDIS_URL"]
+    return sidecar("--target", f"cache={url}", "--target", SECRET), url
+
+
+def check(reply, url, prefix, language):
     assert reply["health"] == "SERVING"
-    assert reply["targets"] == [{"name": "cache", "adapter": "redis", "urls": ["redis://app:***@127.0.0.1:6379"]}]
+    assert reply["targets"] == [
+        {"name": "cache", "adapter": "redis", "urls": [url]},
+        {"name": "secret", "adapter": "redis", "urls": ["redis://app:***@127.0.0.1:1"]},
+    ]
     assert reply["send_code"] == 5  # NOT_FOUND
-    assert reply["send_details"] == "unknown target 'nope' (configured: cache)"
+    assert reply["send_details"] == "unknown target 'nope' (configured: cache, secret)"
+    assert reply["get"] == f"set by {language}"
+    assert reply["stream_count"] == 100 and reply["stream_max"] == 100
+    assert reply["delivery"] == {"source": f"{prefix}:news", "body": f"hello from {language}"}
+    native = redis.Redis.from_url(url)
+    assert native.get(f"{prefix}:k") == f"set by {language}".encode()
+    assert native.get(f"{prefix}:n") == b"100"
+    native.delete(f"{prefix}:k", f"{prefix}:n")
 
 
 def test_node_client(sidecar):
-    s = sidecar("--target", TARGET)
-    out = subprocess.run(["node", str(CLIENTS / "node" / "smoke.js"), s.address, str(ROOT / "proto")],
-                         capture_output=True, text=True, timeout=60, check=True)
-    check(json.loads(out.stdout))
+    s, url = start(sidecar)
+    prefix = f"node:{os.getpid()}"
+    out = subprocess.run(["node", str(CLIENTS / "node" / "smoke.js"), s.address, str(ROOT / "proto"), prefix],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    check(json.loads(out.stdout), url, prefix, "node")
 
 
 def test_go_client(sidecar, tmp_path):
@@ -37,6 +61,8 @@ def test_go_client(sidecar, tmp_path):
                     "brokerside/v1/brokerside.proto"], check=True, env=env, timeout=60)
     binary = tmp_path / "smoke"
     subprocess.run(["go", "build", "-o", str(binary), "./smoke"], cwd=go_dir, check=True, env=env, timeout=300)
-    s = sidecar("--target", TARGET)
-    out = subprocess.run([str(binary), s.address], capture_output=True, text=True, timeout=60, check=True)
-    check(json.loads(out.stdout))
+    s, url = start(sidecar)
+    prefix = f"go:{os.getpid()}"
+    out = subprocess.run([str(binary), s.address, prefix], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    check(json.loads(out.stdout), url, prefix, "go")

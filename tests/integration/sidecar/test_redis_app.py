@@ -3,6 +3,7 @@ redis-py reading the same server directly: what the app writes through the
 sidecar is what a native client sees, and the sidecar reports it."""
 
 import os
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def test_python_app_through_the_sidecar_matches_redis_py(sidecar):
         assert [v.integer for v in exec_reply.array.values] == [1, 2]
         broker.Release(pb.ReleaseRequest(lease=lease), timeout=5)
         assert native.get(f"{prefix}n") == b"2"
+
+        # Recv: a message redis-py publishes reaches the app's subscription.
+        done = threading.Event()
+
+        def subscribe():
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target="cache", sources=[f"{prefix}news"]))
+            done.wait(10)
+
+        stream = broker.Recv(subscribe(), timeout=10)
+        assert next(stream).WhichOneof("kind") == "subscribed"
+        assert native.publish(f"{prefix}news", b"from redis-py") == 1
+        delivery = next(stream).delivery
+        assert (delivery.source, delivery.message.body) == (f"{prefix}news", b"from redis-py")
+        done.set()
+        stream.cancel()
 
         stats = broker.Stats(pb.StatsRequest(target="cache"), timeout=5).targets[0]
         assert stats.healthy
