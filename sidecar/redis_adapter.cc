@@ -125,21 +125,22 @@ bool blocking_xread(const v1::Command& command) {
                      [](const std::string& a) { return upper(a) == "BLOCK"; });
 }
 
-void to_v1(const redis::value& in, v1::Value& out) {
+// Moves the reply's strings into the response rather than copying them.
+void to_v1(redis::value&& in, v1::Value& out) {
   using t = redis::resp_type;
   switch (in.type) {
     case t::simple_string:
     case t::verbatim:
-      out.set_text(in.text);
+      out.set_text(std::move(in.text));
       break;
     case t::error:
-      out.set_error(in.text);
+      out.set_error(std::move(in.text));
       break;
     case t::integer:
       out.set_integer(in.integer);
       break;
     case t::bulk_string:
-      out.set_bytes(in.text);
+      out.set_bytes(std::move(in.text));
       break;
     case t::null:
       out.set_null(true);
@@ -151,21 +152,21 @@ void to_v1(const redis::value& in, v1::Value& out) {
       out.set_boolean(in.boolean);
       break;
     case t::big_number:
-      out.set_big_number(in.text);
+      out.set_big_number(std::move(in.text));
       break;
     case t::array:
     case t::push:
     case t::set: {
       auto& array = in.type == t::set ? *out.mutable_set() : *out.mutable_array();
-      for (const auto& e : in.elements) to_v1(e, *array.add_values());
+      for (auto& e : in.elements) to_v1(std::move(e), *array.add_values());
       break;
     }
     case t::map: {
       auto& map = *out.mutable_map();
       for (std::size_t i = 0; i + 1 < in.elements.size(); i += 2) {
         auto& entry = *map.add_entries();
-        to_v1(in.elements[i], *entry.mutable_key());
-        to_v1(in.elements[i + 1], *entry.mutable_value());
+        to_v1(std::move(in.elements[i]), *entry.mutable_key());
+        to_v1(std::move(in.elements[i + 1]), *entry.mutable_value());
       }
       break;
     }
@@ -257,7 +258,9 @@ class operations final : public operation_adapter {
   void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
                std::string& error_text, pool::target_pool::attempt_done done) const override {
     const bool publish = request.has_publish();
-    std::vector<std::string> args;
+    // Views of the request's own bytes: execute() encodes them straight
+    // into the connection's output, the payload's only copy.
+    std::vector<std::string_view> args;
     if (publish) {
       const auto& message = request.publish().message();
       args = {"PUBLISH", request.publish().destination(),
@@ -266,7 +269,7 @@ class operations final : public operation_adapter {
       args.assign(request.command().args().begin(), request.command().args().end());
     }
     static_cast<pooled_connection&>(conn).redis().execute(
-        std::move(args), [publish, &response, &error_text, done = std::move(done)](
+        args, [publish, &response, &error_text, done = std::move(done)](
                              std::error_code ec, redis::value v, bool written) {
           if (ec == protocol::errc::frame_too_large) {
             // Not retried: the same reply would be as large again.
@@ -279,7 +282,7 @@ class operations final : public operation_adapter {
             return done({ec, pool::failure_kind::connection, written});
           }
           if (!publish) {
-            to_v1(v, *response.mutable_reply());
+            to_v1(std::move(v), *response.mutable_reply());
             return done({});
           }
           if (v.type == redis::resp_type::error) {

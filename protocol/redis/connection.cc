@@ -69,7 +69,8 @@ void connection::handshake(done_handler done) {
     };
     auto s = std::make_shared<state>(state{commands.size(), {}, {}, std::move(then)});
     for (auto& command : commands) {
-      self->execute(std::move(command), [self, s](std::error_code ec, value v, bool) {
+      const std::vector<std::string_view> views(command.begin(), command.end());
+      self->execute(views, [self, s](std::error_code ec, value v, bool) {
         if (!s->ec && ec) s->ec = ec;
         if (!s->ec && v.type == resp_type::error) {
           s->ec = errc::handshake_failed;
@@ -91,7 +92,8 @@ void connection::handshake(done_handler done) {
   std::vector<std::string> select;
   if (options_.db != 0) select = {"SELECT", std::to_string(options_.db)};
 
-  execute(std::move(hello), [self = shared_from_this(), run_all, select, done = std::move(done)](
+  const std::vector<std::string_view> hello_views(hello.begin(), hello.end());
+  execute(hello_views, [self = shared_from_this(), run_all, select, done = std::move(done)](
                                 std::error_code ec, value v, bool) mutable {
     if (ec) return done(ec, {});
     std::vector<std::vector<std::string>> rest;
@@ -115,7 +117,7 @@ void connection::handshake(done_handler done) {
   });
 }
 
-void connection::execute(std::vector<std::string> args, reply_handler handler) {
+void connection::execute(std::span<const std::string_view> args, reply_handler handler) {
   if (args.empty()) {
     // Redis answers nothing to an empty command: it would stall the FIFO.
     asio::post(executor_,
@@ -126,8 +128,7 @@ void connection::execute(std::vector<std::string> args, reply_handler handler) {
     asio::post(executor_, [handler = std::move(handler)] { handler(errc::aborted, {}, false); });
     return;
   }
-  std::vector<std::string_view> views(args.begin(), args.end());
-  encode_command(views, outbox_);
+  encode_command(args, outbox_);
   pending_.push_back({std::move(handler), false});
   ++unwritten_;
   start_write();

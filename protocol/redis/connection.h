@@ -10,7 +10,10 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -47,7 +50,12 @@ class connection : public std::enable_shared_from_this<connection> {
   void connect(connect_options options, done_handler done);
 
   // Queues a command; the reply comes to `handler` once, on the executor.
-  void execute(std::vector<std::string> args, reply_handler handler);
+  // `args` are encoded before this returns (the one copy of the payload on
+  // its way to the socket): the caller need not keep them.
+  void execute(std::span<const std::string_view> args, reply_handler handler);
+  void execute(std::initializer_list<std::string_view> args, reply_handler handler) {
+    execute(std::span<const std::string_view>(args.begin(), args.size()), std::move(handler));
+  }
 
   // Writes a command that gets no reply of its own: SUBSCRIBE, PSUBSCRIBE,
   // SSUBSCRIBE and their UNs, whose confirmations and messages arrive as
