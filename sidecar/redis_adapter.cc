@@ -270,7 +270,7 @@ class operations final : public operation_adapter {
     }
     static_cast<pooled_connection&>(conn).redis().execute(
         args, [publish, &response, &error_text, done = std::move(done)](
-                             std::error_code ec, redis::value v, bool written) {
+                  std::error_code ec, redis::value v, bool written) {
           if (ec == protocol::errc::frame_too_large) {
             // Not retried: the same reply would be as large again.
             error_text = "redis: the reply is larger than the target's max_frame_bytes";

@@ -94,7 +94,7 @@ void connection::handshake(done_handler done) {
 
   const std::vector<std::string_view> hello_views(hello.begin(), hello.end());
   execute(hello_views, [self = shared_from_this(), run_all, select, done = std::move(done)](
-                                std::error_code ec, value v, bool) mutable {
+                           std::error_code ec, value v, bool) mutable {
     if (ec) return done(ec, {});
     std::vector<std::vector<std::string>> rest;
     if (v.type != resp_type::error) {

@@ -13,8 +13,8 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
