@@ -27,6 +27,8 @@ class category final : public std::error_category {
         return "handshake refused by the broker";
       case errc::aborted:
         return "connection closed with the operation pending";
+      case errc::field_too_long:
+        return "value too long for its protocol field";
     }
     return "unknown protocol error " + std::to_string(value);
   }

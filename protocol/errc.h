@@ -16,6 +16,7 @@ enum class errc {
   connect_timeout,      // connect + handshake took longer than connect_timeout
   handshake_failed,     // the broker refused the handshake (auth, vhost, ...)
   aborted,              // the connection was closed with the operation pending
+  field_too_long,       // a value the protocol cannot carry (an AMQP name beyond 255 bytes)
 };
 
 const std::error_category& protocol_category() noexcept;
