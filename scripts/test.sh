@@ -29,7 +29,7 @@ ninja -C build-asan
 step "build (clang libFuzzer targets)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DBROKERSIDE_TESTS=OFF -DBROKERSIDE_FUZZ=ON >/dev/null
-ninja -C build-fuzz
+ninja -C build-fuzz fuzzers
 
 step brokers
 export BROKERSIDE_RUN_DIR="$root/.run/test-brokers"

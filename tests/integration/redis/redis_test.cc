@@ -5,13 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/io_context.hpp>
 #include <thread>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
-#include "sidecar/grpc_server.h"
-#include "sidecar/target_set.h"
 #include "tests/support/brokers_env.h"
+#include "tests/support/in_process_sidecar.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -22,34 +20,19 @@ class redis_e2e : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto env = testing_support::brokers_env();
-    config_ = load_config(
-        "listen: {grpc: '127.0.0.1:0', admin: ''}\n"
-        "targets:\n"
-        "  cache: {url: '" +
-            env.at("BROKERSIDE_REDIS_URL") +
-            "', pool: {max_connections: 4}}\n"
-            "  db2: {url: 'redis+unix://" +
-            env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" + "  victim: {url: '" +
-            env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
-            "  wrongpass: {url: 'redis://nobody:hunter2@" +
-            env.at("BROKERSIDE_REDIS_URL").substr(8) + "', retry: {max_retries: 0}}\n" +
-            "  small: {url: '" + env.at("BROKERSIDE_REDIS_URL") + "', max_frame_bytes: 1KiB}\n",
-        {});
-    targets_ = std::make_unique<target_set>(io_.get_executor(), config_, builtin_factory);
-    server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
-    server_->start();
-    targets_->start([this](const std::string& t, bool h) { server_->set_target_health(t, h); });
-    io_thread_ = std::thread([this] { io_.run(); });
-    stub_ = v1::Broker::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                                    grpc::InsecureChannelCredentials()));
+    sidecar_ = std::make_unique<testing_support::in_process_sidecar>(
+        "  cache: {url: '" + env.at("BROKERSIDE_REDIS_URL") +
+        "', pool: {max_connections: 4}}\n"
+        "  db2: {url: 'redis+unix://" +
+        env.at("BROKERSIDE_REDIS_SOCKET") + "?db=2'}\n" + "  victim: {url: '" +
+        env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
+        "  wrongpass: {url: 'redis://nobody:hunter2@" + env.at("BROKERSIDE_REDIS_URL").substr(8) +
+        "', retry: {max_retries: 0}}\n" + "  small: {url: '" + env.at("BROKERSIDE_REDIS_URL") +
+        "', max_frame_bytes: 1KiB}\n");
+    stub_ = &sidecar_->stub();
   }
 
-  void TearDown() override {
-    server_->shutdown(std::chrono::milliseconds(100));
-    targets_->stop();
-    work_.reset();
-    io_thread_.join();
-  }
+  void TearDown() override { sidecar_.reset(); }
 
   static std::string victim_name() { return "e2e-victim-" + std::to_string(::getpid()); }
 
@@ -77,47 +60,20 @@ class redis_e2e : public ::testing::Test {
     return killed;
   }
 
-  std::unique_ptr<grpc::ClientContext> context() {
-    auto c = std::make_unique<grpc::ClientContext>();
-    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return c;
+  static std::unique_ptr<grpc::ClientContext> context() {
+    return testing_support::in_process_sidecar::context();
   }
 
   static v1::SendRequest command(const std::string& target, std::vector<std::string> args,
                                  const std::string& lease = "") {
-    v1::SendRequest r;
-    r.set_target(target);
-    r.set_lease(lease);
-    for (auto& a : args) r.mutable_command()->add_args(std::move(a));
-    return r;
+    return testing_support::in_process_sidecar::command(target, std::move(args), lease);
   }
 
-  // Sends and expects success; returns the reply.
-  v1::Value ok(const v1::SendRequest& request) {
-    v1::SendResponse response;
-    const auto status = stub_->Send(context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.reply();
-  }
+  v1::Value ok(const v1::SendRequest& request) { return sidecar_->ok(request); }
+  std::string acquire(const std::string& target) { return sidecar_->acquire(target); }
 
-  std::string acquire(const std::string& target) {
-    v1::AcquireRequest request;
-    request.set_target(target);
-    v1::AcquireResponse response;
-    const auto status = stub_->Acquire(context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.lease();
-  }
-
-  config config_;
-  metrics metrics_;
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
-      boost::asio::make_work_guard(io_);
-  std::thread io_thread_;
-  std::unique_ptr<target_set> targets_;
-  std::unique_ptr<grpc_server> server_;
-  std::unique_ptr<v1::Broker::Stub> stub_;
+  std::unique_ptr<testing_support::in_process_sidecar> sidecar_;
+  v1::Broker::Stub* stub_ = nullptr;
 };
 
 TEST_F(redis_e2e, replies_become_structured_values) {
