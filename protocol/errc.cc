@@ -29,6 +29,16 @@ class category final : public std::error_category {
         return "connection closed with the operation pending";
       case errc::field_too_long:
         return "value too long for its protocol field";
+      case errc::heartbeat_timeout:
+        return "no heartbeat from the broker";
+      case errc::broker_closed:
+        return "the broker closed the connection";
+      case errc::channel_closed:
+        return "the broker closed the channel";
+      case errc::publish_nacked:
+        return "the broker refused the publish (nack)";
+      case errc::publish_returned:
+        return "the publish could not be routed (returned)";
     }
     return "unknown protocol error " + std::to_string(value);
   }

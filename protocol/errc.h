@@ -17,6 +17,11 @@ enum class errc {
   handshake_failed,     // the broker refused the handshake (auth, vhost, ...)
   aborted,              // the connection was closed with the operation pending
   field_too_long,       // a value the protocol cannot carry (an AMQP name beyond 255 bytes)
+  heartbeat_timeout,    // nothing heard from the broker for two heartbeat intervals
+  broker_closed,        // the broker closed the connection (AMQP connection.close)
+  channel_closed,       // the broker closed the channel (AMQP channel exception); connection kept
+  publish_nacked,       // the broker refused a confirmed publish (basic.nack)
+  publish_returned,     // a mandatory publish could not be routed (basic.return)
 };
 
 const std::error_category& protocol_category() noexcept;
