@@ -5,12 +5,38 @@
 
 #include <grpcpp/support/status.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "pool/target_pool.h"
 
 namespace brokerside::sidecar {
+
+// What a running subscription tells the Recv stream.
+struct subscription_events {
+  // A message, as a Delivery (delivery_id left for the stream to set), with
+  // the adapter's own tag for settling it (AMQP delivery tag; 0 if none).
+  std::function<void(v1::Delivery, std::uint64_t tag)> deliver;
+  // Every source is in place.
+  std::function<void()> ready;
+  // The subscription cannot go on, for a reason retrying will not fix (no
+  // such queue, access refused, the broker cancelled the consumer): the
+  // stream ends with this status.
+  std::function<void(grpc::Status)> failed;
+};
+
+// A running subscription, as the Recv stream drives it.
+class subscription {
+ public:
+  virtual ~subscription() = default;
+  // Settles the delivery with adapter tag `tag`: ack, or reject (and
+  // requeue or drop / dead-letter).
+  virtual void settle(std::uint64_t tag, bool ack, bool requeue) = 0;
+  // The most deliveries outstanding is now `credit`.
+  virtual void set_credit(std::uint32_t credit) = 0;
+};
 
 class operation_adapter {
  public:
@@ -37,13 +63,22 @@ class operation_adapter {
     return {grpc::StatusCode::UNIMPLEMENTED, "Recv is not implemented for this adapter yet"};
   }
 
-  // Starts `subscribe` on a dedicated connection: each message becomes a
-  // Delivery passed to `deliver` (delivery_id left for the caller to set);
-  // `ready` is called once every source is confirmed. Runs, and calls back,
-  // on the connection's strand, for as long as the connection lives.
-  virtual void start_subscription(const v1::Subscribe& /*subscribe*/, pool::connection& /*conn*/,
-                                  std::function<void(v1::Delivery)> /*deliver*/,
-                                  std::function<void()> /*ready*/) const {}
+  // Whether deliveries are acknowledged to the broker (AMQP): the Recv
+  // stream then tracks them, and the broker stops at the credit (prefetch),
+  // so nothing is ever dropped. Without (Redis pub/sub), acks are ignored
+  // and a buffer bounded by the credit drops what does not fit.
+  virtual bool acknowledges() const { return false; }
+
+  // Starts `subscribe` on a dedicated connection, with `credit` as the most
+  // deliveries outstanding. Runs, and calls back, on the connection's
+  // strand, for as long as the connection lives; the returned handle (may
+  // be null where there is nothing to settle) is valid as long as it.
+  virtual std::shared_ptr<subscription> start_subscription(const v1::Subscribe& /*subscribe*/,
+                                                           std::uint32_t /*credit*/,
+                                                           pool::connection& /*conn*/,
+                                                           subscription_events /*events*/) const {
+    return nullptr;
+  }
 };
 
 // What a build offers for one target: how to connect, how to run operations.

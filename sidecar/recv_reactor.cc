@@ -1,6 +1,7 @@
 #include "sidecar/recv_reactor.h"
 
 #include <algorithm>
+#include <string>
 
 #include "pool/errc.h"
 #include "sidecar/status.h"
@@ -27,6 +28,15 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   std::uint64_t node = 0;                          // the dedicated connection, 0: none
   std::optional<boost::asio::steady_timer> retry;  // re-subscribe after a loss
   pool::millis backoff{100};
+  // Where the broker takes acknowledgements (AMQP): the adapter's tag of
+  // each delivery not yet settled, by delivery id. Ids up to stale_upto
+  // were issued on a connection since lost: the broker redelivers those,
+  // and settling them is a no-op.
+  bool acknowledges = false;
+  bool auto_ack = false;  // ACK_MODE_AUTO: acked once written to the client
+  std::shared_ptr<subscription> sub;
+  std::unordered_map<std::uint64_t, std::uint64_t> unsettled;
+  std::uint64_t stale_upto = 0;
 
   // Needs mutex.
   void push(v1::RecvResponse response) {
@@ -52,9 +62,43 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
 
   // Needs mutex.
   void release() {
+    sub.reset();  // first: the adapter ends its consumer before the connection is reused
     if (node != 0) target.pool->release_dedicated(node);
     node = 0;
     if (retry) retry->cancel();
+  }
+
+  // Ends the stream with `status` once what is queued is written (now, if
+  // it is an error). Needs mutex.
+  void end(grpc::Status status) {
+    if (ending) return;
+    if (!status.ok()) outbox.clear();
+    end_status = std::move(status);
+    ending = true;
+    pump();
+  }
+
+  // The connection was lost: its deliveries will come again, with new ids.
+  // Needs mutex.
+  void forget_deliveries() {
+    sub.reset();
+    unsettled.clear();
+    stale_upto = next_delivery;
+  }
+
+  // Acks (ack) or nacks the client's delivery ids. Needs mutex.
+  void settle(const google::protobuf::RepeatedField<std::uint64_t>& ids, bool ack, bool requeue) {
+    if (!acknowledges) return;  // nothing to settle at the broker (Redis pub/sub)
+    for (const auto id : ids) {
+      const auto it = unsettled.find(id);
+      if (it == unsettled.end()) {
+        if (id != 0 && id <= stale_upto) continue;
+        return end(to_status(pool::errc::invalid_operation, "delivery id " + std::to_string(id) +
+                                                                " is unknown or already settled"));
+      }
+      if (sub) sub->settle(it->second, ack, requeue);
+      unsettled.erase(it);
+    }
   }
 
   void acquire() {
@@ -73,20 +117,28 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
           self->node = node;
           self->backoff = pool::millis(100);
           std::weak_ptr<state> weak = self;
-          self->target.operations->start_subscription(
-              self->subscribe, *conn,
-              [weak](v1::Delivery d) {
-                if (auto s = weak.lock()) s->deliver(std::move(d));
-              },
-              [weak] {
-                if (auto s = weak.lock()) s->ready();
-              });
+          subscription_events events;
+          events.deliver = [weak](v1::Delivery d, std::uint64_t tag) {
+            if (auto s = weak.lock()) s->deliver(std::move(d), tag);
+          };
+          events.ready = [weak] {
+            if (auto s = weak.lock()) s->ready();
+          };
+          events.failed = [weak](grpc::Status status) {
+            auto s = weak.lock();
+            if (!s) return;
+            std::lock_guard lock(s->mutex);
+            s->end(std::move(status));
+          };
+          self->sub = self->target.operations->start_subscription(self->subscribe, self->credit,
+                                                                  *conn, std::move(events));
         },
         [weak = weak_from_this()](std::error_code) {
           auto self = weak.lock();
           if (!self) return;
           std::lock_guard lock(self->mutex);
           self->node = 0;
+          self->forget_deliveries();
           if (self->reactor != nullptr && !self->ending) self->retry_later();
         });
   }
@@ -122,10 +174,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     push(std::move(response));
   }
 
-  void deliver(v1::Delivery d) {
+  void deliver(v1::Delivery d, std::uint64_t tag) {
     std::lock_guard lock(mutex);
     if (reactor == nullptr || ending) return;
-    if (outbox.size() >= credit) {
+    // With acknowledgements the broker stops at the credit: never drop.
+    if (!acknowledges && outbox.size() >= credit) {
       ++dropped;
       ++dropped_total;
       target.pool->count_dropped(1);
@@ -133,6 +186,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
     announce_drops();
     d.set_delivery_id(++next_delivery);
+    if (acknowledges) unsettled.emplace(next_delivery, tag);
     v1::RecvResponse response;
     *response.mutable_delivery() = std::move(d);
     push(std::move(response));
@@ -166,13 +220,28 @@ void recv_reactor::OnReadDone(bool ok) {
     state_->pump();
     return;
   }
-  if (request_.kind_case() == v1::RecvRequest::kCredit) {
-    lock.lock();
-    state_->credit += request_.credit().credit();
-    lock.unlock();
+  lock.lock();
+  switch (request_.kind_case()) {
+    case v1::RecvRequest::kCredit:
+      state_->credit += request_.credit().credit();
+      if (state_->sub) state_->sub->set_credit(state_->credit);
+      break;
+    // Where the broker has no acknowledgements (Redis pub/sub) these are
+    // accepted and ignored.
+    case v1::RecvRequest::kAck:
+      state_->settle(request_.ack().delivery_ids(), true, false);
+      break;
+    case v1::RecvRequest::kNack:
+      state_->settle(request_.nack().delivery_ids(), false, request_.nack().requeue());
+      break;
+    case v1::RecvRequest::kSubscribe:
+      state_->end(to_status(pool::errc::invalid_operation,
+                            "subscribe comes once, as the first message on a Recv stream"));
+      break;
+    default:
+      break;
   }
-  // Acks and nacks mean nothing where the broker has no acknowledgements
-  // (Redis pub/sub); they are accepted and ignored.
+  lock.unlock();
   StartRead(&request_);
 }
 
@@ -184,6 +253,8 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
     state_->target = target;
     state_->subscribe = request;
     if (request.credit() != 0) state_->credit = request.credit();
+    state_->acknowledges = target.operations->acknowledges();
+    state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
   }
   state_->acquire();
   StartRead(&request_);
@@ -192,6 +263,13 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
 void recv_reactor::OnWriteDone(bool ok) {
   std::lock_guard lock(state_->mutex);
   state_->writing = false;
+  // ACK_MODE_AUTO: a delivery counts as delivered once written to the client.
+  const auto& written = state_->outbox.front();
+  if (ok && state_->auto_ack && written.has_delivery()) {
+    google::protobuf::RepeatedField<std::uint64_t> ids;
+    ids.Add(written.delivery().delivery_id());
+    state_->settle(ids, true, false);
+  }
   state_->outbox.pop_front();
   state_->announce_drops();
   if (!ok) {

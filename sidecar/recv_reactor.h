@@ -2,9 +2,10 @@
 // subscription then runs on a dedicated connection from the target's pool:
 // deliveries stream to the client through a buffer bounded by the credit
 // (where the broker has no flow control, what does not fit is dropped,
-// counted and announced with a Dropped notice), and a lost connection is
-// replaced and the subscription restored, with backoff, until the client
-// ends the stream.
+// counted and announced with a Dropped notice; where it has, as AMQP's
+// prefetch, nothing is dropped and the client's acks and nacks settle
+// deliveries at the broker), and a lost connection is replaced and the
+// subscription restored, with backoff, until the client ends the stream.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/metrics.h"

@@ -118,6 +118,16 @@ constexpr std::array<std::string_view, 40> read_only{
     "ZCARD", "ZRANK",  "ZREVRANK", "ZCOUNT",    "ZRANGEBYSCORE", "PING",       "ECHO",   "DBSIZE",
     "INFO",  "TIME",   "SCAN",     "HSCAN",     "SSCAN",         "ZSCAN",      "XRANGE", "XLEN"};
 
+// Error replies by which a server refuses every command for a while without
+// running it: loading its data after a restart, a script running too long, a
+// replica without its master, a cluster slot moving.
+bool refused_for_now(std::string_view error) {
+  for (const std::string_view prefix : {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN "}) {
+    if (error.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 bool blocking_xread(const v1::Command& command) {
   // XREAD ... BLOCK ms ...
   if (upper(command.args(0)) != "XREAD") return false;
@@ -215,16 +225,16 @@ class operations final : public operation_adapter {
 
   // Redis pub/sub has no acknowledgements: deliveries are at most once, and
   // a slow stream drops (and reports) what does not fit its credit.
-  void start_subscription(const v1::Subscribe& subscribe, pool::connection& conn,
-                          std::function<void(v1::Delivery)> deliver,
-                          std::function<void()> ready) const override {
+  std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
+                                                   std::uint32_t /*credit*/, pool::connection& conn,
+                                                   subscription_events events) const override {
     auto& redis = static_cast<pooled_connection&>(conn).redis();
     const auto command = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? "PSUBSCRIBE"
                          : subscribe.kind() == v1::SOURCE_KIND_SHARD ? "SSUBSCRIBE"
                                                                      : "SUBSCRIBE";
     auto confirmed = std::make_shared<int>(0);
     const int expected = subscribe.sources_size();
-    redis.on_push([deliver = std::move(deliver), ready = std::move(ready), confirmed,
+    redis.on_push([deliver = std::move(events.deliver), ready = std::move(events.ready), confirmed,
                    expected](redis::value v) {
       if (v.elements.size() < 3) return;
       const auto kind = v.elements[0].text;
@@ -243,11 +253,12 @@ class operations final : public operation_adapter {
       } else {
         return;
       }
-      deliver(std::move(d));
+      deliver(std::move(d), 0);
     });
     std::vector<std::string> args{command};
     args.insert(args.end(), subscribe.sources().begin(), subscribe.sources().end());
     redis.send_without_reply(std::move(args));
+    return nullptr;  // nothing to settle
   }
 
   // PUBLISH is not idempotent: a re-run delivers the message twice.
@@ -280,6 +291,13 @@ class operations final : public operation_adapter {
           if (ec) {
             error_text = "redis: " + ec.message();
             return done({ec, pool::failure_kind::connection, written});
+          }
+          if (v.type == redis::resp_type::error && refused_for_now(v.text)) {
+            // The server did not run it and will soon: retried like a lost
+            // connection, and safe to retry whatever the command.
+            error_text = "redis: " + v.text;
+            return done(
+                {make_error_code(pool::errc::unavailable), pool::failure_kind::connection, false});
           }
           if (!publish) {
             to_v1(std::move(v), *response.mutable_reply());

@@ -157,7 +157,7 @@ TEST(redis_own_server, a_server_killed_and_restarted_retries_reads_and_aborts_wr
   // Read-only: retried on a new connection once the server is back.
   const auto [status, response, took] = get.get();
   ASSERT_TRUE(status.ok()) << status_text(status);
-  EXPECT_EQ(response.reply().bytes(), "kept");
+  EXPECT_EQ(response.reply().bytes(), "kept") << response.DebugString();
   // The INCR never ran (the server was asleep when it died), and the data
   // written before survived the restart (appendfsync always).
   EXPECT_EQ(sidecar.ok(sidecar.command("victim", {"GET", "counter"})).bytes(), "0");
