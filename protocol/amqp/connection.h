@@ -23,23 +23,23 @@
 namespace brokerside::protocol::amqp {
 
 struct connect_options {
-  endpoint to;                               // TCP or Unix, plain or TLS
-  std::string user = "guest";                // PLAIN
-  std::string password = "guest";            // a secret: never in logs or errors
-  std::string vhost = "/";                   // connection.open
-  std::chrono::milliseconds timeout{5000};   // socket + TLS + handshake
-  std::uint32_t frame_max = 131072;          // proposed; the broker's lower value wins (0: its)
-  std::uint16_t channel_max = 2047;          // proposed; the lower wins
-  std::chrono::seconds heartbeat{60};        // proposed; the lower non-zero wins; 0 with 0: off
-  std::string connection_name;               // client_properties.connection_name
+  endpoint to;                                 // TCP or Unix, plain or TLS
+  std::string user = "guest";                  // PLAIN
+  std::string password = "guest";              // a secret: never in logs or errors
+  std::string vhost = "/";                     // connection.open
+  std::chrono::milliseconds timeout{5000};     // socket + TLS + handshake
+  std::uint32_t frame_max = 131072;            // proposed; the broker's lower value wins (0: its)
+  std::uint16_t channel_max = 2047;            // proposed; the lower wins
+  std::chrono::seconds heartbeat{60};          // proposed; the lower non-zero wins; 0 with 0: off
+  std::string connection_name;                 // client_properties.connection_name
   std::uint64_t max_message_bytes = 64 << 20;  // an incoming body beyond it: errc::frame_too_large
 };
 
 // What the broker said when it closed a channel or the connection
 // (channel.close / connection.close), or returned a message (basic.return).
 struct broker_reply {
-  std::uint16_t code = 0;  // 0 when the broker said nothing (a transport error)
-  std::string text;        // e.g. "NOT_FOUND - no exchange 'x' in vhost '/'"
+  std::uint16_t code = 0;                     // 0 when the broker said nothing (a transport error)
+  std::string text;                           // e.g. "NOT_FOUND - no exchange 'x' in vhost '/'"
   std::uint16_t class_id = 0, method_id = 0;  // the method that failed, if any
 };
 
