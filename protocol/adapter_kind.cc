@@ -65,8 +65,8 @@ bool implemented(adapter_kind kind) noexcept {
   // Keep in step with the README's status table.
   switch (kind) {
     case adapter_kind::redis:
-      return true;
     case adapter_kind::amqp:
+      return true;
     case adapter_kind::nats:
     case adapter_kind::kafka:
     case adapter_kind::framed:

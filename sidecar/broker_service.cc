@@ -144,12 +144,12 @@ void broker_service::send(const v1::SendRequest& request, v1::SendResponse& resp
     std::string error_text;
   };
   auto last = std::make_shared<std::shared_ptr<scratch>>();
-  auto attempt = [adapter = target.operations, request = &request, last](
+  auto attempt = [adapter = target.operations, request = &request, last, deadline](
                      pool::connection& conn, pool::target_pool::attempt_done attempt_done) {
     auto s = std::make_shared<scratch>();
     *last = s;
     adapter->attempt(
-        *request, conn, s->response, s->error_text,
+        *request, conn, s->response, s->error_text, deadline,
         [s, attempt_done = std::move(attempt_done)](pool::attempt_result r) { attempt_done(r); });
   };
   auto finish = [done = std::move(done), last, &response, name = request.target(),

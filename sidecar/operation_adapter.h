@@ -53,10 +53,13 @@ class operation_adapter {
 
   // One attempt of `request` on `conn`: fills `response`, or `error_text`
   // with the broker's words when it fails; calls `done` exactly once. The
-  // caller keeps request, response and error_text alive until then.
+  // caller keeps response and error_text alive until then, but `request`
+  // only until this returns (copy what is needed later). `deadline` is the
+  // caller's: past it the pool has given up and the outcome is dropped, so
+  // the adapter may forget the operation then.
   virtual void attempt(const v1::SendRequest& request, pool::connection& conn,
                        v1::SendResponse& response, std::string& error_text,
-                       pool::target_pool::attempt_done done) const = 0;
+                       pool::time_point deadline, pool::target_pool::attempt_done done) const = 0;
 
   // Recv: OK if this adapter can subscribe as asked, else the status.
   virtual grpc::Status check_subscribe(const v1::Subscribe&) const {

@@ -267,7 +267,8 @@ class operations final : public operation_adapter {
   }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
-               std::string& error_text, pool::target_pool::attempt_done done) const override {
+               std::string& error_text, pool::time_point /*deadline*/,
+               pool::target_pool::attempt_done done) const override {
     const bool publish = request.has_publish();
     // Views of the request's own bytes: execute() encodes them straight
     // into the connection's output, the payload's only copy.

@@ -3,6 +3,7 @@
 #include <future>
 #include <mutex>
 
+#include "sidecar/amqp_adapter.h"
 #include "sidecar/redis_adapter.h"
 
 namespace brokerside::sidecar {
@@ -12,6 +13,8 @@ adapter_binding builtin_factory(const pool::target_config& target) {
   switch (target.adapter()) {
     case protocol::adapter_kind::redis:
       return make_redis_adapter(target);
+    case protocol::adapter_kind::amqp:
+      return make_amqp_adapter(target);
     default:
       return {};
   }

@@ -128,3 +128,13 @@ def run_binary(*args, timeout=10, env=None):
     """Runs brokerside to completion; returns (exit code, stdout, stderr)."""
     done = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout, env=env)
     return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture
+def brokers():
+    """The brokers scripts/brokers.sh started: its env file as a dict. A test
+    that needs a broker fails, never skips, when the file is missing."""
+    run_dir = Path(os.environ.get("BROKERSIDE_RUN_DIR", ROOT / ".run" / "brokers"))
+    path = run_dir / "brokers.env"
+    assert path.exists(), f"no {path}: start the brokers with scripts/brokers.sh start"
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)

@@ -28,7 +28,7 @@ listen: {grpc: '127.0.0.1:0', admin: ''}
 server: {max_message_bytes: 64KiB, shutdown_grace: 2s}
 targets:
   cache: {url: 'redis://user:hunter2@127.0.0.1:6379/0'}
-  events: {url: 'amqp://guest:guest@127.0.0.1:5672/%2f'}
+  events: {url: 'nats://127.0.0.1:4222'}
 )",
                           {});
     before_start();
@@ -136,14 +136,14 @@ TEST_F(grpc_plumbing, send_without_operation_or_argv_is_invalid) {
 TEST_F(grpc_plumbing, missing_adapter_is_unimplemented_and_named) {
   auto status = send(get_request("events"));
   EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("the amqp adapter is not implemented"), std::string::npos)
+  EXPECT_NE(status.error_message().find("the nats adapter is not implemented"), std::string::npos)
       << status.error_message();
   v1::SendRequest publish;
   publish.set_target("events");
   publish.mutable_publish()->set_destination("orders");
   status = send(publish);
   EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("the amqp adapter"), std::string::npos);
+  EXPECT_NE(status.error_message().find("the nats adapter"), std::string::npos);
 }
 
 TEST_F(grpc_plumbing, oversized_request_is_resource_exhausted) {
@@ -325,7 +325,8 @@ class echo_adapter final : public operation_adapter {
   }
   bool idempotent(const v1::SendRequest&) const override { return true; }
   void attempt(const v1::SendRequest& request, pool::connection&, v1::SendResponse& response,
-               std::string& error_text, pool::target_pool::attempt_done done) const override {
+               std::string& error_text, pool::time_point,
+               pool::target_pool::attempt_done done) const override {
     if (request.command().args(0) == "FAIL") {
       error_text = "echo: refused";
       return done(

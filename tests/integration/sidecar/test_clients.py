@@ -11,16 +11,14 @@ from pathlib import Path
 
 import redis
 
-from test_redis_app import brokers_env
-
 ROOT = Path(__file__).resolve().parents[3]
 CLIENTS = ROOT / "tests" / "clients"
 # A second target only for Stats: its password must come back redacted.
 SECRET = "secret=redis://app:hunter2@127.0.0.1:1"
 
 
-def start(sidecar):
-    url = brokers_env()["BROKERSIDE_REDIS_URL"]
+def start(sidecar, brokers):
+    url = brokers["BROKERSIDE_REDIS_URL"]
     return sidecar("--target", f"cache={url}", "--target", SECRET), url
 
 
@@ -41,8 +39,8 @@ def check(reply, url, prefix, language):
     native.delete(f"{prefix}:k", f"{prefix}:n")
 
 
-def test_node_client(sidecar):
-    s, url = start(sidecar)
+def test_node_client(sidecar, brokers):
+    s, url = start(sidecar, brokers)
     prefix = f"node:{os.getpid()}"
     out = subprocess.run(["node", str(CLIENTS / "node" / "smoke.js"), s.address, str(ROOT / "proto"), prefix],
                          capture_output=True, text=True, timeout=60)
@@ -50,7 +48,7 @@ def test_node_client(sidecar):
     check(json.loads(out.stdout), url, prefix, "node")
 
 
-def test_go_client(sidecar, tmp_path):
+def test_go_client(sidecar, brokers, tmp_path):
     go_dir = CLIENTS / "go"
     gobin = ROOT / ".cache" / "gobin"
     env = dict(os.environ, PATH=f"{gobin}:{os.environ['PATH']}", GOFLAGS="-mod=readonly")
@@ -61,7 +59,7 @@ def test_go_client(sidecar, tmp_path):
                     "brokerside/v1/brokerside.proto"], check=True, env=env, timeout=60)
     binary = tmp_path / "smoke"
     subprocess.run(["go", "build", "-o", str(binary), "./smoke"], cwd=go_dir, check=True, env=env, timeout=300)
-    s, url = start(sidecar)
+    s, url = start(sidecar, brokers)
     prefix = f"go:{os.getpid()}"
     out = subprocess.run([str(binary), s.address, prefix], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

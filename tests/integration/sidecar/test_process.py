@@ -43,7 +43,7 @@ def test_reflection_lists_the_services(sidecar):
 
 
 def test_health_and_python_client_status_codes(sidecar):
-    s = sidecar("--target", REDIS, "--target", "q=amqp://127.0.0.1:5672")
+    s = sidecar("--target", REDIS, "--target", "q=nats://127.0.0.1:4222")
     with s.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
@@ -55,7 +55,7 @@ def test_health_and_python_client_status_codes(sidecar):
         with pytest.raises(grpc.RpcError) as e:
             broker.Send(pb.SendRequest(target="q", publish=pb.Publish(destination="x")), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "amqp adapter is not implemented" in e.value.details()
+        assert "nats adapter is not implemented" in e.value.details()
 
 
 def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_calls(sidecar):

@@ -16,15 +16,8 @@ from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def brokers_env():
-    run_dir = Path(os.environ.get("BROKERSIDE_RUN_DIR", ROOT / ".run" / "brokers"))
-    path = run_dir / "brokers.env"
-    assert path.exists(), f"no {path}: start the brokers with scripts/brokers.sh start"
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
-def test_python_app_through_the_sidecar_matches_redis_py(sidecar):
-    env = brokers_env()
+def test_python_app_through_the_sidecar_matches_redis_py(sidecar, brokers):
+    env = brokers
     s = sidecar("--target", f"cache={env['BROKERSIDE_REDIS_URL']}")
     native = redis.Redis.from_url(env["BROKERSIDE_REDIS_URL"])
     prefix = f"pyapp:{os.getpid()}:"
