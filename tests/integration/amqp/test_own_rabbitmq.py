@@ -1,8 +1,9 @@
-"""RabbitMQ killed -9 while apps publish through brokerside, then restarted:
-every publish that returned OK is in the queue afterwards, every other one
-got an error status (UNAVAILABLE, ABORTED or DEADLINE_EXCEEDED) within its
-deadline, and publishing works again once the broker is back. The RabbitMQ
-here is the test's own (its own epmd, ports and data), killed by PID."""
+"""brokerside against RabbitMQs of the test's own (own epmd, ports, data and
+configuration; killed by PID): one killed -9 while apps publish, then
+restarted — every publish that returned OK is in the queue afterwards, every
+other one got an error status (UNAVAILABLE, ABORTED or DEADLINE_EXCEEDED)
+within its deadline, and publishing works again once the broker is back; one
+with a TLS listener and a certificate made by the test, for amqps://."""
 
 import os
 import subprocess
@@ -22,12 +23,23 @@ class OwnRabbit:
     """rabbitmq-server started directly, as scripts/brokers.sh does, so that
     it can be killed -9 and started again on the same port and data."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, tls=False):
         self.dir = tmp_path / "rabbit"
         for sub in ("mnesia", "log", "home"):
             (self.dir / sub).mkdir(parents=True)
         (self.dir / "enabled_plugins").write_text("[].")
         self.port, self.epmd_port, self.dist_port = free_port(), free_port(), free_port()
+        self.tls_port = free_port()
+        if tls:
+            self.make_certificates()
+            d = self.dir
+            (d / "rabbitmq.conf").write_text(
+                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+                f"ssl_options.cacertfile = {d / 'ca.pem'}\n"
+                f"ssl_options.certfile = {d / 'server.pem'}\n"
+                f"ssl_options.keyfile = {d / 'server.key'}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n")
         self.env = dict(os.environ, HOME=str(self.dir / "home"), ERL_EPMD_PORT=str(self.epmd_port),
                         ERL_EPMD_ADDRESS="127.0.0.1", RABBITMQ_NODENAME=f"killed-{self.port}@localhost",
                         RABBITMQ_NODE_IP_ADDRESS="127.0.0.1", RABBITMQ_NODE_PORT=str(self.port),
@@ -56,6 +68,19 @@ class OwnRabbit:
                 time.sleep(0.2)
         raise RuntimeError(f"rabbitmq did not start; see {self.dir / 'log'}")
 
+    def make_certificates(self):
+        key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+        (self.dir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1")
+        for command in (
+            f"openssl req -x509 {key} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca",
+            f"openssl req {key} -keyout server.key -out server.csr -subj /CN=localhost",
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+            "-extfile san.ext -out server.pem",
+        ):
+            subprocess.run(command.split(), cwd=self.dir, check=True, capture_output=True)
+        # RabbitMQ runs as root here but reads the key as any user would.
+        (self.dir / "server.key").chmod(0o644)
+
     def beam_pid(self):
         out = subprocess.run(["pgrep", "-P", str(self.server.pid)], capture_output=True, text=True).stdout
         return int(out.split()[0])
@@ -81,6 +106,36 @@ def rabbit(tmp_path):
     r = OwnRabbit(tmp_path)
     yield r
     r.close()
+
+
+@pytest.fixture
+def tls_rabbit(tmp_path):
+    r = OwnRabbit(tmp_path, tls=True)
+    yield r
+    r.close()
+
+
+def test_amqps_with_a_verified_certificate(sidecar, tls_rabbit):
+    url = f"amqps://guest:guest@127.0.0.1:{tls_rabbit.tls_port}/%2f"
+    s = sidecar("--target", f"events={url}", f"--targets.events.tls.ca_file={tls_rabbit.dir / 'ca.pem'}",
+                "--target", f"unverified={url}", "--targets.unverified.retry.max_retries=0")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        declare = pb.Command(args=[b"queue.declare", b"tls.q"])
+        broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
+        message = pb.Message(body=b"over TLS")
+        broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key="tls.q", message=message)),
+                    timeout=5)
+        # Without the CA the system store does not trust the test's certificate.
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(pb.SendRequest(target="unverified", command=declare), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "certificate verify failed" in e.value.details()
+    # A plain client on the plain port sees what went over TLS.
+    connection = pika.BlockingConnection(pika.URLParameters(tls_rabbit.url))
+    method, _, body = connection.channel().basic_get("tls.q", auto_ack=True)
+    connection.close()
+    assert method is not None and body == b"over TLS"
 
 
 def test_publishes_that_returned_ok_survive_a_kill_9(sidecar, rabbit):
