@@ -84,8 +84,9 @@ class encoder {
   }
 
   bool big_endian(std::uint64_t v, int size) {
-    for (int shift = (size - 1) * 8; shift >= 0; shift -= 8)
+    for (int shift = (size - 1) * 8; shift >= 0; shift -= 8) {
       byte(static_cast<std::uint8_t>(v >> shift));
+    }
     return true;
   }
 
