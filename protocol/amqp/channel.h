@@ -27,7 +27,7 @@ using deferred_calls = std::vector<std::function<void()>>;
 struct channel_context {
   std::string& out;                 // frames for the socket, appended
   std::uint64_t out_base = 0;       // stream offset of out's first byte
-  std::uint64_t written = 0;        // stream offset up to which bytes reached the socket
+  std::uint64_t written = 0;        // stream offset up to which bytes may have reached the broker
   std::uint32_t frame_max = 0;      // negotiated (0: no limit)
   std::uint64_t max_message_bytes;  // a longer incoming body: errc::frame_too_large
   deferred_calls& later;            // handler calls to make once the input is handled

@@ -81,14 +81,21 @@ struct connection::state {
 
   std::shared_ptr<connection> self() { return owner.shared_from_this(); }
 
+  // A write in flight may have reached the broker: its publishes count as
+  // written when they fail (the caller must not assume they were lost).
   channel_context context(deferred_calls& later) {
-    return {outbox,           written + writing.size(),  written,
-            owner.frame_max_, options.max_message_bytes, later};
+    const auto handed_over = written + writing.size();
+    return {outbox, handed_over, handed_over, owner.frame_max_, options.max_message_bytes, later};
   }
 
-  template <class F>
-  void post(F f) {
-    asio::post(executor, std::move(f));
+  // Completes `handler` with `args` from the executor, never from inside
+  // the call that registered it.
+  template <class Handler, class... Args>
+  void post(Handler handler, Args... args) {
+    if (!handler) return;
+    asio::post(executor, [handler = std::move(handler), ... args = std::move(args)]() mutable {
+      handler(std::move(args)...);
+    });
   }
 
   // --- connect and handshake ---
@@ -148,6 +155,7 @@ struct connection::state {
   void end_linger() {
     if (!lingering) return;
     lingering = false;
+    connect_timer.cancel();
     socket.close();
   }
 
@@ -316,6 +324,9 @@ struct connection::state {
     const bool was_open = open;
     open = false;
     ready = false;
+    // Taken before the outbox is dropped: what was handed to the socket.
+    deferred_calls later;
+    auto cx = context(later);
     heartbeat_timer.cancel();
     connect_timer.cancel();
     outbox.clear();
@@ -331,8 +342,6 @@ struct connection::state {
       lingering = false;
       socket.close();
     }
-    deferred_calls later;
-    auto cx = context(later);
     for (auto& [id, ch] : channels) ch.fail_all(ec, reply, cx);
     channels.clear();
     if (auto done = std::exchange(connect_done, nullptr)) {
@@ -374,7 +383,7 @@ connection::connection(asio::any_io_executor executor)
 void connection::connect(connect_options options, done_handler done) {
   auto& s = *state_;
   if (s.started || s.closed) {
-    s.post([done = std::move(done)] { done(errc::aborted, {}); });
+    s.post(std::move(done), make_error_code(errc::aborted), broker_reply{});
     return;
   }
   s.started = true;
@@ -411,15 +420,14 @@ void connection::on_channel_closed(std::function<void(channel_id, broker_reply)>
 void connection::open_channel(bool confirms, channel_handler done) {
   auto& s = *state_;
   if (!s.ready) {
-    s.post([done = std::move(done)] { done(errc::aborted, 0, {}); });
+    s.post(std::move(done), make_error_code(errc::aborted), channel_id{0}, broker_reply{});
     return;
   }
   const auto id = s.free_channel_id();
   if (id == 0) {
     // Every id up to channel_max is taken: one frees when a channel closes.
-    s.post([done = std::move(done)] {
-      done(std::make_error_code(std::errc::resource_unavailable_try_again), 0, {});
-    });
+    s.post(std::move(done), std::make_error_code(std::errc::resource_unavailable_try_again),
+           channel_id{0}, broker_reply{});
     return;
   }
   deferred_calls later;
@@ -433,7 +441,7 @@ void connection::close_channel(channel_id id, done_handler done) {
   const auto it = s.channels.find(id);
   if (!s.ready || it == s.channels.end() || it->second.state() == channel::phase::closing) {
     const auto ec = s.ready ? errc::channel_closed : errc::aborted;
-    s.post([done = std::move(done), ec] { done(ec, {}); });
+    s.post(std::move(done), make_error_code(ec), broker_reply{});
     return;
   }
   deferred_calls later;
@@ -453,7 +461,7 @@ void connection::call(channel_id id, method request, method_handler done) {
     ec = it->second.call(std::move(request), std::move(done), cx);
     s.start_write();
   }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, {}); });
+  if (ec) s.post(std::move(done), ec, method{}, broker_reply{});
 }
 
 void connection::publish(channel_id id, const basic_publish& method,
@@ -468,7 +476,7 @@ void connection::publish(channel_id id, const basic_publish& method,
     ec = it->second.publish(method, properties, body, std::move(done), cx);
     s.start_write();
   }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, false); });
+  if (ec) s.post(std::move(done), ec, broker_reply{}, false);
 }
 
 void connection::consume(channel_id id, basic_consume request,
@@ -485,7 +493,7 @@ void connection::consume(channel_id id, basic_consume request,
                             std::move(done), cx);
     s.start_write();
   }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, {}); });
+  if (ec) s.post(std::move(done), ec, method{}, broker_reply{});
 }
 
 void connection::ack(channel_id id, std::uint64_t delivery_tag, bool multiple) {

@@ -493,6 +493,7 @@ TEST_F(amqp_connection, close_channel_fails_its_pending_and_frees_the_id) {
   EXPECT_EQ(pending_call->ec, errc::aborted);
   EXPECT_TRUE(pending_publish->done);
   EXPECT_EQ(pending_publish->ec, errc::aborted);
+  EXPECT_TRUE(pending_publish->written) << "it goes out ahead of channel.close";
   EXPECT_FALSE(closed->done);
   ASSERT_TRUE(run_until([&] { return closed->done; }));
   EXPECT_FALSE(closed->ec) << closed->ec.message();
@@ -524,6 +525,7 @@ TEST_F(amqp_connection, close_fails_everything_pending_with_aborted) {
   EXPECT_TRUE(pending_call->done);
   EXPECT_EQ(pending_call->ec, errc::aborted);
   EXPECT_EQ(pending_publish->ec, errc::aborted);
+  EXPECT_FALSE(pending_publish->written) << "it was still in the outbox";
   EXPECT_EQ(consumed->ec, errc::aborted);
   // Never consume-ok'd: its consumer never started, so it has nothing to end.
   EXPECT_FALSE(consumer_end->done);
