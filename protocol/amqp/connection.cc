@@ -353,13 +353,20 @@ struct connection::state {
     run(later);
   }
 
-  void acknowledge(channel_id id, const method& m) {
+  // Runs fn(channel, context) for a request on channel `id`, then writes
+  // what it queued and makes the calls it collected. Returns the error to
+  // report to the caller instead.
+  template <class Fn>
+  std::error_code on_request(channel_id id, Fn fn) {
+    if (!ready) return errc::aborted;
     const auto it = channels.find(id);
-    if (!ready || it == channels.end()) return;  // the broker requeues what was unacked
+    if (it == channels.end()) return errc::channel_closed;
     deferred_calls later;
     auto cx = context(later);
-    it->second.acknowledge(m, cx);
+    const std::error_code ec = fn(it->second, cx);
     start_write();
+    run(later);
+    return ec;
   }
 
   channel_id free_channel_id() const {
@@ -437,75 +444,64 @@ void connection::open_channel(bool confirms, channel_handler done) {
 }
 
 void connection::close_channel(channel_id id, done_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  if (!s.ready || it == s.channels.end() || it->second.state() == channel::phase::closing) {
-    const auto ec = s.ready ? errc::channel_closed : errc::aborted;
-    s.post(std::move(done), make_error_code(ec), broker_reply{});
-    return;
-  }
-  deferred_calls later;
-  auto cx = s.context(later);
-  it->second.close(std::move(done), cx);
-  s.start_write();
-  run(later);
+  // Its pending operations fail at once, from here (they were registered by
+  // other calls); `done` waits for close-ok.
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) -> std::error_code {
+    if (ch.state() == channel::phase::closing) return errc::channel_closed;
+    ch.close(std::move(done), cx);
+    return {};
+  });
+  if (ec) state_->post(std::move(done), ec, broker_reply{});
 }
 
 void connection::call(channel_id id, method request, method_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.call(std::move(request), std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post(std::move(done), ec, method{}, broker_reply{});
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.call(std::move(request), std::move(done), cx);
+  });
+  if (ec) state_->post(std::move(done), ec, method{}, broker_reply{});
 }
 
 void connection::publish(channel_id id, const basic_publish& method,
                          const basic_properties& properties, std::string_view body,
                          publish_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.publish(method, properties, body, std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post(std::move(done), ec, broker_reply{}, false);
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.publish(method, properties, body, std::move(done), cx);
+  });
+  if (ec) state_->post(std::move(done), ec, broker_reply{}, false);
 }
 
 void connection::consume(channel_id id, basic_consume request,
                          std::function<void(delivery)> deliver,
                          std::function<void(std::error_code, broker_reply)> cancelled,
                          method_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.consume(std::move(request), std::move(deliver), std::move(cancelled),
-                            std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post(std::move(done), ec, method{}, broker_reply{});
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.consume(std::move(request), std::move(deliver), std::move(cancelled), std::move(done),
+                      cx);
+  });
+  if (ec) state_->post(std::move(done), ec, method{}, broker_reply{});
 }
 
+// After the channel or connection closed acknowledgements are dropped: the
+// broker requeues what was unacked.
 void connection::ack(channel_id id, std::uint64_t delivery_tag, bool multiple) {
-  state_->acknowledge(id, basic_ack{delivery_tag, multiple});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_ack{delivery_tag, multiple}, cx);
+    return std::error_code();
+  });
 }
 
 void connection::nack(channel_id id, std::uint64_t delivery_tag, bool multiple, bool requeue) {
-  state_->acknowledge(id, basic_nack{delivery_tag, multiple, requeue});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_nack{delivery_tag, multiple, requeue}, cx);
+    return std::error_code();
+  });
 }
 
 void connection::reject(channel_id id, std::uint64_t delivery_tag, bool requeue) {
-  state_->acknowledge(id, basic_reject{delivery_tag, requeue});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_reject{delivery_tag, requeue}, cx);
+    return std::error_code();
+  });
 }
 
 std::size_t connection::unwritten() const noexcept {

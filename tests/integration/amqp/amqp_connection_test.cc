@@ -245,6 +245,28 @@ TEST_F(amqp_connection, a_peer_that_never_answers_times_out) {
   EXPECT_LT(steady::now() - started, 5s);
 }
 
+TEST_F(amqp_connection, a_refused_socket_and_a_close_during_connect_complete_once) {
+  std::uint16_t closed_port = 0;
+  {
+    boost::asio::ip::tcp::acceptor gone(io_, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = gone.local_endpoint().port();
+  }
+  auto o = options();
+  o.to.port = closed_port;
+  std::shared_ptr<connection> refused;
+  const auto r = connect(refused, o);
+  EXPECT_TRUE(r.ec);
+  EXPECT_NE(r.ec, errc::handshake_failed);
+
+  // close() cancels a connect in progress: done gets aborted, once.
+  std::shared_ptr<connection> c;
+  auto cancelled = start_connect(c, options());
+  c->close();
+  EXPECT_TRUE(cancelled->done);
+  EXPECT_EQ(cancelled->ec, errc::aborted);
+  run_for(200ms);  // the connect's own completion must not report again
+}
+
 TEST_F(amqp_connection, a_thousand_confirmed_publishes_come_back_to_a_consumer) {
   auto c = connected();
   const auto ch = open_channel(*c, true).id;
