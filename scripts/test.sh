@@ -57,7 +57,7 @@ run_ctest() {
 step "tests (Release)"
 run_ctest build "$log_dir/release.log" "$@"
 
-step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end)"
+step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end, AMQP connection)"
 if (($# == 0)); then
   run_ctest build-asan "$log_dir/asan.log" -L 'unit|inprocess'
   run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection'

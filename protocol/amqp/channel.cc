@@ -118,6 +118,9 @@ void channel::acknowledge(const method& m, channel_context& cx) {
 }
 
 void channel::close(connection::done_handler done, channel_context& cx) {
+  // What is queued goes out ahead of channel.close and the broker acts on
+  // it: a publish among it counts as written (its outcome is unknown).
+  cx.written = cx.out_base + cx.out.size();
   (void)send(channel_close{200, "closed by the client", 0, 0}, cx);  // always encodes
   fail_all(errc::aborted, {}, cx);
   phase_ = phase::closing;
@@ -218,7 +221,8 @@ std::error_code channel::on_reply(method m, channel_context& cx) {
 
 void channel::on_confirm(std::uint64_t tag, bool multiple, bool ack, channel_context& cx) {
   auto first = unconfirmed_.begin();
-  auto last = unconfirmed_.upper_bound(tag);
+  // multiple with tag 0: everything outstanding (spec 1.8.3.13).
+  auto last = tag == 0 ? unconfirmed_.end() : unconfirmed_.upper_bound(tag);
   if (!multiple) {
     first = unconfirmed_.find(tag);
     if (first == unconfirmed_.end()) return;  // already settled

@@ -27,7 +27,7 @@ using deferred_calls = std::vector<std::function<void()>>;
 struct channel_context {
   std::string& out;                 // frames for the socket, appended
   std::uint64_t out_base = 0;       // stream offset of out's first byte
-  std::uint64_t written = 0;        // stream offset up to which bytes reached the socket
+  std::uint64_t written = 0;        // stream offset up to which bytes may have reached the broker
   std::uint32_t frame_max = 0;      // negotiated (0: no limit)
   std::uint64_t max_message_bytes;  // a longer incoming body: errc::frame_too_large
   deferred_calls& later;            // handler calls to make once the input is handled
@@ -38,6 +38,38 @@ struct consumer {
   std::function<void(delivery)> deliver;
   std::function<void(std::error_code, broker_reply)> cancelled;
 };
+
+// A channel's records, at namespace scope so that their default member
+// initializers are usable in the channel's own members (clang insists).
+namespace detail {
+
+// A synchronous method awaiting its reply.
+struct pending_method {
+  enum class kind { call, open, select, consume, cancel } what;
+  std::uint16_t class_id = 0, method_id = 0;  // the reply expected
+  connection::method_handler done;            // call, consume, cancel
+  std::shared_ptr<consumer> subscriber;       // consume: registered on consume-ok
+  std::string consumer_tag;                   // cancel: removed on cancel-ok
+};
+// A publish awaiting basic.ack / nack.
+struct unconfirmed_publish {
+  connection::publish_handler done;
+  std::string exchange, routing_key;
+  bool mandatory = false;
+  std::uint64_t end = 0;                 // stream offset after its last byte
+  std::optional<broker_reply> returned;  // basic.return came for it
+};
+// A deliver or return whose header and body frames are arriving.
+struct incoming_content {
+  std::optional<basic_deliver> deliver;
+  std::optional<basic_return> returned;
+  bool header_seen = false;
+  std::uint64_t body_size = 0;
+  basic_properties properties;
+  std::string body;
+};
+
+}  // namespace detail
 
 class channel {
  public:
@@ -80,31 +112,9 @@ class channel {
   void fail_all(std::error_code ec, const broker_reply& reply, channel_context& cx);
 
  private:
-  // A synchronous method awaiting its reply.
-  struct pending {
-    enum class kind { call, open, select, consume, cancel } what;
-    std::uint16_t class_id = 0, method_id = 0;  // the reply expected
-    connection::method_handler done;            // call, consume, cancel
-    std::shared_ptr<consumer> subscriber;       // consume: registered on consume-ok
-    std::string consumer_tag;                   // cancel: removed on cancel-ok
-  };
-  // A publish awaiting basic.ack / nack.
-  struct unconfirmed {
-    connection::publish_handler done;
-    std::string exchange, routing_key;
-    bool mandatory = false;
-    std::uint64_t end = 0;                 // stream offset after its last byte
-    std::optional<broker_reply> returned;  // basic.return came for it
-  };
-  // A deliver or return whose header and body frames are arriving.
-  struct incoming {
-    std::optional<basic_deliver> deliver;
-    std::optional<basic_return> returned;
-    bool header_seen = false;
-    std::uint64_t body_size = 0;
-    basic_properties properties;
-    std::string body;
-  };
+  using pending = detail::pending_method;
+  using unconfirmed = detail::unconfirmed_publish;
+  using incoming = detail::incoming_content;
 
   std::error_code on_reply(method m, channel_context& cx);
   void on_confirm(std::uint64_t tag, bool multiple, bool ack, channel_context& cx);

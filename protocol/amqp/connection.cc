@@ -81,14 +81,21 @@ struct connection::state {
 
   std::shared_ptr<connection> self() { return owner.shared_from_this(); }
 
+  // A write in flight may have reached the broker: its publishes count as
+  // written when they fail (the caller must not assume they were lost).
   channel_context context(deferred_calls& later) {
-    return {outbox,           written + writing.size(),  written,
-            owner.frame_max_, options.max_message_bytes, later};
+    const auto handed_over = written + writing.size();
+    return {outbox, handed_over, handed_over, owner.frame_max_, options.max_message_bytes, later};
   }
 
-  template <class F>
-  void post(F f) {
-    asio::post(executor, std::move(f));
+  // Completes `handler` with `args` from the executor, never from inside
+  // the call that registered it.
+  template <class Handler, class... Args>
+  void post(Handler handler, Args... args) {
+    if (!handler) return;
+    asio::post(executor, [handler = std::move(handler), ... args = std::move(args)]() mutable {
+      handler(std::move(args)...);
+    });
   }
 
   // --- connect and handshake ---
@@ -148,6 +155,7 @@ struct connection::state {
   void end_linger() {
     if (!lingering) return;
     lingering = false;
+    connect_timer.cancel();
     socket.close();
   }
 
@@ -316,6 +324,9 @@ struct connection::state {
     const bool was_open = open;
     open = false;
     ready = false;
+    // Taken before the outbox is dropped: what was handed to the socket.
+    deferred_calls later;
+    auto cx = context(later);
     heartbeat_timer.cancel();
     connect_timer.cancel();
     outbox.clear();
@@ -331,8 +342,6 @@ struct connection::state {
       lingering = false;
       socket.close();
     }
-    deferred_calls later;
-    auto cx = context(later);
     for (auto& [id, ch] : channels) ch.fail_all(ec, reply, cx);
     channels.clear();
     if (auto done = std::exchange(connect_done, nullptr)) {
@@ -344,13 +353,20 @@ struct connection::state {
     run(later);
   }
 
-  void acknowledge(channel_id id, const method& m) {
+  // Runs fn(channel, context) for a request on channel `id`, then writes
+  // what it queued and makes the calls it collected. Returns the error to
+  // report to the caller instead.
+  template <class Fn>
+  std::error_code on_request(channel_id id, Fn fn) {
+    if (!ready) return errc::aborted;
     const auto it = channels.find(id);
-    if (!ready || it == channels.end()) return;  // the broker requeues what was unacked
+    if (it == channels.end()) return errc::channel_closed;
     deferred_calls later;
     auto cx = context(later);
-    it->second.acknowledge(m, cx);
+    const std::error_code ec = fn(it->second, cx);
     start_write();
+    run(later);
+    return ec;
   }
 
   channel_id free_channel_id() const {
@@ -374,7 +390,7 @@ connection::connection(asio::any_io_executor executor)
 void connection::connect(connect_options options, done_handler done) {
   auto& s = *state_;
   if (s.started || s.closed) {
-    s.post([done = std::move(done)] { done(errc::aborted, {}); });
+    s.post(std::move(done), make_error_code(errc::aborted), broker_reply{});
     return;
   }
   s.started = true;
@@ -411,15 +427,14 @@ void connection::on_channel_closed(std::function<void(channel_id, broker_reply)>
 void connection::open_channel(bool confirms, channel_handler done) {
   auto& s = *state_;
   if (!s.ready) {
-    s.post([done = std::move(done)] { done(errc::aborted, 0, {}); });
+    s.post(std::move(done), make_error_code(errc::aborted), channel_id{0}, broker_reply{});
     return;
   }
   const auto id = s.free_channel_id();
   if (id == 0) {
     // Every id up to channel_max is taken: one frees when a channel closes.
-    s.post([done = std::move(done)] {
-      done(std::make_error_code(std::errc::resource_unavailable_try_again), 0, {});
-    });
+    s.post(std::move(done), std::make_error_code(std::errc::resource_unavailable_try_again),
+           channel_id{0}, broker_reply{});
     return;
   }
   deferred_calls later;
@@ -429,75 +444,64 @@ void connection::open_channel(bool confirms, channel_handler done) {
 }
 
 void connection::close_channel(channel_id id, done_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  if (!s.ready || it == s.channels.end() || it->second.state() == channel::phase::closing) {
-    const auto ec = s.ready ? errc::channel_closed : errc::aborted;
-    s.post([done = std::move(done), ec] { done(ec, {}); });
-    return;
-  }
-  deferred_calls later;
-  auto cx = s.context(later);
-  it->second.close(std::move(done), cx);
-  s.start_write();
-  run(later);
+  // Its pending operations fail at once, from here (they were registered by
+  // other calls); `done` waits for close-ok.
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) -> std::error_code {
+    if (ch.state() == channel::phase::closing) return errc::channel_closed;
+    ch.close(std::move(done), cx);
+    return {};
+  });
+  if (ec) state_->post(std::move(done), ec, broker_reply{});
 }
 
 void connection::call(channel_id id, method request, method_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.call(std::move(request), std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, {}); });
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.call(std::move(request), std::move(done), cx);
+  });
+  if (ec) state_->post(std::move(done), ec, method{}, broker_reply{});
 }
 
 void connection::publish(channel_id id, const basic_publish& method,
                          const basic_properties& properties, std::string_view body,
                          publish_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.publish(method, properties, body, std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, false); });
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.publish(method, properties, body, std::move(done), cx);
+  });
+  if (ec) state_->post(std::move(done), ec, broker_reply{}, false);
 }
 
 void connection::consume(channel_id id, basic_consume request,
                          std::function<void(delivery)> deliver,
                          std::function<void(std::error_code, broker_reply)> cancelled,
                          method_handler done) {
-  auto& s = *state_;
-  const auto it = s.channels.find(id);
-  std::error_code ec = !s.ready ? errc::aborted : errc::channel_closed;
-  if (s.ready && it != s.channels.end()) {
-    deferred_calls later;
-    auto cx = s.context(later);
-    ec = it->second.consume(std::move(request), std::move(deliver), std::move(cancelled),
-                            std::move(done), cx);
-    s.start_write();
-  }
-  if (ec) s.post([done = std::move(done), ec] { done(ec, {}, {}); });
+  const auto ec = state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    return ch.consume(std::move(request), std::move(deliver), std::move(cancelled), std::move(done),
+                      cx);
+  });
+  if (ec) state_->post(std::move(done), ec, method{}, broker_reply{});
 }
 
+// After the channel or connection closed acknowledgements are dropped: the
+// broker requeues what was unacked.
 void connection::ack(channel_id id, std::uint64_t delivery_tag, bool multiple) {
-  state_->acknowledge(id, basic_ack{delivery_tag, multiple});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_ack{delivery_tag, multiple}, cx);
+    return std::error_code();
+  });
 }
 
 void connection::nack(channel_id id, std::uint64_t delivery_tag, bool multiple, bool requeue) {
-  state_->acknowledge(id, basic_nack{delivery_tag, multiple, requeue});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_nack{delivery_tag, multiple, requeue}, cx);
+    return std::error_code();
+  });
 }
 
 void connection::reject(channel_id id, std::uint64_t delivery_tag, bool requeue) {
-  state_->acknowledge(id, basic_reject{delivery_tag, requeue});
+  (void)state_->on_request(id, [&](channel& ch, channel_context& cx) {
+    ch.acknowledge(basic_reject{delivery_tag, requeue}, cx);
+    return std::error_code();
+  });
 }
 
 std::size_t connection::unwritten() const noexcept {

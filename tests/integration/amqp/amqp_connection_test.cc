@@ -245,6 +245,28 @@ TEST_F(amqp_connection, a_peer_that_never_answers_times_out) {
   EXPECT_LT(steady::now() - started, 5s);
 }
 
+TEST_F(amqp_connection, a_refused_socket_and_a_close_during_connect_complete_once) {
+  std::uint16_t closed_port = 0;
+  {
+    boost::asio::ip::tcp::acceptor gone(io_, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = gone.local_endpoint().port();
+  }
+  auto o = options();
+  o.to.port = closed_port;
+  std::shared_ptr<connection> refused;
+  const auto r = connect(refused, o);
+  EXPECT_TRUE(r.ec);
+  EXPECT_NE(r.ec, errc::handshake_failed);
+
+  // close() cancels a connect in progress: done gets aborted, once.
+  std::shared_ptr<connection> c;
+  auto cancelled = start_connect(c, options());
+  c->close();
+  EXPECT_TRUE(cancelled->done);
+  EXPECT_EQ(cancelled->ec, errc::aborted);
+  run_for(200ms);  // the connect's own completion must not report again
+}
+
 TEST_F(amqp_connection, a_thousand_confirmed_publishes_come_back_to_a_consumer) {
   auto c = connected();
   const auto ch = open_channel(*c, true).id;
@@ -493,6 +515,7 @@ TEST_F(amqp_connection, close_channel_fails_its_pending_and_frees_the_id) {
   EXPECT_EQ(pending_call->ec, errc::aborted);
   EXPECT_TRUE(pending_publish->done);
   EXPECT_EQ(pending_publish->ec, errc::aborted);
+  EXPECT_TRUE(pending_publish->written) << "it goes out ahead of channel.close";
   EXPECT_FALSE(closed->done);
   ASSERT_TRUE(run_until([&] { return closed->done; }));
   EXPECT_FALSE(closed->ec) << closed->ec.message();
@@ -524,6 +547,7 @@ TEST_F(amqp_connection, close_fails_everything_pending_with_aborted) {
   EXPECT_TRUE(pending_call->done);
   EXPECT_EQ(pending_call->ec, errc::aborted);
   EXPECT_EQ(pending_publish->ec, errc::aborted);
+  EXPECT_FALSE(pending_publish->written) << "it was still in the outbox";
   EXPECT_EQ(consumed->ec, errc::aborted);
   // Never consume-ok'd: its consumer never started, so it has nothing to end.
   EXPECT_FALSE(consumer_end->done);
