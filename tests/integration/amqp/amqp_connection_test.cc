@@ -195,7 +195,8 @@ TEST_F(amqp_connection, handshake_negotiates_the_lower_values) {
   }
   auto ninth = std::make_shared<outcome>();
   small->open_channel(false, [ninth](std::error_code ec, channel_id, broker_reply) {
-    *ninth = {true, ec};
+    ninth->done = true;
+    ninth->ec = ec;
   });
   EXPECT_TRUE(run_until([&] { return ninth->done; }));
   EXPECT_TRUE(ninth->ec);
@@ -224,7 +225,8 @@ TEST_F(amqp_connection, a_wrong_vhost_is_refused_with_not_allowed) {
   // Refused connections never report on_lost; calls on them fail.
   auto later = std::make_shared<outcome>();
   c->open_channel(false, [later](std::error_code ec, channel_id, broker_reply) {
-    *later = {true, ec};
+    later->done = true;
+    later->ec = ec;
   });
   EXPECT_TRUE(run_until([&] { return later->done; }));
   EXPECT_EQ(later->ec, errc::aborted);
@@ -486,7 +488,8 @@ TEST_F(amqp_connection, a_queue_deleted_under_its_consumer_cancels_it) {
         *cancelled = {true, ec, std::move(reply)};
       },
       [consumed](std::error_code ec, method, broker_reply) {
-        *consumed = {true, ec};
+        consumed->done = true;
+        consumed->ec = ec;
       });
   ASSERT_TRUE(run_until([&] { return consumed->done; }));
   ASSERT_FALSE(consumed->ec);
@@ -538,10 +541,12 @@ TEST_F(amqp_connection, close_fails_everything_pending_with_aborted) {
   c->consume(
       ch, request, [](delivery) {},
       [consumer_end](std::error_code ec, broker_reply) {
-        *consumer_end = {true, ec};
+        consumer_end->done = true;
+        consumer_end->ec = ec;
       },
       [consumed](std::error_code ec, method, broker_reply) {
-        *consumed = {true, ec};
+        consumed->done = true;
+        consumed->ec = ec;
       });
   c->close();
   EXPECT_TRUE(pending_call->done);
@@ -557,7 +562,8 @@ TEST_F(amqp_connection, close_fails_everything_pending_with_aborted) {
   auto late = std::make_shared<outcome>();
   c->open_channel(false, [&returned, late](std::error_code ec, channel_id, broker_reply) {
     EXPECT_TRUE(returned) << "called from inside open_channel";
-    *late = {true, ec};
+    late->done = true;
+    late->ec = ec;
   });
   returned = true;
   ASSERT_TRUE(run_until([&] { return late->done; }));
@@ -577,10 +583,12 @@ TEST_F(amqp_connection, close_ends_consumers_that_had_started) {
   c->consume(
       ch, request, [](delivery) {},
       [consumer_end](std::error_code ec, broker_reply) {
-        *consumer_end = {true, ec};
+        consumer_end->done = true;
+        consumer_end->ec = ec;
       },
       [consumed](std::error_code ec, method, broker_reply) {
-        *consumed = {true, ec};
+        consumed->done = true;
+        consumed->ec = ec;
       });
   ASSERT_TRUE(run_until([&] { return consumed->done; }));
   c->close();
@@ -625,7 +633,8 @@ TEST_F(amqp_connection, a_connection_exception_fails_everything_and_reports_the_
         *ended = {true, ec, std::move(reply)};
       },
       [first](std::error_code ec, method, broker_reply) {
-        *first = {true, ec};
+        first->done = true;
+        first->ec = ec;
       });
   ASSERT_TRUE(run_until([&] { return first->done; }));
   // Reusing a consumer tag on a channel is a connection exception (530).
