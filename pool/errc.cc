@@ -45,6 +45,8 @@ class category final : public std::error_category {
         return "broker refused access";
       case errc::not_found_at_broker:
         return "not found at the broker";
+      case errc::remote_exception:
+        return "the peer answered with an exception";
     }
     return "unknown pool error " + std::to_string(value);
   }

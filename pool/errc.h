@@ -24,6 +24,7 @@ enum class errc {
   broker_refused,           // the broker refused the operation (precondition)
   access_refused,           // the broker refused access
   not_found_at_broker,      // the broker has no such exchange, queue, route, ...
+  remote_exception,         // the peer ran the request and answered with an exception (framed)
 };
 
 const std::error_category& pool_category() noexcept;

@@ -66,10 +66,10 @@ bool implemented(adapter_kind kind) noexcept {
   switch (kind) {
     case adapter_kind::redis:
     case adapter_kind::amqp:
+    case adapter_kind::framed:
       return true;
     case adapter_kind::nats:
     case adapter_kind::kafka:
-    case adapter_kind::framed:
       return false;
   }
   return false;

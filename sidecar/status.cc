@@ -36,6 +36,8 @@ grpc::StatusCode code_for(pool::errc e) {
       return StatusCode::ABORTED;
     case pool::errc::access_refused:
       return StatusCode::PERMISSION_DENIED;
+    case pool::errc::remote_exception:
+      return StatusCode::UNKNOWN;
   }
   return StatusCode::INTERNAL;
 }

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "sidecar/amqp_adapter.h"
+#include "sidecar/framed_adapter.h"
 #include "sidecar/redis_adapter.h"
 
 namespace brokerside::sidecar {
@@ -15,6 +16,8 @@ adapter_binding builtin_factory(const pool::target_config& target) {
       return make_redis_adapter(target);
     case protocol::adapter_kind::amqp:
       return make_amqp_adapter(target);
+    case protocol::adapter_kind::framed:
+      return make_framed_adapter(target);
     default:
       return {};
   }
