@@ -1,5 +1,6 @@
 #include "sidecar/amqp_adapter.h"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
@@ -246,10 +247,25 @@ class amqp_subscription final : public subscription,
  public:
   explicit amqp_subscription(std::shared_ptr<session> s) : s_(std::move(s)) {}
 
-  // The stream has ended: closing the channel requeues what was not acked.
+  // Dropped without stop() (its connection was lost): close the channel
+  // anyway, in case the connection lives on.
   ~amqp_subscription() override {
+    if (stopped_) return;
     boost::asio::post(s_->executor, [s = s_, channel = channel_] {
       if (channel != 0) s->conn->close_channel(channel, [](std::error_code, amqp::broker_reply) {});
+    });
+  }
+
+  // The stream has ended: channel.close goes out after every ack queued
+  // before it, and once the broker confirms (close-ok) those acks are
+  // settled and what was not acked is requeued; only then may the
+  // connection go.
+  void stop(std::function<void()> then) override {
+    stopped_ = true;
+    boost::asio::post(s_->executor, [self = shared_from_this(), then = std::move(then)] {
+      if (self->channel_ == 0) return then();
+      self->s_->conn->close_channel(self->channel_,
+                                    [then](std::error_code, amqp::broker_reply) { then(); });
     });
   }
 
@@ -340,6 +356,7 @@ class amqp_subscription final : public subscription,
   std::vector<std::string> sources_;  // queue names
   channel_id channel_ = 0;            // set on the strand before any delivery
   std::size_t consuming = 0;          // consumers confirmed
+  std::atomic<bool> stopped_{false};  // stop() was called
 };
 
 class operations final : public operation_adapter {

@@ -36,6 +36,10 @@ class subscription {
   virtual void settle(std::uint64_t tag, bool ack, bool requeue) = 0;
   // The most deliveries outstanding is now `credit`.
   virtual void set_credit(std::uint32_t credit) = 0;
+  // The stream has ended: settle what was settled before the connection is
+  // let go (AMQP: close the channel and wait for the broker's close-ok, so
+  // acks still in the output are not lost with it), then call `then`, once.
+  virtual void stop(std::function<void()> then) { then(); }
 };
 
 class operation_adapter {

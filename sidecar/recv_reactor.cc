@@ -60,19 +60,33 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
   }
 
-  // Needs mutex.
+  // Lets the dedicated connection go, once the subscription has stopped
+  // (acks written before it are settled first). Needs mutex.
   void release() {
-    sub.reset();  // first: the adapter ends its consumer before the connection is reused
-    if (node != 0) target.pool->release_dedicated(node);
-    node = 0;
     if (retry) retry->cancel();
+    auto stopping = std::exchange(sub, nullptr);
+    const auto n = std::exchange(node, 0);
+    if (n == 0) return;
+    auto pool = target.pool;
+    if (!stopping) return pool->release_dedicated(n);
+    stopping->stop([pool, n, stopping] { pool->release_dedicated(n); });
+  }
+
+  // Drops what is queued for the client, except a response being written
+  // (gRPC still holds it). Needs mutex.
+  void drop_unwritten() {
+    if (writing && !outbox.empty()) {
+      outbox.erase(outbox.begin() + 1, outbox.end());
+    } else {
+      outbox.clear();
+    }
   }
 
   // Ends the stream with `status` once what is queued is written (now, if
   // it is an error). Needs mutex.
   void end(grpc::Status status) {
     if (ending) return;
-    if (!status.ok()) outbox.clear();
+    if (!status.ok()) drop_unwritten();
     end_status = std::move(status);
     ending = true;
     pump();
@@ -263,6 +277,7 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
 void recv_reactor::OnWriteDone(bool ok) {
   std::lock_guard lock(state_->mutex);
   state_->writing = false;
+  if (state_->outbox.empty()) return state_->pump();  // (cannot happen: the written one is kept)
   // ACK_MODE_AUTO: a delivery counts as delivered once written to the client.
   const auto& written = state_->outbox.front();
   if (ok && state_->auto_ack && written.has_delivery()) {
@@ -283,7 +298,7 @@ void recv_reactor::OnWriteDone(bool ok) {
 void recv_reactor::OnCancel() {
   std::lock_guard lock(state_->mutex);
   if (state_->target.pool == nullptr) return;  // not subscribed: OnReadDone(false) finishes
-  state_->outbox.clear();
+  state_->drop_unwritten();
   state_->end_status = grpc::Status::CANCELLED;
   state_->ending = true;
   state_->pump();
