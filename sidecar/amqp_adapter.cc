@@ -11,6 +11,7 @@
 #include "protocol/amqp/connection.h"
 #include "protocol/errc.h"
 #include "sidecar/amqp_translate.h"
+#include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -224,21 +225,6 @@ class pooled_connection final : public pool::connection {
 
  private:
   std::shared_ptr<session> s_;
-};
-
-class factory final : public pool::connection_factory {
- public:
-  explicit factory(const pool::target_config& target)
-      : target_(std::make_shared<const pool::target_config>(target)) {}
-  std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<pooled_connection>(std::move(executor), target_);
-  }
-  // Publishes are pipelined on the confirm channel and matched by sequence
-  // number; commands and requests run on channels of their own.
-  std::uint32_t per_connection_cap() const override { return 1024; }
-
- private:
-  std::shared_ptr<const pool::target_config> target_;
 };
 
 // A consumer on a channel of a dedicated connection, settled by the stream.
@@ -534,8 +520,14 @@ class operations final : public operation_adapter {
 
 }  // namespace
 
+// Publishes are pipelined on the confirm channel and matched by sequence
+// number; commands and requests run on channels of their own.
+constexpr std::uint32_t connection_cap = 1024;
+
 adapter_binding make_amqp_adapter(const pool::target_config& target) {
-  return {std::make_shared<factory>(target), std::make_shared<operations>(), {}};
+  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
+          std::make_shared<operations>(),
+          {}};
 }
 
 }  // namespace brokerside::sidecar

@@ -8,6 +8,7 @@
 #include "protocol/errc.h"
 #include "protocol/framed/connection.h"
 #include "protocol/framed/json.h"
+#include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -186,20 +187,6 @@ class pooled_connection final : public pool::connection {
   std::shared_ptr<const pool::target_config> target_;
 };
 
-class factory final : public pool::connection_factory {
- public:
-  explicit factory(const pool::target_config& target)
-      : target_(std::make_shared<const pool::target_config>(target)) {}
-  std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<pooled_connection>(std::move(executor), target_);
-  }
-  // Answers are matched by id, in any order: many requests share a channel.
-  std::uint32_t per_connection_cap() const override { return 1024; }
-
- private:
-  std::shared_ptr<const pool::target_config> target_;
-};
-
 class operations final : public operation_adapter {
  public:
   grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
@@ -256,8 +243,13 @@ class operations final : public operation_adapter {
 
 }  // namespace
 
+// Answers are matched by id, in any order: many requests share a channel.
+constexpr std::uint32_t connection_cap = 1024;
+
 adapter_binding make_framed_adapter(const pool::target_config& target) {
-  return {std::make_shared<factory>(target), std::make_shared<operations>(), {}};
+  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
+          std::make_shared<operations>(),
+          {}};
 }
 
 }  // namespace brokerside::sidecar

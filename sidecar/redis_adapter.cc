@@ -7,6 +7,7 @@
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/redis/connection.h"
+#include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -72,20 +73,6 @@ class pooled_connection final : public pool::connection {
   std::shared_ptr<const pool::target_config> target_;  // URLs, TLS, limits
   std::shared_ptr<std::string> error_text_ =
       std::make_shared<std::string>();  // last connect failure
-};
-
-class factory final : public pool::connection_factory {
- public:
-  explicit factory(const pool::target_config& target)
-      : target_(std::make_shared<const pool::target_config>(target)) {}
-  std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<pooled_connection>(std::move(executor), target_);
-  }
-  // Replies come back in order, so one connection pipelines many commands.
-  std::uint32_t per_connection_cap() const override { return 1024; }
-
- private:
-  std::shared_ptr<const pool::target_config> target_;  // shared with its connections
 };
 
 std::string upper(std::string_view text) {
@@ -317,8 +304,13 @@ class operations final : public operation_adapter {
 
 }  // namespace
 
+// Replies come back in order, so one connection pipelines many commands.
+constexpr std::uint32_t connection_cap = 1024;
+
 adapter_binding make_redis_adapter(const pool::target_config& target) {
-  return {std::make_shared<factory>(target), std::make_shared<operations>(), {}};
+  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
+          std::make_shared<operations>(),
+          {}};
 }
 
 }  // namespace brokerside::sidecar
