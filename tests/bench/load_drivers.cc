@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -84,12 +85,16 @@ class unary_load {
   void start() {
     for (auto& s : slots_) issue(*s);
   }
-  std::uint64_t collect(latency_recorder& all) {
+  std::uint64_t collect(latency_recorder& all, nlohmann::json& error_detail) {
     std::uint64_t errors = 0;
+    std::map<int, std::uint64_t> codes;
     for (auto& s : slots_) {
       all.merge(s->latencies);
       errors += s->errors;
+      for (const auto& [code, n] : s->error_codes) codes[code] += n;
+      if (!s->error_message.empty()) error_detail["last_message"] = s->error_message;
     }
+    for (const auto& [code, n] : codes) error_detail["by_code"][std::to_string(code)] = n;
     return errors;
   }
 
@@ -101,6 +106,8 @@ class unary_load {
     bench_clock::time_point start;
     latency_recorder latencies;  // touched by one call at a time: no lock
     std::uint64_t errors = 0;
+    std::map<int, std::uint64_t> error_codes;  // gRPC status code -> count (-1: bad reply)
+    std::string error_message;                 // the last one
   };
 
   void issue(slot& s) {
@@ -120,6 +127,8 @@ class unary_load {
         control_.completed();
       } else {
         ++s.errors;
+        ++s.error_codes[status.ok() ? -1 : int(status.error_code())];
+        s.error_message = status.error_message();
       }
     }
     if (control_.stopping()) return control_.participant_done();
@@ -139,8 +148,11 @@ nlohmann::json drive_unary(const load_options& o, unary_load<Request, Response>&
   const double seconds = control.run();
   if (!control.wait_drained(60)) throw std::runtime_error("calls did not drain within 60 s");
   latency_recorder all;
-  const auto errors = load.collect(all);
-  return report(o, seconds, all, errors);
+  nlohmann::json error_detail = nlohmann::json::object();
+  const auto errors = load.collect(all, error_detail);
+  auto out = report(o, seconds, all, errors);
+  if (errors != 0) out["error_detail"] = error_detail;
+  return out;
 }
 
 // ---- streams: a window of `in_flight` messages outstanding per stream ----
