@@ -155,22 +155,29 @@ cat >"$raw/meta.json" <<EOT
  "redis": "$(redis-server --version | sed 's/"//g')",
  "grpc": "$(dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null || echo unknown)",
  "compiler": "$(c++ --version | head -n1 | sed 's/"//g')",
+ "ghz": "$ghz_version",
  "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' with uncommitted changes')"}
 EOT
 
 for rep in $(seq "$reps"); do
   log "repetition $rep/$reps"
   # P0 ceilings and P1/P3 pairs, each pair back to back.
-  load --mode echo-unary --address "$echo_addr" --in-flight 32 >"$raw/p0-echo-u32-$rep.json"
-  load --mode send-get --address "$side_addr" --in-flight 32 >"$raw/p1-$rep.json"
-  load --mode echo-unary --address "$echo_addr" --in-flight 1 >"$raw/p0-echo-u1-$rep.json"
+  load --mode echo-unary --address "$echo_addr" --in-flight 32 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u32-$rep.json"
+  load --mode send-get --address "$side_addr" --in-flight 32 --server-pid "$main_pid" \
+    >"$raw/p1-$rep.json"
+  load --mode echo-unary --address "$echo_addr" --in-flight 1 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u1-$rep.json"
   redis_bench 1 get,set 100000 >"$raw/p0-redis-c1-$rep.csv"
-  load --mode send-get --address "$side_addr" --in-flight 1 >"$raw/p3-$rep.json"
+  load --mode send-get --address "$side_addr" --in-flight 1 --server-pid "$main_pid" \
+    >"$raw/p3-$rep.json"
   # P2: one stream, 50 in flight, against 50 redis-benchmark clients; peak
   # RSS over P2 alone (clear_refs 5 resets VmHWM).
-  load --mode echo-stream --address "$echo_addr" --in-flight 50 >"$raw/p0-echo-s50-$rep.json"
+  load --mode echo-stream --address "$echo_addr" --in-flight 50 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-s50-$rep.json"
   redis_bench 50 get,set 300000 >"$raw/p0-redis-c50-$rep.csv"
-  load --mode stream-set --address "$side_addr" --in-flight 50 >"$raw/p2-$rep.json"
+  load --mode stream-set --address "$side_addr" --in-flight 50 --server-pid "$main_pid" \
+    >"$raw/p2-$rep.json"
   # P6 peak: P2 again on a fresh sidecar; VmHWM is its peak RSS since exec.
   start_sidecar "p2-peak-$rep"
   load --mode stream-set --address "127.0.0.1:$sidecar_port" --in-flight 50 \
@@ -197,9 +204,9 @@ for rep in $(seq "$reps"); do
     --target cache="$redis_url" --target events="$amqp_url" --target sessions="$redis_url/1" \
     >"$raw/p6-$rep.json" 2>>"$raw/startup.log"
   # P7: 1,000 clients x 10 in flight; 1,000 open Recv streams (10 channels).
-  load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 \
+  load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 --server-pid "$echo_pid" \
     >"$raw/p0-echo-u1000x10-$rep.json"
-  load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 \
+  load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 --server-pid "$main_pid" \
     >"$raw/p7-clients-$rep.json"
   awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-after-$rep.json"
   start_sidecar "recv-$rep"

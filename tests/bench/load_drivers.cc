@@ -47,7 +47,7 @@ v1::SendRequest redis_command(const load_options& o, std::initializer_list<std::
 }
 
 nlohmann::json report(const load_options& o, double seconds, latency_recorder& all,
-                      std::uint64_t errors) {
+                      std::uint64_t errors, const run_control& control) {
   nlohmann::json out;
   out["mode"] = mode_name(o.mode);
   out["label"] = o.label;
@@ -62,6 +62,12 @@ nlohmann::json report(const load_options& o, double seconds, latency_recorder& a
   out["errors"] = errors;
   out["throughput"] = seconds > 0 ? double(all.count()) / seconds : 0.0;
   out["latency_us"] = all.summary();
+  if (auto usage = control.server_usage(); !usage.empty() && all.count() != 0) {
+    const double calls = double(all.count());
+    usage["cpu_us_per_call"] = usage["cpu_s"].get<double>() * 1e6 / calls;
+    usage["context_switches_per_call"] = usage["context_switches"].get<double>() / calls;
+    out["server"] = usage;
+  }
   return out;
 }
 
@@ -150,7 +156,7 @@ nlohmann::json drive_unary(const load_options& o, unary_load<Request, Response>&
   latency_recorder all;
   nlohmann::json error_detail = nlohmann::json::object();
   const auto errors = load.collect(all, error_detail);
-  auto out = report(o, seconds, all, errors);
+  auto out = report(o, seconds, all, errors, control);
   if (errors != 0) out["error_detail"] = error_detail;
   return out;
 }
@@ -284,7 +290,7 @@ nlohmann::json drive_streams(const load_options& o, const Request& request,
     errors += s->errors();
     if (!s->status().ok()) ++errors;
   }
-  return report(o, seconds, all, errors);
+  return report(o, seconds, all, errors, control);
 }
 
 // ---- Recv subscriptions held open ----

@@ -22,7 +22,7 @@ constexpr std::pair<const char*, load_mode> modes[] = {
                "usage: bench_load --mode MODE [--address HOST:PORT] [--clients N] [--in-flight N]\n"
                "         [--streams N] [--warmup S] [--duration S | --count N] [--payload BYTES]\n"
                "         [--target NAME] [--key KEY] [--routing-key KEY] [--label TEXT]\n"
-               "         [--rss-pid PID] [--hold S] [-- COMMAND...]\n"
+               "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
                "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
                "       recv-hold startup\n",
                why);
@@ -81,6 +81,8 @@ load_options parse_load_options(int argc, char** argv) {
         o.label = value;
       } else if (arg == "--rss-pid") {
         o.rss_pid = std::stoi(value);
+      } else if (arg == "--server-pid") {
+        o.server_pid = std::stoi(value);
       } else if (arg == "--hold") {
         o.hold_s = std::stod(value);
       } else {

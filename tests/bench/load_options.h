@@ -33,8 +33,9 @@ struct load_options {
   std::string routing_key = "bench";       // AMQP routing key (default exchange)
   std::string label;                       // copied into the report
   int rss_pid = 0;                         // recv_hold: the process whose RSS is read
-  double hold_s = 2;                       // recv_hold / startup: settle before reading RSS
-  std::vector<std::string> command;        // startup: the program and its arguments
+  int server_pid = 0;  // if set: its CPU time and context switches over the measured window
+  double hold_s = 2;   // recv_hold / startup: settle before reading RSS
+  std::vector<std::string> command;  // startup: the program and its arguments
 };
 
 // Parses argv; prints usage and exits 2 on a bad command line.

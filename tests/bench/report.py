@@ -56,6 +56,11 @@ def spread(values):
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not values:
         return None
+    if isinstance(values[0], tuple):
+        # (figure, baseline) pairs: each side summarized on its own.
+        a, b = spread([v[0] for v in values]), spread([v[1] for v in values])
+        return {"median": (a["median"], b["median"]), "min": (a["min"], b["min"]),
+                "max": (a["max"], b["max"]), "values": values}
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "values": values}
 
@@ -144,6 +149,20 @@ add("P3", "added at p99 (pair by pair)", "µs",
     [a["latency_us"]["p99"] - b if a is not None and b is not None else None
      for a, b in zip(p3, base99)])
 
+def server(run, key):
+    return run["server"][key] if run and "server" in run else None
+
+
+for pid, what, fig, base in (("P1", "32 in flight", p1, echo_u32), ("P2", "one stream, 50 in flight", p2, echo_s50),
+                             ("P3", "1 in flight", p3, echo_u1)):
+    add(pid, f"server CPU per call, {what}: brokerside / bare echo", "µs/µs",
+        pairwise(fig, base, lambda a, b: (server(a, "cpu_us_per_call"), server(b, "cpu_us_per_call"))
+                 if server(a, "cpu_us_per_call") is not None else None))
+    add(pid, f"server context switches per call, {what}: brokerside / bare echo", "n/n",
+        pairwise(fig, base, lambda a, b: (server(a, "context_switches_per_call"),
+                                          server(b, "context_switches_per_call"))
+                 if server(a, "context_switches_per_call") is not None else None))
+
 add("P4", "brokerside SendStream confirmed publishes (64 in flight): throughput", "msgs/s",
     [thr(r) for r in p4])
 add("P4", "pika BlockingConnection + confirm_delivery: throughput", "msgs/s",
@@ -206,13 +225,16 @@ for what, g, b in [(f"{name}, {c} in flight", ghz(f"ghz-{key}-c{c}.json"),
         cross.append({"what": what, "ghz": g,
                       "bench_load": {"rps": b["throughput"], "p50_us": b["latency_us"]["p50"],
                                      "p99_us": b["latency_us"]["p99"]} if b else None})
-ghz_version = (raw / "ghz-version.txt").read_text().strip() if (raw / "ghz-version.txt").exists() else None
+ghz_version = meta.get("ghz", "") + " (go install; its --version says " + (
+    (raw / "ghz-version.txt").read_text().strip() if (raw / "ghz-version.txt").exists() else "?") + ")"
 
 
 # ---- Markdown ----
 def fmt(v, unit):
     if v is None:
         return "–"
+    if isinstance(v, (tuple, list)):
+        return " / ".join(fmt(x, "µs" if unit == "µs/µs" else "×") for x in v)
     if unit == "×":
         return f"{v:.2f}"
     if unit in ("MB", "ms", "KB"):
@@ -237,7 +259,8 @@ lines += [
     "to core 1; redis-server and RabbitMQ are not pinned and share both cores with them. The same "
     "placement applies to a figure and its baseline. Latency percentiles of bench_load and the "
     "Python apps are exact (every sample kept, nearest rank); redis-benchmark's are its own (µs "
-    "resolution).",
+    "resolution). Server CPU and context switches per call come from /proc over the "
+    "measured window (all threads of the server process).",
     "",
     "| | measure | median | min | max | target | met |",
     "|---|---|---:|---:|---:|---|---|",
@@ -245,7 +268,7 @@ lines += [
 for f in figures:
     s = f["spread"]
     met = {True: "**met**", False: "**MISSED**", None: ""}[f["met"]]
-    unit = f" {f['unit']}" if f["unit"] not in ("×",) else " ×"
+    unit = {"×": " ×", "µs/µs": " µs", "n/n": ""}.get(f["unit"], f" {f['unit']}")
     if s is None:
         lines.append(f"| {f['id']} | {f['what']} | did not run | | | {f['target'] or ''} | {met} |")
         continue

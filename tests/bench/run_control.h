@@ -28,6 +28,10 @@ class run_control {
   // Returns the measured seconds.
   double run();
 
+  // The server's CPU seconds and context switches over the measured window
+  // (with --server-pid; an empty object otherwise).
+  nlohmann::json server_usage() const { return server_usage_; }
+
   // Drain accounting: the run is over once every participant has finished.
   void add_participant() { ++participants_; }
   void participant_done();
@@ -38,12 +42,13 @@ class run_control {
   void stop();
 
   const load_options& options_;
-  std::atomic<int> phase_{0};               // 0 warm-up, 1 measuring, 2 stopping
-  std::atomic<std::uint64_t> measured_{0};  // calls completed while measuring
-  std::mutex mutex_;                        // guards the counters below, with cv_
-  std::condition_variable cv_;              // signals stop and drain
-  int participants_ = 0;                    // slots or streams not yet drained
-  bool stopped_ = false;                    // stop() was called
+  std::atomic<int> phase_{0};                               // 0 warm-up, 1 measuring, 2 stopping
+  std::atomic<std::uint64_t> measured_{0};                  // calls completed while measuring
+  std::mutex mutex_;                                        // guards the counters below, with cv_
+  std::condition_variable cv_;                              // signals stop and drain
+  int participants_ = 0;                                    // slots or streams not yet drained
+  bool stopped_ = false;                                    // stop() was called
+  nlohmann::json server_usage_ = nlohmann::json::object();  // see server_usage()
 };
 
 }  // namespace brokerside::bench
