@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# The benchmark suite (issue 7), one command; not part of the test command.
+# Builds Release with BROKERSIDE_BENCH=ON in build-bench, starts its own
+# redis and rabbitmq (scripts/brokers.sh, run dir .run/bench-brokers), the
+# sidecar and the bare gRPC echo server, runs P0-P7 side by side, REPS times
+# each, then tests/bench/report.py writes tests/bench/results/<date>.{md,json,png}
+# and prints the table. Everything it started is stopped by PID.
+#
+#   scripts/bench.sh                 (about 8 minutes)
+#   BENCH_REPS=3 BENCH_DURATION=5 BENCH_JOBS=1 BENCH_PROFILE=1 scripts/bench.sh
+#
+# CPU placement on this 2-core machine: servers (brokerside, the echo
+# server) on core 0, load generators (bench_load, redis-benchmark, ghz, the
+# Python apps) on core 1, brokers unpinned. The same placement applies to a
+# figure and its baseline.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+reps=${BENCH_REPS:-3}
+duration=${BENCH_DURATION:-5}
+warmup=${BENCH_WARMUP:-1}
+jobs=${BENCH_JOBS:-1}
+profile=${BENCH_PROFILE:-1}
+ghz_version=v0.120.0
+build="$root/build-bench"
+stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
+raw="$root/.run/bench/$stamp"
+export BROKERSIDE_RUN_DIR="$root/.run/bench-brokers"
+mkdir -p "$raw"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---- build, Python packages, ghz ----
+log "building Release with BROKERSIDE_BENCH=ON in build-bench (ninja -j$jobs)"
+cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBROKERSIDE_BENCH=ON \
+  -DBROKERSIDE_TESTS=OFF >"$raw/cmake.log" 2>&1 || die "cmake failed (see $raw/cmake.log)"
+ninja -C "$build" -j"$jobs" brokerside bench_echo_server bench_load >"$raw/build.log" 2>&1 ||
+  die "build failed (see $raw/build.log)"
+sidecar_bin="$build/sidecar/brokerside"
+echo_bin="$build/tests/bench/bench_echo_server"
+load_bin="$build/tests/bench/bench_load"
+
+python="$root/.venv/bin/python"
+[[ -x $python ]] || die "no .venv: run scripts/deps.sh first"
+req="$root/tests/bench/requirements.txt"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [[ "$(cat "$root/.venv/.bench-requirements.sha256" 2>/dev/null)" != "$want" ]]; then
+  log "installing tests/bench/requirements.txt into .venv"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$req" >"$raw/pip.log" 2>&1 ||
+    die "pip failed (see $raw/pip.log)"
+  echo "$want" >"$root/.venv/.bench-requirements.sha256"
+fi
+
+ghz="$root/.cache/gobin/ghz"
+if [[ ! -x $ghz ]]; then
+  log "installing ghz $ghz_version from the Go module proxy"
+  GOBIN="$root/.cache/gobin" timeout 900 go install "github.com/bojand/ghz/cmd/ghz@$ghz_version" \
+    >"$raw/ghz-install.log" 2>&1 || log "ghz could not be installed (see $raw/ghz-install.log)"
+fi
+
+# ---- processes we start, stopped by PID ----
+pids=()
+brokers_started=0
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq || true
+}
+trap cleanup EXIT
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+log "starting redis and rabbitmq (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
+brokers_started=1
+"$root/scripts/brokers.sh" start redis rabbitmq >"$raw/brokers.log" 2>&1 ||
+  die "brokers did not start (see $raw/brokers.log)"
+# shellcheck disable=SC1091
+source "$BROKERSIDE_RUN_DIR/brokers.env"
+redis_url=$BROKERSIDE_REDIS_URL
+redis_port=$BROKERSIDE_REDIS_PORT
+amqp_url=$BROKERSIDE_AMQP_URL
+
+echo_port=$(free_port)
+taskset -c 0 "$echo_bin" --listen "127.0.0.1:$echo_port" >"$raw/echo-server.log" 2>&1 &
+echo_pid=$!
+pids+=("$echo_pid")
+
+# start_sidecar NAME: a brokerside on core 0 and free ports; sets
+# sidecar_pid and sidecar_port. One I/O thread on its one core. The pubsub
+# target may hold a dedicated connection per Recv stream (P7); cache lets
+# P7's 10,000 calls wait in its queue (the default max_pending of 1,024
+# answers the excess with RESOURCE_EXHAUSTED "pool exhausted", which is not
+# a throughput figure).
+start_sidecar() {
+  local name=$1
+  sidecar_port=$(free_port)
+  taskset -c 0 "$sidecar_bin" --listen.grpc="127.0.0.1:$sidecar_port" --listen.admin= \
+    --server.threads=1 --log.level=warn \
+    --target cache="$redis_url" --target events="$amqp_url" --target pubsub="$redis_url" \
+    --targets.pubsub.pool.max_connections=1100 --targets.pubsub.pool.max_pending=2000 \
+    --targets.cache.pool.max_pending=16384 >>"$raw/sidecar-$name.log" 2>&1 &
+  sidecar_pid=$!
+  pids+=("$sidecar_pid")
+  for _ in $(seq 100); do
+    "$sidecar_bin" --probe --listen.grpc="127.0.0.1:$sidecar_port" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "brokerside did not become SERVING (see $raw/sidecar-$name.log)"
+}
+stop_sidecar() {
+  local pid=$1 p kept=()
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
+
+# The main sidecar serves every figure but the memory ones, which get a fresh
+# process each (a heap that P7 grew is not given back to the system, so RSS
+# read after it would say nothing about P2 or the Recv streams).
+start_sidecar main
+main_pid=$sidecar_pid
+grpc_port=$sidecar_port
+sleep 1
+
+client=(taskset -c 1)
+load() { "${client[@]}" "$load_bin" --warmup "$warmup" --duration "$duration" "$@"; }
+echo_addr="127.0.0.1:$echo_port"
+side_addr="127.0.0.1:$grpc_port"
+
+# redis-benchmark with a run length close to BENCH_DURATION at its usual rate.
+redis_bench() {
+  local clients=$1 tests=$2 n=$3
+  "${client[@]}" timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -P 1 -d 64 -t "$tests" \
+    -n "$n" --csv
+}
+
+cat >"$raw/meta.json" <<EOT
+{"stamp": "$stamp", "reps": $reps, "duration_s": $duration, "warmup_s": $warmup,
+ "host": "$(hostname)", "kernel": "$(uname -r)", "cpus": $(nproc),
+ "cpu_model": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//;s/"//g')",
+ "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "redis": "$(redis-server --version | sed 's/"//g')",
+ "grpc": "$(dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null || echo unknown)",
+ "compiler": "$(c++ --version | head -n1 | sed 's/"//g')",
+ "ghz": "$ghz_version",
+ "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' with uncommitted changes')"}
+EOT
+
+for rep in $(seq "$reps"); do
+  log "repetition $rep/$reps"
+  # P0 ceilings and P1/P3 pairs, each pair back to back.
+  load --mode echo-unary --address "$echo_addr" --in-flight 32 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u32-$rep.json"
+  load --mode send-get --address "$side_addr" --in-flight 32 --server-pid "$main_pid" \
+    >"$raw/p1-$rep.json"
+  load --mode echo-unary --address "$echo_addr" --in-flight 1 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u1-$rep.json"
+  redis_bench 1 get,set 100000 >"$raw/p0-redis-c1-$rep.csv"
+  load --mode send-get --address "$side_addr" --in-flight 1 --server-pid "$main_pid" \
+    >"$raw/p3-$rep.json"
+  # P2: one stream, 50 in flight, against 50 redis-benchmark clients; peak
+  # RSS over P2 alone (clear_refs 5 resets VmHWM).
+  load --mode echo-stream --address "$echo_addr" --in-flight 50 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-s50-$rep.json"
+  redis_bench 50 get,set 300000 >"$raw/p0-redis-c50-$rep.csv"
+  load --mode stream-set --address "$side_addr" --in-flight 50 --server-pid "$main_pid" \
+    >"$raw/p2-$rep.json"
+  # P6 peak: P2 again on a fresh sidecar; VmHWM is its peak RSS since exec.
+  start_sidecar "p2-peak-$rep"
+  load --mode stream-set --address "127.0.0.1:$sidecar_port" --in-flight 50 \
+    >"$raw/p2-fresh-$rep.json"
+  awk '/^VmHWM|^VmRSS/{sub(":", "", $1); printf "%s\"%s\": %s", (n++ ? ", " : "{"), $1, $2}
+       END{print "}"}' "/proc/$sidecar_pid/status" >"$raw/p6-peak-$rep.json"
+  stop_sidecar "$sidecar_pid"
+  # P4: confirmed AMQP publishes, same 64-byte body, same queue.
+  "${client[@]}" "$load_bin" --mode stream-publish --address "$side_addr" --target events \
+    --in-flight 64 --warmup "$warmup" --count 50000 >"$raw/p4-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py pika-publish --amqp "$amqp_url" \
+    --count 5000 --max-seconds 30 >"$raw/p4-pika-$rep.json"
+  # P5: a Python app, one SET at a time; and the same with 64 outstanding.
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py grpc-set --address "$side_addr" \
+    --duration "$duration" --warmup "$warmup" >"$raw/p5-grpc-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py redis-set --redis-port "$redis_port" \
+    --duration "$duration" --warmup "$warmup" >"$raw/p5-redis-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py grpc-set --address "$side_addr" \
+    --duration "$duration" --warmup "$warmup" --window 64 >"$raw/p5-grpc-w64-$rep.json"
+  # P6: exec to SERVING and idle RSS with 3 targets (a fresh process).
+  start_port=$(free_port)
+  timeout 60 "$load_bin" --mode startup --address "127.0.0.1:$start_port" --hold 2 -- \
+    "$sidecar_bin" --listen.grpc="127.0.0.1:$start_port" --listen.admin= --log.level=warn \
+    --target cache="$redis_url" --target events="$amqp_url" --target sessions="$redis_url/1" \
+    >"$raw/p6-$rep.json" 2>>"$raw/startup.log"
+  # P7: 1,000 clients x 10 in flight; 1,000 open Recv streams (10 channels).
+  load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u1000x10-$rep.json"
+  load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 --server-pid "$main_pid" \
+    >"$raw/p7-clients-$rep.json"
+  awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-after-$rep.json"
+  start_sidecar "recv-$rep"
+  sleep 1
+  "${client[@]}" timeout 180 "$load_bin" --mode recv-hold --address "127.0.0.1:$sidecar_port" \
+    --target pubsub --clients 10 --streams 100 --rss-pid "$sidecar_pid" --hold 2 \
+    >"$raw/p7-recv-$rep.json"
+  stop_sidecar "$sidecar_pid"
+  sleep 1
+done
+
+# ---- ghz cross-check, once: bare echo and P1 (Send GET), at 32 and at 1 in
+# flight, one connection, each followed by bench_load with the same settings ----
+if [[ -x $ghz ]]; then
+  log "ghz cross-check"
+  payload=$(printf 'x%.0s' $(seq 64) | base64 -w0)
+  get_args="[\"$(printf GET | base64)\",\"$(printf bench:key | base64)\"]"
+  for c in 32 1; do
+    "${client[@]}" timeout 120 "$ghz" --insecure --proto tests/bench/echo.proto \
+      --call brokerside.bench.Echo/Echo -d "{\"payload\":\"$payload\"}" -c "$c" --connections 1 \
+      -z "${duration}s" --skipFirst 1000 -O json "$echo_addr" >"$raw/ghz-echo-c$c.json" \
+      2>"$raw/ghz-echo-c$c.log" || true
+    load --mode echo-unary --address "$echo_addr" --in-flight "$c" --label "beside ghz" \
+      >"$raw/ghz-pair-echo-c$c.json"
+    "${client[@]}" timeout 120 "$ghz" --insecure --import-paths proto \
+      --proto proto/brokerside/v1/brokerside.proto --call brokerside.v1.Broker/Send \
+      -d "{\"target\":\"cache\",\"command\":{\"args\":$get_args}}" -c "$c" --connections 1 \
+      -z "${duration}s" --skipFirst 1000 -O json "$side_addr" >"$raw/ghz-p1-c$c.json" \
+      2>"$raw/ghz-p1-c$c.log" || true
+    load --mode send-get --address "$side_addr" --in-flight "$c" --label "beside ghz" \
+      >"$raw/ghz-pair-p1-c$c.json"
+  done
+  "$ghz" --version >"$raw/ghz-version.txt" 2>&1 || true
+fi
+
+# ---- profile of the sidecar under P1 and P3 (perf, flat, user and kernel) ----
+if ((profile)) && command -v perf >/dev/null; then
+  log "profiling the sidecar under P1 and P3 (perf record)"
+  for p in p1:32 p3:1; do
+    name=${p%%:*}
+    in_flight=${p##*:}
+    load --mode send-get --address "$side_addr" --in-flight "$in_flight" --duration 8 >/dev/null &
+    load_pid=$!
+    sleep "$warmup"
+    timeout 30 perf record -F 1999 -g -o "$raw/perf-$name.data" -p "$main_pid" -- sleep 5 \
+      >"$raw/perf-$name.log" 2>&1 || log "perf record failed (see $raw/perf-$name.log)"
+    wait "$load_pid" || true
+    # Flat (self) time by DSO, then by symbol; perf pads its columns.
+    { perf report -i "$raw/perf-$name.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -n 8
+      echo
+      perf report -i "$raw/perf-$name.data" --stdio --no-children --sort dso,symbol \
+        --percent-limit 1 -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
+    } | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' >"$raw/profile-$name.txt" || true
+  done
+fi
+
+echo "{\"loadavg_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >"$raw/meta-end.json"
+log "writing the report"
+"$python" tests/bench/report.py "$raw" "$root/tests/bench/results"

@@ -1,0 +1,192 @@
+"""The Python side of the benchmarks (P4, P5), run from the project's venv.
+
+  py_apps.py pika-publish  --amqp URL --count N [--payload 64] [--queue bench]
+  py_apps.py redis-set     --redis-port P --duration S [--payload 64]
+  py_apps.py grpc-set      --address HOST:PORT --duration S [--window 1] [--payload 64]
+
+Each prints one JSON object: ops, seconds, throughput and exact latency
+percentiles (every sample kept; nearest rank), like bench_load.
+pika-publish: pika's BlockingConnection with confirm_delivery, one publish
+at a time (each waits for its confirm), to the default exchange.
+redis-set: redis-py, one SET at a time. grpc-set: grpc.aio, SETs through
+one SendStream; --window 1 is one at a time (each waits for its answer).
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def summary(name, latencies_ns, seconds, errors=0, **extra):
+    s = sorted(latencies_ns)
+
+    def pct(p):
+        if not s:
+            return 0.0
+        rank = min(max(math.ceil(p / 100 * len(s)), 1), len(s))
+        return s[rank - 1] / 1000
+
+    out = {
+        "mode": name,
+        "ops": len(s),
+        "errors": errors,
+        "seconds": seconds,
+        "throughput": len(s) / seconds if seconds else 0,
+        "latency_us": {
+            "method": "exact (every sample kept and sorted; nearest rank)",
+            "min": pct(0), "p50": pct(50), "p90": pct(90), "p99": pct(99),
+            "p999": pct(99.9), "max": s[-1] / 1000 if s else 0,
+            "mean": sum(s) / len(s) / 1000 if s else 0,
+        },
+    }
+    out.update(extra)
+    return out
+
+
+def pika_publish(a):
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(a.amqp))
+    channel = connection.channel()
+    channel.queue_declare(queue=a.queue)
+    channel.queue_purge(queue=a.queue)
+    channel.confirm_delivery()
+    body = b"x" * a.payload
+    for _ in range(min(200, a.count)):  # warm-up
+        channel.basic_publish(exchange="", routing_key=a.queue, body=body)
+    lat = []
+    start = time.perf_counter()
+    for _ in range(a.count):
+        t = time.perf_counter_ns()
+        channel.basic_publish(exchange="", routing_key=a.queue, body=body)
+        lat.append(time.perf_counter_ns() - t)
+        if time.perf_counter() - start > a.max_seconds:
+            break
+    seconds = time.perf_counter() - start
+    channel.queue_purge(queue=a.queue)
+    connection.close()
+    return summary("pika-publish", lat, seconds, payload_bytes=a.payload)
+
+
+def redis_set(a):
+    import redis
+
+    r = redis.Redis(host="127.0.0.1", port=a.redis_port)
+    value = b"x" * a.payload
+    warm = time.perf_counter() + a.warmup
+    while time.perf_counter() < warm:
+        r.set(a.key, value)
+    lat = []
+    start = time.perf_counter()
+    end = start + a.duration
+    while True:
+        t = time.perf_counter_ns()
+        r.set(a.key, value)
+        lat.append(time.perf_counter_ns() - t)
+        if time.perf_counter() >= end:
+            break
+    seconds = time.perf_counter() - start
+    r.close()
+    return summary("redis-py-set", lat, seconds, payload_bytes=a.payload)
+
+
+def load_stubs():
+    from grpc_tools import protoc
+    import grpc_tools
+
+    out = Path(tempfile.mkdtemp(prefix="brokerside-bench-stubs-"))
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", f"--python_out={out}",
+            f"--grpc_python_out={out}", "brokerside/v1/brokerside.proto"]
+    if protoc.main(args) != 0:
+        raise RuntimeError("protoc failed")
+    sys.path.insert(0, str(out))
+    from brokerside.v1 import brokerside_pb2, brokerside_pb2_grpc
+
+    return brokerside_pb2, brokerside_pb2_grpc
+
+
+async def grpc_set(a):
+    import grpc
+
+    pb, pb_grpc = load_stubs()
+    value = b"x" * a.payload
+    errors = 0
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        stub = pb_grpc.BrokerStub(channel)
+        call = stub.SendStream()
+        sent = {}
+        lat = []
+        next_id = 0
+        phase = "warmup"
+
+        async def send_one():
+            nonlocal next_id
+            next_id += 1
+            sent[next_id] = time.perf_counter_ns()
+            await call.write(pb.SendStreamRequest(id=next_id, send=pb.SendRequest(
+                target=a.target, command=pb.Command(args=[b"SET", a.key.encode(), value]))))
+
+        warm_end = time.perf_counter() + a.warmup
+        for _ in range(a.window):
+            await send_one()
+        start = end = None
+        while sent:
+            response = await call.read()
+            now = time.perf_counter_ns()
+            t = sent.pop(response.id)
+            if phase == "measure":
+                if response.status.code == 0:
+                    lat.append(now - t)
+                else:
+                    errors += 1
+            clock = time.perf_counter()
+            if phase == "warmup" and clock >= warm_end:
+                phase, start, end = "measure", clock, clock + a.duration
+            elif phase == "measure" and clock >= end:
+                phase = "stop"
+            if phase != "stop":
+                await send_one()
+        seconds = time.perf_counter() - start
+        await call.done_writing()
+        await call.read()  # end of stream
+    return summary("grpc-sendstream-set", lat, seconds, errors, window=a.window,
+                   payload_bytes=a.payload)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["pika-publish", "redis-set", "grpc-set"])
+    p.add_argument("--amqp")
+    p.add_argument("--redis-port", type=int)
+    p.add_argument("--address")
+    p.add_argument("--target", default="cache")
+    p.add_argument("--key", default="bench:key")
+    p.add_argument("--queue", default="bench")
+    p.add_argument("--count", type=int, default=5000)
+    p.add_argument("--max-seconds", type=float, default=60)
+    p.add_argument("--duration", type=float, default=5)
+    p.add_argument("--warmup", type=float, default=1)
+    p.add_argument("--window", type=int, default=1)
+    p.add_argument("--payload", type=int, default=64)
+    p.add_argument("--label", default="")
+    a = p.parse_args()
+    if a.mode == "pika-publish":
+        out = pika_publish(a)
+    elif a.mode == "redis-set":
+        out = redis_set(a)
+    else:
+        out = asyncio.run(grpc_set(a))
+    out["label"] = a.label
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
