@@ -255,9 +255,20 @@ std::vector<node_view> pool_core::nodes() const {
 }
 
 void pool_core::serve(time_point now, bool open_for_waiters) {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
+  // pick() depends only on the kind: once a kind finds no node, no later
+  // waiter of that kind will (with thousands queued, trying each was most of
+  // the pool's time under load).
+  bool shared_blocked = false, exclusive_blocked = false;
+  for (auto it = waiters_.begin();
+       it != waiters_.end() && !(shared_blocked && exclusive_blocked);) {
+    auto& blocked = it->kind == grant_kind::shared ? shared_blocked : exclusive_blocked;
+    if (blocked) {
+      ++it;
+      continue;
+    }
     const auto found = pick(it->kind);
     if (found == nodes_.end()) {
+      blocked = true;
       ++it;
       continue;
     }

@@ -4,6 +4,7 @@
 // brokerside adds on top of gRPC itself.
 //
 //   bench_echo_server --listen 127.0.0.1:PORT
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -98,6 +99,8 @@ volatile std::sig_atomic_t stop_signal = 0;
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the sidecar does (sidecar/main.cc), so the baseline is the same gRPC.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::string listen = "127.0.0.1:0";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
