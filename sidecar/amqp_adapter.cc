@@ -112,6 +112,17 @@ struct session : std::enable_shared_from_this<session> {
     p.done({});
   }
 
+  // The connection is gone: requests awaiting replies fail now, not at
+  // their deadlines (the request was sent: the outcome is unknown).
+  void fail_rpcs(std::error_code ec) {
+    auto failing = std::exchange(rpcs, {});
+    for (auto& [correlation, p] : failing) {
+      p.deadline->cancel();
+      *p.error_text = "amqp: " + ec.message() + " while awaiting the reply";
+      p.done({ec, pool::failure_kind::connection, true});
+    }
+  }
+
   // The broker closed `id`: whatever used it opens a new one next time.
   void channel_closed(channel_id id, const amqp::broker_reply& reply) {
     if (publish.id == id) publish.id = 0;
@@ -132,6 +143,14 @@ struct session : std::enable_shared_from_this<session> {
 pool::attempt_result failure(std::error_code ec, const amqp::broker_reply& reply, bool written,
                              std::string& error_text) {
   error_text = describe(reply, ec);
+  // The request's own fields broke an AMQP limit (a name beyond 255 bytes,
+  // a table too deep, a header beyond frame_max): nothing was sent, and the
+  // connection is fine. Not retried: it would fail the same way.
+  if (ec == protocol::errc::field_too_long || ec == protocol::errc::nesting_too_deep ||
+      (ec == protocol::errc::frame_too_large && !written)) {
+    error_text = "amqp: the request cannot be encoded: " + ec.message();
+    return {make_error_code(pool::errc::invalid_operation), pool::failure_kind::operation, false};
+  }
   if (ec == protocol::errc::channel_closed || ec == protocol::errc::publish_returned) {
     return {translate::error_for_reply_code(reply.code), pool::failure_kind::operation, true};
   }
@@ -151,7 +170,10 @@ class pooled_connection final : public pool::connection {
     s_->conn = amqp::connection::create(executor);
     s_->target = std::move(target);
   }
-  ~pooled_connection() override { s_->conn->close(); }
+  ~pooled_connection() override {
+    s_->fail_rpcs(make_error_code(protocol::errc::aborted));
+    s_->conn->close();
+  }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     amqp::connect_options o;
@@ -206,6 +228,7 @@ class pooled_connection final : public pool::connection {
                           std::error_code ec, amqp::broker_reply reply) {
       if (auto self = s.lock()) {
         self->lost = true;
+        self->fail_rpcs(ec);
         if (reply.code != 0) self->error_text = describe(reply, ec);
       }
       lost(ec);
@@ -259,42 +282,54 @@ class amqp_subscription final : public subscription,
     events_ = std::move(events);
     sources_.assign(subscribe.sources().begin(), subscribe.sources().end());
     std::weak_ptr<amqp_subscription> weak = shared_from_this();
-    s_->conn->open_channel(false, [weak, credit](std::error_code ec, channel_id id,
-                                                 amqp::broker_reply reply) {
-      auto self = weak.lock();
-      if (!self) return;
-      if (ec) return self->refused(ec, reply);
-      self->channel_ = id;
-      amqp::basic_qos qos;
-      qos.prefetch_count = static_cast<std::uint16_t>(std::min<std::uint32_t>(credit, 65535));
-      self->s_->conn->call(id, qos, [weak](std::error_code ec, amqp::method, amqp::broker_reply r) {
-        auto self = weak.lock();
-        if (!self) return;
-        if (ec) return self->refused(ec, r);
-        for (std::size_t i = 0; i < self->sources_.size(); ++i) self->consume(i);
-      });
-    });
+    s_->conn->open_channel(
+        false, [weak, credit](std::error_code ec, channel_id id, amqp::broker_reply reply) {
+          auto self = weak.lock();
+          if (!self) return;
+          if (ec) return self->refused(ec, reply);
+          self->channel_ = id;
+          self->s_->conn->call(id, qos_for(credit),
+                               [weak](std::error_code ec, amqp::method, amqp::broker_reply r) {
+                                 auto self = weak.lock();
+                                 if (!self) return;
+                                 if (ec) return self->refused(ec, r);
+                                 for (std::size_t i = 0; i < self->sources_.size(); ++i)
+                                   self->consume(i);
+                               });
+        });
   }
 
+  // (Both run on gRPC threads: channel_ is read on the strand that sets it.)
   void settle(std::uint64_t tag, bool ack, bool requeue) override {
-    boost::asio::post(s_->executor, [s = s_, channel = channel_, tag, ack, requeue] {
+    boost::asio::post(s_->executor, [self = shared_from_this(), tag, ack, requeue] {
+      if (self->channel_ == 0) return;
       if (ack) {
-        s->conn->ack(channel, tag, false);
+        self->s_->conn->ack(self->channel_, tag, false);
       } else {
-        s->conn->reject(channel, tag, requeue);
+        self->s_->conn->reject(self->channel_, tag, requeue);
       }
     });
   }
 
   void set_credit(std::uint32_t credit) override {
-    boost::asio::post(s_->executor, [s = s_, channel = channel_, credit] {
-      amqp::basic_qos qos;
-      qos.prefetch_count = static_cast<std::uint16_t>(std::min<std::uint32_t>(credit, 65535));
-      s->conn->call(channel, qos, [](std::error_code, amqp::method, amqp::broker_reply) {});
+    boost::asio::post(s_->executor, [self = shared_from_this(), credit] {
+      if (self->channel_ == 0) return;  // start() sets the credit given then; see above
+      self->s_->conn->call(self->channel_, qos_for(credit),
+                           [](std::error_code, amqp::method, amqp::broker_reply) {});
     });
   }
 
  private:
+  // global: RabbitMQ then counts the credit per channel (all its consumers
+  // together) and applies a change at once; without it the limit is per
+  // consumer and only for consumers started later.
+  static amqp::basic_qos qos_for(std::uint32_t credit) {
+    amqp::basic_qos qos;
+    qos.prefetch_count = static_cast<std::uint16_t>(std::min<std::uint32_t>(credit, 65535));
+    qos.global = true;
+    return qos;
+  }
+
   void consume(std::size_t index) {
     amqp::basic_consume consume;
     consume.queue = sources_[index];
@@ -314,7 +349,9 @@ class amqp_subscription final : public subscription,
         },
         [weak, index](std::error_code ec, amqp::broker_reply reply) {
           auto self = weak.lock();
-          if (!self || ec == protocol::errc::aborted) return;
+          // A lost connection is the stream's to handle: it restores the
+          // subscription on a new one. Only the broker's own word ends it.
+          if (!self || ec != protocol::errc::channel_closed) return;
           if (reply.code != 0) return self->refused(ec, reply);
           // basic.cancel from the broker: the queue was deleted (or moved).
           self->events_.failed(
@@ -407,19 +444,22 @@ class operations final : public operation_adapter {
     (void)translate::to_method(command, m);  // checked by check()
     auto run = [self = s.shared_from_this(), m = std::move(m), &response, &error_text,
                 done = std::move(done)](channel_id id) mutable {
-      self->conn->call(id, std::move(m),
-                       [self, id, &response, &error_text, done](
-                           std::error_code ec, amqp::method reply, amqp::broker_reply broker) {
-                         if (ec) return done(failure(ec, broker, true, error_text));
-                         if (self->idle_commands.size() < idle_command_channels) {
-                           self->idle_commands.push_back(id);
-                         } else {
-                           self->conn->close_channel(id,
-                                                     [](std::error_code, amqp::broker_reply) {});
-                         }
-                         translate::to_v1(reply, *response.mutable_reply());
-                         done({});
-                       });
+      self->conn->call(
+          id, std::move(m),
+          [self, id, &response, &error_text, done](std::error_code ec, amqp::method reply,
+                                                   amqp::broker_reply broker) {
+            if (ec == protocol::errc::field_too_long || ec == protocol::errc::nesting_too_deep) {
+              self->idle_commands.push_back(id);  // nothing was sent on it
+            }
+            if (ec) return done(failure(ec, broker, true, error_text));
+            if (self->idle_commands.size() < idle_command_channels) {
+              self->idle_commands.push_back(id);
+            } else {
+              self->conn->close_channel(id, [](std::error_code, amqp::broker_reply) {});
+            }
+            translate::to_v1(reply, *response.mutable_reply());
+            done({});
+          });
     };
     if (!s.idle_commands.empty()) {
       const auto id = s.idle_commands.back();
@@ -442,8 +482,17 @@ class operations final : public operation_adapter {
     method.mandatory = p.mandatory();
     amqp::basic_properties properties;
     (void)translate::properties_of(p.message(), properties);  // checked by check()
-    auto finish = [&response, &error_text, done = std::move(done)](
+    auto finish = [&response, &error_text, exchange = method.exchange, done = std::move(done)](
                       std::error_code ec, amqp::broker_reply reply, bool written) {
+      // The confirm channel is shared: when another publish's error closes
+      // it (404 for its exchange), this one's outcome is merely unknown.
+      if (ec == protocol::errc::channel_closed &&
+          reply.text.find("'" + exchange + "'") == std::string::npos) {
+        error_text = "amqp: the publish channel was closed by another operation's error (" +
+                     describe(reply, ec) + "); this publish may or may not have been routed";
+        return done(
+            {make_error_code(pool::errc::outcome_unknown), pool::failure_kind::operation, true});
+      }
       if (ec) return done(failure(ec, reply, written, error_text));
       response.mutable_published();
       done({});

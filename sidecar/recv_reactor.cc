@@ -48,7 +48,9 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // Needs mutex.
   void pump() {
     if (reactor == nullptr || writing || finished) return;
-    if (!outbox.empty() && !ending) {
+    // Ending well (a half-close) still writes what is queued; the error
+    // paths have dropped it already.
+    if (!outbox.empty()) {
       writing = true;
       reactor->StartWrite(&outbox.front());
       return;

@@ -10,6 +10,7 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t max_abandoned = 4096;  // unanswered requests whose callers gave up
 }  // namespace
 
 std::shared_ptr<connection> connection::create(asio::any_io_executor executor) {
@@ -60,7 +61,15 @@ std::error_code connection::request(const value& content, reply_handler handler,
 }
 
 void connection::abandon(std::int64_t id) {
-  if (const auto it = pending_.find(id); it != pending_.end()) it->second.handler = nullptr;
+  const auto it = pending_.find(id);
+  if (it == pending_.end() || !it->second.handler) return;
+  it->second.handler = nullptr;
+  // A peer that leaves this many requests unanswered past their callers'
+  // deadlines is not coming back to them: start over rather than remember
+  // them forever.
+  if (++abandoned_ > max_abandoned) {
+    fail(errc::aborted, std::to_string(abandoned_) + " requests unanswered past their deadlines");
+  }
 }
 
 void connection::on_request(std::function<void(std::int64_t, value)> request) {
@@ -87,12 +96,14 @@ void connection::start_write() {
   std::swap(in_write_, unwritten_);
   stream_.write(asio::buffer(writing_),
                 [self = shared_from_this()](std::error_code ec, std::size_t) {
-                  if (ec) return self->abort(ec);
+                  // Written even if the write failed: part of it may have
+                  // reached the peer, so it must not be re-sent as unsent.
                   for (const auto id : self->in_write_) {
                     if (const auto it = self->pending_.find(id); it != self->pending_.end()) {
                       it->second.written = true;
                     }
                   }
+                  if (ec) return self->abort(ec);
                   self->in_write_.clear();
                   self->writing_.clear();
                   self->start_write();
@@ -144,7 +155,11 @@ void connection::received(message m) {
   }
   auto p = std::move(it->second);
   pending_.erase(it);
-  if (p.handler) p.handler({}, m.type, std::move(m.content), true);
+  if (!p.handler) {
+    --abandoned_;
+    return;
+  }
+  p.handler({}, m.type, std::move(m.content), true);
 }
 
 void connection::fail(std::error_code ec, std::string why) {
@@ -165,6 +180,7 @@ void connection::abort(std::error_code ec) {
   stream_.close();
   connect_timer_.cancel();
   auto failing = std::exchange(pending_, {});
+  abandoned_ = 0;
   outbox_.clear();
   unwritten_.clear();
   for (auto& [id, p] : failing) {

@@ -101,6 +101,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::function<void(std::int64_t, value)> on_request_;
   std::function<void(std::error_code)> lost_;
   std::string protocol_error_;
+  std::size_t abandoned_ = 0;  // entries in pending_ whose caller gave up
   bool open_ = false, closed_ = false;
 };
 

@@ -164,13 +164,15 @@ void connection::start_write() {
   unwritten_ = 0;
   stream_.write(asio::buffer(writing_),
                 [self = shared_from_this()](std::error_code ec, std::size_t) {
-                  if (ec) return self->abort(ec);
-                  // The commands just written are the ones before the
-                  // still-unwritten tail of pending_.
+                  // The commands in this write are the ones before the
+                  // still-unwritten tail of pending_. They count as written
+                  // even if the write failed: part of it may have reached
+                  // Redis, so a non-idempotent one must not be re-sent.
                   const auto end = self->pending_.size() - self->unwritten_;
                   for (auto i = end - self->writing_count_; i < end; ++i) {
                     self->pending_[i].written = true;
                   }
+                  if (ec) return self->abort(ec);
                   self->writing_.clear();
                   self->writing_count_ = 0;
                   self->start_write();
