@@ -264,3 +264,43 @@ def test_a_resource_alarm_pauses_publishing_until_it_clears(sidecar, rabbit):
     # The blocked one went out before the alarm was known and was queued once
     # the broker read again; the held-back one never left the sidecar.
     assert bodies == [b"before", b"while blocked", b"after"]
+
+
+def test_a_consumer_survives_a_broker_restart_and_unacked_messages_come_back(sidecar, rabbit):
+    s = sidecar("--target", f"events={rabbit.url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        declare = pb.Command(args=[b"queue.declare", b"restart.q"], options={"durable": pb.Value(boolean=True)})
+        broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
+        message = pb.Message(body=b"keep me", delivery_mode=pb.DELIVERY_MODE_PERSISTENT)
+        broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key="restart.q", message=message)),
+                    timeout=5)
+        stop = threading.Event()
+        acks = []
+
+        def requests():
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=["restart.q"], credit=5))
+            while not stop.wait(0.05):
+                while acks:
+                    yield pb.RecvRequest(ack=pb.Ack(delivery_ids=[acks.pop()]))
+
+        stream = broker.Recv(requests(), timeout=90)
+        assert next(stream).WhichOneof("kind") == "subscribed"
+        first = next(stream).delivery
+        assert (first.message.body, first.redelivered) == (b"keep me", False)
+        # Not acked. The broker dies and comes back: the stream goes on, and
+        # the message comes again, marked redelivered, with a new id.
+        rabbit.kill9()
+        rabbit.start()
+        again = next(stream).delivery
+        assert (again.message.body, again.redelivered) == (b"keep me", True)
+        assert again.delivery_id != first.delivery_id
+        acks.append(again.delivery_id)
+        acks.append(first.delivery_id)  # from the lost connection: ignored, not an error
+        time.sleep(0.5)
+        stop.set()
+        assert list(stream) == []  # ended by the half-close, cleanly
+    connection = pika.BlockingConnection(pika.URLParameters(rabbit.url))
+    method, _, _ = connection.channel().basic_get("restart.q", auto_ack=True)
+    connection.close()
+    assert method is None, "the acked message is still queued"
