@@ -29,8 +29,8 @@ apt_packages=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14 clang-tidy-14
   # real brokers
   redis-server redis-tools rabbitmq-server nats-server erlang-base
-  # test clients
-  python3 python3-venv procps iproute2
+  # test clients; openssl makes the certificates of the TLS tests
+  python3 python3-venv procps iproute2 openssl
 )
 # Node.js and Go for the cross-language client tests: Debian's, unless the
 # machine already has its own.
