@@ -177,13 +177,7 @@ class pooled_connection final : public pool::connection {
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     amqp::connect_options o;
-    o.to.host = url.host;
-    o.to.port = url.port != 0 ? url.port : (url.tls ? 5671 : 5672);
-    o.to.unix_path = url.unix_path;
-    if (url.tls) {
-      o.to.tls = s_->target->tls_context;
-      o.to.server_name = s_->target->tls.server_name;
-    }
+    o.to = endpoint_for(url, *s_->target, url.tls ? 5671 : 5672);
     if (!url.user.empty()) o.user = url.user;
     if (!url.password.empty() || !url.user.empty()) o.password = url.password;
     // amqp://host/vhost; none (or "/") is the default vhost "/".

@@ -145,13 +145,7 @@ class pooled_connection final : public pool::connection {
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     framed::connect_options o;
-    o.to.host = url.host;
-    o.to.port = url.port;
-    o.to.unix_path = url.unix_path;
-    if (url.tls) {
-      o.to.tls = target_->tls_context;
-      o.to.server_name = target_->tls.server_name;
-    }
+    o.to = endpoint_for(url, *target_, 0);  // no default port: the URL must give one
     o.codec = url.option("codec").value_or("json") == "msgpack" ? framed::codec::msgpack
                                                                 : framed::codec::json;
     o.timeout = timeout;

@@ -1,6 +1,7 @@
-// The connection factory each adapter needs: it makes `Connection`s (a
-// pool::connection constructed from an executor and the target's
-// configuration, which they share) and says how many operations one carries.
+// What every adapter's pooled connection needs the same way: the factory
+// that makes `Connection`s (a pool::connection constructed from an executor
+// and the target's configuration, which they share) and says how many
+// operations one carries; and where a URL of the target leads.
 #pragma once
 
 #include <cstdint>
@@ -8,8 +9,25 @@
 
 #include "pool/connection.h"
 #include "pool/settings.h"
+#include "protocol/stream.h"
 
 namespace brokerside::sidecar {
+
+// The socket `url` names (`default_port` when it gives none), under the
+// target's TLS context when its scheme is a TLS one.
+inline protocol::endpoint endpoint_for(const pool::broker_url& url,
+                                       const pool::target_config& target,
+                                       std::uint16_t default_port) {
+  protocol::endpoint to;
+  to.host = url.host;
+  to.port = url.port != 0 ? url.port : default_port;
+  to.unix_path = url.unix_path;
+  if (url.tls) {
+    to.tls = target.tls_context;
+    to.server_name = target.tls.server_name;
+  }
+  return to;
+}
 
 template <typename Connection>
 class pooled_factory final : public pool::connection_factory {

@@ -25,13 +25,7 @@ class pooled_connection final : public pool::connection {
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     redis::connect_options o;
-    o.to.host = url.host;
-    o.to.port = url.port != 0 ? url.port : 6379;
-    o.to.unix_path = url.unix_path;
-    if (url.tls) {
-      o.to.tls = target_->tls_context;
-      o.to.server_name = target_->tls.server_name;
-    }
+    o.to = endpoint_for(url, *target_, 6379);
     o.user = url.user;
     o.password = url.password;
     o.timeout = timeout;
