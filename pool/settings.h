@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,12 @@ struct target_config {
   // from them when the configuration is loaded (null for plain targets).
   protocol::tls_options tls;
   std::shared_ptr<const protocol::tls_context> tls_context;
+  // framed targets: where the peer's own clients may connect to us (a
+  // framed:// or framed+unix:// URL; their requests go to the target's Recv
+  // streams), and how long a request the peer initiates waits for the
+  // app's answer before the peer is answered with a timeout exception.
+  std::optional<broker_url> listen;
+  millis reply_timeout{30000};
 
   protocol::adapter_kind adapter() const { return urls.front().adapter; }
 };

@@ -1,5 +1,7 @@
 #include "protocol/stream.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -180,6 +182,79 @@ void stream::close() {
   impl_->closed = true;
   boost::system::error_code ignored;
   impl_->socket.close(ignored);
+}
+
+struct listener::impl {
+  explicit impl(asio::any_io_executor executor) : acceptor(executor) {}
+
+  asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor;
+  std::string unix_path;  // removed on close
+  std::uint16_t port = 0;
+};
+
+listener::listener(asio::any_io_executor executor) : impl_(std::make_unique<impl>(executor)) {}
+
+listener::~listener() { close(); }
+
+std::error_code listener::listen(const endpoint& at) {
+  boost::system::error_code ec;
+  generic_endpoint local;
+  if (!at.unix_path.empty()) {
+    // A socket file outlives the process that bound it: one left behind
+    // would make bind fail with "address in use". Only a socket is removed.
+    std::error_code ignored;
+    if (std::filesystem::is_socket(at.unix_path, ignored)) {
+      std::filesystem::remove(at.unix_path, ignored);
+    }
+    local = generic_endpoint(asio::local::stream_protocol::endpoint(at.unix_path));
+  } else {
+    const auto address = asio::ip::make_address(at.host, ec);
+    if (ec) return ec;
+    local = generic_endpoint(asio::ip::tcp::endpoint(address, at.port));
+  }
+  auto& a = impl_->acceptor;
+  a.open(local.protocol(), ec);
+  if (!ec && at.unix_path.empty()) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(local, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    a.close(ignored);
+    return ec;
+  }
+  impl_->unix_path = at.unix_path;
+  if (at.unix_path.empty()) {
+    // sin_port and sin6_port share their offset: either family reads the same.
+    const auto bound = a.local_endpoint(ec);
+    impl_->port = ntohs(reinterpret_cast<const sockaddr_in*>(bound.data())->sin_port);
+  }
+  return {};
+}
+
+std::uint16_t listener::port() const { return impl_->port; }
+
+void listener::accept(stream& into, stream::completion done) {
+  const bool tcp = impl_->unix_path.empty();
+  auto* s = into.impl_.get();
+  impl_->acceptor.async_accept(s->socket,
+                               [s, tcp, done = std::move(done)](boost::system::error_code ec) {
+                                 if (ec) return done(ec);
+                                 boost::system::error_code ignored;
+                                 if (tcp)
+                                   s->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+                                 s->socket.set_option(asio::socket_base::keep_alive(true), ignored);
+                                 done({});
+                               });
+}
+
+void listener::close() {
+  boost::system::error_code ignored;
+  if (!impl_->acceptor.is_open()) return;
+  impl_->acceptor.close(ignored);
+  if (!impl_->unix_path.empty()) {
+    std::error_code also_ignored;
+    std::filesystem::remove(impl_->unix_path, also_ignored);
+  }
 }
 
 }  // namespace brokerside::protocol

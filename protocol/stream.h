@@ -55,6 +55,37 @@ class stream {
   bool uses_tls() const noexcept;
 
  private:
+  friend class listener;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Accepts plain connections on a TCP address or a Unix socket path, each
+// into a stream of its own (for peers that connect to us, as aiomas clients
+// do to a framed target's listen address).
+class listener {
+ public:
+  explicit listener(boost::asio::any_io_executor executor);
+  ~listener();
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
+  // Binds `at` (host and port, or unix_path; TLS is not offered) and
+  // listens. A Unix socket file left by an earlier process is replaced.
+  std::error_code listen(const endpoint& at);
+
+  // The TCP port bound (useful after listening on port 0); 0 for Unix.
+  std::uint16_t port() const;
+
+  // Accepts the next connection into `into`, a stream not yet used, which
+  // the caller keeps alive until `done(error)` runs, once, on the executor.
+  void accept(stream& into, stream::completion done);
+
+  // Stops listening: a pending accept completes with an error, and a Unix
+  // socket file is removed. Accepted streams are not touched.
+  void close();
+
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

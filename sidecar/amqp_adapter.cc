@@ -410,10 +410,10 @@ class operations final : public operation_adapter {
   bool acknowledges() const override { return true; }
 
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t credit, pool::connection& conn,
+                                                   std::uint32_t credit, pool::connection* conn,
                                                    subscription_events events) const override {
     auto sub = std::make_shared<amqp_subscription>(
-        static_cast<pooled_connection&>(conn).state().shared_from_this());
+        static_cast<pooled_connection&>(*conn).state().shared_from_this());
     sub->start(subscribe, credit, std::move(events));
     return sub;
   }

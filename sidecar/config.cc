@@ -218,10 +218,36 @@ void read_tls(const section& s, pool::target_config& target) {
   }
 }
 
+// A framed target's listen URL and reply timeout; neither on other targets.
+void read_framed(const section& s, pool::target_config& target) {
+  const bool framed = target.adapter() == protocol::adapter_kind::framed;
+  std::string listen;
+  s.read("listen", listen);
+  if (!listen.empty()) {
+    if (!framed) fail(s.path("listen"), "only framed targets listen for their peers' clients");
+    std::string error;
+    auto url = pool::parse_broker_url(listen, error);
+    if (!url) fail(s.path("listen"), error);
+    if (url->adapter != protocol::adapter_kind::framed) {
+      fail(s.path("listen"), "'" + url->redacted + "' is not a framed:// or framed+unix:// URL");
+    }
+    if (url->tls) fail(s.path("listen"), "TLS is not offered to framed clients yet");
+    if (url->unix_path.empty() && url->port == 0) {
+      fail(s.path("listen"), "'" + url->redacted + "' needs a port (e.g. framed://127.0.0.1:9100)");
+    }
+    target.listen = std::move(*url);
+  }
+  s.read("reply_timeout", target.reply_timeout);
+  if (s.get("reply_timeout") && !framed) {
+    fail(s.path("reply_timeout"), "only framed targets take requests from their peers");
+  }
+  if (target.reply_timeout <= pool::millis(0)) fail(s.path("reply_timeout"), "must be positive");
+}
+
 pool::target_config read_target(const section& s, const std::string& name) {
   s.allow_only({"url", "urls", "failover", "password_file", "password_env", "pool", "retry",
-                "breaker", "lease", "max_frame_bytes", "write_high_water", "write_low_water",
-                "tls"});
+                "breaker", "lease", "max_frame_bytes", "write_high_water", "write_low_water", "tls",
+                "listen", "reply_timeout"});
   if (!valid_target_name(name)) {
     fail(s.where(), "target names are 1-64 of A-Z a-z 0-9 _ -");
   }
@@ -286,6 +312,7 @@ pool::target_config read_target(const section& s, const std::string& name) {
     fail(s.path("write_low_water"), "must be below write_high_water");
   }
   read_tls(s.child("tls"), target);
+  read_framed(s, target);
   read_pool(s.child("pool"), target.pool);
   check(s.path("pool"), target.pool.validate());
   read_retry(s.child("retry"), target.retry);

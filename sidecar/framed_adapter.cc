@@ -2,13 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <future>
 #include <limits>
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/framed/connection.h"
-#include "protocol/framed/json.h"
+#include "sidecar/framed_peer_requests.h"
+#include "sidecar/framed_translate.h"
 #include "sidecar/pooled_factory.h"
+#include "sidecar/startup_error.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -20,138 +26,49 @@ grpc::Status invalid(std::string text) {
   return to_status(pool::errc::invalid_operation, "framed: " + std::move(text));
 }
 
-// v1::Value -> the channel's value tree.
-grpc::Status to_framed(const v1::Value& in, framed::value& out) {
-  switch (in.kind_case()) {
-    case v1::Value::kNull:
-      out = std::monostate{};
-      break;
-    case v1::Value::kInteger:
-      out = static_cast<std::int64_t>(in.integer());
-      break;
-    case v1::Value::kBytes:
-      out = framed::bin{in.bytes()};
-      break;
-    case v1::Value::kText:
-      out = in.text();
-      break;
-    case v1::Value::kDouble:
-      out = in.double_();
-      break;
-    case v1::Value::kBoolean:
-      out = in.boolean();
-      break;
-    case v1::Value::kArray:
-    case v1::Value::kSet: {
-      framed::array array;
-      for (const auto& v : (in.has_array() ? in.array() : in.set()).values()) {
-        array.emplace_back();
-        if (auto status = to_framed(v, array.back()); !status.ok()) return status;
-      }
-      out = std::move(array);
-      break;
-    }
-    case v1::Value::kMap: {
-      framed::map map;
-      for (const auto& entry : in.map().entries()) {
-        map.emplace_back();
-        if (auto status = to_framed(entry.key(), map.back().key); !status.ok()) return status;
-        if (auto status = to_framed(entry.value(), map.back().val); !status.ok()) return status;
-      }
-      out = std::move(map);
-      break;
-    }
-    default:
-      return invalid("an error or big_number value cannot be sent to a framed peer");
-  }
-  return grpc::Status::OK;
+framed::codec codec_of(const pool::broker_url& url) {
+  return url.option("codec").value_or("json") == "msgpack" ? framed::codec::msgpack
+                                                           : framed::codec::json;
 }
 
-// The channel's value tree -> v1::Value. An integer above INT64_MAX becomes
-// a big_number; a msgpack ext, its bytes.
-void to_v1(framed::value&& in, v1::Value& out) {
-  std::visit(
-      [&](auto& v) {
-        using t = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<t, std::monostate>) {
-          out.set_null(true);
-        } else if constexpr (std::is_same_v<t, bool>) {
-          out.set_boolean(v);
-        } else if constexpr (std::is_same_v<t, std::int64_t>) {
-          out.set_integer(v);
-        } else if constexpr (std::is_same_v<t, std::uint64_t>) {
-          out.set_big_number(std::to_string(v));
-        } else if constexpr (std::is_same_v<t, double> || std::is_same_v<t, float>) {
-          out.set_double_(v);
-        } else if constexpr (std::is_same_v<t, std::string>) {
-          out.set_text(std::move(v));
-        } else if constexpr (std::is_same_v<t, framed::bin>) {
-          out.set_bytes(std::move(v.bytes));
-        } else if constexpr (std::is_same_v<t, framed::ext>) {
-          out.set_bytes(std::move(v.data));
-        } else if constexpr (std::is_same_v<t, framed::array>) {
-          auto& array = *out.mutable_array();
-          for (auto& e : v) to_v1(std::move(e), *array.add_values());
-        } else {
-          auto& map = *out.mutable_map();
-          for (auto& e : v) {
-            auto& entry = *map.add_entries();
-            to_v1(std::move(e.key), *entry.mutable_key());
-            to_v1(std::move(e.val), *entry.mutable_value());
-          }
-        }
-      },
-      static_cast<framed::value_variant&>(in));
+// What every channel of the target, ours or a client's, reads with.
+framed::connect_options channel_options(const pool::broker_url& url,
+                                        const pool::target_config& target) {
+  framed::connect_options o;
+  o.codec = codec_of(url);
+  o.max_frame = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(target.max_frame_bytes, std::numeric_limits<std::uint32_t>::max()));
+  o.limits.max_bytes = o.max_frame;
+  return o;
 }
 
-// The request's content: a Value as it is, JSON text parsed (so the peer
-// gets the object, not a string), body bytes as bin.
-grpc::Status content_of(const v1::Message& message, framed::value& out) {
-  switch (message.content_case()) {
-    case v1::Message::kValue:
-      return to_framed(message.value(), out);
-    case v1::Message::kJson:
-      if (framed::decode_json(message.json(), out)) {
-        return invalid("message.json: not JSON the channel can carry");
-      }
-      return grpc::Status::OK;
-    default:
-      out = framed::bin{message.body()};
-      return grpc::Status::OK;
-  }
-}
-
-// The result, in the form its request used.
-void result_to(v1::Message::ContentCase form, framed::value&& result, v1::Message& out) {
-  if (form == v1::Message::kJson) {
-    std::string json;
-    if (!framed::encode_json(result, json)) return out.set_json(std::move(json));
-  } else if (form != v1::Message::kValue) {
-    if (auto* b = std::get_if<framed::bin>(&result)) return out.set_body(std::move(b->bytes));
-  }
-  to_v1(std::move(result), *out.mutable_value());
+// Says why a channel closed for a peer that broke the protocol: that one
+// connection is closed and said so; the others serve on.
+void log_protocol_error(const framed::connection& conn, const std::string& target,
+                        const char* whose) {
+  if (conn.protocol_error().empty()) return;
+  spdlog::warn("target {}: closed {} for a protocol error: {}", target, whose,
+               conn.protocol_error());
 }
 
 class pooled_connection final : public pool::connection {
  public:
   pooled_connection(boost::asio::any_io_executor executor,
-                    std::shared_ptr<const pool::target_config> target)
+                    std::shared_ptr<const pool::target_config> target,
+                    framed_peer_requests& peer_requests)
       : executor_(executor),
         conn_(framed::connection::create(std::move(executor))),
-        target_(std::move(target)) {}
+        target_(std::move(target)) {
+    peer_requests.attach(*conn_);
+  }
   ~pooled_connection() override { conn_->close(); }
 
   boost::asio::any_io_executor executor() const { return executor_; }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
-    framed::connect_options o;
+    auto o = channel_options(url, *target_);
     o.to = endpoint_for(url, *target_, 0);  // no default port: the URL must give one
-    o.codec = url.option("codec").value_or("json") == "msgpack" ? framed::codec::msgpack
-                                                                : framed::codec::json;
     o.timeout = timeout;
-    o.max_frame = static_cast<std::uint32_t>(std::min<std::uint64_t>(
-        target_->max_frame_bytes, std::numeric_limits<std::uint32_t>::max()));
-    o.limits.max_bytes = o.max_frame;
     conn_->connect(std::move(o), std::move(done));
   }
 
@@ -163,12 +80,7 @@ class pooled_connection final : public pool::connection {
   void on_lost(completion lost) override {
     conn_->on_lost([conn = std::weak_ptr<framed::connection>(conn_), name = target_->name,
                     lost = std::move(lost)](std::error_code ec) {
-      // A peer that breaks the protocol: this one connection is closed and
-      // said so; the others serve on.
-      if (auto c = conn.lock(); c && !c->protocol_error().empty()) {
-        spdlog::warn("target {}: closed a connection for a protocol error: {}", name,
-                     c->protocol_error());
-      }
+      if (auto c = conn.lock()) log_protocol_error(*c, name, "a connection");
       lost(ec);
     });
   }
@@ -181,14 +93,157 @@ class pooled_connection final : public pool::connection {
   std::shared_ptr<const pool::target_config> target_;
 };
 
+// Makes the target's pooled channels, each taking the peer's requests.
+class factory final : public pool::connection_factory {
+ public:
+  factory(const pool::target_config& target, std::shared_ptr<framed_peer_requests> peer_requests)
+      : target_(std::make_shared<const pool::target_config>(target)),
+        peer_requests_(std::move(peer_requests)) {}
+
+  std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
+    return std::make_unique<pooled_connection>(std::move(executor), target_, *peer_requests_);
+  }
+
+  // Answers are matched by id, in any order: many requests share a channel.
+  std::uint32_t per_connection_cap() const override { return 1024; }
+
+ private:
+  std::shared_ptr<const pool::target_config> target_;
+  std::shared_ptr<framed_peer_requests> peer_requests_;
+};
+
+// Accepts the channels a framed target's peers open to its listen address
+// (aiomas open_connection): their requests go to the target's Recv streams
+// like those on our own channels. We send them no requests.
+class peer_listener final : public target_service,
+                            public std::enable_shared_from_this<peer_listener> {
+ public:
+  // Clients at once, at most; one more is closed at once, with a warning.
+  static constexpr std::size_t max_clients = 1024;
+
+  peer_listener(boost::asio::any_io_executor executor, const pool::target_config& target,
+                std::shared_ptr<framed_peer_requests> peer_requests)
+      : executor_(executor),
+        strand_(boost::asio::make_strand(executor)),
+        listener_(strand_),
+        retry_(strand_),
+        name_(target.name),
+        url_(*target.listen),
+        options_(channel_options(*target.listen, target)),
+        peer_requests_(std::move(peer_requests)) {}
+
+  void start() override {
+    protocol::endpoint at;
+    at.host = url_.host;
+    at.port = url_.port;
+    at.unix_path = url_.unix_path;
+    if (auto ec = listener_.listen(at)) {
+      throw startup_error("targets." + name_ + ".listen: cannot listen on " + url_.redacted + ": " +
+                          ec.message());
+    }
+    spdlog::info("target {}: accepting framed clients on {}", name_,
+                 url_.unix_path.empty() ? url_.host + ":" + std::to_string(listener_.port())
+                                        : url_.unix_path);
+    boost::asio::post(strand_, [self = shared_from_this()] { self->accept_next(); });
+  }
+
+  void stop() override {
+    auto stopped = std::make_shared<std::promise<void>>();
+    boost::asio::post(strand_, [self = shared_from_this(), stopped] {
+      self->closed_ = true;
+      self->listener_.close();
+      self->retry_.cancel();
+      for (auto& weak : self->clients_) {
+        if (auto c = weak.lock()) boost::asio::post(c->executor(), [c] { c->close(); });
+      }
+      self->clients_.clear();
+      stopped->set_value();
+    });
+    stopped->get_future().wait_for(std::chrono::seconds(2));
+  }
+
+ private:
+  // On strand_.
+  void accept_next() {
+    if (closed_) return;
+    auto conn = framed::connection::create(boost::asio::make_strand(executor_));
+    peer_requests_->attach(*conn);
+    listener_.accept(conn->transport(), [self = shared_from_this(), conn](std::error_code ec) {
+      if (self->closed_) return conn->close();
+      if (ec) {
+        // Out of descriptors, say: try again shortly rather than spin.
+        spdlog::warn("target {}: accepting a framed client failed: {}", self->name_, ec.message());
+        self->retry_.expires_after(std::chrono::milliseconds(100));
+        self->retry_.async_wait([self](boost::system::error_code e) {
+          if (!e) self->accept_next();
+        });
+        return;
+      }
+      self->admit(conn);
+      self->accept_next();
+    });
+  }
+
+  void admit(const std::shared_ptr<framed::connection>& conn) {
+    std::erase_if(clients_, [](const auto& weak) { return weak.expired(); });
+    if (clients_.size() >= max_clients) {
+      spdlog::warn("target {}: refused a framed client: {} are connected already", name_,
+                   clients_.size());
+      return conn->close();
+    }
+    clients_.push_back(conn);
+    boost::asio::post(conn->executor(), [conn, options = options_, name = name_] {
+      // The channel keeps itself alive while it reads; lost, it is let go.
+      conn->on_lost([weak = std::weak_ptr<framed::connection>(conn), name](std::error_code ec) {
+        if (auto c = weak.lock()) log_protocol_error(*c, name, "a framed client's channel");
+        spdlog::debug("target {}: a framed client left: {}", name, ec.message());
+      });
+      conn->start(options);
+    });
+  }
+
+  boost::asio::any_io_executor executor_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  protocol::listener listener_;
+  boost::asio::steady_timer retry_;
+  std::string name_;
+  pool::broker_url url_;
+  framed::connect_options options_;
+  std::shared_ptr<framed_peer_requests> peer_requests_;
+  std::vector<std::weak_ptr<framed::connection>> clients_;
+  bool closed_ = false;
+};
+
 class operations final : public operation_adapter {
  public:
+  explicit operations(std::shared_ptr<framed_peer_requests> peer_requests)
+      : peer_requests_(std::move(peer_requests)) {}
+
+  // Recv on a framed target takes the requests its peers initiate: no
+  // sources, no connection of its own.
+  grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
+    if (subscribe.sources_size() != 0 || subscribe.kind() != v1::SOURCE_KIND_DEFAULT) {
+      return invalid(
+          "Recv on a framed target delivers the requests its peers initiate: give no sources "
+          "and the default kind");
+    }
+    return grpc::Status::OK;
+  }
+
+  bool subscribes_on_a_connection() const override { return false; }
+
+  std::shared_ptr<subscription> start_subscription(const v1::Subscribe& /*subscribe*/,
+                                                   std::uint32_t credit, pool::connection*,
+                                                   subscription_events events) const override {
+    return peer_requests_->subscribe(credit, std::move(events));
+  }
+
   grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
     if (!request.has_request()) {
       return invalid("a framed peer takes requests (Send.request); no command or publish");
     }
     framed::value ignored;
-    return content_of(request.request().message(), ignored);
+    return framed_translate::content_of(request.request().message(), ignored);
   }
 
   bool idempotent(const v1::SendRequest&) const override { return false; }
@@ -199,7 +254,7 @@ class operations final : public operation_adapter {
     auto& pooled = static_cast<pooled_connection&>(conn);
     auto& channel = pooled.channel();
     framed::value content;
-    (void)content_of(request.request().message(), content);  // checked by check()
+    (void)framed_translate::content_of(request.request().message(), content);  // by check()
     const auto form = request.request().message().content_case();
     // Past the caller's deadline the answer is no longer wanted: the request
     // is abandoned, so its answer is dropped when it comes.
@@ -219,7 +274,7 @@ class operations final : public operation_adapter {
         return done(
             {make_error_code(pool::errc::remote_exception), pool::failure_kind::operation, true});
       }
-      result_to(form, std::move(result), *response.mutable_response());
+      framed_translate::result_to(form, std::move(result), *response.mutable_response());
       done({});
     };
     if (auto ec = channel.request(content, std::move(answered), id)) {
@@ -233,17 +288,24 @@ class operations final : public operation_adapter {
       if (auto c = weak.lock(); !ec && c) c->abandon(id);
     });
   }
+
+ private:
+  std::shared_ptr<framed_peer_requests> peer_requests_;
 };
 
 }  // namespace
 
-// Answers are matched by id, in any order: many requests share a channel.
-constexpr std::uint32_t connection_cap = 1024;
-
-adapter_binding make_framed_adapter(const pool::target_config& target) {
-  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(),
-          {}};
+adapter_binding make_framed_adapter(const pool::target_config& target,
+                                    boost::asio::any_io_executor executor) {
+  auto peer_requests = framed_peer_requests::create(executor, target.name, target.reply_timeout);
+  adapter_binding binding{std::make_shared<factory>(target, peer_requests),
+                          std::make_shared<operations>(peer_requests),
+                          {},
+                          nullptr};
+  if (target.listen) {
+    binding.service = std::make_shared<peer_listener>(executor, target, peer_requests);
+  }
+  return binding;
 }
 
 }  // namespace brokerside::sidecar

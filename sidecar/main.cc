@@ -82,14 +82,14 @@ int serve(const bs::config& cfg) {
   try {
     grpc.start();
     if (!cfg.listen.admin.empty()) admin.start(cfg.listen.admin);
+    targets.start([&grpc](const std::string& target, bool healthy) {
+      spdlog::info("target {}: {}", target, healthy ? "reachable" : "unreachable");
+      grpc.set_target_health(target, healthy);
+    });
   } catch (const bs::startup_error& e) {
     std::fprintf(stderr, "brokerside: %s\n", e.what());
     return exit_startup_failed;
   }
-  targets.start([&grpc](const std::string& target, bool healthy) {
-    spdlog::info("target {}: {}", target, healthy ? "reachable" : "unreachable");
-    grpc.set_target_health(target, healthy);
-  });
 
   std::promise<int> stop;
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -36,6 +36,9 @@ class subscription {
   virtual void settle(std::uint64_t tag, bool ack, bool requeue) = 0;
   // The most deliveries outstanding is now `credit`.
   virtual void set_credit(std::uint32_t credit) = 0;
+  // Answers the delivery with tag `tag`, delivered with expects_reply (a
+  // request the remote side initiated), with the reply's result or error.
+  virtual void reply(std::uint64_t /*tag*/, const v1::Reply& /*reply*/) {}
   // The stream has ended: settle what was settled before the connection is
   // let go (AMQP: close the channel and wait for the broker's close-ok, so
   // acks still in the output are not lost with it), then call `then`, once.
@@ -76,16 +79,32 @@ class operation_adapter {
   // and a buffer bounded by the credit drops what does not fit.
   virtual bool acknowledges() const { return false; }
 
-  // Starts `subscribe` on a dedicated connection, with `credit` as the most
-  // deliveries outstanding. Runs, and calls back, on the connection's
-  // strand, for as long as the connection lives; the returned handle (may
-  // be null where there is nothing to settle) is valid as long as it.
+  // Whether a subscription runs on a dedicated connection of its own (a
+  // broker's consumer), or takes what arrives on any of the target's
+  // connections (a framed target's peer requests).
+  virtual bool subscribes_on_a_connection() const { return true; }
+
+  // Starts `subscribe` with `credit` as the most deliveries outstanding, on
+  // the dedicated connection `conn` (null when subscribes_on_a_connection()
+  // is false). Runs, and calls back, on the connection's strand, for as
+  // long as the connection lives; the returned handle (may be null where
+  // there is nothing to settle) is valid as long as it.
   virtual std::shared_ptr<subscription> start_subscription(const v1::Subscribe& /*subscribe*/,
                                                            std::uint32_t /*credit*/,
-                                                           pool::connection& /*conn*/,
+                                                           pool::connection* /*conn*/,
                                                            subscription_events /*events*/) const {
     return nullptr;
   }
+};
+
+// What an adapter runs beside a target's pool (a framed target's listener).
+class target_service {
+ public:
+  virtual ~target_service() = default;
+  // With the pools, at startup; a startup_error names the setting at fault.
+  virtual void start() = 0;
+  // With the pools, from outside the io threads.
+  virtual void stop() = 0;
 };
 
 // What a build offers for one target: how to connect, how to run operations.
@@ -93,6 +112,7 @@ struct adapter_binding {
   std::shared_ptr<pool::connection_factory> connections;
   std::shared_ptr<const operation_adapter> operations;
   std::string missing;  // without connections: why (e.g. "TLS is not implemented yet")
+  std::shared_ptr<target_service> service;  // optional
 };
 
 }  // namespace brokerside::sidecar

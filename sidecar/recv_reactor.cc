@@ -37,6 +37,9 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   std::shared_ptr<subscription> sub;
   std::unordered_map<std::uint64_t, std::uint64_t> unsettled;
   std::uint64_t stale_upto = 0;
+  // Deliveries with expects_reply not yet answered: the adapter's tag, by
+  // delivery id.
+  std::unordered_map<std::uint64_t, std::uint64_t> awaiting_reply;
 
   // Needs mutex.
   void push(v1::RecvResponse response) {
@@ -68,10 +71,14 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     if (retry) retry->cancel();
     auto stopping = std::exchange(sub, nullptr);
     const auto n = std::exchange(node, 0);
-    if (n == 0) return;
     auto pool = target.pool;
-    if (!stopping) return pool->release_dedicated(n);
-    stopping->stop([pool, n, stopping] { pool->release_dedicated(n); });
+    if (stopping) {
+      stopping->stop([pool, n, stopping] {
+        if (n != 0) pool->release_dedicated(n);
+      });
+    } else if (n != 0) {
+      pool->release_dedicated(n);
+    }
   }
 
   // Drops what is queued for the client, except a response being written
@@ -117,6 +124,44 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
   }
 
+  // Answers a delivery that expects a reply. Needs mutex.
+  void reply(const v1::Reply& answer) {
+    const auto it = awaiting_reply.find(answer.delivery_id());
+    if (it == awaiting_reply.end()) {
+      return end(to_status(pool::errc::invalid_operation,
+                           "delivery id " + std::to_string(answer.delivery_id()) +
+                               " awaits no reply (unknown, not a request, or answered already)"));
+    }
+    if (sub) sub->reply(it->second, answer);
+    awaiting_reply.erase(it);
+  }
+
+  // Where subscriptions take what arrives on any of the target's
+  // connections (framed peer requests), no connection of its own.
+  void start_unattached() {
+    std::lock_guard lock(mutex);
+    if (reactor == nullptr || ending) return;
+    sub =
+        target.operations->start_subscription(subscribe, credit, nullptr, events(weak_from_this()));
+  }
+
+  static subscription_events events(std::weak_ptr<state> weak) {
+    subscription_events e;
+    e.deliver = [weak](v1::Delivery d, std::uint64_t tag) {
+      if (auto s = weak.lock()) s->deliver(std::move(d), tag);
+    };
+    e.ready = [weak] {
+      if (auto s = weak.lock()) s->ready();
+    };
+    e.failed = [weak](grpc::Status status) {
+      auto s = weak.lock();
+      if (!s) return;
+      std::lock_guard lock(s->mutex);
+      s->end(std::move(status));
+    };
+    return e;
+  }
+
   void acquire() {
     const auto deadline = pool::clock::now() + target.config->pool.connect_timeout +
                           target.config->pool.acquire_timeout;
@@ -132,22 +177,8 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
           if (ec) return self->retry_later();
           self->node = node;
           self->backoff = pool::millis(100);
-          std::weak_ptr<state> weak = self;
-          subscription_events events;
-          events.deliver = [weak](v1::Delivery d, std::uint64_t tag) {
-            if (auto s = weak.lock()) s->deliver(std::move(d), tag);
-          };
-          events.ready = [weak] {
-            if (auto s = weak.lock()) s->ready();
-          };
-          events.failed = [weak](grpc::Status status) {
-            auto s = weak.lock();
-            if (!s) return;
-            std::lock_guard lock(s->mutex);
-            s->end(std::move(status));
-          };
           self->sub = self->target.operations->start_subscription(self->subscribe, self->credit,
-                                                                  *conn, std::move(events));
+                                                                  conn, events(self));
         },
         [weak = weak_from_this()](std::error_code) {
           auto self = weak.lock();
@@ -193,8 +224,10 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   void deliver(v1::Delivery d, std::uint64_t tag) {
     std::lock_guard lock(mutex);
     if (reactor == nullptr || ending) return;
-    // With acknowledgements the broker stops at the credit: never drop.
-    if (!acknowledges && outbox.size() >= credit) {
+    // With acknowledgements the broker stops at the credit: never drop. A
+    // request that expects a reply is not dropped either (its sender stops
+    // at the credit too, and would otherwise wait for its timeout).
+    if (!acknowledges && !d.expects_reply() && outbox.size() >= credit) {
       ++dropped;
       ++dropped_total;
       target.pool->count_dropped(1);
@@ -203,6 +236,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     announce_drops();
     d.set_delivery_id(++next_delivery);
     if (acknowledges) unsettled.emplace(next_delivery, tag);
+    if (d.expects_reply()) awaiting_reply.emplace(next_delivery, tag);
     v1::RecvResponse response;
     *response.mutable_delivery() = std::move(d);
     push(std::move(response));
@@ -250,6 +284,9 @@ void recv_reactor::OnReadDone(bool ok) {
     case v1::RecvRequest::kNack:
       state_->settle(request_.nack().delivery_ids(), false, request_.nack().requeue());
       break;
+    case v1::RecvRequest::kReply:
+      state_->reply(request_.reply());
+      break;
     case v1::RecvRequest::kSubscribe:
       state_->end(to_status(pool::errc::invalid_operation,
                             "subscribe comes once, as the first message on a Recv stream"));
@@ -272,7 +309,11 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
     state_->acknowledges = target.operations->acknowledges();
     state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
   }
-  state_->acquire();
+  if (target.operations->subscribes_on_a_connection()) {
+    state_->acquire();
+  } else {
+    state_->start_unattached();
+  }
   StartRead(&request_);
 }
 

@@ -207,9 +207,9 @@ class operations final : public operation_adapter {
   // Redis pub/sub has no acknowledgements: deliveries are at most once, and
   // a slow stream drops (and reports) what does not fit its credit.
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t /*credit*/, pool::connection& conn,
+                                                   std::uint32_t /*credit*/, pool::connection* conn,
                                                    subscription_events events) const override {
-    auto& redis = static_cast<pooled_connection&>(conn).redis();
+    auto& redis = static_cast<pooled_connection&>(*conn).redis();
     const auto command = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? "PSUBSCRIBE"
                          : subscribe.kind() == v1::SOURCE_KIND_SHARD ? "SSUBSCRIBE"
                                                                      : "SUBSCRIBE";

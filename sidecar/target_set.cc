@@ -9,7 +9,8 @@
 
 namespace brokerside::sidecar {
 
-adapter_binding builtin_factory(const pool::target_config& target) {
+adapter_binding builtin_factory(const pool::target_config& target,
+                                boost::asio::any_io_executor executor) {
   // Keep in step with protocol::implemented().
   switch (target.adapter()) {
     case protocol::adapter_kind::redis:
@@ -17,7 +18,7 @@ adapter_binding builtin_factory(const pool::target_config& target) {
     case protocol::adapter_kind::amqp:
       return make_amqp_adapter(target);
     case protocol::adapter_kind::framed:
-      return make_framed_adapter(target);
+      return make_framed_adapter(target, std::move(executor));
     default:
       return {};
   }
@@ -27,11 +28,12 @@ target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
                        factory_fn factories)
     : config_(cfg) {
   for (const auto& target : cfg.targets) {
-    entry e{&target, nullptr, nullptr, {}};
-    auto binding = factories ? factories(target) : adapter_binding{};
+    entry e{&target, nullptr, nullptr, {}, nullptr};
+    auto binding = factories ? factories(target, executor) : adapter_binding{};
     if (binding.connections) {
       e.pool = pool::target_pool::create(executor, target, std::move(binding.connections));
       e.operations = std::move(binding.operations);
+      e.service = std::move(binding.service);
     } else {
       e.missing = std::move(binding.missing);
     }
@@ -41,6 +43,9 @@ target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
 
 void target_set::start(std::function<void(const std::string&, bool)> health) {
   for (auto& [name, e] : targets_) {
+    if (e.service) e.service->start();
+  }
+  for (auto& [name, e] : targets_) {
     if (!e.pool) continue;
     e.pool->start([health, name = name](bool healthy) {
       if (health) health(name, healthy);
@@ -49,6 +54,9 @@ void target_set::start(std::function<void(const std::string&, bool)> health) {
 }
 
 void target_set::stop() {
+  for (auto& [name, e] : targets_) {
+    if (e.service) e.service->stop();
+  }
   std::vector<std::future<void>> stopped;
   for (auto& [name, e] : targets_) {
     if (!e.pool) continue;

@@ -21,12 +21,15 @@ namespace brokerside::sidecar {
 class target_set {
  public:
   // The adapter for a target, or an empty binding if this build has none.
-  using factory_fn = std::function<adapter_binding(const pool::target_config&)>;
+  using factory_fn =
+      std::function<adapter_binding(const pool::target_config&, boost::asio::any_io_executor)>;
 
   // `cfg` must outlive the set.
   target_set(boost::asio::any_io_executor executor, const config& cfg, factory_fn factories);
 
-  // Starts every pool; `health(target, healthy)` follows each target.
+  // Starts every pool, and what adapters run beside them (a startup_error
+  // names the setting that keeps one from starting); `health(target,
+  // healthy)` follows each target.
   void start(std::function<void(const std::string&, bool)> health);
   // Stops every pool and waits (up to 5 s) until they have closed their
   // connections. Call it from outside the io threads.
@@ -37,6 +40,7 @@ class target_set {
     std::shared_ptr<pool::target_pool> pool;              // null: adapter not in this build
     std::shared_ptr<const operation_adapter> operations;  // null: as pool
     std::string missing;  // without a pool: why, if more is known than "no adapter"
+    std::shared_ptr<target_service> service;  // beside the pool, if any
   };
   // The target named `name`, or nullopt.
   std::optional<entry> find(std::string_view name) const;
@@ -57,6 +61,7 @@ class target_set {
 };
 
 // The adapters compiled into this build.
-adapter_binding builtin_factory(const pool::target_config& target);
+adapter_binding builtin_factory(const pool::target_config& target,
+                                boost::asio::any_io_executor executor);
 
 }  // namespace brokerside::sidecar

@@ -44,6 +44,13 @@ void connection::connect(connect_options options, std::function<void(std::error_
   });
 }
 
+void connection::start(connect_options options) {
+  options_ = std::move(options);
+  if (closed_) return;
+  open_ = true;
+  start_read();
+}
+
 std::error_code connection::request(const value& content, reply_handler handler, std::int64_t& id) {
   id = next_id_++;
   if (!open_) {

@@ -43,6 +43,14 @@ class connection : public std::enable_shared_from_this<connection> {
   // Connects. Completion: done(error), once. Cancellation: close().
   void connect(connect_options options, std::function<void(std::error_code)> done);
 
+  // For a peer that connected to us: `transport()` is what a listener
+  // accepts into; once it has, start() runs the channel on it (options.to
+  // and options.timeout are not used).
+  stream& transport() noexcept { return stream_; }
+  void start(connect_options options);
+
+  const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
+
   // Sends a request; its answer comes to `handler` once, and `id` is set
   // for abandon(). Content the codec cannot carry (JSON has no bytes) is
   // refused at once with the codec's error, the handler never called.

@@ -345,7 +345,7 @@ class echo_adapter final : public operation_adapter {
 class grpc_pooled : public grpc_plumbing {
  protected:
   target_set::factory_fn factory() override {
-    return [this](const pool::target_config& t) -> adapter_binding {
+    return [this](const pool::target_config& t, boost::asio::any_io_executor) -> adapter_binding {
       if (t.name != "cache") return {};
       return {std::make_shared<testing_support::fake_factory>(world_, 8),
               std::make_shared<echo_adapter>()};

@@ -78,6 +78,10 @@ targets:
     lease: {default_ttl: 10s, max_ttl: 1m}
   events:
     url: amqp://guest:guest@127.0.0.1:5672/%2f
+  legacy:
+    url: framed://10.0.0.5:9000?codec=msgpack
+    listen: framed+unix:///run/brokerside/legacy.sock?codec=msgpack
+    reply_timeout: 2s
 )",
                              {});
   EXPECT_EQ(c.listen.grpc, "0.0.0.0:7400");
@@ -92,7 +96,7 @@ targets:
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, log_format::json);
   EXPECT_EQ(c.readiness.required_targets, std::vector<std::string>{"cache"});
-  ASSERT_EQ(c.targets.size(), 2u);
+  ASSERT_EQ(c.targets.size(), 3u);
   const auto& cache = *c.find_target("cache");
   ASSERT_EQ(cache.urls.size(), 2u);
   EXPECT_EQ(cache.urls[1].host, "b");
@@ -122,6 +126,13 @@ targets:
   const auto& events = *c.find_target("events");
   EXPECT_EQ(events.adapter(), protocol::adapter_kind::amqp);
   EXPECT_EQ(events.urls[0].path, "/");
+  EXPECT_FALSE(events.listen);
+  EXPECT_EQ(events.reply_timeout, milliseconds(30'000));
+  const auto& legacy = *c.find_target("legacy");
+  ASSERT_TRUE(legacy.listen);
+  EXPECT_EQ(legacy.listen->unix_path, "/run/brokerside/legacy.sock");
+  EXPECT_EQ(legacy.listen->option("codec"), "msgpack");
+  EXPECT_EQ(legacy.reply_timeout, milliseconds(2'000));
   EXPECT_EQ(c.find_target("nope"), nullptr);
 }
 
@@ -193,6 +204,16 @@ TEST(config, every_error_names_its_setting) {
        "targets.c.tls.ca_file: '/etc/hostname' is not usable"},
       {"targets: {c: {url: 'rediss://h', tls: {verify: maybe}}}",
        "targets.c.tls.verify: must be true or false, not 'maybe'"},
+      {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
+       "targets.c.listen: only framed targets listen for their peers' clients"},
+      {"targets: {c: {url: 'framed://h:1', listen: 'redis://127.0.0.1:9100'}}",
+       "targets.c.listen: 'redis://127.0.0.1:9100' is not a framed:// or framed+unix:// URL"},
+      {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",
+       "targets.c.listen: 'framed://127.0.0.1' needs a port"},
+      {"targets: {c: {url: 'framed://h:1', reply_timeout: 0s}}",
+       "targets.c.reply_timeout: must be positive"},
+      {"targets: {c: {url: 'redis://h', reply_timeout: 5s}}",
+       "targets.c.reply_timeout: only framed targets take requests from their peers"},
       {"targets: {c: {url: 'redis://h', failover: random}}",
        "targets.c.failover: must be round_robin or shuffle, not 'random'"},
       {"targets: {c: {url: 'redis://h', pool: {max_connections: 0}}}",
