@@ -27,8 +27,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBROKERSIDE_SANITIZE
 ninja -C build-asan
 
 step "build (clang libFuzzer targets)"
+fuzz_seconds=${BROKERSIDE_FUZZ_SECONDS:-60}
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DBROKERSIDE_TESTS=OFF -DBROKERSIDE_FUZZ=ON >/dev/null
+  -DBROKERSIDE_TESTS=OFF -DBROKERSIDE_FUZZ=ON -DBROKERSIDE_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 ninja -C build-fuzz fuzzers
 
 step brokers
@@ -61,7 +62,7 @@ step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end, AM
 if (($# == 0)); then
   run_ctest build-asan "$log_dir/asan.log" -L 'unit|inprocess'
   run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection'
-  step "fuzz (each target ${BROKERSIDE_FUZZ_SECONDS:-30} s from tests/fuzz/corpus)"
+  step "fuzz (each target $fuzz_seconds s from tests/fuzz/corpus)"
   run_ctest build-fuzz "$log_dir/fuzz.log" -L fuzz
 fi
 step "all tests passed"
