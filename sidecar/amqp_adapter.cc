@@ -231,9 +231,14 @@ class pooled_connection final : public pool::connection {
 
   // A broker under a resource alarm (connection.blocked) stops reading what
   // publishers send: the pool gives the connection no new work meanwhile.
+  // RabbitMQ sends connection.blocked right after the handshake when an
+  // alarm is already in effect, possibly before the pool registers here:
+  // such a connection is paused at once.
   void on_write_paused(std::function<void(bool)> paused) override {
-    s_->conn->on_blocked(
-        [paused = std::move(paused)](bool blocked, const std::string&) { paused(blocked); });
+    boost::asio::post(s_->executor, [s = s_, paused = std::move(paused)] {
+      s->conn->on_blocked([paused](bool blocked, const std::string&) { paused(blocked); });
+      if (s->conn->blocked()) paused(true);
+    });
   }
 
   std::string error_text() const override { return s_->error_text; }

@@ -129,8 +129,11 @@ void channel::close(connection::done_handler done, channel_context& cx) {
 
 std::error_code channel::on_method(method m, channel_context& cx) {
   if (phase_ == phase::closing) {
-    // Until close-ok only a close from the broker (the two crossed) counts;
-    // RabbitMQ, having sent its own, never answers ours.
+    // Until close-ok only a close from the broker (the two crossed) counts.
+    // Crossed, the caller is told at once, but the id stays taken until our
+    // close is answered too (RabbitMQ answers it even after its own close):
+    // freed earlier, that close-ok could land on a channel reopened with
+    // the same id.
     const auto* close = std::get_if<channel_close>(&m);
     if (close == nullptr && !std::holds_alternative<channel_close_ok>(m)) return {};
     std::error_code ec;
@@ -138,8 +141,9 @@ std::error_code channel::on_method(method m, channel_context& cx) {
     if (close != nullptr) {
       ec = send(channel_close_ok{}, cx);
       reply = reply_of(*close);
+    } else {
+      finished_ = true;
     }
-    finished_ = true;
     if (auto done = std::exchange(closing_, nullptr)) {
       cx.later.push_back([done, reply] { done({}, reply); });
     }

@@ -302,3 +302,32 @@ def test_a_listen_address_in_use_stops_startup_naming_the_setting(tmp_path):
                              capture_output=True, text=True, timeout=10)
     assert run.returncode != 0
     assert f"targets.legacy.listen: cannot listen on framed://127.0.0.1:{port}" in run.stderr, run.stderr
+
+
+def test_a_client_that_vanishes_mid_request_costs_nothing_else(sidecar):
+    port = free_port()
+    loop = Loop()
+    s = sidecar("--target", f"legacy=framed://127.0.0.1:{free_port()}",
+                f"--targets.legacy.listen=framed://127.0.0.1:{port}")
+    try:
+        with s.channel() as channel:
+            broker = pb_grpc.BrokerStub(channel)
+            app = RecvStream(broker, "legacy")
+            for round in range(20):
+                gone = Client(loop, ("127.0.0.1", port), "json")
+                gone.send({"round": round})
+                d = app.delivery()
+                gone.close()
+                # Its answer has nowhere to go: dropped, and the stream goes on.
+                app.reply(d.delivery_id, result=result("to nobody"))
+            client = Client(loop, ("127.0.0.1", port), "json")
+            f = client.send("after")
+            d = app.delivery()
+            assert json.loads(d.message.json) == "after"
+            app.reply(d.delivery_id, result=result("fine"))
+            assert f.result(10) == "fine"
+            client.close()
+            app.close()
+        assert s.proc.poll() is None
+    finally:
+        loop.close()

@@ -250,6 +250,35 @@ TEST_F(amqp_channel, close_fails_pending_at_once_and_drops_what_arrives_until_cl
   EXPECT_FALSE(ch->closed_by_broker());
 }
 
+TEST_F(amqp_channel, a_crossed_close_keeps_the_id_until_our_close_is_answered) {
+  auto ch = open(false);
+  auto c = cx();
+  result closed;
+  ch->close(
+      [&](std::error_code ec, broker_reply reply) {
+        ++closed.calls;
+        closed.ec = ec;
+        closed.reply = reply;
+      },
+      c);
+  sent();
+  // The broker closed the channel as we did: it gets its close-ok, the caller
+  // hears at once, and the channel waits for the answer to our own close.
+  EXPECT_FALSE(ch->on_method(channel_close{406, "PRECONDITION_FAILED - x", 50, 10}, c));
+  run();
+  EXPECT_EQ(closed.calls, 1);
+  EXPECT_FALSE(closed.ec);
+  EXPECT_EQ(closed.reply.code, 406);
+  const auto answers = sent();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<channel_close_ok>(answers[0]));
+  EXPECT_FALSE(ch->finished());
+  EXPECT_FALSE(ch->on_method(channel_close_ok{}, c));
+  run();
+  EXPECT_TRUE(ch->finished());
+  EXPECT_EQ(closed.calls, 1);
+}
+
 TEST_F(amqp_channel, deliveries_are_reassembled_for_their_consumer) {
   auto ch = open(false);
   auto c = cx();
