@@ -526,6 +526,29 @@ TEST_F(amqp_connection, close_channel_fails_its_pending_and_frees_the_id) {
   EXPECT_EQ(open_channel(*c, false).id, ch);
 }
 
+TEST_F(amqp_connection, a_close_crossed_with_the_brokers_own_frees_the_id_once_both_are_answered) {
+  auto c = connected();
+  const auto ch = open_channel(*c, true).id;
+  // The publish makes the broker close the channel (404) while our close is
+  // on its way: the two cross.
+  auto doomed = start_publish(*c, ch, {name("no-such-exchange"), "key", false, false}, "x");
+  auto closed = std::make_shared<outcome>();
+  c->close_channel(ch, [closed](std::error_code ec, broker_reply reply) {
+    *closed = {true, ec, std::move(reply)};
+  });
+  ASSERT_TRUE(run_until([&] { return closed->done; }));
+  EXPECT_FALSE(closed->ec) << closed->ec.message();
+  // RabbitMQ answers our close too, and only then is the id free again: a
+  // channel opened at once takes the next id (or this one, if the answer
+  // is in already), and its close-ok cannot land on it.
+  const auto again = open_channel(*c, false);
+  EXPECT_FALSE(again.ec) << again.ec.message();
+  EXPECT_TRUE(again.id == ch || again.id == ch + 1) << again.id;
+  declare_bound_queue(*c, again.id, "after-crossed-close");
+  EXPECT_TRUE(doomed->done);
+  EXPECT_EQ(open_channel(*c, false).id, again.id == ch ? ch + 1 : ch) << "freed by the close-ok";
+}
+
 TEST_F(amqp_connection, close_fails_everything_pending_with_aborted) {
   auto c = connected();
   bool lost = false;
