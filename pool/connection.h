@@ -39,6 +39,10 @@ class connection {
   // high-water mark, and with false once it drains below the low one: the
   // pool gives a paused connection no new operations meanwhile.
   virtual void on_write_paused(std::function<void(bool)> paused) { (void)paused; }
+  // Whether the connection is paused already as it opens (an AMQP broker
+  // under a resource alarm says connection.blocked right after the
+  // handshake): asked once, when connect succeeds.
+  virtual bool write_paused_now() const { return false; }
 
   // The broker's own words for the last failed connect, if it gave any
   // (e.g. "WRONGPASS invalid username-password pair"); never a secret.

@@ -405,6 +405,10 @@ void target_pool::perform(const pool_action& action) {
                                  }
                                });
                              });
+                         // Paused from the start: no work for it as it joins.
+                         if (self->conns_.at(node)->write_paused_now()) {
+                           self->core_.write_paused(node, true, clock::now());
+                         }
                        }
                        self->core_.connected(node, ec, clock::now());
                        self->apply();

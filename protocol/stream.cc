@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -36,6 +38,13 @@ class tls_context {
 };
 
 namespace {
+
+// A Unix socket path longer than sockaddr_un holds is an error, not an
+// exception out of Asio.
+std::optional<generic_endpoint> unix_endpoint(const std::string& path) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) return std::nullopt;
+  return generic_endpoint(asio::local::stream_protocol::endpoint(path));
+}
 
 // A regular file we may open (not a FIFO or /dev/zero, which would never end).
 bool readable(const std::string& path) {
@@ -137,8 +146,12 @@ void stream::connect(const endpoint& to, completion done) {
     s->handshake(to, done);
   };
   if (!to.unix_path.empty()) {
-    s->socket.async_connect(generic_endpoint(asio::local::stream_protocol::endpoint(to.unix_path)),
-                            std::move(connected));
+    const auto endpoint = unix_endpoint(to.unix_path);
+    if (!endpoint) {
+      return asio::post(s->executor,
+                        [done] { done(std::make_error_code(std::errc::filename_too_long)); });
+    }
+    s->socket.async_connect(*endpoint, std::move(connected));
     return;
   }
   auto resolver = std::make_shared<asio::ip::tcp::resolver>(s->executor);
@@ -188,9 +201,23 @@ struct listener::impl {
   explicit impl(asio::any_io_executor executor) : acceptor(executor) {}
 
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor;
-  std::string unix_path;  // removed on close
+  std::string unix_path;  // removed on close, if it is still ours
   std::uint16_t port = 0;
+  dev_t device = 0;  // the socket file we bound
+  ino_t inode = 0;
 };
+
+namespace {
+
+// Whether something accepts connections on the socket file `path`.
+bool someone_listens(asio::any_io_executor executor, const generic_endpoint& at) {
+  socket_type probe(executor);
+  boost::system::error_code ec;
+  probe.connect(at, ec);
+  return !ec;
+}
+
+}  // namespace
 
 listener::listener(asio::any_io_executor executor) : impl_(std::make_unique<impl>(executor)) {}
 
@@ -200,13 +227,19 @@ std::error_code listener::listen(const endpoint& at) {
   boost::system::error_code ec;
   generic_endpoint local;
   if (!at.unix_path.empty()) {
+    const auto endpoint = unix_endpoint(at.unix_path);
+    if (!endpoint) return std::make_error_code(std::errc::filename_too_long);
+    local = *endpoint;
     // A socket file outlives the process that bound it: one left behind
-    // would make bind fail with "address in use". Only a socket is removed.
+    // would make bind fail with "address in use", so it is replaced; one
+    // that another process still listens on is not.
     std::error_code ignored;
     if (std::filesystem::is_socket(at.unix_path, ignored)) {
+      if (someone_listens(impl_->acceptor.get_executor(), local)) {
+        return std::make_error_code(std::errc::address_in_use);
+      }
       std::filesystem::remove(at.unix_path, ignored);
     }
-    local = generic_endpoint(asio::local::stream_protocol::endpoint(at.unix_path));
   } else {
     const auto address = asio::ip::make_address(at.host, ec);
     if (ec) return ec;
@@ -223,6 +256,10 @@ std::error_code listener::listen(const endpoint& at) {
     return ec;
   }
   impl_->unix_path = at.unix_path;
+  if (struct stat st{}; !at.unix_path.empty() && ::stat(at.unix_path.c_str(), &st) == 0) {
+    impl_->device = st.st_dev;
+    impl_->inode = st.st_ino;
+  }
   if (at.unix_path.empty()) {
     // sin_port and sin6_port share their offset: either family reads the same.
     const auto bound = a.local_endpoint(ec);
@@ -251,7 +288,11 @@ void listener::close() {
   boost::system::error_code ignored;
   if (!impl_->acceptor.is_open()) return;
   impl_->acceptor.close(ignored);
-  if (!impl_->unix_path.empty()) {
+  // The file is removed only if it is still the one we bound: a successor
+  // (a rolling restart) may have replaced it already.
+  struct stat st {};
+  if (!impl_->unix_path.empty() && ::stat(impl_->unix_path.c_str(), &st) == 0 &&
+      st.st_dev == impl_->device && st.st_ino == impl_->inode) {
     std::error_code also_ignored;
     std::filesystem::remove(impl_->unix_path, also_ignored);
   }

@@ -231,15 +231,14 @@ class pooled_connection final : public pool::connection {
 
   // A broker under a resource alarm (connection.blocked) stops reading what
   // publishers send: the pool gives the connection no new work meanwhile.
-  // RabbitMQ sends connection.blocked right after the handshake when an
-  // alarm is already in effect, possibly before the pool registers here:
-  // such a connection is paused at once.
   void on_write_paused(std::function<void(bool)> paused) override {
-    boost::asio::post(s_->executor, [s = s_, paused = std::move(paused)] {
-      s->conn->on_blocked([paused](bool blocked, const std::string&) { paused(blocked); });
-      if (s->conn->blocked()) paused(true);
-    });
+    s_->conn->on_blocked(
+        [paused = std::move(paused)](bool blocked, const std::string&) { paused(blocked); });
   }
+
+  // RabbitMQ says connection.blocked right after the handshake when an
+  // alarm is in effect already, before the pool has registered above.
+  bool write_paused_now() const override { return s_->conn->blocked(); }
 
   std::string error_text() const override { return s_->error_text; }
 

@@ -26,6 +26,9 @@ grpc::Status invalid(std::string text) {
   return to_status(pool::errc::invalid_operation, "framed: " + std::move(text));
 }
 
+// How long a channel closing gracefully may take to write what is queued.
+constexpr std::chrono::milliseconds flush_limit{1000};
+
 framed::codec codec_of(const pool::broker_url& url) {
   return url.option("codec").value_or("json") == "msgpack" ? framed::codec::msgpack
                                                            : framed::codec::json;
@@ -61,7 +64,9 @@ class pooled_connection final : public pool::connection {
         target_(std::move(target)) {
     peer_requests.attach(*conn_);
   }
-  ~pooled_connection() override { conn_->close(); }
+  // The pool lets a channel go (idle, too old, stopping): answers to the
+  // peer's requests already queued on it still go out.
+  ~pooled_connection() override { conn_->close_when_written(flush_limit); }
 
   boost::asio::any_io_executor executor() const { return executor_; }
 
@@ -75,7 +80,7 @@ class pooled_connection final : public pool::connection {
   // No ping in the channel protocol: an idle connection is as healthy as its socket.
   void health_check(completion done) override { done({}); }
 
-  void close() override { conn_->close(); }
+  void close() override { conn_->close_when_written(flush_limit); }
 
   void on_lost(completion lost) override {
     conn_->on_lost([conn = std::weak_ptr<framed::connection>(conn_), name = target_->name,
@@ -115,8 +120,7 @@ class factory final : public pool::connection_factory {
 // Accepts the channels a framed target's peers open to its listen address
 // (aiomas open_connection): their requests go to the target's Recv streams
 // like those on our own channels. We send them no requests.
-class peer_listener final : public target_service,
-                            public std::enable_shared_from_this<peer_listener> {
+class peer_listener final : public std::enable_shared_from_this<peer_listener> {
  public:
   // Clients at once, at most; one more is closed at once, with a warning.
   static constexpr std::size_t max_clients = 1024;
@@ -132,7 +136,7 @@ class peer_listener final : public target_service,
         options_(channel_options(*target.listen, target)),
         peer_requests_(std::move(peer_requests)) {}
 
-  void start() override {
+  void start() {
     protocol::endpoint at;
     at.host = url_.host;
     at.port = url_.port;
@@ -147,14 +151,17 @@ class peer_listener final : public target_service,
     boost::asio::post(strand_, [self = shared_from_this()] { self->accept_next(); });
   }
 
-  void stop() override {
+  // Stops accepting; each client's channel closes once its answers are out.
+  void stop() {
     auto stopped = std::make_shared<std::promise<void>>();
     boost::asio::post(strand_, [self = shared_from_this(), stopped] {
       self->closed_ = true;
       self->listener_.close();
       self->retry_.cancel();
       for (auto& weak : self->clients_) {
-        if (auto c = weak.lock()) boost::asio::post(c->executor(), [c] { c->close(); });
+        if (auto c = weak.lock()) {
+          boost::asio::post(c->executor(), [c] { c->close_when_written(flush_limit); });
+        }
       }
       self->clients_.clear();
       stopped->set_value();
@@ -167,12 +174,19 @@ class peer_listener final : public target_service,
   void accept_next() {
     if (closed_) return;
     auto conn = framed::connection::create(boost::asio::make_strand(executor_));
-    peer_requests_->attach(*conn);
     listener_.accept(conn->transport(), [self = shared_from_this(), conn](std::error_code ec) {
-      if (self->closed_) return conn->close();
+      if (self->closed_) return;  // (conn, never started, goes with this handler)
+      if (ec == std::errc::connection_aborted)
+        return self->accept_next();  // the client reset first
       if (ec) {
-        // Out of descriptors, say: try again shortly rather than spin.
-        spdlog::warn("target {}: accepting a framed client failed: {}", self->name_, ec.message());
+        // Out of descriptors, say: try again shortly rather than spin, and
+        // say so once a second at most.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - self->warned_ >= std::chrono::seconds(1)) {
+          self->warned_ = now;
+          spdlog::warn("target {}: accepting a framed client failed: {}", self->name_,
+                       ec.message());
+        }
         self->retry_.expires_after(std::chrono::milliseconds(100));
         self->retry_.async_wait([self](boost::system::error_code e) {
           if (!e) self->accept_next();
@@ -189,17 +203,19 @@ class peer_listener final : public target_service,
     if (clients_.size() >= max_clients) {
       spdlog::warn("target {}: refused a framed client: {} are connected already", name_,
                    clients_.size());
-      return conn->close();
+      return;  // never started: its socket closes with it
     }
     clients_.push_back(conn);
-    boost::asio::post(conn->executor(), [conn, options = options_, name = name_] {
-      // The channel keeps itself alive while it reads; lost, it is let go.
-      conn->on_lost([weak = std::weak_ptr<framed::connection>(conn), name](std::error_code ec) {
-        if (auto c = weak.lock()) log_protocol_error(*c, name, "a framed client's channel");
-        spdlog::debug("target {}: a framed client left: {}", name, ec.message());
-      });
-      conn->start(options);
-    });
+    boost::asio::post(
+        conn->executor(), [conn, options = options_, name = name_, peer_requests = peer_requests_] {
+          peer_requests->attach(*conn);
+          // The channel keeps itself alive while it reads; lost, it is let go.
+          conn->on_lost([weak = std::weak_ptr<framed::connection>(conn), name](std::error_code ec) {
+            if (auto c = weak.lock()) log_protocol_error(*c, name, "a framed client's channel");
+            spdlog::debug("target {}: a framed client left: {}", name, ec.message());
+          });
+          conn->start(options);
+        });
   }
 
   boost::asio::any_io_executor executor_;
@@ -211,7 +227,31 @@ class peer_listener final : public target_service,
   framed::connect_options options_;
   std::shared_ptr<framed_peer_requests> peer_requests_;
   std::vector<std::weak_ptr<framed::connection>> clients_;
+  std::chrono::steady_clock::time_point warned_{};
   bool closed_ = false;
+};
+
+// What a framed target runs beside its pool: the router of its peers'
+// requests, and the listener when it has a listen URL. At shutdown what is
+// still unanswered is answered before channels close.
+class framed_service final : public target_service {
+ public:
+  framed_service(std::shared_ptr<framed_peer_requests> peer_requests,
+                 std::shared_ptr<peer_listener> listener)
+      : peer_requests_(std::move(peer_requests)), listener_(std::move(listener)) {}
+
+  void start() override {
+    if (listener_) listener_->start();
+  }
+
+  void stop() override {
+    peer_requests_->stop();
+    if (listener_) listener_->stop();
+  }
+
+ private:
+  std::shared_ptr<framed_peer_requests> peer_requests_;
+  std::shared_ptr<peer_listener> listener_;
 };
 
 class operations final : public operation_adapter {
@@ -298,14 +338,12 @@ class operations final : public operation_adapter {
 adapter_binding make_framed_adapter(const pool::target_config& target,
                                     boost::asio::any_io_executor executor) {
   auto peer_requests = framed_peer_requests::create(executor, target.name, target.reply_timeout);
-  adapter_binding binding{std::make_shared<factory>(target, peer_requests),
-                          std::make_shared<operations>(peer_requests),
-                          {},
-                          nullptr};
-  if (target.listen) {
-    binding.service = std::make_shared<peer_listener>(executor, target, peer_requests);
-  }
-  return binding;
+  auto listener =
+      target.listen ? std::make_shared<peer_listener>(executor, target, peer_requests) : nullptr;
+  return {std::make_shared<factory>(target, peer_requests),
+          std::make_shared<operations>(peer_requests),
+          {},
+          std::make_shared<framed_service>(peer_requests, std::move(listener))};
 }
 
 }  // namespace brokerside::sidecar

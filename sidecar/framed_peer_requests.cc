@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <future>
 
 #include "sidecar/framed_translate.h"
 
@@ -46,7 +47,11 @@ class framed_peer_requests::handle final : public subscription {
     auto type = framed::message_type::exception;
     framed::value content;
     if (reply.outcome_case() == v1::Reply::kResult) {
-      if (auto status = framed_translate::content_of(reply.result(), content); status.ok()) {
+      // A result with no content is null (an empty body would be bytes,
+      // which JSON cannot carry).
+      if (reply.result().content_case() == v1::Message::CONTENT_NOT_SET) {
+        type = framed::message_type::result;
+      } else if (auto status = framed_translate::content_of(reply.result(), content); status.ok()) {
         type = framed::message_type::result;
       } else {
         content = "the app's answer cannot be sent: " + status.error_message();
@@ -88,7 +93,14 @@ void framed_peer_requests::attach(framed::connection& conn) {
   conn.on_request([weak = weak_from_this(), conn = conn.weak_from_this()](std::int64_t id,
                                                                           framed::value content) {
     auto self = weak.lock();
-    if (!self) return;
+    if (!self) {
+      // On the connection's executor already: answer here.
+      if (auto c = conn.lock()) {
+        c->reply(id, framed::message_type::exception,
+                 framed::value{std::string("shutting down: the target is gone")});
+      }
+      return;
+    }
     asio::post(self->strand_, [self, conn, id, content = std::move(content)]() mutable {
       self->arrived(conn, id, std::move(content));
     });
@@ -108,6 +120,18 @@ std::shared_ptr<subscription> framed_peer_requests::subscribe(std::uint32_t cred
   return std::make_shared<handle>(shared_from_this(), s);
 }
 
+void framed_peer_requests::stop() {
+  auto done = std::make_shared<std::promise<void>>();
+  asio::post(strand_, [self = shared_from_this(), done] {
+    self->stopped_ = true;
+    std::vector<std::uint64_t> all;
+    for (const auto& [tag, r] : self->requests_) all.push_back(tag);
+    for (const auto tag : all) self->refuse(tag, "shutting down: brokerside is stopping");
+    done->set_value();
+  });
+  done->get_future().wait_for(std::chrono::seconds(2));
+}
+
 void framed_peer_requests::arrived(std::weak_ptr<framed::connection> conn, std::int64_t id,
                                    framed::value content) {
   const auto tag = ++next_tag_;
@@ -115,6 +139,7 @@ void framed_peer_requests::arrived(std::weak_ptr<framed::connection> conn, std::
   r.conn = std::move(conn);
   r.id = id;
   r.content = std::move(content);
+  if (stopped_) return refuse(tag, "shutting down: brokerside is stopping");
   if (subscribers_.empty()) {
     return refuse(tag, "no handler: no Recv stream is subscribed to target " + target_);
   }
@@ -148,10 +173,15 @@ void framed_peer_requests::pump() {
       waiting_.pop_front();
       continue;
     }
+    auto& r = it->second;
+    if (r.conn.expired()) {  // its channel is gone: nobody to answer
+      waiting_.pop_front();
+      requests_.erase(it);
+      continue;
+    }
     auto s = next_with_credit();
     if (!s) return;
     waiting_.pop_front();
-    auto& r = it->second;
     r.holder = s;
     ++s->outstanding;
     v1::Delivery d;

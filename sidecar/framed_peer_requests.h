@@ -42,6 +42,12 @@ class framed_peer_requests : public std::enable_shared_from_this<framed_peer_req
   // is called at once); the handle takes the stream's replies and credit.
   std::shared_ptr<subscription> subscribe(std::uint32_t credit, subscription_events events);
 
+  // The sidecar is stopping: every request waiting or delivered, and every
+  // one that comes from now on, is answered "shutting down: ...". Waits
+  // (up to 2 s) until those answers are queued on their channels. Call from
+  // outside the io threads.
+  void stop();
+
  private:
   struct subscriber;
   struct request;
@@ -68,6 +74,7 @@ class framed_peer_requests : public std::enable_shared_from_this<framed_peer_req
   std::vector<std::shared_ptr<subscriber>> subscribers_;
   std::size_t next_subscriber_ = 0;  // round robin
   std::uint64_t next_tag_ = 0;
+  bool stopped_ = false;
 };
 
 }  // namespace brokerside::sidecar

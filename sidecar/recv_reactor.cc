@@ -126,6 +126,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
 
   // Answers a delivery that expects a reply. Needs mutex.
   void reply(const v1::Reply& answer) {
+    if (answer.outcome_case() == v1::Reply::OUTCOME_NOT_SET) {
+      return end(to_status(pool::errc::invalid_operation,
+                           "reply to delivery " + std::to_string(answer.delivery_id()) +
+                               " has neither a result nor an error"));
+    }
     const auto it = awaiting_reply.find(answer.delivery_id());
     if (it == awaiting_reply.end()) {
       return end(to_status(pool::errc::invalid_operation,

@@ -53,7 +53,7 @@ void connection::start(connect_options options) {
 
 std::error_code connection::request(const value& content, reply_handler handler, std::int64_t& id) {
   id = next_id_++;
-  if (!open_) {
+  if (!open_ || draining_) {
     asio::post(executor_, [h = std::move(handler)] { h(errc::aborted, {}, {}, false); });
     return {};
   }
@@ -113,6 +113,7 @@ void connection::start_write() {
                   if (ec) return self->abort(ec);
                   self->in_write_.clear();
                   self->writing_.clear();
+                  if (self->draining_ && self->outbox_.empty()) return self->close();
                   self->start_write();
                 });
 }
@@ -177,6 +178,16 @@ void connection::fail(std::error_code ec, std::string why) {
 void connection::close() {
   closed_ = true;
   abort(errc::aborted);
+}
+
+void connection::close_when_written(std::chrono::milliseconds limit) {
+  if (closed_ || !open_ || (writing_.empty() && outbox_.empty())) return close();
+  if (draining_) return;
+  draining_ = true;
+  connect_timer_.expires_after(limit);
+  connect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->close();
+  });
 }
 
 void connection::on_lost(std::function<void(std::error_code)> lost) { lost_ = std::move(lost); }

@@ -70,6 +70,11 @@ class connection : public std::enable_shared_from_this<connection> {
   // Closes now: pending requests fail with errc::aborted; on_lost is not called.
   void close();
 
+  // Closes once what is queued (answers to the peer's requests above all)
+  // is written, or after `limit`, whichever is first; new requests are
+  // refused meanwhile. The connection keeps itself alive until then.
+  void close_when_written(std::chrono::milliseconds limit);
+
   // Called once if the connection breaks after connect: the peer closed it
   // (errc::connection_closed), a transport error, or a protocol error
   // (malformed_frame, unsupported msg_type, frame_too_large, an answer to an
@@ -111,6 +116,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string protocol_error_;
   std::size_t abandoned_ = 0;  // entries in pending_ whose caller gave up
   bool open_ = false, closed_ = false;
+  bool draining_ = false;  // close_when_written()
 };
 
 }  // namespace brokerside::protocol::framed

@@ -538,6 +538,7 @@ TEST_F(amqp_connection, a_close_crossed_with_the_brokers_own_frees_the_id_once_b
   });
   ASSERT_TRUE(run_until([&] { return closed->done; }));
   EXPECT_FALSE(closed->ec) << closed->ec.message();
+  EXPECT_EQ(closed->reply.code, 404) << "the broker's close crossed ours";
   // RabbitMQ answers our close too, and only then is the id free again: a
   // channel opened at once takes the next id (or this one, if the answer
   // is in already), and its close-ok cannot land on it.

@@ -70,6 +70,14 @@ class AiomasServer:
     def close(self):
         self.server.close()
         self.call(self.server.wait_closed())
+
+        async def cancel_the_rest():  # aiomas's channel tasks, so none dies with the loop
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.call(cancel_the_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 

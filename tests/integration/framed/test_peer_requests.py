@@ -190,11 +190,11 @@ def test_aiomas_clients_call_the_app_through_the_listen_address(sidecar, tmp_pat
                 "--targets.legacy.reply_timeout=700ms")
     try:
         client = Client(loop, addr, codec)
-        # Nobody subscribed yet: answered at once, not left waiting.
+        # Nobody subscribed yet: answered at once, not left for the timeout.
         started = time.monotonic()
         text = remote_text(client.send("anyone?"))
         assert text.startswith("no handler: no Recv stream is subscribed to target legacy"), text
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 0.7, "answered by the timeout, not at once"
 
         with s.channel() as channel:
             broker = pb_grpc.BrokerStub(channel)
@@ -223,11 +223,11 @@ def test_aiomas_clients_call_the_app_through_the_listen_address(sidecar, tmp_pat
                 app.reply(d.delivery_id, result=pb.Message(body=b"\xff\x00"))
                 assert f.result(10) == b"\xff\x00"
             # Unanswered past reply_timeout: the client hears "timeout".
+            started = time.monotonic()
             f = client.send("ignored")
             ignored = app.delivery()
-            started = time.monotonic()
             assert remote_text(f).startswith("timeout: no answer from a Recv subscriber of target legacy")
-            assert 0.3 < time.monotonic() - started < 2
+            assert time.monotonic() - started >= 0.69
             # A late answer is dropped; the stream goes on.
             app.reply(ignored.delivery_id, result=result("too late"))
             f = client.send("still there?")
@@ -270,6 +270,8 @@ def test_credit_bounds_the_requests_a_subscriber_holds(sidecar):
             held = [first.delivery(), first.delivery(), second.delivery(), second.delivery()]
             with pytest.raises(queue.Empty):
                 first.incoming.get(timeout=0.3)
+            with pytest.raises(queue.Empty):
+                second.incoming.get(timeout=0.1)
             first.reply(held[0].delivery_id, result=result("a"))
             nxt = first.delivery()
             assert json.loads(nxt.message.json) in (4, 5)
@@ -312,7 +314,9 @@ def test_a_client_that_vanishes_mid_request_costs_nothing_else(sidecar):
     try:
         with s.channel() as channel:
             broker = pb_grpc.BrokerStub(channel)
-            app = RecvStream(broker, "legacy")
+            # Credit 1: an answer dropped for a vanished client must still
+            # give the credit back, or the second round would never come.
+            app = RecvStream(broker, "legacy", credit=1)
             for round in range(20):
                 gone = Client(loop, ("127.0.0.1", port), "json")
                 gone.send({"round": round})
@@ -331,3 +335,49 @@ def test_a_client_that_vanishes_mid_request_costs_nothing_else(sidecar):
         assert s.proc.poll() is None
     finally:
         loop.close()
+
+
+def test_at_shutdown_a_request_the_app_holds_is_answered_not_dropped(sidecar):
+    port = free_port()
+    loop = Loop()
+    s = sidecar("--target", f"legacy=framed://127.0.0.1:{free_port()}",
+                f"--targets.legacy.listen=framed://127.0.0.1:{port}", "--server.shutdown_grace=2s")
+    try:
+        client = Client(loop, ("127.0.0.1", port), "json")
+        with s.channel() as channel:
+            broker = pb_grpc.BrokerStub(channel)
+            app = RecvStream(broker, "legacy")
+            held = client.send("held by the app")
+            app.delivery()
+            s.terminate()
+            text = remote_text(held)
+            assert text.startswith(("handler gone:", "shutting down:")), text
+            assert s.wait(10) == 0
+    finally:
+        loop.close()
+
+
+def test_a_unix_listen_path_in_use_is_not_taken_over(sidecar, tmp_path):
+    import subprocess
+    from conftest import BINARY
+    path = str(tmp_path / "legacy.sock")
+    loop = Loop()
+    first = sidecar("--target", f"legacy=framed://127.0.0.1:{free_port()}",
+                    f"--targets.legacy.listen=framed+unix://{path}")
+    try:
+        run = subprocess.run([BINARY, f"--listen=127.0.0.1:{free_port()}", "--admin=",
+                              "--target", "legacy=framed://127.0.0.1:1",
+                              f"--targets.legacy.listen=framed+unix://{path}"],
+                             capture_output=True, text=True, timeout=10)
+        assert run.returncode != 0
+        assert f"targets.legacy.listen: cannot listen on framed+unix://{path}" in run.stderr, run.stderr
+        # The first one still has its socket, and it still answers.
+        client = Client(loop, path, "json")
+        assert remote_text(client.send("hello")).startswith("no handler:")
+        client.close()
+    finally:
+        loop.close()
+    first.terminate()
+    assert first.wait(10) == 0
+    import os
+    assert not os.path.exists(path), "its own socket file is removed when it stops"

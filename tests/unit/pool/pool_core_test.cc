@@ -202,6 +202,21 @@ TEST_F(pool_test, waiters_behind_a_paused_connection_get_another_if_there_is_roo
   EXPECT_NE(grants[0].node, first);
 }
 
+TEST_F(pool_test, a_connection_that_opens_paused_takes_no_work_until_it_resumes) {
+  make(8, [](target_config& t) { t.pool.max_connections = 1; });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  const auto connects = only(take(), kind::connect);
+  ASSERT_EQ(connects.size(), 1u);
+  // Blocked as it opened (the pool learns it before connected()).
+  pool_->write_paused(connects[0].node, true, now_);
+  pool_->connected(connects[0].node, {}, now_);
+  EXPECT_TRUE(only(take(), kind::grant).empty());
+  pool_->write_paused(connects[0].node, false, now_);
+  const auto grants = only(take(), kind::grant);
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].waiter, 1u);
+}
+
 TEST_F(pool_test, exclusive_waits_for_a_free_connection) {
   make(4, [](target_config& t) { t.pool.max_connections = 1; });
   pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);

@@ -210,6 +210,13 @@ TEST(config, every_error_names_its_setting) {
        "targets.c.listen: 'redis://127.0.0.1:9100' is not a framed:// or framed+unix:// URL"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",
        "targets.c.listen: 'framed://127.0.0.1' needs a port"},
+      {"targets: {c: {url: 'framed://h:1', listen: 'framed://localhost:9100'}}",
+       "targets.c.listen: 'localhost' is not an IP address"},
+      {"targets: {c: {url: 'framed://h:1', listen: "
+       "'framed+unix:///"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxx'}}",
+       "targets.c.listen: the socket path is longer than 107 bytes"},
       {"targets: {c: {url: 'framed://h:1', reply_timeout: 0s}}",
        "targets.c.reply_timeout: must be positive"},
       {"targets: {c: {url: 'redis://h', reply_timeout: 5s}}",
