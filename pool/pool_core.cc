@@ -115,6 +115,17 @@ void pool_core::done(std::uint64_t id, bool broken, time_point now) {
   serve(now);
 }
 
+void pool_core::abandoned(std::uint64_t id, time_point now) {
+  const auto it = nodes_.find(id);
+  if (it == nodes_.end()) return;
+  if (it->second.state == node_state::busy && !it->second.owes_since) it->second.owes_since = now;
+  done(id, false, now);
+}
+
+void pool_core::answered(std::uint64_t id) {
+  if (const auto it = nodes_.find(id); it != nodes_.end()) it->second.owes_since.reset();
+}
+
 void pool_core::lost(std::uint64_t id, time_point now) {
   if (nodes_.count(id) == 0) return;
   close(id);
@@ -138,6 +149,7 @@ void pool_core::health_checked(std::uint64_t id, bool ok, time_point now) {
   if (ok) {
     it->second.state = node_state::idle;
     it->second.checked = now;
+    it->second.owes_since.reset();
   } else {
     close(id);
   }
@@ -161,6 +173,13 @@ void pool_core::tick(time_point now) {
     node& n = it->second;
     ++it;  // close() erases the node
     const bool expired = n.expires <= now;
+    // Owed an answer for a whole interval and heard nothing: dead.
+    if (n.owes_since && settings.health_check_interval.count() > 0 &&
+        now - *n.owes_since >= settings.health_check_interval) {
+      ++counters_.stalled;
+      close(id);
+      continue;
+    }
     switch (n.state) {
       case node_state::idle:
         if (expired) {
@@ -171,6 +190,7 @@ void pool_core::tick(time_point now) {
         } else if (settings.health_check_interval.count() > 0 &&
                    now - n.checked >= settings.health_check_interval) {
           n.state = node_state::checking;
+          if (!n.owes_since) n.owes_since = now;
           actions_.push_back({pool_action::kind::health_check, id});
         }
         break;
@@ -196,6 +216,9 @@ std::optional<time_point> pool_core::next_wakeup() const {
   for (const auto& w : waiters_) consider(w.deadline);
   const auto& settings = target_.pool;
   for (const auto& [id, n] : nodes_) {
+    if (n.owes_since && settings.health_check_interval.count() > 0) {
+      consider(*n.owes_since + settings.health_check_interval);
+    }
     if (n.state == node_state::idle) {
       consider(n.expires);
       if (settings.idle_timeout.count() > 0 && open_nodes() > settings.min_idle) {
@@ -339,7 +362,8 @@ std::map<std::uint64_t, pool_core::node>::iterator pool_core::pick(grant_kind ki
     const node& n = it->second;
     if (n.retiring) continue;
     if (kind == grant_kind::exclusive) {
-      if (n.state == node_state::idle) return it;
+      // Not one that owes an answer: a lease needs a live connection.
+      if (n.state == node_state::idle && !n.owes_since) return it;
       continue;
     }
     // Shared: the least loaded open node with room, so operations spread over

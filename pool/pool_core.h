@@ -58,6 +58,7 @@ struct pool_counters {
   std::uint64_t pool_exhausted = 0;    // acquires refused: max_pending reached
   std::uint64_t waiter_timeouts = 0;   // waiters whose time ran out
   std::uint64_t write_pauses = 0;      // connections that passed their write high-water mark
+  std::uint64_t stalled = 0;           // connections closed for owing an answer too long
 };
 
 // One connection as Stats shows it.
@@ -97,6 +98,15 @@ class pool_core {
   // A granted use of `node` ended (a shared operation or a lease); `broken`
   // discards the connection instead of reusing it.
   void done(std::uint64_t node, bool broken, time_point now);
+  // A shared operation on `node` reached its caller's deadline before its
+  // outcome: its use ends as with done(), but the connection still owes the
+  // answer. A connection that owes an answer (this, or a health check) and
+  // is not heard from for a whole health_check_interval is taken for dead
+  // and closed: nothing else would notice a peer that went silent (there is
+  // no read timeout, and TCP keepalive takes hours).
+  void abandoned(std::uint64_t node, time_point now);
+  // The connection of `node` delivered an outcome: it is alive.
+  void answered(std::uint64_t node);
   // The connection of `node` broke on its own (read error, peer closed).
   void lost(std::uint64_t node, time_point now);
   // The unwritten output of `node` passed its high-water mark (`paused`) or
@@ -113,6 +123,7 @@ class pool_core {
   std::optional<time_point> next_wakeup() const;
 
   pool_snapshot snapshot() const;
+  const pool_counters& counters() const noexcept { return counters_; }
   // The URL index node `id` connects to (0 if unknown).
   std::size_t url_of(std::uint64_t id) const;
   std::vector<node_view> nodes() const;
@@ -130,6 +141,9 @@ class pool_core {
     time_point checked{};         // last health check or use
     bool retiring = false;        // takes no new work; closes when free
     bool paused = false;          // output above the high-water mark: no new shared work
+    // Since when it owes an answer it has not given (an operation abandoned
+    // at its deadline, a health check); none: nothing owed.
+    std::optional<time_point> owes_since;
   };
   struct waiter {
     std::uint64_t id;

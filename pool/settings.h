@@ -25,7 +25,9 @@ struct pool_settings {
   millis idle_timeout{300'000};          // close idle connections above min_idle; 0: never
   millis max_lifetime{1'800'000};        // recycle connections this old; 0: never
   double lifetime_jitter = 0.1;          // +-share of max_lifetime, per connection
-  millis health_check_interval{30'000};  // ping idle connections this often; 0: off
+  millis health_check_interval{30'000};  // ping idle connections this often, and close
+                                         // one owing an answer (a ping, a reply past its
+                                         // caller's deadline) silent this long; 0: off
   std::uint32_t max_in_flight = 1024;    // operations multiplexed on one connection
 
   // "" if valid, else "field: reason" (field relative to the pool block).

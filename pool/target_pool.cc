@@ -113,13 +113,14 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
         auto& conn = *self->conns_.at(node);
         // Whichever comes first settles the attempt: its outcome, or the
         // caller's deadline. A reply after the deadline is dropped and the
-        // connection kept (Envoy's cancelled pipelined request).
+        // connection kept (Envoy's cancelled pipelined request) — unless it
+        // stays silent for health_check_interval (pool_core::abandoned).
         auto settled = std::make_shared<bool>(false);
         op->backoff.expires_at(op->deadline);
         op->backoff.async_wait([self, op, node, settled](boost::system::error_code ec) {
           if (ec || *settled) return;
           *settled = true;
-          self->core_.done(node, false, clock::now());
+          self->core_.abandoned(node, clock::now());
           self->apply();
           ++self->operation_errors_;
           ++self->abandoned_;
@@ -129,7 +130,12 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
         // re-enter apply() from inside perform().
         op->attempt(conn, [self, op, node, settled](attempt_result result) {
           asio::post(self->strand_, [self, op, node, settled, result] {
-            if (*settled) return;
+            // An outcome, even one past its deadline, shows the connection alive.
+            if (!result.error) self->core_.answered(node);
+            if (*settled) {
+              self->apply();
+              return;
+            }
             *settled = true;
             op->backoff.cancel();
             const bool broken = result.error && result.kind == failure_kind::connection;
@@ -459,7 +465,14 @@ void target_pool::on_timer() {
         target_.name, l.id, l.holder, std::chrono::duration_cast<millis>(now - l.acquired).count());
     core_.done(l.connection_id, /*broken=*/true, now);
   }
+  const auto stalled = core_.counters().stalled;
   core_.tick(now);
+  if (const auto n = core_.counters().stalled - stalled; n > 0) {
+    spdlog::warn(
+        "target {}: {} connection(s) owed an answer (an operation past its deadline, or a "
+        "health check) and said nothing for {} ms; closed as dead",
+        target_.name, n, target_.pool.health_check_interval.count());
+  }
   apply();
 }
 

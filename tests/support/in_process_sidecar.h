@@ -34,8 +34,9 @@ class in_process_sidecar {
     server_->start();
     targets_->start([this](const std::string& t, bool h) { server_->set_target_health(t, h); });
     io_thread_ = std::thread([this] { io_.run(); });
-    stub_ = v1::Broker::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                                    grpc::InsecureChannelCredentials()));
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Broker::NewStub(channel_);
   }
 
   ~in_process_sidecar() {
@@ -46,6 +47,8 @@ class in_process_sidecar {
   }
 
   v1::Broker::Stub& stub() { return *stub_; }
+  // For other services on the same server (grpc.health.v1).
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
 
   static std::unique_ptr<grpc::ClientContext> context(
       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -111,6 +114,7 @@ class in_process_sidecar {
   std::thread io_thread_;
   std::unique_ptr<sidecar::target_set> targets_;
   std::unique_ptr<sidecar::grpc_server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Broker::Stub> stub_;
 };
 

@@ -19,7 +19,7 @@ class pool_test : public ::testing::Test {
  protected:
   void make(std::uint32_t cap = 1, std::function<void(target_config&)> adjust = {}) {
     std::string error;
-    target_.name = "t";
+    target_.name = std::string("t");  // GCC 12 -O3: a false -Wrestrict on = "t"
     target_.urls = {*parse_broker_url("redis://a:1", error),
                     *parse_broker_url("redis://b:1", error),
                     *parse_broker_url("redis://c:1", error)};
@@ -362,6 +362,74 @@ TEST_F(pool_test, health_check_of_idle_connections) {
   ASSERT_EQ(actions.size(), 2u);  // discarded and replaced
   EXPECT_EQ(actions[0].what, kind::close);
   EXPECT_EQ(actions[1].what, kind::connect);
+}
+
+TEST_F(pool_test, a_connection_silent_past_an_abandoned_deadline_is_closed_after_the_interval) {
+  make(4, [](target_config& t) { t.pool.health_check_interval = millis(1000); });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(100), now_);
+  const auto node = only(connect_all(take()), kind::grant)[0].node;
+  EXPECT_EQ(granted(2), node);
+  // The first operation's deadline passes without a reply; the second is
+  // still in flight, so the connection stays busy (no health check).
+  pool_->abandoned(node, now_ + millis(100));
+  EXPECT_EQ(pool_->snapshot().busy, 1u);
+  EXPECT_EQ(pool_->next_wakeup(), now_ + millis(1100));
+  pool_->tick(now_ + millis(1099));
+  EXPECT_TRUE(only(take(), kind::close).empty());
+  pool_->tick(now_ + millis(1100));
+  const auto closes = only(take(), kind::close);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].node, node);
+  EXPECT_EQ(pool_->snapshot().counters.stalled, 1u);
+}
+
+TEST_F(pool_test, a_connection_heard_from_after_an_abandoned_deadline_is_kept) {
+  make(4, [](target_config& t) { t.pool.health_check_interval = millis(1000); });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(100), now_);
+  const auto node = only(connect_all(take()), kind::grant)[0].node;
+  EXPECT_EQ(granted(2), node);
+  pool_->abandoned(node, now_ + millis(100));
+  pool_->answered(node);  // a late reply, or the other operation's
+  pool_->tick(now_ + millis(1100));
+  EXPECT_TRUE(only(take(), kind::close).empty());
+  EXPECT_EQ(pool_->snapshot().busy, 1u);
+  EXPECT_EQ(pool_->snapshot().counters.stalled, 0u);
+}
+
+TEST_F(pool_test, a_connection_owing_an_answer_gets_no_lease) {
+  make(4, [](target_config& t) { t.pool.health_check_interval = millis(1000); });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(100), now_);
+  const auto node = only(connect_all(take()), kind::grant)[0].node;
+  pool_->abandoned(node, now_ + millis(100));
+  EXPECT_EQ(pool_->snapshot().idle, 1u);
+  pool_->acquire(2, grant_kind::exclusive, now_ + millis(5000), now_ + millis(200));
+  const auto actions = take();
+  ASSERT_EQ(actions.size(), 1u);  // a new connection, not the idle one
+  EXPECT_EQ(actions[0].what, kind::connect);
+  // Shared operations still go to it.
+  EXPECT_EQ(granted(3), node);
+}
+
+TEST_F(pool_test, a_health_check_unanswered_for_the_interval_closes_the_connection) {
+  make(1, [](target_config& t) {
+    t.pool.min_idle = 1;
+    t.pool.health_check_interval = millis(1000);
+  });
+  pool_->start(now_);
+  const auto node = only(take(), kind::connect)[0].node;
+  pool_->connected(node, {}, now_);
+  pool_->tick(now_ + millis(1000));
+  EXPECT_EQ(only(take(), kind::health_check).size(), 1u);
+  EXPECT_EQ(pool_->next_wakeup(), now_ + millis(2000));
+  pool_->tick(now_ + millis(1999));
+  EXPECT_TRUE(take().empty());
+  pool_->tick(now_ + millis(2000));
+  const auto actions = take();
+  ASSERT_EQ(actions.size(), 2u);  // taken for dead, and replaced
+  EXPECT_EQ(actions[0].what, kind::close);
+  EXPECT_EQ(actions[0].node, node);
+  EXPECT_EQ(actions[1].what, kind::connect);
+  EXPECT_EQ(pool_->snapshot().counters.stalled, 1u);
 }
 
 TEST_F(pool_test, failover_moves_to_the_next_url_and_failed_ones_go_last) {

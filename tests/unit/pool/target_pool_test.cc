@@ -239,6 +239,22 @@ TEST_F(target_pool_test, an_attempt_past_its_deadline_is_abandoned_and_the_conne
   pool->stop();
 }
 
+TEST_F(target_pool_test, a_connection_that_never_answers_an_abandoned_attempt_is_replaced) {
+  auto pool = make([](target_config& t) { t.pool.health_check_interval = millis(50); });
+  std::vector<target_pool::attempt_done> never;  // replies that never come
+  const auto swallow = [&](connection&, target_pool::attempt_done done) {
+    never.push_back(std::move(done));
+  };
+  EXPECT_EQ(execute(*pool, swallow, true, millis(30)), make_error_code(errc::deadline_exceeded));
+  // Silent for the interval after the deadline: closed, and the next call
+  // gets a new connection.
+  run_until([&] { return world_.closed == 1; });
+  EXPECT_FALSE(execute(*pool, succeed()));
+  EXPECT_EQ(world_.opened, 2);
+  EXPECT_EQ(stats_of(*pool).pool.counters.stalled, 1u);
+  pool->stop();
+}
+
 TEST_F(target_pool_test, stop_fails_waiters_and_later_calls) {
   auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
   std::optional<target_pool::lease_grant> grant;
