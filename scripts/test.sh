@@ -57,10 +57,10 @@ run_ctest() {
 step "tests (Release)"
 run_ctest build "$log_dir/release.log" "$@"
 
-step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end, AMQP connection)"
+step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end, AMQP connection, bad gRPC input)"
 if (($# == 0)); then
   run_ctest build-asan "$log_dir/asan.log" -L 'unit|inprocess'
-  run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection'
+  run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection|faults_bad_input'
   step "fuzz (each target ${BROKERSIDE_FUZZ_SECONDS:-30} s from tests/fuzz/corpus)"
   run_ctest build-fuzz "$log_dir/fuzz.log" -L fuzz
 fi
