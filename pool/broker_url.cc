@@ -29,6 +29,13 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+// A '/' or '?' left unencoded in a password ends the host early: the rest
+// of the password would be taken for the path or an option, and shown,
+// unredacted, in logs and Stats. Such a URL is refused, without echoing it.
+constexpr const char* misplaced_at =
+    "an '@' after the host: percent-encode '/' and '?' in a password (%2F, %3F), and '@' in a "
+    "path or option name (%40)";
+
 bool parse_options(std::string_view query, broker_url& url, std::string& error) {
   while (!query.empty()) {
     const auto amp = query.find('&');
@@ -36,6 +43,10 @@ bool parse_options(std::string_view query, broker_url& url, std::string& error) 
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
+    if (pair.substr(0, eq).find('@') != std::string_view::npos) {
+      error = misplaced_at;
+      return false;
+    }
     std::string key;
     std::string value;
     if (!percent_decode(pair.substr(0, eq), key) ||
@@ -128,6 +139,10 @@ std::optional<broker_url> parse_broker_url(std::string_view text, std::string& e
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  if (!protocol::scheme_uses_unix_socket(url.scheme) && path.find('@') != std::string_view::npos) {
+    error = misplaced_at;
+    return std::nullopt;
+  }
 
   // Everything up to the last '@' is user info, so passwords may contain '@'
   // unencoded, as kombu and redis-py accept.

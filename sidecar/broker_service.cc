@@ -65,6 +65,13 @@ grpc::Status broker_service::admission() const {
 broker_service::broker_service(const target_set& targets, metrics& m)
     : targets_(targets), metrics_(m) {}
 
+void broker_service::begin_drain() {
+  draining_ = true;
+  recv_streams_.end_all(to_status(
+      pool::errc::shutting_down,
+      "brokerside is shutting down; subscribe again (deliveries not acked are requeued)"));
+}
+
 grpc::Status broker_service::find_target(const std::string& name, target_set::entry& out) const {
   if (name.empty()) {
     return to_status(pool::errc::invalid_operation, "target: required (a configured target name)");
@@ -209,6 +216,8 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
   }
   return new recv_reactor(
       [this](const v1::Subscribe& subscribe, target_set::entry& out) {
+        // A stream opened before the drain may subscribe after it began.
+        if (auto status = admission(); !status.ok()) return status;
         target_set::entry target;
         if (auto status = find_target(subscribe.target(), target); !status.ok()) return status;
         if (subscribe.sources().empty() &&
@@ -227,7 +236,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         out = target;
         return grpc::Status::OK;
       },
-      metrics_);
+      metrics_, recv_streams_);
 }
 
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,

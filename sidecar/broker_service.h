@@ -8,6 +8,7 @@
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/metrics.h"
+#include "sidecar/recv_registry.h"
 #include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
@@ -38,8 +39,17 @@ class broker_service final : public v1::Broker::CallbackService {
                                   v1::StatsResponse* response) override;
 
   // From now on new calls fail with UNAVAILABLE ("shutting down"); calls in
-  // flight, and operations on streams already open, go on.
-  void begin_drain() { draining_ = true; }
+  // flight, and operations on streams already open, go on, except Recv
+  // streams: those end now with UNAVAILABLE (subscribe again elsewhere), and
+  // what their clients had not acked goes back to the broker.
+  void begin_drain();
+
+  // Waits until the subscriptions of ended Recv streams have stopped (AMQP:
+  // the broker confirmed the channel's close), or until `deadline`; whether
+  // they all did. Call it before the pools close.
+  bool wait_recv_stopped(std::chrono::system_clock::time_point deadline) {
+    return recv_streams_.wait_idle(deadline);
+  }
 
   // Runs one Send (also each SendStream operation) until `deadline`:
   // fills `response` and calls done(status) exactly once, maybe before
@@ -65,6 +75,7 @@ class broker_service final : public v1::Broker::CallbackService {
   const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
   std::atomic<bool> draining_{false};  // set by begin_drain()
+  recv_registry recv_streams_;         // open Recv streams, which a drain ends
 };
 
 }  // namespace brokerside::sidecar

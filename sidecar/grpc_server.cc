@@ -131,6 +131,11 @@ void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::millise
   std::this_thread::sleep_for(std::min(drain_delay, grace));
   server_->Shutdown(deadline);
   server_->Wait();
+  // The Recv streams ended by the drain stop their subscriptions in the
+  // background; the pools must not close under them.
+  if (!service_->wait_recv_stopped(deadline)) {
+    spdlog::warn("Recv subscriptions still stopping at the end of the grace period");
+  }
   if (!config_.listen.unix_socket.empty()) {
     std::error_code ec;
     std::filesystem::remove(config_.listen.unix_socket, ec);

@@ -43,10 +43,11 @@ class grpc_server {
   // Whether the target's health is SERVING (false if unknown).
   bool target_healthy(const std::string& target) const;
 
-  // Drains: health turns NOT_SERVING and new calls get UNAVAILABLE; after
-  // `drain_delay` the listeners close; calls in flight may finish until
-  // `grace` (counted from the start) has passed, then are cancelled. Blocks
-  // until every call is done.
+  // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE and open
+  // Recv streams end (UNAVAILABLE); after `drain_delay` the listeners close;
+  // calls in flight may finish until `grace` (counted from the start) has
+  // passed, then are cancelled. Blocks until every call is done and the
+  // ended subscriptions have stopped (or the grace has passed).
   void shutdown(std::chrono::milliseconds grace,
                 std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0));
 

@@ -40,6 +40,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // Deliveries with expects_reply not yet answered: the adapter's tag, by
   // delivery id.
   std::unordered_map<std::uint64_t, std::uint64_t> awaiting_reply;
+  std::shared_ptr<void> registration;  // in the service's recv_registry until the stop completes
 
   // Needs mutex.
   void push(v1::RecvResponse response) {
@@ -71,9 +72,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     if (retry) retry->cancel();
     auto stopping = std::exchange(sub, nullptr);
     const auto n = std::exchange(node, 0);
+    auto registered = std::exchange(registration, nullptr);
     auto pool = target.pool;
     if (stopping) {
-      stopping->stop([pool, n, stopping] {
+      // Registered until the stop is confirmed (AMQP: the broker's
+      // close-ok), so a shutdown waits for it before closing the pools.
+      stopping->stop([pool, n, stopping, registered] {
         if (n != 0) pool->release_dedicated(n);
       });
     } else if (n != 0) {
@@ -248,8 +252,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   }
 };
 
-recv_reactor::recv_reactor(validate_fn validate, metrics& m)
-    : validate_(std::move(validate)), metrics_(m), state_(std::make_shared<state>()) {
+recv_reactor::recv_reactor(validate_fn validate, metrics& m, recv_registry& streams)
+    : validate_(std::move(validate)),
+      metrics_(m),
+      streams_(streams),
+      state_(std::make_shared<state>()) {
   state_->reactor = this;
   StartRead(&request_);
 }
@@ -313,6 +320,19 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
     if (request.credit() != 0) state_->credit = request.credit();
     state_->acknowledges = target.operations->acknowledges();
     state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
+  }
+  // A drain ends the stream (it has no end of its own): its subscription
+  // stops, so what the client has not acked goes back to the broker.
+  auto registration = streams_.add([weak = std::weak_ptr<state>(state_)](grpc::Status status) {
+    auto s = weak.lock();
+    if (!s) return;
+    std::lock_guard lock(s->mutex);
+    s->end(std::move(status));
+  });
+  {
+    std::lock_guard lock(state_->mutex);
+    // Kept until OnDone if the stream has ended already.
+    state_->registration = std::move(registration);
   }
   if (target.operations->subscribes_on_a_connection()) {
     state_->acquire();

@@ -18,6 +18,7 @@
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/metrics.h"
+#include "sidecar/recv_registry.h"
 #include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
@@ -30,7 +31,9 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
   static constexpr std::uint32_t default_credit = 1024;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  recv_reactor(validate_fn validate, metrics& m);
+  // Once subscribed, the stream is in `streams` (which must outlive the
+  // call) until its subscription has stopped, so a drain can end it.
+  recv_reactor(validate_fn validate, metrics& m, recv_registry& streams);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -45,6 +48,7 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
 
   validate_fn validate_;          // the first message's check
   metrics& metrics_;              // call counters
+  recv_registry& streams_;        // where a drain finds this stream
   v1::RecvRequest request_;       // the read in progress
   std::shared_ptr<state> state_;  // shared with pool callbacks that may outlive this
 };

@@ -155,7 +155,7 @@ TEST_F(amqp_e2e, prefetch_is_the_credit_and_a_nack_with_requeue_comes_back_redel
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(sidecar_->stats("events").pool().in_flight(), 0u);
   // Nack the first with requeue: the credit frees one slot, and the same
-  // message comes back (or the sixth does, then it) with redelivered set.
+  // message comes back with redelivered set (or the sixth comes first).
   v1::RecvRequest nack;
   nack.mutable_nack()->add_delivery_ids(got[0].delivery_id());
   nack.mutable_nack()->set_requeue(true);
@@ -163,6 +163,15 @@ TEST_F(amqp_e2e, prefetch_is_the_credit_and_a_nack_with_requeue_comes_back_redel
   reader.join();
   ASSERT_TRUE(extra);
   ASSERT_TRUE(r.has_delivery());
+  if (r.delivery().message().body() == "m5") {
+    // RabbitMQ gave the freed slot to the sixth before the requeued one was
+    // back (about one run in ten): ack it to free the slot again.
+    EXPECT_FALSE(r.delivery().redelivered());
+    v1::RecvRequest ack;
+    ack.mutable_ack()->add_delivery_ids(r.delivery().delivery_id());
+    ASSERT_TRUE(s->Write(ack));
+    ASSERT_TRUE(s->Read(&r));
+  }
   EXPECT_EQ(r.delivery().message().body(), got[0].message().body());
   EXPECT_TRUE(r.delivery().redelivered());
   ctx.TryCancel();

@@ -6,8 +6,6 @@ within its deadline, and publishing works again once the broker is back; one
 with a TLS listener and a certificate made by the test, for amqps://; one
 put under a memory alarm with rabbitmqctl (connection.blocked)."""
 
-import os
-import subprocess
 import threading
 import time
 
@@ -17,95 +15,7 @@ import pytest
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-from conftest import free_port
-
-
-class OwnRabbit:
-    """rabbitmq-server started directly, as scripts/brokers.sh does, so that
-    it can be killed -9 and started again on the same port and data."""
-
-    def __init__(self, tmp_path, tls=False):
-        self.dir = tmp_path / "rabbit"
-        for sub in ("mnesia", "log", "home"):
-            (self.dir / sub).mkdir(parents=True)
-        (self.dir / "enabled_plugins").write_text("[].")
-        self.port, self.epmd_port, self.dist_port = free_port(), free_port(), free_port()
-        self.tls_port = free_port()
-        if tls:
-            self.make_certificates()
-            d = self.dir
-            (d / "rabbitmq.conf").write_text(
-                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
-                f"ssl_options.cacertfile = {d / 'ca.pem'}\n"
-                f"ssl_options.certfile = {d / 'server.pem'}\n"
-                f"ssl_options.keyfile = {d / 'server.key'}\n"
-                "ssl_options.verify = verify_none\n"
-                "ssl_options.fail_if_no_peer_cert = false\n")
-        self.env = dict(os.environ, HOME=str(self.dir / "home"), ERL_EPMD_PORT=str(self.epmd_port),
-                        ERL_EPMD_ADDRESS="127.0.0.1", RABBITMQ_NODENAME=f"killed-{self.port}@localhost",
-                        RABBITMQ_NODE_IP_ADDRESS="127.0.0.1", RABBITMQ_NODE_PORT=str(self.port),
-                        RABBITMQ_DIST_PORT=str(self.dist_port), RABBITMQ_MNESIA_BASE=str(self.dir / "mnesia"),
-                        RABBITMQ_LOG_BASE=str(self.dir / "log"),
-                        RABBITMQ_ENABLED_PLUGINS_FILE=str(self.dir / "enabled_plugins"),
-                        RABBITMQ_CONFIG_FILE=str(self.dir / "rabbitmq"),
-                        RABBITMQ_ADVANCED_CONFIG_FILE=str(self.dir / "advanced.config"),
-                        RABBITMQ_CONF_ENV_FILE=str(self.dir / "rabbitmq-env.conf"))
-        self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.server = None
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2f"
-        self.start()
-
-    def start(self, timeout=60):
-        log = open(self.dir / "log" / "stdout.log", "ab")
-        self.server = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env,
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                pika.BlockingConnection(pika.URLParameters(self.url + "?connection_attempts=1")).close()
-                return
-            except Exception:
-                time.sleep(0.2)
-        raise RuntimeError(f"rabbitmq did not start; see {self.dir / 'log'}")
-
-    def ctl(self, *args):
-        """rabbitmqctl against this node."""
-        node = self.env["RABBITMQ_NODENAME"]
-        subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", node, *args], env=self.env, check=True,
-                       capture_output=True, timeout=60)
-
-    def make_certificates(self):
-        key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-        (self.dir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1")
-        for command in (
-            f"openssl req -x509 {key} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca",
-            f"openssl req {key} -keyout server.key -out server.csr -subj /CN=localhost",
-            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
-            "-extfile san.ext -out server.pem",
-        ):
-            subprocess.run(command.split(), cwd=self.dir, check=True, capture_output=True)
-        # RabbitMQ runs as root here but reads the key as any user would.
-        (self.dir / "server.key").chmod(0o644)
-
-    def beam_pid(self):
-        out = subprocess.run(["pgrep", "-P", str(self.server.pid)], capture_output=True, text=True).stdout
-        return int(out.split()[0])
-
-    def kill9(self):
-        os.kill(self.beam_pid(), 9)
-        self.server.wait(timeout=30)
-
-    def close(self):
-        if self.server and self.server.poll() is None:
-            try:
-                os.kill(self.beam_pid(), 9)
-            except (IndexError, ProcessLookupError):
-                pass
-            self.server.kill()
-            self.server.wait()
-        self.epmd.kill()
-        self.epmd.wait()
+from own_brokers import OwnRabbit
 
 
 @pytest.fixture

@@ -112,5 +112,23 @@ TEST(broker_url, errors_never_contain_the_password) {
   }
 }
 
+TEST(broker_url, an_unencoded_slash_or_question_mark_in_a_password_is_refused) {
+  // Else "hunter" would be the port (and echoed in its error), or "1234"
+  // the port and "/2@h" the vhost: a URL that parses, unredacted.
+  for (const auto* text :
+       {"redis://u:hunter/2@h:1", "amqp://u:1234/hunter2@h", "amqp://u:1234?hunter2@h",
+        "redis://u:hunter?2@h:1", "amqp://h/vhost@x"}) {
+    const auto error = parse_error(text);
+    EXPECT_EQ(error.find("an '@' after the host"), 0u) << text << ": " << error;
+    EXPECT_EQ(error.find("hunter"), std::string::npos) << text;
+  }
+  // Encoded, they are fine; so is an '@' in an option's value.
+  EXPECT_EQ(parse_ok("amqp://u:1234%2Fhunter2@h").password, "1234/hunter2");
+  EXPECT_EQ(parse_ok("amqp://u:1234%3Fhunter2@h").password, "1234?hunter2");
+  EXPECT_EQ(parse_ok("amqp://h/v%40x").path, "v@x");
+  EXPECT_EQ(parse_ok("amqp://h?connection_name=app@pod").option("connection_name"), "app@pod");
+  EXPECT_EQ(parse_ok("framed+unix:///run/a@b.sock").unix_path, "/run/a@b.sock");
+}
+
 }  // namespace
 }  // namespace brokerside::pool

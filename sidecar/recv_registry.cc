@@ -1,0 +1,56 @@
+#include "sidecar/recv_registry.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace brokerside::sidecar {
+
+struct recv_registry::shared {
+  std::mutex mutex;
+  std::condition_variable idle;          // signalled as handles drop
+  std::map<std::uint64_t, end_fn> open;  // by registration number
+  std::uint64_t next = 0;
+  std::optional<grpc::Status> ended;  // end_all()'s status, once it has run
+};
+
+recv_registry::recv_registry() : shared_(std::make_shared<shared>()) {}
+
+std::shared_ptr<void> recv_registry::add(end_fn end) {
+  std::unique_lock lock(shared_->mutex);
+  if (shared_->ended) {
+    const auto status = *shared_->ended;
+    lock.unlock();
+    end(status);
+    lock.lock();
+  }
+  const auto id = shared_->next++;
+  shared_->open.emplace(id, std::move(end));
+  // A handle that owns nothing: its deleter is the unregistration.
+  return {nullptr, [s = shared_, id](void*) {
+            std::lock_guard lock(s->mutex);
+            s->open.erase(id);
+            if (s->open.empty()) s->idle.notify_all();
+          }};
+}
+
+void recv_registry::end_all(const grpc::Status& status) {
+  std::vector<end_fn> ends;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->ended = status;
+    for (const auto& [id, end] : shared_->open) ends.push_back(end);
+  }
+  // Outside the lock: ending a stream may drop its handle.
+  for (auto& end : ends) end(status);
+}
+
+bool recv_registry::wait_idle(std::chrono::system_clock::time_point deadline) {
+  std::unique_lock lock(shared_->mutex);
+  return shared_->idle.wait_until(lock, deadline, [&] { return shared_->open.empty(); });
+}
+
+}  // namespace brokerside::sidecar

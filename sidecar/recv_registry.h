@@ -1,0 +1,43 @@
+// The open Recv streams of the Broker service, so that a drain can end them
+// (a subscription has no end of its own, and would hold the shutdown for its
+// whole grace period) and then wait until their subscriptions have stopped:
+// for AMQP, the channel closed after every ack the client sent, and what the
+// client had not acked requeued by the broker, before the pools close.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+namespace brokerside::sidecar {
+
+class recv_registry {
+ public:
+  // Ends one stream with a status; called from any thread, at most once,
+  // maybe after the stream has ended on its own.
+  using end_fn = std::function<void(grpc::Status)>;
+
+  recv_registry();
+
+  // Registers a stream, which counts as open until the returned handle is
+  // dropped: drop it once the stream's subscription has stopped. Once
+  // end_all() has run, `end` is called at once (before this returns; the
+  // caller must not hold a lock `end` takes).
+  std::shared_ptr<void> add(end_fn end);
+
+  // Ends every registered stream, and every stream added from now on, with
+  // `status`.
+  void end_all(const grpc::Status& status);
+
+  // Blocks until every handle is dropped or `deadline` passes; whether all
+  // were.
+  bool wait_idle(std::chrono::system_clock::time_point deadline);
+
+ private:
+  struct shared;
+  std::shared_ptr<shared> shared_;  // also held by every handle, which may outlive this
+};
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,168 @@
+"""Brokers of a test's own, for what the shared ones from scripts/brokers.sh
+must not suffer (kill -9 and restart, a password, a TLS listener): each on
+free loopback ports and in the test's own directory, remembered and killed
+by PID, started again on the same port and data."""
+
+import os
+import socket
+import subprocess
+import time
+
+import pika
+
+from conftest import free_port
+
+
+class OwnRedis:
+    """redis-server with appendonly yes and appendfsync always: a write it
+    answered OK is on disk, so it survives kill -9."""
+
+    def __init__(self, tmp_path, extra_args=(), name="redis"):
+        self.dir = tmp_path / name
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self, timeout=20):
+        """Starts it (again); returns once it answers PING (or a -NOAUTH,
+        which says the same: it is up), noting when in `accepted_at`."""
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+             "--logfile", str(self.dir / "redis.log"), *self.extra_args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.answers():
+                self.accepted_at = time.monotonic()
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}")
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+                return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
+        except OSError:
+            return False
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.kill9()
+
+
+class OwnRabbit:
+    """rabbitmq-server started directly, as scripts/brokers.sh does, so that
+    it can be killed -9 and started again on the same port and data.
+    `conf` lines go into its rabbitmq.conf (e.g. default_user / default_pass)."""
+
+    def __init__(self, tmp_path, tls=False, conf=(), user="guest", password="guest"):
+        self.dir = tmp_path / "rabbit"
+        for sub in ("mnesia", "log", "home"):
+            (self.dir / sub).mkdir(parents=True)
+        (self.dir / "enabled_plugins").write_text("[].")
+        self.port, self.epmd_port, self.dist_port = free_port(), free_port(), free_port()
+        self.tls_port = free_port()
+        lines = list(conf)
+        if tls:
+            self.make_certificates()
+            d = self.dir
+            lines += [f"listeners.ssl.default = 127.0.0.1:{self.tls_port}",
+                      f"ssl_options.cacertfile = {d / 'ca.pem'}",
+                      f"ssl_options.certfile = {d / 'server.pem'}",
+                      f"ssl_options.keyfile = {d / 'server.key'}",
+                      "ssl_options.verify = verify_none",
+                      "ssl_options.fail_if_no_peer_cert = false"]
+        if lines:
+            (self.dir / "rabbitmq.conf").write_text("".join(line + "\n" for line in lines))
+        self.env = dict(os.environ, HOME=str(self.dir / "home"), ERL_EPMD_PORT=str(self.epmd_port),
+                        ERL_EPMD_ADDRESS="127.0.0.1", RABBITMQ_NODENAME=f"killed-{self.port}@localhost",
+                        RABBITMQ_NODE_IP_ADDRESS="127.0.0.1", RABBITMQ_NODE_PORT=str(self.port),
+                        RABBITMQ_DIST_PORT=str(self.dist_port), RABBITMQ_MNESIA_BASE=str(self.dir / "mnesia"),
+                        RABBITMQ_LOG_BASE=str(self.dir / "log"),
+                        RABBITMQ_ENABLED_PLUGINS_FILE=str(self.dir / "enabled_plugins"),
+                        RABBITMQ_CONFIG_FILE=str(self.dir / "rabbitmq"),
+                        RABBITMQ_ADVANCED_CONFIG_FILE=str(self.dir / "advanced.config"),
+                        RABBITMQ_CONF_ENV_FILE=str(self.dir / "rabbitmq-env.conf"))
+        self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.server = None
+        self.url = f"amqp://{user}:{password}@127.0.0.1:{self.port}/%2f"
+        self.start()
+
+    def start(self, timeout=60):
+        """Starts it (again); returns once an AMQP client can connect.
+        `accepted_at`: when its listener first took a connection."""
+        log = open(self.dir / "log" / "stdout.log", "ab")
+        self.server = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env,
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        self.accepted_at = None
+        while time.monotonic() < deadline:
+            if self.server.poll() is None and self.accepting():
+                self.accepted_at = self.accepted_at or time.monotonic()
+                try:
+                    pika.BlockingConnection(pika.URLParameters(self.url + "?connection_attempts=1")).close()
+                    return
+                except Exception:
+                    pass
+            time.sleep(0.02)
+        raise RuntimeError(f"rabbitmq did not start; see {self.dir / 'log'}")
+
+    def accepting(self):
+        """Whether its AMQP listener takes connections (RabbitMQ opens it
+        last, once the node and its queues are up)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def ctl(self, *args):
+        """rabbitmqctl against this node."""
+        node = self.env["RABBITMQ_NODENAME"]
+        subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", node, *args], env=self.env, check=True,
+                       capture_output=True, timeout=60)
+
+    def make_certificates(self):
+        key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+        (self.dir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1")
+        for command in (
+            f"openssl req -x509 {key} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca",
+            f"openssl req {key} -keyout server.key -out server.csr -subj /CN=localhost",
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+            "-extfile san.ext -out server.pem",
+        ):
+            subprocess.run(command.split(), cwd=self.dir, check=True, capture_output=True)
+        # RabbitMQ runs as root here but reads the key as any user would.
+        (self.dir / "server.key").chmod(0o644)
+
+    def beam_pid(self):
+        out = subprocess.run(["pgrep", "-P", str(self.server.pid)], capture_output=True, text=True).stdout
+        return int(out.split()[0])
+
+    def kill9(self):
+        os.kill(self.beam_pid(), 9)
+        self.server.wait(timeout=30)
+
+    def close(self):
+        if self.server and self.server.poll() is None:
+            try:
+                os.kill(self.beam_pid(), 9)
+            except (IndexError, ProcessLookupError):
+                pass
+            self.server.kill()
+            self.server.wait()
+        self.epmd.kill()
+        self.epmd.wait()
