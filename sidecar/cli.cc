@@ -62,6 +62,11 @@ cli_options parse_cli(int argc, const char* const* argv) {
     }
     if (arg == "-c") arg = "--config";
     if (arg.substr(0, 2) != "--" || arg.size() == 2) {
+      // A stray URL may carry a password: it is not repeated.
+      if (arg.find("://") != std::string_view::npos) {
+        throw config_error("unexpected argument " + std::to_string(i) +
+                           ", a URL (give it as --target NAME=URL; see --help)");
+      }
       throw config_error("unexpected argument '" + std::string(arg) + "' (see --help)");
     }
     std::string name(arg.substr(2));

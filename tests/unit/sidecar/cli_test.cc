@@ -73,6 +73,8 @@ TEST(cli, bad_usage_is_one_clear_line) {
   EXPECT_EQ(error_of({"--bogus=1"}), "unknown flag --bogus (see --help)");
   EXPECT_EQ(error_of({"stray"}), "unexpected argument 'stray' (see --help)");
   EXPECT_EQ(error_of({"--"}), "unexpected argument '--' (see --help)");
+  EXPECT_EQ(error_of({"redis://:s3cret@h:6379"}),
+            "unexpected argument 1, a URL (give it as --target NAME=URL; see --help)");
   EXPECT_EQ(error_of({"--config"}), "--config needs a value");
   EXPECT_EQ(error_of({"--version=2"}), "--version takes no value");
   EXPECT_EQ(error_of({"--target", "cache"}),
