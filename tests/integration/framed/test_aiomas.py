@@ -27,6 +27,15 @@ from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 from conftest import free_port
 
 
+async def cancel_the_rest():
+    """Cancels the loop's other tasks (aiomas's channel tasks) and waits for
+    them, so that none dies with the loop."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class PatchedMsgPack(aiomas.codecs.MsgPack):
     def decode(self, data):
         return msgpack.unpackb(data, object_hook=self.deserialize_obj, use_list=False)
@@ -70,13 +79,6 @@ class AiomasServer:
     def close(self):
         self.server.close()
         self.call(self.server.wait_closed())
-
-        async def cancel_the_rest():  # aiomas's channel tasks, so none dies with the loop
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
         self.call(cancel_the_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)

@@ -19,7 +19,7 @@ import pytest
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 from conftest import free_port
-from test_aiomas import PatchedMsgPack, request
+from test_aiomas import PatchedMsgPack, cancel_the_rest, request
 
 
 class Loop:
@@ -37,12 +37,6 @@ class Loop:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def close(self):
-        async def cancel_the_rest():  # aiomas's channel tasks, so none dies with the loop
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
         self.run(cancel_the_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
