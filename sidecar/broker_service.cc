@@ -377,6 +377,7 @@ void broker_service::fill_target_stats(const pool::target_config& target,
   c.set_connect_failures(s.pool.counters.connect_failures);
   c.set_disconnects(s.pool.counters.disconnects);
   c.set_write_pauses(s.pool.counters.write_pauses);
+  c.set_stalled(s.pool.counters.stalled);
   c.set_retries(s.retries);
   c.set_retry_budget_exhausted(s.retry_budget_exhausted);
   c.set_pool_exhausted(s.pool.counters.pool_exhausted);

@@ -96,6 +96,9 @@ TEST_F(redis_faults, blackhole_under_load_replaces_the_silent_connection_and_rec
       [&] { proxy_.set(fault_proxy::pass_through()); }, accepted());
   stop_after_recovery(l, o);
   expect_outage(l, o);
+  const auto stalled = sidecar_->stats("cache").counters().stalled();
+  EXPECT_GE(stalled, 1u) << "the silent connection is counted where operators look";
+  figure(test_name(), "connections closed as stalled " + std::to_string(stalled));
 }
 
 TEST_F(redis_faults, blackhole_on_an_idle_connection_turns_health_not_serving) {

@@ -13,6 +13,7 @@ TEST(pool_metrics, renders_each_target) {
   cache.pool.busy = 1;
   cache.pool.in_flight = 7;
   cache.pool.counters.connects = 3;
+  cache.pool.counters.stalled = 5;
   cache.retries = 4;
   cache.breaker = pool::breaker_state::half_open;
   std::string out;
@@ -25,6 +26,7 @@ TEST(pool_metrics, renders_each_target) {
            "brokerside_pool_in_flight{target=\"cache\"} 7\n",
            "brokerside_connects_total{target=\"cache\"} 3\n",
            "brokerside_retries_total{target=\"cache\"} 4\n",
+           "brokerside_stalled_total{target=\"cache\"} 5\n",
            "brokerside_breaker_open{target=\"cache\"} 1\n",
            "# TYPE brokerside_retries_total counter\n",
        }) {
