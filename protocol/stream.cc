@@ -37,12 +37,20 @@ class tls_context {
   mutable asio::ssl::context ctx_;
 };
 
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+std::size_t max_unix_path() noexcept { return sizeof(sockaddr_un::sun_path) - 1; }
+
 namespace {
 
 // A Unix socket path longer than sockaddr_un holds is an error, not an
 // exception out of Asio.
 std::optional<generic_endpoint> unix_endpoint(const std::string& path) {
-  if (path.size() >= sizeof(sockaddr_un::sun_path)) return std::nullopt;
+  if (path.size() > max_unix_path()) return std::nullopt;
   return generic_endpoint(asio::local::stream_protocol::endpoint(path));
 }
 
@@ -50,12 +58,6 @@ std::optional<generic_endpoint> unix_endpoint(const std::string& path) {
 bool readable(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec) && std::ifstream(path).good();
-}
-
-bool is_ip_address(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 }  // namespace

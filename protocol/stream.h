@@ -24,6 +24,12 @@ struct endpoint {
   std::string server_name;                 // for TLS: empty means `host`
 };
 
+// Whether `host` is an IPv4 or IPv6 address rather than a name.
+bool is_ip_address(const std::string& host);
+
+// The longest Unix socket path the system takes (sockaddr_un's sun_path).
+std::size_t max_unix_path() noexcept;
+
 class stream {
  public:
   using completion = std::function<void(std::error_code)>;

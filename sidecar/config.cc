@@ -1,7 +1,5 @@
 #include "sidecar/config.h"
 
-#include <arpa/inet.h>
-#include <sys/un.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "protocol/stream.h"
 #include "protocol/tls.h"
 #include "sidecar/units.h"
 
@@ -220,12 +219,6 @@ void read_tls(const section& s, pool::target_config& target) {
   }
 }
 
-bool is_ip_address(const std::string& host) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-}
-
 // A framed target's listen URL and reply timeout; neither on other targets.
 void read_framed(const section& s, pool::target_config& target) {
   const bool framed = target.adapter() == protocol::adapter_kind::framed;
@@ -243,13 +236,13 @@ void read_framed(const section& s, pool::target_config& target) {
     if (url->unix_path.empty() && url->port == 0) {
       fail(s.path("listen"), "'" + url->redacted + "' needs a port (e.g. framed://127.0.0.1:9100)");
     }
-    if (url->unix_path.empty() && !is_ip_address(url->host)) {
+    if (url->unix_path.empty() && !protocol::is_ip_address(url->host)) {
       fail(s.path("listen"),
            "'" + url->host + "' is not an IP address (listen on 127.0.0.1, ::1, 0.0.0.0, ...)");
     }
-    if (url->unix_path.size() >= sizeof(sockaddr_un::sun_path)) {
+    if (url->unix_path.size() > protocol::max_unix_path()) {
       fail(s.path("listen"), "the socket path is longer than " +
-                                 std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+                                 std::to_string(protocol::max_unix_path()) + " bytes");
     }
     target.listen = std::move(*url);
   }

@@ -59,16 +59,12 @@ class pooled_connection final : public pool::connection {
   pooled_connection(boost::asio::any_io_executor executor,
                     std::shared_ptr<const pool::target_config> target,
                     framed_peer_requests& peer_requests)
-      : executor_(executor),
-        conn_(framed::connection::create(std::move(executor))),
-        target_(std::move(target)) {
+      : conn_(framed::connection::create(std::move(executor))), target_(std::move(target)) {
     peer_requests.attach(*conn_);
   }
   // The pool lets a channel go (idle, too old, stopping): answers to the
   // peer's requests already queued on it still go out.
   ~pooled_connection() override { conn_->close_when_written(flush_limit); }
-
-  boost::asio::any_io_executor executor() const { return executor_; }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     auto o = channel_options(url, *target_);
@@ -93,7 +89,6 @@ class pooled_connection final : public pool::connection {
   framed::connection& channel() { return *conn_; }
 
  private:
-  boost::asio::any_io_executor executor_;
   std::shared_ptr<framed::connection> conn_;
   std::shared_ptr<const pool::target_config> target_;
 };
@@ -133,15 +128,12 @@ class peer_listener final : public std::enable_shared_from_this<peer_listener> {
         retry_(strand_),
         name_(target.name),
         url_(*target.listen),
+        at_(endpoint_for(url_, target, 0)),  // plain: config refuses TLS here
         options_(channel_options(*target.listen, target)),
         peer_requests_(std::move(peer_requests)) {}
 
   void start() {
-    protocol::endpoint at;
-    at.host = url_.host;
-    at.port = url_.port;
-    at.unix_path = url_.unix_path;
-    if (auto ec = listener_.listen(at)) {
+    if (auto ec = listener_.listen(at_)) {
       throw startup_error("targets." + name_ + ".listen: cannot listen on " + url_.redacted + ": " +
                           ec.message());
     }
@@ -224,6 +216,7 @@ class peer_listener final : public std::enable_shared_from_this<peer_listener> {
   boost::asio::steady_timer retry_;
   std::string name_;
   pool::broker_url url_;
+  protocol::endpoint at_;
   framed::connect_options options_;
   std::shared_ptr<framed_peer_requests> peer_requests_;
   std::vector<std::weak_ptr<framed::connection>> clients_;
@@ -291,14 +284,13 @@ class operations final : public operation_adapter {
   void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
                std::string& error_text, pool::time_point deadline,
                pool::target_pool::attempt_done done) const override {
-    auto& pooled = static_cast<pooled_connection&>(conn);
-    auto& channel = pooled.channel();
+    auto& channel = static_cast<pooled_connection&>(conn).channel();
     framed::value content;
     (void)framed_translate::content_of(request.request().message(), content);  // by check()
     const auto form = request.request().message().content_case();
     // Past the caller's deadline the answer is no longer wanted: the request
     // is abandoned, so its answer is dropped when it comes.
-    auto timer = std::make_shared<boost::asio::steady_timer>(pooled.executor(), deadline);
+    auto timer = std::make_shared<boost::asio::steady_timer>(channel.executor(), deadline);
     std::int64_t id = 0;
     auto answered = [&response, &error_text, form, timer, done](
                         std::error_code ec, framed::message_type answer, framed::value result,

@@ -13,6 +13,10 @@ namespace brokerside::sidecar {
 namespace asio = boost::asio;
 namespace framed = protocol::framed;
 
+namespace {
+constexpr const char* shutting_down = "shutting down: brokerside is stopping";
+}  // namespace
+
 struct framed_peer_requests::subscriber {
   subscription_events events;
   std::uint32_t credit;
@@ -126,7 +130,7 @@ void framed_peer_requests::stop() {
     self->stopped_ = true;
     std::vector<std::uint64_t> all;
     for (const auto& [tag, r] : self->requests_) all.push_back(tag);
-    for (const auto tag : all) self->refuse(tag, "shutting down: brokerside is stopping");
+    for (const auto tag : all) self->refuse(tag, shutting_down);
     done->set_value();
   });
   done->get_future().wait_for(std::chrono::seconds(2));
@@ -139,10 +143,8 @@ void framed_peer_requests::arrived(std::weak_ptr<framed::connection> conn, std::
   r.conn = std::move(conn);
   r.id = id;
   r.content = std::move(content);
-  if (stopped_) return refuse(tag, "shutting down: brokerside is stopping");
-  if (subscribers_.empty()) {
-    return refuse(tag, "no handler: no Recv stream is subscribed to target " + target_);
-  }
+  if (stopped_) return refuse(tag, shutting_down);
+  if (subscribers_.empty()) return refuse(tag, no_handler());
   if (waiting_.size() >= max_waiting) {
     return refuse(tag, "busy: " + std::to_string(waiting_.size()) +
                            " requests already wait for a Recv subscriber of target " + target_);
@@ -158,6 +160,10 @@ void framed_peer_requests::arrived(std::weak_ptr<framed::connection> conn, std::
   pump();
 }
 
+std::string framed_peer_requests::no_handler() const {
+  return "no handler: no Recv stream is subscribed to target " + target_;
+}
+
 std::shared_ptr<framed_peer_requests::subscriber> framed_peer_requests::next_with_credit() {
   for (std::size_t tried = 0; tried < subscribers_.size(); ++tried) {
     auto& s = subscribers_[next_subscriber_++ % subscribers_.size()];
@@ -167,6 +173,8 @@ std::shared_ptr<framed_peer_requests::subscriber> framed_peer_requests::next_wit
 }
 
 void framed_peer_requests::pump() {
+  // Stopping: what waits is being answered "shutting down", not handed out.
+  if (stopped_) return;
   while (!waiting_.empty()) {
     const auto it = requests_.find(waiting_.front());
     if (it == requests_.end()) {  // answered while waiting (timed out)
@@ -204,9 +212,7 @@ void framed_peer_requests::unsubscribe(const std::shared_ptr<subscriber>& gone) 
   }
   if (!subscribers_.empty()) return pump();
   // Nobody is left to take what waits.
-  for (const auto tag : std::exchange(waiting_, {})) {
-    refuse(tag, "no handler: no Recv stream is subscribed to target " + target_);
-  }
+  for (const auto tag : std::exchange(waiting_, {})) refuse(tag, no_handler());
 }
 
 void framed_peer_requests::refuse(std::uint64_t tag, const std::string& why) {

@@ -65,6 +65,7 @@ class framed_peer_requests : public std::enable_shared_from_this<framed_peer_req
               protocol::framed::value content);
   void refuse(std::uint64_t tag, const std::string& why);
   std::shared_ptr<subscriber> next_with_credit();
+  std::string no_handler() const;  // the exception text with nobody subscribed
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   std::string target_;
