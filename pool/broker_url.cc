@@ -1,5 +1,6 @@
 #include "pool/broker_url.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace brokerside::pool {
@@ -113,7 +114,9 @@ std::optional<std::string_view> broker_url::option(std::string_view key) const {
   return std::nullopt;
 }
 
-std::optional<broker_url> parse_broker_url(std::string_view text, std::string& error) {
+std::optional<broker_url> parse_broker_url(std::string_view text,
+                                           std::span<const url_scheme> schemes,
+                                           std::string& error) {
   const auto sep = text.find("://");
   if (sep == std::string_view::npos || sep == 0) {
     error = "not a URL (expected scheme://...)";
@@ -121,14 +124,21 @@ std::optional<broker_url> parse_broker_url(std::string_view text, std::string& e
   }
   broker_url url;
   url.scheme = std::string(text.substr(0, sep));
-  const auto adapter = protocol::adapter_for_scheme(url.scheme);
-  if (!adapter) {
-    error = "unknown URL scheme '" + url.scheme +
-            "' (known: " + std::string(protocol::known_schemes()) + ")";
+  const auto known = std::find_if(schemes.begin(), schemes.end(),
+                                  [&](const url_scheme& s) { return s.scheme == url.scheme; });
+  if (known == schemes.end()) {
+    error = "unknown URL scheme '" + url.scheme + "' (known: ";
+    for (const auto& s : schemes) {
+      error += s.scheme;
+      error += &s == &schemes.back() ? ")" : ", ";
+    }
+    if (schemes.empty()) error += "none)";
     return std::nullopt;
   }
-  url.adapter = *adapter;
-  url.tls = protocol::scheme_uses_tls(url.scheme);
+  url.adapter = std::string(known->adapter);
+  url.tls = known->tls;
+  url.default_port = known->default_port;
+  const bool unix_socket = known->unix_socket;
 
   std::string_view rest = text.substr(sep + 3);
   const auto question = rest.find('?');
@@ -139,7 +149,7 @@ std::optional<broker_url> parse_broker_url(std::string_view text, std::string& e
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-  if (!protocol::scheme_uses_unix_socket(url.scheme) && path.find('@') != std::string_view::npos) {
+  if (!unix_socket && path.find('@') != std::string_view::npos) {
     error = misplaced_at;
     return std::nullopt;
   }
@@ -167,7 +177,7 @@ std::optional<broker_url> parse_broker_url(std::string_view text, std::string& e
     authority = authority.substr(at + 1);
   }
 
-  if (protocol::scheme_uses_unix_socket(url.scheme)) {
+  if (unix_socket) {
     if (!authority.empty()) {
       error = "a Unix socket URL has no host: write " + url.scheme + ":///path/to.sock";
       return std::nullopt;

@@ -4,19 +4,29 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "protocol/adapter_kind.h"
-
 namespace brokerside::pool {
+
+// What a URL scheme means. Adapters declare theirs (sidecar/adapter_registry.h);
+// the pool only parses with them.
+struct url_scheme {
+  std::string_view scheme;         // "rediss"
+  std::string_view adapter;        // the adapter it selects: "redis"
+  bool tls = false;                // asks for TLS
+  bool unix_socket = false;        // names a socket path (scheme:///path), not a host
+  std::uint16_t default_port = 0;  // when the URL gives none
+};
 
 struct broker_url {
   std::string scheme;              // "redis", "amqps", "framed+unix", ...
-  protocol::adapter_kind adapter;  // the adapter the scheme selects
+  std::string adapter;             // the adapter the scheme selects
   bool tls = false;                // rediss, amqps, tls
+  std::uint16_t default_port = 0;  // the scheme's, used when port is 0
   std::string user;                // percent-decoded; empty if absent
   std::string password;            // percent-decoded; a secret: never log it
   std::string host;                // IPv6 without brackets; empty for Unix sockets
@@ -34,8 +44,9 @@ struct broker_url {
   std::optional<std::string_view> option(std::string_view key) const;
 };
 
-// Parses `text`. On failure returns nullopt and sets `error` to a short reason
-// that never contains the password.
-std::optional<broker_url> parse_broker_url(std::string_view text, std::string& error);
+// Parses `text`, whose scheme must be one of `schemes`. On failure returns
+// nullopt and sets `error` to a short reason that never contains the password.
+std::optional<broker_url> parse_broker_url(std::string_view text,
+                                           std::span<const url_scheme> schemes, std::string& error);
 
 }  // namespace brokerside::pool

@@ -5,14 +5,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "pool/broker_url.h"
 #include "pool/time.h"
-#include "protocol/tls.h"
 
 namespace brokerside::pool {
 
@@ -63,8 +60,10 @@ struct lease_settings {
 
 enum class failover_strategy { round_robin, shuffle };
 
-// One configured broker: a name, its URLs (several fail over), its adapter
-// and policies.
+// One configured broker as the pool sees it: a name, its URLs (several fail
+// over) and its policies. What the connections themselves need (frame
+// limits, TLS, the adapter's own options) is the adapter's
+// (sidecar/target_settings.h).
 struct target_config {
   std::string name;
   std::vector<broker_url> urls;  // at least one; all select the same adapter
@@ -73,26 +72,6 @@ struct target_config {
   retry_settings retry;
   breaker_settings breaker;
   lease_settings lease;
-  // The largest frame or reply accepted from the broker; a larger one is a
-  // protocol error that closes that one connection (RESOURCE_EXHAUSTED).
-  std::uint64_t max_frame_bytes = 64 << 20;
-  // Flow control on each connection's output (pulsar's pause_writing /
-  // resume_writing): above high, the connection takes no new operations
-  // until what is unwritten drains below low. 0: off.
-  std::uint64_t write_high_water = 4 << 20;
-  std::uint64_t write_low_water = 1 << 20;
-  // TLS for rediss / amqps / tls URLs: the settings, and the context built
-  // from them when the configuration is loaded (null for plain targets).
-  protocol::tls_options tls;
-  std::shared_ptr<const protocol::tls_context> tls_context;
-  // framed targets: where the peer's own clients may connect to us (a
-  // framed:// or framed+unix:// URL; their requests go to the target's Recv
-  // streams), and how long a request the peer initiates waits for the
-  // app's answer before the peer is answered with a timeout exception.
-  std::optional<broker_url> listen;
-  millis reply_timeout{30000};
-
-  protocol::adapter_kind adapter() const { return urls.front().adapter; }
 };
 
 }  // namespace brokerside::pool

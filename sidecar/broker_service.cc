@@ -16,8 +16,7 @@ grpc::Status adapter_missing(const target_set::entry& target) {
                      "target '" + name + "': " + target.missing);
   }
   return to_status(pool::errc::adapter_not_implemented,
-                   "target '" + name + "': the " +
-                       std::string(protocol::name(target.config->adapter())) +
+                   "target '" + name + "': the " + std::string(target.config->adapter->name) +
                        " adapter is not implemented in this build (see the README status table)");
 }
 
@@ -220,17 +219,13 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         if (auto status = admission(); !status.ok()) return status;
         target_set::entry target;
         if (auto status = find_target(subscribe.target(), target); !status.ok()) return status;
-        if (subscribe.sources().empty() &&
-            target.config->adapter() != protocol::adapter_kind::framed) {
-          return to_status(pool::errc::invalid_operation, "subscribe.sources: empty");
-        }
         if (!target.pool || !target.operations) return adapter_missing(target);
         if (auto status = target.operations->check_subscribe(subscribe); !status.ok()) {
           if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) return status;
           return to_status(pool::errc::adapter_not_implemented,
                            "target '" + target.config->name +
                                "': Recv is not implemented for the " +
-                               std::string(protocol::name(target.config->adapter())) +
+                               std::string(target.config->adapter->name) +
                                " adapter yet (see the README status table)");
         }
         out = target;
@@ -349,12 +344,12 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
   return reactor;
 }
 
-void broker_service::fill_target_stats(const pool::target_config& target,
+void broker_service::fill_target_stats(const target_settings& target,
                                        const std::map<std::string, pool::target_stats>& pools,
                                        v1::TargetStats& out) {
   out.set_name(target.name);
-  out.set_adapter(std::string(protocol::name(target.adapter())));
-  out.set_adapter_implemented(protocol::implemented(target.adapter()));
+  out.set_adapter(std::string(target.adapter->name));
+  out.set_adapter_implemented(target.adapter->implemented());
   for (const auto& url : target.urls) out.add_urls(url.redacted);
   auto& pool = *out.mutable_pool();
   pool.set_max_connections(target.pool.max_connections);

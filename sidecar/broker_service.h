@@ -66,7 +66,7 @@ class broker_service final : public v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
                                    const grpc::Status& status);
 
-  static void fill_target_stats(const pool::target_config& target,
+  static void fill_target_stats(const target_settings& target,
                                 const std::map<std::string, pool::target_stats>& pools,
                                 v1::TargetStats& out);
   // The status new calls get while draining, or OK.

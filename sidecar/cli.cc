@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string_view>
 
+#include "sidecar/adapter_registry.h"
+
 namespace brokerside::sidecar {
 namespace {
 
@@ -25,16 +27,26 @@ constexpr alias aliases[] = {
 
 }  // namespace
 
-std::string usage() {
+std::string usage(const adapter_registry& adapters) {
+  // The scheme list, wrapped under its option's description.
+  std::string schemes = "url schemes: " + adapters.scheme_list() + ")";
+  std::string wrapped;
+  while (!schemes.empty()) {
+    const auto cut = schemes.size() <= 52 ? schemes.size() : schemes.rfind(' ', 52) + 1;
+    wrapped += std::string(28, ' ') + schemes.substr(0, cut);
+    while (!wrapped.empty() && wrapped.back() == ' ') wrapped.pop_back();
+    wrapped += "\n";
+    schemes.erase(0, cut);
+  }
   return R"(usage: brokerside [options]
 
 brokerside serves pooled broker connections over gRPC (brokerside.v1.Broker).
 
   -c, --config FILE         YAML configuration (default: none, built-in defaults)
   --target NAME=URL         add a target, e.g. --target cache=redis://127.0.0.1:6379
-                            (repeatable; url schemes: redis, rediss, redis+unix,
-                            amqp, amqps, nats, tls, kafka, framed, framed+unix)
-  --listen HOST:PORT        gRPC listener (default 127.0.0.1:7300)
+                            (repeatable;
+)" + wrapped +
+         R"(  --listen HOST:PORT        gRPC listener (default 127.0.0.1:7300)
   --unix-socket PATH        also serve gRPC on a Unix socket
   --admin HOST:PORT         HTTP /healthz, /readyz, /metrics (default 127.0.0.1:7301; "" off)
   --log-level LEVEL         trace, debug, info, warn, error, off (default info)

@@ -24,6 +24,9 @@ struct cli_options {
 cli_options parse_cli(int argc, const char* const* argv);
 
 // The --help text.
-std::string usage();
+class adapter_registry;
+
+// --help, with the schemes of `adapters`.
+std::string usage(const adapter_registry& adapters);
 
 }  // namespace brokerside::sidecar

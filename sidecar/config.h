@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "pool/settings.h"
+#include "sidecar/target_settings.h"
 
 namespace brokerside::sidecar {
 
@@ -49,9 +49,9 @@ struct config {
   server_settings server;
   log_settings log;
   readiness_settings readiness;
-  std::vector<pool::target_config> targets;
+  std::vector<target_settings> targets;
 
-  const pool::target_config* find_target(std::string_view name) const;
+  const target_settings* find_target(std::string_view name) const;
 };
 
 // A configuration error: what() is one line, "setting: reason".
@@ -69,9 +69,14 @@ struct setting_override {
   bool literal = false;  // take value as a plain string, not YAML (URLs)
 };
 
+class adapter_registry;
+const adapter_registry& builtin_adapters();
+
 // Builds the configuration from a YAML document (empty: all defaults) and
-// the overrides, applied in order on top of it. Secrets named by
-// password_file / password_env are read here. Throws config_error.
-config load_config(std::string_view yaml_text, const std::vector<setting_override>& overrides);
+// the overrides, applied in order on top of it, with the URL schemes and
+// options of `adapters`. Secrets named by password_file / password_env are
+// read here. Throws config_error.
+config load_config(std::string_view yaml_text, const std::vector<setting_override>& overrides,
+                   const adapter_registry& adapters = builtin_adapters());
 
 }  // namespace brokerside::sidecar

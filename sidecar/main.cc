@@ -54,10 +54,9 @@ void log_startup(const bs::config& cfg, const bs::grpc_server& grpc, int admin_p
   for (const auto& target : cfg.targets) {
     std::string urls;
     for (const auto& url : target.urls) urls += (urls.empty() ? "" : ", ") + url.redacted;
-    const bool implemented = brokerside::protocol::implemented(target.adapter());
+    const bool implemented = target.adapter->implemented();
     spdlog::log(implemented ? spdlog::level::info : spdlog::level::warn,
-                "target {}: {} ({} adapter{})", target.name, urls,
-                brokerside::protocol::name(target.adapter()),
+                "target {}: {} ({} adapter{})", target.name, urls, target.adapter->name,
                 implemented ? "" : ", not implemented in this build");
   }
   if (cfg.targets.empty()) spdlog::warn("no targets configured (add one with --target NAME=URL)");
@@ -68,7 +67,7 @@ int serve(const bs::config& cfg) {
   bs::metrics metrics;
   asio::io_context io;
   auto work = asio::make_work_guard(io);
-  bs::target_set targets(io.get_executor(), cfg, bs::builtin_factory);
+  bs::target_set targets(io.get_executor(), cfg);
   bs::grpc_server grpc(cfg, metrics, targets);
   bs::admin_server admin(
       io, {[&](std::string& reason) { return ready(cfg, grpc, reason); },
@@ -130,7 +129,7 @@ int main(int argc, char** argv) {
     return exit_bad_config;
   }
   if (cli.action == bs::cli_action::help) {
-    std::fputs(bs::usage().c_str(), stdout);
+    std::fputs(bs::usage(bs::builtin_adapters()).c_str(), stdout);
     return 0;
   }
   if (cli.action == bs::cli_action::version) {

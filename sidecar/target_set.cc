@@ -3,33 +3,13 @@
 #include <future>
 #include <mutex>
 
-#include "sidecar/amqp_adapter.h"
-#include "sidecar/framed_adapter.h"
-#include "sidecar/redis_adapter.h"
-
 namespace brokerside::sidecar {
 
-adapter_binding builtin_factory(const pool::target_config& target,
-                                boost::asio::any_io_executor executor) {
-  // Keep in step with protocol::implemented().
-  switch (target.adapter()) {
-    case protocol::adapter_kind::redis:
-      return make_redis_adapter(target);
-    case protocol::adapter_kind::amqp:
-      return make_amqp_adapter(target);
-    case protocol::adapter_kind::framed:
-      return make_framed_adapter(target, std::move(executor));
-    default:
-      return {};
-  }
-}
-
-target_set::target_set(boost::asio::any_io_executor executor, const config& cfg,
-                       factory_fn factories)
-    : config_(cfg) {
+target_set::target_set(boost::asio::any_io_executor executor, const config& cfg) : config_(cfg) {
   for (const auto& target : cfg.targets) {
     entry e{&target, nullptr, nullptr, {}, nullptr};
-    auto binding = factories ? factories(target, executor) : adapter_binding{};
+    auto binding =
+        target.adapter->implemented() ? target.adapter->make(target, executor) : adapter_binding{};
     if (binding.connections) {
       e.pool = pool::target_pool::create(executor, target, std::move(binding.connections));
       e.operations = std::move(binding.operations);

@@ -13,19 +13,16 @@
 
 #include "pool/connection.h"
 #include "pool/target_pool.h"
+#include "sidecar/adapter_registry.h"
 #include "sidecar/config.h"
-#include "sidecar/operation_adapter.h"
 
 namespace brokerside::sidecar {
 
 class target_set {
  public:
-  // The adapter for a target, or an empty binding if this build has none.
-  using factory_fn =
-      std::function<adapter_binding(const pool::target_config&, boost::asio::any_io_executor)>;
-
-  // `cfg` must outlive the set.
-  target_set(boost::asio::any_io_executor executor, const config& cfg, factory_fn factories);
+  // Each target's binding comes from its adapter's descriptor (none when the
+  // adapter is not implemented). `cfg` must outlive the set.
+  target_set(boost::asio::any_io_executor executor, const config& cfg);
 
   // Starts every pool, and what adapters run beside them (a startup_error
   // names the setting that keeps one from starting); `health(target,
@@ -36,7 +33,7 @@ class target_set {
   void stop();
 
   struct entry {
-    const pool::target_config* config = nullptr;
+    const target_settings* config = nullptr;
     std::shared_ptr<pool::target_pool> pool;              // null: adapter not in this build
     std::shared_ptr<const operation_adapter> operations;  // null: as pool
     std::string missing;  // without a pool: why, if more is known than "no adapter"
@@ -59,9 +56,5 @@ class target_set {
   const config& config_;
   std::map<std::string, entry, std::less<>> targets_;
 };
-
-// The adapters compiled into this build.
-adapter_binding builtin_factory(const pool::target_config& target,
-                                boost::asio::any_io_executor executor);
 
 }  // namespace brokerside::sidecar

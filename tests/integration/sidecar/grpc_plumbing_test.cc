@@ -12,7 +12,7 @@
 #include "sidecar/config.h"
 #include "sidecar/grpc_server.h"
 #include "sidecar/target_set.h"
-#include "tests/support/fake_connection.h"
+#include "tests/support/stub_adapter/stub_adapter.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -23,16 +23,14 @@ using grpc::health::v1::HealthCheckResponse;
 class grpc_plumbing : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing_support::stub_world() = {};
     config_ = load_config(R"(
 listen: {grpc: '127.0.0.1:0', admin: ''}
 server: {max_message_bytes: 64KiB, shutdown_grace: 2s}
 targets:
-  cache: {url: 'redis://user:hunter2@127.0.0.1:6379/0'}
-  events: {url: 'nats://127.0.0.1:4222'}
-)",
-                          {});
-    before_start();
-    targets_ = std::make_unique<target_set>(io_.get_executor(), config_, factory());
+)" + targets_yaml() + "  events: {url: 'unbuilt://127.0.0.1:4222'}\n",
+                          {}, testing_support::test_adapters());
+    targets_ = std::make_unique<target_set>(io_.get_executor(), config_);
     server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
     server_->start();
     targets_->start(
@@ -50,11 +48,11 @@ targets:
     io_thread_.join();
   }
 
-  // Runs before the pools start (and open their min_idle connections).
-  virtual void before_start() {}
-
-  // The adapters this fixture has: as in this build.
-  virtual target_set::factory_fn factory() { return builtin_factory; }
+  // The "cache" target: a Redis URL (nothing listens there) unless a
+  // fixture below says otherwise. "events" is an adapter not in the build.
+  virtual std::string targets_yaml() {
+    return "  cache: {url: 'redis://user:hunter2@127.0.0.1:6379/0'}\n";
+  }
 
   std::unique_ptr<grpc::ClientContext> context() {
     auto c = std::make_unique<grpc::ClientContext>();
@@ -136,14 +134,15 @@ TEST_F(grpc_plumbing, send_without_operation_or_argv_is_invalid) {
 TEST_F(grpc_plumbing, missing_adapter_is_unimplemented_and_named) {
   auto status = send(get_request("events"));
   EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("the nats adapter is not implemented"), std::string::npos)
+  EXPECT_NE(status.error_message().find("the unbuilt adapter is not implemented"),
+            std::string::npos)
       << status.error_message();
   v1::SendRequest publish;
   publish.set_target("events");
   publish.mutable_publish()->set_destination("orders");
   status = send(publish);
   EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("the nats adapter"), std::string::npos);
+  EXPECT_NE(status.error_message().find("the unbuilt adapter"), std::string::npos);
 }
 
 TEST_F(grpc_plumbing, oversized_request_is_resource_exhausted) {
@@ -312,44 +311,13 @@ TEST_F(grpc_plumbing, health_watch_of_an_unknown_service_says_so) {
   ctx.TryCancel();
 }
 
-// An adapter for tests: a command's reply is its arguments joined by spaces;
-// "FAIL" is refused by the "broker"; "BLOCK" needs a lease.
-class echo_adapter final : public operation_adapter {
- public:
-  grpc::Status check(const v1::SendRequest& request, bool leased) const override {
-    if (!request.has_command()) return {grpc::StatusCode::INVALID_ARGUMENT, "echo: commands only"};
-    if (request.command().args(0) == "BLOCK" && !leased) {
-      return {grpc::StatusCode::FAILED_PRECONDITION, "echo: BLOCK needs a lease"};
-    }
-    return grpc::Status::OK;
-  }
-  bool idempotent(const v1::SendRequest&) const override { return true; }
-  void attempt(const v1::SendRequest& request, pool::connection&, v1::SendResponse& response,
-               std::string& error_text, pool::time_point,
-               pool::target_pool::attempt_done done) const override {
-    if (request.command().args(0) == "FAIL") {
-      error_text = "echo: refused";
-      return done(
-          {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation, true});
-    }
-    std::string text;
-    for (const auto& arg : request.command().args()) text += (text.empty() ? "" : " ") + arg;
-    response.mutable_reply()->set_text(text);
-    done({});
-  }
-};
-
-// The same server with the echo adapter over fake connections behind the
-// "cache" target: pools, leases, health, Stats and Send through gRPC, with
-// no broker.
+// The same server with the test-only stub adapter (an echo over fake
+// connections) behind the "cache" target: pools, leases, health, Stats and
+// Send through gRPC, with no broker.
 class grpc_pooled : public grpc_plumbing {
  protected:
-  target_set::factory_fn factory() override {
-    return [this](const pool::target_config& t, boost::asio::any_io_executor) -> adapter_binding {
-      if (t.name != "cache") return {};
-      return {std::make_shared<testing_support::fake_factory>(world_, 8),
-              std::make_shared<echo_adapter>()};
-    };
+  std::string targets_yaml() override {
+    return "  cache: {url: 'stub://user:hunter2@127.0.0.1:6379/0'}\n";
   }
 
   static v1::SendRequest command(std::vector<std::string> args, const std::string& lease = "") {
@@ -360,7 +328,7 @@ class grpc_pooled : public grpc_plumbing {
     return request;
   }
 
-  testing_support::fake_world world_;
+  testing_support::fake_world& world_ = testing_support::stub_world();
 };
 
 TEST_F(grpc_pooled, send_goes_through_the_pool) {
@@ -460,7 +428,7 @@ TEST_F(grpc_pooled, acquire_renew_release) {
   EXPECT_EQ(cache.leases(0).holder().rfind("ipv4:127.0.0.1:", 0), 0u) << cache.leases(0).holder();
   ASSERT_EQ(cache.connections_size(), 1);
   EXPECT_EQ(cache.connections(0).state(), "leased");
-  EXPECT_EQ(cache.connections(0).url(), "redis://user:***@127.0.0.1:6379/0");
+  EXPECT_EQ(cache.connections(0).url(), "stub://user:***@127.0.0.1:6379/0");
   EXPECT_EQ(cache.leases(0).connection_id(), cache.connections(0).id());
 
   v1::RenewRequest renew;
@@ -500,7 +468,9 @@ TEST_F(grpc_pooled, acquire_with_a_ttl_above_the_maximum_is_invalid) {
 
 class grpc_unreachable : public grpc_pooled {
  protected:
-  void before_start() override { world_.refuse = true; }
+  std::string targets_yaml() override {
+    return "  cache: {url: 'stub://127.0.0.1:6379', refuse_connects: true}\n";
+  }
 };
 
 TEST_F(grpc_unreachable, unreachable_broker_is_unavailable_within_the_deadline) {
@@ -516,7 +486,7 @@ TEST(grpc_server_startup, port_in_use_is_one_line_naming_the_setting) {
   metrics m;
   boost::asio::io_context io;
   auto first_config = load_config("listen: {grpc: '127.0.0.1:0', admin: ''}", {});
-  target_set no_targets(io.get_executor(), first_config, builtin_factory);
+  target_set no_targets(io.get_executor(), first_config);
   grpc_server first(first_config, m, no_targets);
   first.start();
   const auto second_config = load_config(

@@ -43,7 +43,7 @@ def test_reflection_lists_the_services(sidecar):
 
 
 def test_health_and_python_client_status_codes(sidecar):
-    s = sidecar("--target", REDIS, "--target", "q=nats://127.0.0.1:4222")
+    s = sidecar("--target", REDIS, "--target", "q=amqp://127.0.0.1:1")
     with s.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
@@ -52,10 +52,12 @@ def test_health_and_python_client_status_codes(sidecar):
         with pytest.raises(grpc.RpcError) as e:
             broker.Send(get_request("nope"), timeout=5)
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        # An operation the target's protocol has not: refused before any
+        # connection is used (nothing listens on port 1).
         with pytest.raises(grpc.RpcError) as e:
-            broker.Send(pb.SendRequest(target="q", publish=pb.Publish(destination="x")), timeout=5)
-        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "nats adapter is not implemented" in e.value.details()
+            broker.Send(get_request("q"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("amqp: ")
 
 
 def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_calls(sidecar):

@@ -5,23 +5,33 @@
 namespace brokerside::pool {
 namespace {
 
+// The schemes a registry of adapters would give the parser.
+const url_scheme schemes[] = {
+    {"redis", "redis", false, false, 6379},  {"rediss", "redis", true, false, 6379},
+    {"redis+unix", "redis", false, true, 0}, {"unix", "redis", false, true, 0},
+    {"amqp", "amqp", false, false, 5672},    {"amqps", "amqp", true, false, 5671},
+    {"nats", "nats", false, false, 4222},    {"tls", "nats", true, false, 4222},
+    {"framed", "framed", false, false, 0},   {"framed+unix", "framed", false, true, 0},
+};
+
 broker_url parse_ok(std::string_view text) {
   std::string error;
-  auto url = parse_broker_url(text, error);
+  auto url = parse_broker_url(text, schemes, error);
   EXPECT_TRUE(url.has_value()) << text << ": " << error;
   return url.value_or(broker_url{});
 }
 
 std::string parse_error(std::string_view text) {
   std::string error;
-  EXPECT_FALSE(parse_broker_url(text, error).has_value()) << text;
+  EXPECT_FALSE(parse_broker_url(text, schemes, error).has_value()) << text;
   return error;
 }
 
 TEST(broker_url, full_redis_url) {
   const auto url = parse_ok("redis://alice:s3cret@cache.internal:6380/2?timeout=5&name=x");
   EXPECT_EQ(url.scheme, "redis");
-  EXPECT_EQ(url.adapter, protocol::adapter_kind::redis);
+  EXPECT_EQ(url.adapter, "redis");
+  EXPECT_EQ(url.default_port, 6379);
   EXPECT_FALSE(url.tls);
   EXPECT_EQ(url.user, "alice");
   EXPECT_EQ(url.password, "s3cret");
@@ -46,7 +56,8 @@ TEST(broker_url, tls_schemes) {
   EXPECT_TRUE(parse_ok("rediss://h:1").tls);
   EXPECT_TRUE(parse_ok("amqps://h:1").tls);
   EXPECT_TRUE(parse_ok("tls://h:1").tls);
-  EXPECT_EQ(parse_ok("tls://h:1").adapter, protocol::adapter_kind::nats);
+  EXPECT_EQ(parse_ok("tls://h:1").adapter, "nats");
+  EXPECT_EQ(parse_ok("amqps://h").default_port, 5671);
 }
 
 TEST(broker_url, amqp_vhost_is_percent_decoded) {
@@ -67,7 +78,7 @@ TEST(broker_url, unix_socket) {
   EXPECT_EQ(url.unix_path, "/run/redis/redis.sock");
   EXPECT_EQ(url.host, "");
   EXPECT_EQ(url.option("db"), "3");
-  EXPECT_EQ(parse_ok("framed+unix:///tmp/peer.sock").adapter, protocol::adapter_kind::framed);
+  EXPECT_EQ(parse_ok("framed+unix:///tmp/peer.sock").adapter, "framed");
   EXPECT_EQ(parse_ok("unix://:pw@/tmp/r.sock").password, "pw");
   EXPECT_EQ(parse_ok("unix://:pw@/tmp/r.sock").redacted, "unix://:***@/tmp/r.sock");
 }

@@ -10,6 +10,8 @@
 namespace brokerside::pool {
 namespace {
 
+const url_scheme schemes[] = {{"redis", "redis"}};
+
 using kind = pool_action::kind;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
@@ -20,9 +22,9 @@ class pool_test : public ::testing::Test {
   void make(std::uint32_t cap = 1, std::function<void(target_config&)> adjust = {}) {
     std::string error;
     target_.name = std::string("t");  // GCC 12 -O3: a false -Wrestrict on = "t"
-    target_.urls = {*parse_broker_url("redis://a:1", error),
-                    *parse_broker_url("redis://b:1", error),
-                    *parse_broker_url("redis://c:1", error)};
+    target_.urls = {*parse_broker_url("redis://a:1", schemes, error),
+                    *parse_broker_url("redis://b:1", schemes, error),
+                    *parse_broker_url("redis://c:1", schemes, error)};
     target_.pool.max_connections = 2;
     target_.pool.min_idle = 0;
     target_.pool.max_pending = 10;

@@ -14,6 +14,8 @@
 namespace brokerside::pool {
 namespace {
 
+const url_scheme schemes[] = {{"redis", "redis"}};
+
 namespace asio = boost::asio;
 
 using testing_support::fake_connection;
@@ -28,8 +30,8 @@ class target_pool_test : public ::testing::Test {
     std::string error;
     target_config t;
     t.name = "t";
-    t.urls = {*parse_broker_url("redis://first:1", error),
-              *parse_broker_url("redis://second:1", error)};
+    t.urls = {*parse_broker_url("redis://first:1", schemes, error),
+              *parse_broker_url("redis://second:1", schemes, error)};
     t.pool.max_connections = 2;
     t.pool.min_idle = 0;
     t.retry.initial_interval = millis(1);

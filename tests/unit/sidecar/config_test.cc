@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sidecar/adapter_registry.h"
+#include "sidecar/adapters/framed/framed_options.h"
+
 namespace brokerside::sidecar {
 namespace {
 
@@ -124,15 +127,19 @@ targets:
   EXPECT_EQ(cache.lease.default_ttl, milliseconds(10'000));
   EXPECT_EQ(cache.lease.max_ttl, milliseconds(60'000));
   const auto& events = *c.find_target("events");
-  EXPECT_EQ(events.adapter(), protocol::adapter_kind::amqp);
+  EXPECT_EQ(events.adapter->name, "amqp");
   EXPECT_EQ(events.urls[0].path, "/");
-  EXPECT_FALSE(events.listen);
-  EXPECT_EQ(events.reply_timeout, milliseconds(30'000));
+  EXPECT_EQ(events.options, nullptr);  // AMQP has no options of its own
+  // The framed adapter reads its own options.
   const auto& legacy = *c.find_target("legacy");
-  ASSERT_TRUE(legacy.listen);
-  EXPECT_EQ(legacy.listen->unix_path, "/run/brokerside/legacy.sock");
-  EXPECT_EQ(legacy.listen->option("codec"), "msgpack");
-  EXPECT_EQ(legacy.reply_timeout, milliseconds(2'000));
+  EXPECT_EQ(legacy.adapter->name, "framed");
+  const auto& framed = legacy.options_as<framed_options>();
+  ASSERT_TRUE(framed.listen);
+  EXPECT_EQ(framed.listen->unix_path, "/run/brokerside/legacy.sock");
+  EXPECT_EQ(framed.listen->option("codec"), "msgpack");
+  EXPECT_EQ(framed.reply_timeout, milliseconds(2'000));
+  EXPECT_EQ(c.find_target("cache")->options_as<framed_options>().reply_timeout,
+            milliseconds(30'000));  // defaults for any other
   EXPECT_EQ(c.find_target("nope"), nullptr);
 }
 
@@ -145,7 +152,7 @@ TEST(config, overrides_win_over_the_file_and_create_sections) {
                               {"log.format", "json"}});
   EXPECT_EQ(c.server.threads, 8u);
   EXPECT_EQ(c.find_target("cache")->pool.max_connections, 3u);
-  EXPECT_EQ(c.find_target("q")->adapter(), protocol::adapter_kind::amqp);
+  EXPECT_EQ(c.find_target("q")->adapter->name, "amqp");
   EXPECT_EQ(c.readiness.required_targets, (std::vector<std::string>{"cache", "q"}));
   EXPECT_EQ(c.log.format, log_format::json);
 }
@@ -158,7 +165,7 @@ TEST(config, literal_override_keeps_yaml_special_characters) {
 TEST(config, every_error_names_its_setting) {
   const std::pair<const char*, const char*> cases[] = {
       {"listen: [1]", "listen: must be a mapping"},
-      {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, readiness, targets)"},
+      {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, targets, readiness)"},
       {"listen: {grpcc: x}",
        "listen.grpcc: unknown setting (known here: grpc, unix_socket, admin)"},
       {"listen: {grpc: nope}", "listen.grpc: 'nope' is not host:port (e.g. 127.0.0.1:7300)"},
@@ -205,9 +212,11 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'rediss://h', tls: {verify: maybe}}}",
        "targets.c.tls.verify: must be true or false, not 'maybe'"},
       {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
-       "targets.c.listen: only framed targets listen for their peers' clients"},
+       "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
+       "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
+       "breaker, lease)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'redis://127.0.0.1:9100'}}",
-       "targets.c.listen: 'redis://127.0.0.1:9100' is not a framed:// or framed+unix:// URL"},
+       "targets.c.listen: unknown URL scheme 'redis' (known: framed, framed+unix)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",
        "targets.c.listen: 'framed://127.0.0.1' needs a port"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://localhost:9100'}}",
@@ -220,7 +229,7 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'framed://h:1', reply_timeout: 0s}}",
        "targets.c.reply_timeout: must be positive"},
       {"targets: {c: {url: 'redis://h', reply_timeout: 5s}}",
-       "targets.c.reply_timeout: only framed targets take requests from their peers"},
+       "targets.c.reply_timeout: unknown setting"},
       {"targets: {c: {url: 'redis://h', failover: random}}",
        "targets.c.failover: must be round_robin or shuffle, not 'random'"},
       {"targets: {c: {url: 'redis://h', pool: {max_connections: 0}}}",

@@ -1,4 +1,4 @@
-#include "sidecar/amqp_translate.h"
+#include "sidecar/adapters/amqp/amqp_translate.h"
 
 #include <algorithm>
 #include <array>

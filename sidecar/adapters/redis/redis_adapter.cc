@@ -1,11 +1,11 @@
-#include "sidecar/redis_adapter.h"
+#include "sidecar/adapters/redis/redis_adapter.h"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
+#include "protocol/redis/commands.h"
 #include "protocol/redis/connection.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
@@ -19,13 +19,13 @@ namespace redis = protocol::redis;
 class pooled_connection final : public pool::connection {
  public:
   pooled_connection(boost::asio::any_io_executor executor,
-                    std::shared_ptr<const pool::target_config> target)
+                    std::shared_ptr<const target_settings> target)
       : conn_(redis::connection::create(std::move(executor))), target_(std::move(target)) {}
   ~pooled_connection() override { conn_->close(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     redis::connect_options o;
-    o.to = endpoint_for(url, *target_, 6379);
+    o.to = endpoint_for(url, *target_);
     o.user = url.user;
     o.password = url.password;
     o.timeout = timeout;
@@ -64,7 +64,7 @@ class pooled_connection final : public pool::connection {
 
  private:
   std::shared_ptr<redis::connection> conn_;
-  std::shared_ptr<const pool::target_config> target_;  // URLs, TLS, limits
+  std::shared_ptr<const target_settings> target_;  // URLs, TLS, limits
   std::shared_ptr<std::string> error_text_ =
       std::make_shared<std::string>();  // last connect failure
 };
@@ -74,46 +74,6 @@ std::string upper(std::string_view text) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return out;
-}
-
-template <std::size_t N>
-bool one_of(const std::string& name, const std::array<std::string_view, N>& names) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// Commands that block the connection, or change its state for every later
-// command on it: on a shared, pipelined connection they would stall or
-// corrupt other callers' commands, so they need a lease.
-constexpr std::array<std::string_view, 18> needs_lease{
-    "BLPOP",    "BRPOP",  "BLMOVE",  "BRPOPLPUSH", "BLMPOP", "BZPOPMIN",
-    "BZPOPMAX", "BZMPOP", "WAIT",    "WAITAOF",    "MULTI",  "EXEC",
-    "DISCARD",  "WATCH",  "UNWATCH", "SELECT",     "CLIENT", "XREADGROUP"};
-// Commands that switch the connection into another mode: use Recv.
-constexpr std::array<std::string_view, 9> never_on_send{
-    "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC", "QUIT", "RESET", "HELLO"};
-// Read-only commands, safe to re-run after a connection loss.
-constexpr std::array<std::string_view, 40> read_only{
-    "GET",   "MGET",   "EXISTS",   "TTL",       "PTTL",          "TYPE",       "STRLEN", "GETRANGE",
-    "HGET",  "HMGET",  "HGETALL",  "HEXISTS",   "HLEN",          "HKEYS",      "HVALS",  "LRANGE",
-    "LLEN",  "LINDEX", "SMEMBERS", "SISMEMBER", "SCARD",         "SMISMEMBER", "ZRANGE", "ZSCORE",
-    "ZCARD", "ZRANK",  "ZREVRANK", "ZCOUNT",    "ZRANGEBYSCORE", "PING",       "ECHO",   "DBSIZE",
-    "INFO",  "TIME",   "SCAN",     "HSCAN",     "SSCAN",         "ZSCAN",      "XRANGE", "XLEN"};
-
-// Error replies by which a server refuses every command for a while without
-// running it: loading its data after a restart, a script running too long, a
-// replica without its master, a cluster slot moving.
-bool refused_for_now(std::string_view error) {
-  for (const std::string_view prefix : {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN "}) {
-    if (error.substr(0, prefix.size()) == prefix) return true;
-  }
-  return false;
-}
-
-bool blocking_xread(const v1::Command& command) {
-  // XREAD ... BLOCK ms ...
-  if (upper(command.args(0)) != "XREAD") return false;
-  return std::any_of(command.args().begin() + 1, command.args().end(),
-                     [](const std::string& a) { return upper(a) == "BLOCK"; });
 }
 
 // Moves the reply's strings into the response rather than copying them.
@@ -182,15 +142,17 @@ class operations final : public operation_adapter {
       }
       return grpc::Status::OK;
     }
-    const auto name = upper(request.command().args(0));
-    if (one_of(name, never_on_send)) {
+    const auto& args = request.command().args();
+    if (redis::changes_protocol(args[0])) {
       return to_status(pool::errc::needs_lease,
-                       "redis: " + name + " changes the connection's protocol; it cannot be sent" +
-                           (name.find("SUBSCRIBE") != std::string::npos ? " (use Recv)" : ""));
+                       "redis: " + upper(args[0]) +
+                           " changes the connection's protocol; it cannot "
+                           "be sent" +
+                           (redis::is_subscribe(args[0]) ? " (use Recv)" : ""));
     }
-    if (!leased && (one_of(name, needs_lease) || blocking_xread(request.command()))) {
+    if (!leased && redis::needs_own_connection(args)) {
       return to_status(pool::errc::needs_lease,
-                       "redis: " + name +
+                       "redis: " + upper(args[0]) +
                            " blocks or changes its connection; Acquire a lease and send it there");
     }
     return grpc::Status::OK;
@@ -244,7 +206,7 @@ class operations final : public operation_adapter {
 
   // PUBLISH is not idempotent: a re-run delivers the message twice.
   bool idempotent(const v1::SendRequest& request) const override {
-    return request.has_command() && one_of(upper(request.command().args(0)), read_only);
+    return request.has_command() && redis::is_read_only(request.command().args(0));
   }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
@@ -274,7 +236,7 @@ class operations final : public operation_adapter {
             error_text = "redis: " + ec.message();
             return done({ec, pool::failure_kind::connection, written});
           }
-          if (v.type == redis::resp_type::error && refused_for_now(v.text)) {
+          if (v.type == redis::resp_type::error && redis::refused_for_now(v.text)) {
             // The server did not run it and will soon: retried like a lost
             // connection, and safe to retry whatever the command.
             error_text = "redis: " + v.text;
@@ -296,15 +258,26 @@ class operations final : public operation_adapter {
   }
 };
 
-}  // namespace
-
-// Replies come back in order, so one connection pipelines many commands.
-constexpr std::uint32_t connection_cap = 1024;
-
-adapter_binding make_redis_adapter(const pool::target_config& target) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+  // Replies come back in order, so one connection pipelines many commands.
+  constexpr std::uint32_t connection_cap = 1024;
   return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
           std::make_shared<operations>(),
           {}};
+}
+
+}  // namespace
+
+const adapter_descriptor& redis_adapter() {
+  static const adapter_descriptor descriptor{
+      .name = "redis",
+      .schemes = {{.scheme = "redis", .default_port = 6379},
+                  {.scheme = "rediss", .tls = true, .default_port = 6379},
+                  {.scheme = "redis+unix", .unix_socket = true},
+                  {.scheme = "unix", .unix_socket = true}},
+      .make = make_binding,
+  };
+  return descriptor;
 }
 
 }  // namespace brokerside::sidecar

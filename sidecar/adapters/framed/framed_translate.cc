@@ -1,4 +1,4 @@
-#include "sidecar/framed_translate.h"
+#include "sidecar/adapters/framed/framed_translate.h"
 
 #include <cstdint>
 #include <string>

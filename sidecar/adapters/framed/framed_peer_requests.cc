@@ -1,4 +1,4 @@
-#include "sidecar/framed_peer_requests.h"
+#include "sidecar/adapters/framed/framed_peer_requests.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 
-#include "sidecar/framed_translate.h"
+#include "sidecar/adapters/framed/framed_translate.h"
 
 namespace brokerside::sidecar {
 

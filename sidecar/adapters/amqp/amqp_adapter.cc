@@ -1,4 +1,4 @@
-#include "sidecar/amqp_adapter.h"
+#include "sidecar/adapters/amqp/amqp_adapter.h"
 
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -10,7 +10,7 @@
 #include "pool/errc.h"
 #include "protocol/amqp/connection.h"
 #include "protocol/errc.h"
-#include "sidecar/amqp_translate.h"
+#include "sidecar/adapters/amqp/amqp_translate.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -53,7 +53,7 @@ struct pending_rpc {
 struct session : std::enable_shared_from_this<session> {
   boost::asio::any_io_executor executor;
   std::shared_ptr<amqp::connection> conn;
-  std::shared_ptr<const pool::target_config> target;
+  std::shared_ptr<const target_settings> target;
   channel_slot publish;                               // confirm mode: publishes
   channel_slot rpc;                                   // confirm mode, consuming direct reply-to
   std::vector<channel_id> idle_commands;              // plain, free for a command
@@ -164,7 +164,7 @@ pool::attempt_result failure(std::error_code ec, const amqp::broker_reply& reply
 class pooled_connection final : public pool::connection {
  public:
   pooled_connection(boost::asio::any_io_executor executor,
-                    std::shared_ptr<const pool::target_config> target)
+                    std::shared_ptr<const target_settings> target)
       : s_(std::make_shared<session>()) {
     s_->executor = executor;
     s_->conn = amqp::connection::create(executor);
@@ -177,7 +177,7 @@ class pooled_connection final : public pool::connection {
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     amqp::connect_options o;
-    o.to = endpoint_for(url, *s_->target, url.tls ? 5671 : 5672);
+    o.to = endpoint_for(url, *s_->target);
     if (!url.user.empty()) o.user = url.user;
     if (!url.password.empty() || !url.user.empty()) o.password = url.password;
     // amqp://host/vhost; none (or "/") is the default vhost "/".
@@ -565,16 +565,25 @@ class operations final : public operation_adapter {
   }
 };
 
-}  // namespace
-
-// Publishes are pipelined on the confirm channel and matched by sequence
-// number; commands and requests run on channels of their own.
-constexpr std::uint32_t connection_cap = 1024;
-
-adapter_binding make_amqp_adapter(const pool::target_config& target) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+  // Publishes are pipelined on the confirm channel and matched by sequence
+  // number; commands and requests run on channels of their own.
+  constexpr std::uint32_t connection_cap = 1024;
   return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
           std::make_shared<operations>(),
           {}};
+}
+
+}  // namespace
+
+const adapter_descriptor& amqp_adapter() {
+  static const adapter_descriptor descriptor{
+      .name = "amqp",
+      .schemes = {{.scheme = "amqp", .default_port = 5672},
+                  {.scheme = "amqps", .tls = true, .default_port = 5671}},
+      .make = make_binding,
+  };
+  return descriptor;
 }
 
 }  // namespace brokerside::sidecar

@@ -1,4 +1,4 @@
-#include "sidecar/framed_adapter.h"
+#include "sidecar/adapters/framed/framed_adapter.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,8 +11,10 @@
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/framed/connection.h"
-#include "sidecar/framed_peer_requests.h"
-#include "sidecar/framed_translate.h"
+#include "sidecar/adapters/framed/framed_options.h"
+#include "sidecar/adapters/framed/framed_peer_requests.h"
+#include "sidecar/adapters/framed/framed_translate.h"
+#include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/startup_error.h"
 #include "sidecar/status.h"
@@ -21,6 +23,40 @@ namespace brokerside::sidecar {
 namespace {
 
 namespace framed = protocol::framed;
+
+// The schemes of framed targets, and of their listen URLs.
+const std::vector<pool::url_scheme> schemes{{.scheme = "framed"},
+                                            {.scheme = "framed+unix", .unix_socket = true}};
+
+std::shared_ptr<const adapter_options> read_options(const config_section& s,
+                                                    const target_settings&) {
+  auto o = std::make_shared<framed_options>();
+  std::string listen;
+  s.read("listen", listen);
+  if (!listen.empty()) {
+    const auto where = s.path("listen");
+    std::string error;
+    auto url = pool::parse_broker_url(listen, schemes, error);
+    if (!url) config_fail(where, error);
+    if (url->unix_path.empty() && url->port == 0) {
+      config_fail(where, "'" + url->redacted + "' needs a port (e.g. framed://127.0.0.1:9100)");
+    }
+    if (url->unix_path.empty() && !protocol::is_ip_address(url->host)) {
+      config_fail(where, "'" + url->host +
+                             "' is not an IP address (listen on 127.0.0.1, ::1, 0.0.0.0, ...)");
+    }
+    if (url->unix_path.size() > protocol::max_unix_path()) {
+      config_fail(where, "the socket path is longer than " +
+                             std::to_string(protocol::max_unix_path()) + " bytes");
+    }
+    o->listen = std::move(*url);
+  }
+  s.read("reply_timeout", o->reply_timeout);
+  if (o->reply_timeout <= std::chrono::milliseconds(0)) {
+    config_fail(s.path("reply_timeout"), "must be positive");
+  }
+  return o;
+}
 
 grpc::Status invalid(std::string text) {
   return to_status(pool::errc::invalid_operation, "framed: " + std::move(text));
@@ -36,7 +72,7 @@ framed::codec codec_of(const pool::broker_url& url) {
 
 // What every channel of the target, ours or a client's, reads with.
 framed::connect_options channel_options(const pool::broker_url& url,
-                                        const pool::target_config& target) {
+                                        const target_settings& target) {
   framed::connect_options o;
   o.codec = codec_of(url);
   o.max_frame = static_cast<std::uint32_t>(
@@ -57,7 +93,7 @@ void log_protocol_error(const framed::connection& conn, const std::string& targe
 class pooled_connection final : public pool::connection {
  public:
   pooled_connection(boost::asio::any_io_executor executor,
-                    std::shared_ptr<const pool::target_config> target,
+                    std::shared_ptr<const target_settings> target,
                     framed_peer_requests& peer_requests)
       : conn_(framed::connection::create(std::move(executor))), target_(std::move(target)) {
     peer_requests.attach(*conn_);
@@ -68,7 +104,7 @@ class pooled_connection final : public pool::connection {
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     auto o = channel_options(url, *target_);
-    o.to = endpoint_for(url, *target_, 0);  // no default port: the URL must give one
+    o.to = endpoint_for(url, *target_);  // no default port: the URL must give one
     o.timeout = timeout;
     conn_->connect(std::move(o), std::move(done));
   }
@@ -90,14 +126,14 @@ class pooled_connection final : public pool::connection {
 
  private:
   std::shared_ptr<framed::connection> conn_;
-  std::shared_ptr<const pool::target_config> target_;
+  std::shared_ptr<const target_settings> target_;
 };
 
 // Makes the target's pooled channels, each taking the peer's requests.
 class factory final : public pool::connection_factory {
  public:
-  factory(const pool::target_config& target, std::shared_ptr<framed_peer_requests> peer_requests)
-      : target_(std::make_shared<const pool::target_config>(target)),
+  factory(const target_settings& target, std::shared_ptr<framed_peer_requests> peer_requests)
+      : target_(std::make_shared<const target_settings>(target)),
         peer_requests_(std::move(peer_requests)) {}
 
   std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
@@ -108,7 +144,7 @@ class factory final : public pool::connection_factory {
   std::uint32_t per_connection_cap() const override { return 1024; }
 
  private:
-  std::shared_ptr<const pool::target_config> target_;
+  std::shared_ptr<const target_settings> target_;
   std::shared_ptr<framed_peer_requests> peer_requests_;
 };
 
@@ -120,16 +156,16 @@ class peer_listener final : public std::enable_shared_from_this<peer_listener> {
   // Clients at once, at most; one more is closed at once, with a warning.
   static constexpr std::size_t max_clients = 1024;
 
-  peer_listener(boost::asio::any_io_executor executor, const pool::target_config& target,
+  peer_listener(boost::asio::any_io_executor executor, const target_settings& target,
                 std::shared_ptr<framed_peer_requests> peer_requests)
       : executor_(executor),
         strand_(boost::asio::make_strand(executor)),
         listener_(strand_),
         retry_(strand_),
         name_(target.name),
-        url_(*target.listen),
-        at_(endpoint_for(url_, target, 0)),  // plain: config refuses TLS here
-        options_(channel_options(*target.listen, target)),
+        url_(*target.options_as<framed_options>().listen),
+        at_(endpoint_for(url_, target)),  // plain: the options refuse TLS here
+        options_(channel_options(url_, target)),
         peer_requests_(std::move(peer_requests)) {}
 
   void start() {
@@ -325,17 +361,27 @@ class operations final : public operation_adapter {
   std::shared_ptr<framed_peer_requests> peer_requests_;
 };
 
-}  // namespace
-
-adapter_binding make_framed_adapter(const pool::target_config& target,
-                                    boost::asio::any_io_executor executor) {
-  auto peer_requests = framed_peer_requests::create(executor, target.name, target.reply_timeout);
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
+  const auto& options = target.options_as<framed_options>();
+  auto peer_requests = framed_peer_requests::create(executor, target.name, options.reply_timeout);
   auto listener =
-      target.listen ? std::make_shared<peer_listener>(executor, target, peer_requests) : nullptr;
+      options.listen ? std::make_shared<peer_listener>(executor, target, peer_requests) : nullptr;
   return {std::make_shared<factory>(target, peer_requests),
           std::make_shared<operations>(peer_requests),
           {},
           std::make_shared<framed_service>(peer_requests, std::move(listener))};
+}
+
+}  // namespace
+
+const adapter_descriptor& framed_adapter() {
+  static const adapter_descriptor descriptor{
+      .name = "framed",
+      .schemes = schemes,
+      .read_options = read_options,
+      .make = make_binding,
+  };
+  return descriptor;
 }
 
 }  // namespace brokerside::sidecar
