@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <system_error>
 
 #include "pool/backoff.h"
@@ -21,10 +22,12 @@ enum class failure_kind {
   operation,   // this operation was refused or is invalid: retry cannot help
 };
 
+// How one attempt ended, by value: the adapter's words travel with it.
 struct attempt_result {
   std::error_code error;  // none: success
   failure_kind kind = failure_kind::connection;
   bool written = false;  // the operation reached the wire before the failure
+  std::string detail;    // the broker's (or adapter's) words for a failure; never a secret
 };
 
 class ensure_op {

@@ -15,10 +15,21 @@ namespace asio = boost::asio;
 // One execute() call across its attempts.
 struct target_pool::operation {
   attempt_fn attempt;
-  done_fn done;
+  outcome_fn done;
   ensure_op ensure;
   time_point deadline;
   asio::steady_timer backoff;
+  std::string detail;  // the last attempt's words
+};
+
+// One attempt on one connection until it is settled.
+struct target_pool::attempt_run {
+  attempt_run(asio::any_io_executor executor, time_point deadline, settle_fn settled)
+      : timer(std::move(executor), deadline), settled(std::move(settled)) {}
+  asio::steady_timer timer;          // the caller's deadline
+  asio::cancellation_signal cancel;  // fired at the deadline
+  bool over = false;                 // settled: by the outcome or the deadline
+  settle_fn settled;
 };
 
 std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
@@ -76,19 +87,24 @@ void target_pool::stop(std::function<void()> done) {
   });
 }
 
-void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline, done_fn done) {
+void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline,
+                          outcome_fn done) {
   asio::dispatch(strand_, [self = shared_from_this(), attempt = std::move(attempt), idempotent,
                            deadline, done = std::move(done)]() mutable {
-    auto op = std::make_shared<operation>(operation{
-        std::move(attempt), std::move(done), ensure_op(self->target_.retry, idempotent, deadline),
-        deadline, asio::steady_timer(self->strand_)});
+    auto op =
+        std::make_shared<operation>(operation{std::move(attempt),
+                                              std::move(done),
+                                              ensure_op(self->target_.retry, idempotent, deadline),
+                                              deadline,
+                                              asio::steady_timer(self->strand_),
+                                              {}});
     ++self->operations_;
     const auto now = clock::now();
     self->budget_.record_operation(now);
     const auto first = op->ensure.start(now);
     if (first.what == ensure_op::next::done) {
       ++self->operation_errors_;
-      op->done(first.result);
+      op->done(first.result, {});
       return;
     }
     self->attempt(std::move(op));
@@ -110,51 +126,65 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
               {ec, connection_error ? failure_kind::connection : failure_kind::operation, false});
           return;
         }
-        auto& conn = *self->conns_.at(node);
-        // Whichever comes first settles the attempt: its outcome, or the
-        // caller's deadline. A reply after the deadline is dropped and the
-        // connection kept (Envoy's cancelled pipelined request) — unless it
-        // stays silent for health_check_interval (pool_core::abandoned).
-        auto settled = std::make_shared<bool>(false);
-        op->backoff.expires_at(op->deadline);
-        op->backoff.async_wait([self, op, node, settled](boost::system::error_code ec) {
-          if (ec || *settled) return;
-          *settled = true;
-          self->core_.abandoned(node, clock::now());
-          self->apply();
-          ++self->operation_errors_;
-          ++self->abandoned_;
-          op->done(errc::deadline_exceeded);
-        });
-        // post, not dispatch: an attempt that completes inline must not
-        // re-enter apply() from inside perform().
-        op->attempt(conn, [self, op, node, settled](attempt_result result) {
-          asio::post(self->strand_, [self, op, node, settled, result] {
-            // An outcome, even one past its deadline, shows the connection alive.
-            if (!result.error) self->core_.answered(node);
-            if (*settled) {
-              self->apply();
-              return;
-            }
-            *settled = true;
-            op->backoff.cancel();
-            const bool broken = result.error && result.kind == failure_kind::connection;
-            self->core_.done(node, broken, clock::now());
-            self->apply();
-            self->finish_attempt(op, result);
-          });
-        });
+        self->run_attempt(op->attempt, node, op->deadline,
+                          [self, op, node](std::optional<attempt_result> result) {
+                            if (!result) {
+                              // The deadline first. A reply that still comes is dropped
+                              // and the connection kept (Envoy's cancelled pipelined
+                              // request) — unless it stays silent for
+                              // health_check_interval (pool_core::abandoned).
+                              self->core_.abandoned(node, clock::now());
+                              self->apply();
+                              ++self->operation_errors_;
+                              ++self->abandoned_;
+                              op->done(errc::deadline_exceeded, {});
+                              return;
+                            }
+                            const bool broken =
+                                result->error && result->kind == failure_kind::connection;
+                            self->core_.done(node, broken, clock::now());
+                            self->apply();
+                            self->finish_attempt(op, std::move(*result));
+                          });
       });
 }
 
-void target_pool::finish_attempt(std::shared_ptr<operation> op, const attempt_result& result) {
+void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
+                              settle_fn settled) {
+  auto run = std::make_shared<attempt_run>(strand_, deadline, std::move(settled));
+  run->timer.async_wait([run](boost::system::error_code ec) {
+    if (ec || run->over) return;
+    run->over = true;
+    run->settled(std::nullopt);
+    run->cancel.emit(asio::cancellation_type::terminal);
+  });
+  // post, not dispatch: an attempt that completes inline must not re-enter
+  // apply() from inside perform().
+  attempt(*conns_.at(node), run->cancel.slot(),
+          [self = shared_from_this(), run, node](attempt_result result) {
+            asio::post(self->strand_, [self, run, node, result = std::move(result)]() mutable {
+              // An outcome, even one past its deadline, shows the connection alive.
+              if (!result.error) self->core_.answered(node);
+              if (run->over) {
+                self->apply();
+                return;
+              }
+              run->over = true;
+              run->timer.cancel();
+              run->settled(std::move(result));
+            });
+          });
+}
+
+void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result) {
+  op->detail = std::move(result.detail);
   const auto action = op->ensure.resume(clock::now(), result, budget_, draw());
   if (action.what == ensure_op::next::wait) {
     ++retries_;
     op->backoff.expires_after(action.delay);
     op->backoff.async_wait([self = shared_from_this(), op](boost::system::error_code) {
       if (self->stopped_) {
-        op->done(errc::shutting_down);
+        op->done(errc::shutting_down, std::move(op->detail));
         return;
       }
       self->attempt(op);
@@ -163,7 +193,7 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, const attempt_re
   }
   if (action.result) ++operation_errors_;
   if (action.result == make_error_code(errc::retry_budget_exhausted)) ++budget_exhausted_;
-  op->done(action.result);
+  op->done(action.result, std::move(op->detail));
 }
 
 void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline,
@@ -207,52 +237,36 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
 }
 
 void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
-                                 done_fn done) {
-  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
-                           attempt = std::move(attempt), deadline,
-                           done = std::move(done)]() mutable {
-    const lease* l = nullptr;
-    if (auto ec = self->leases_.find(id, clock::now(), l)) {
-      done(ec);
-      return;
-    }
-    const auto it = self->conns_.find(l->connection_id);
-    if (it == self->conns_.end()) {
-      done(errc::unavailable);  // the lease's connection was lost
-      return;
-    }
-    ++self->operations_;
-    // As in attempt(): the deadline or the outcome, whichever comes first.
-    struct state {
-      bool settled = false;
-      done_fn done;
-      asio::steady_timer timer;
-    };
-    auto s =
-        std::make_shared<state>(state{false, std::move(done), asio::steady_timer(self->strand_)});
-    s->timer.expires_at(deadline);
-    s->timer.async_wait([self, s](boost::system::error_code ec) {
-      if (ec || s->settled) return;
-      s->settled = true;
-      ++self->operation_errors_;
-      ++self->abandoned_;
-      s->done(errc::deadline_exceeded);
-    });
-    attempt(*it->second, [self, s](attempt_result result) {
-      asio::post(self->strand_, [self, s, result] {
-        if (s->settled) return;
-        s->settled = true;
-        s->timer.cancel();
-        std::error_code ec = result.error;
-        if (ec && result.kind == failure_kind::connection) {
-          ec = result.written ? make_error_code(errc::outcome_unknown)
-                              : make_error_code(errc::unavailable);
+                                 outcome_fn done) {
+  asio::dispatch(
+      strand_, [self = shared_from_this(), id = std::move(id), attempt = std::move(attempt),
+                deadline, done = std::move(done)]() mutable {
+        const lease* l = nullptr;
+        if (auto ec = self->leases_.find(id, clock::now(), l)) {
+          done(ec, {});
+          return;
         }
-        if (ec) ++self->operation_errors_;
-        s->done(ec);
+        if (self->conns_.count(l->connection_id) == 0) {
+          done(errc::unavailable, {});  // the lease's connection was lost
+          return;
+        }
+        ++self->operations_;
+        self->run_attempt(attempt, l->connection_id, deadline,
+                          [self, done = std::move(done)](std::optional<attempt_result> result) {
+                            if (!result) {
+                              ++self->operation_errors_;
+                              ++self->abandoned_;
+                              return done(errc::deadline_exceeded, {});
+                            }
+                            std::error_code ec = result->error;
+                            if (ec && result->kind == failure_kind::connection) {
+                              ec = result->written ? make_error_code(errc::outcome_unknown)
+                                                   : make_error_code(errc::unavailable);
+                            }
+                            if (ec) ++self->operation_errors_;
+                            done(ec, std::move(result->detail));
+                          });
       });
-    });
-  });
 }
 
 void target_pool::renew(std::string id, millis ttl,

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
@@ -46,9 +47,19 @@ struct target_stats {
 class target_pool : public std::enable_shared_from_this<target_pool> {
  public:
   using attempt_done = std::function<void(attempt_result)>;
-  // Runs one attempt of an operation on `conn`; calls done exactly once.
-  using attempt_fn = std::function<void(connection& conn, attempt_done done)>;
+  // Runs one attempt of an operation on `conn`: calls done at most once,
+  // with the outcome. `cancel` fires when the caller's deadline passes
+  // first: the attempt is over for the caller, and the adapter forgets the
+  // operation if its protocol lets it (an answer that still comes is
+  // dropped, but reported through done if the adapter has it: the pool
+  // then knows the connection alive). The pool keeps the slot's signal
+  // alive while done may still be called.
+  using attempt_fn = std::function<void(connection& conn, boost::asio::cancellation_slot cancel,
+                                        attempt_done done)>;
   using done_fn = std::function<void(std::error_code)>;
+  // How an operation ended: the error the caller gets (none: success) and
+  // the last attempt's detail (the broker's words, if any).
+  using outcome_fn = std::function<void(std::error_code, std::string detail)>;
 
   static std::shared_ptr<target_pool> create(boost::asio::any_io_executor executor,
                                              target_config target,
@@ -63,11 +74,12 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void stop(std::function<void()> done = {});
 
   // Runs `attempt` on a pooled connection, retrying per ensure_op until
-  // `deadline`. Completion: done(error), once, at the latest at the deadline
-  // (DEADLINE_EXCEEDED; a later reply is dropped). Cancellation: none; the
-  // deadline bounds it. The pool keeps `attempt`, and an attempt in flight
-  // keeps what its own callback holds, until they complete.
-  void execute(attempt_fn attempt, bool idempotent, time_point deadline, done_fn done);
+  // `deadline`. Completion: done(error, detail), once, at the latest at the
+  // deadline (DEADLINE_EXCEEDED; the attempt in flight is cancelled).
+  // Cancellation: none; the deadline bounds it. The pool keeps `attempt`,
+  // and an attempt in flight keeps what its own callback holds, until they
+  // complete.
+  void execute(attempt_fn attempt, bool idempotent, time_point deadline, outcome_fn done);
 
   struct lease_grant {
     std::string id;
@@ -77,9 +89,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // Completion: done(error, grant).
   void acquire_lease(millis ttl, std::string holder, time_point deadline,
                      std::function<void(std::error_code, lease_grant)> done);
-  // Runs one attempt on the lease's connection until `deadline`; never
-  // retried (the connection's state belongs to the holder).
-  void execute_leased(std::string id, attempt_fn attempt, time_point deadline, done_fn done);
+  // Runs one attempt on the lease's connection until `deadline`, cancelled
+  // there as execute()'s; never retried (the connection's state belongs to
+  // the holder).
+  void execute_leased(std::string id, attempt_fn attempt, time_point deadline, outcome_fn done);
   void renew(std::string id, millis ttl, std::function<void(std::error_code, millis)> done);
   void release(std::string id, bool discard, done_fn done);
 
@@ -112,13 +125,21 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
 
  private:
   struct operation;
+  struct attempt_run;
   using grant_fn = std::function<void(std::error_code, bool connection_error, std::uint64_t node)>;
+  // How an attempt was settled: its outcome, or nullopt when the caller's
+  // deadline came first.
+  using settle_fn = std::function<void(std::optional<attempt_result>)>;
 
   target_pool(boost::asio::any_io_executor executor, target_config target,
               std::shared_ptr<connection_factory> factory);
 
   void attempt(std::shared_ptr<operation> op);
-  void finish_attempt(std::shared_ptr<operation> op, const attempt_result& result);
+  // The one deadline mechanism: runs `attempt` on `node` and settles it
+  // once, by its outcome or at `deadline` (cancelling it).
+  void run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
+                   settle_fn settled);
+  void finish_attempt(std::shared_ptr<operation> op, attempt_result result);
   void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
   void apply();
   void perform(const pool_action& action);

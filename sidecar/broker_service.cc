@@ -2,23 +2,13 @@
 
 #include "pool/errc.h"
 #include "sidecar/recv_reactor.h"
+#include "sidecar/send_call.h"
 #include "sidecar/send_stream_reactor.h"
 #include "sidecar/status.h"
 #include "sidecar/version.h"
 
 namespace brokerside::sidecar {
 namespace {
-
-grpc::Status adapter_missing(const target_set::entry& target) {
-  const auto& name = target.config->name;
-  if (!target.missing.empty()) {
-    return to_status(pool::errc::adapter_not_implemented,
-                     "target '" + name + "': " + target.missing);
-  }
-  return to_status(pool::errc::adapter_not_implemented,
-                   "target '" + name + "': the " + std::string(target.config->adapter->name) +
-                       " adapter is not implemented in this build (see the README status table)");
-}
 
 void set_duration(google::protobuf::Duration& out, std::chrono::nanoseconds d) {
   out.set_seconds(std::chrono::duration_cast<std::chrono::seconds>(d).count());
@@ -27,23 +17,6 @@ void set_duration(google::protobuf::Duration& out, std::chrono::nanoseconds d) {
 
 pool::millis to_millis(const google::protobuf::Duration& d) {
   return pool::millis(d.seconds() * 1000 + d.nanos() / 1'000'000);
-}
-
-// Says why the broker is unreachable, as Envoy's connect-failure reasons do,
-// when `ec` is about reachability.
-std::string with_connect_error(std::string message, std::error_code ec,
-                               const pool::target_pool& pool) {
-  if (ec != pool::errc::unavailable && ec != pool::errc::circuit_open) return message;
-  if (auto why = pool.last_connect_error(); !why.empty()) {
-    message += " (last connect error: " + why + ")";
-  }
-  return message;
-}
-
-std::string lease_error(std::error_code ec, const std::string& lease) {
-  return ec == pool::errc::lease_expired
-             ? "lease '" + lease + "' expired; its connection was reclaimed"
-             : "unknown lease '" + lease + "'";
 }
 
 // A bidirectional call refused before it starts (while draining).
@@ -62,30 +35,13 @@ grpc::Status broker_service::admission() const {
 }
 
 broker_service::broker_service(const target_set& targets, metrics& m)
-    : targets_(targets), metrics_(m) {}
+    : targets_(targets), metrics_(m), calls_(targets) {}
 
 void broker_service::begin_drain() {
   draining_ = true;
   recv_streams_.end_all(to_status(
       pool::errc::shutting_down,
       "brokerside is shutting down; subscribe again (deliveries not acked are requeued)"));
-}
-
-grpc::Status broker_service::find_target(const std::string& name, target_set::entry& out) const {
-  if (name.empty()) {
-    return to_status(pool::errc::invalid_operation, "target: required (a configured target name)");
-  }
-  if (auto found = targets_.find(name)) {
-    out = *found;
-    return grpc::Status::OK;
-  }
-  std::string known;
-  for (const auto& target : targets_.configuration().targets) {
-    known += (known.empty() ? "" : ", ") + target.name;
-  }
-  return to_status(pool::errc::unknown_target,
-                   "unknown target '" + name +
-                       "' (configured: " + (known.empty() ? std::string("none") : known) + ")");
 }
 
 grpc::ServerUnaryReactor* broker_service::finish(grpc::CallbackServerContext* context,
@@ -108,90 +64,12 @@ pool::time_point broker_service::deadline_of(const grpc::CallbackServerContext& 
   return now + std::chrono::duration_cast<pool::millis>(left);
 }
 
-void broker_service::send(const v1::SendRequest& request, v1::SendResponse& response,
-                          pool::time_point deadline, std::function<void(grpc::Status)> done) const {
-  target_set::entry target;
-  if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
-  switch (request.operation_case()) {
-    case v1::SendRequest::kCommand:
-      if (request.command().args().empty()) {
-        return done(to_status(pool::errc::invalid_operation, "command.args: empty"));
-      }
-      break;
-    case v1::SendRequest::kPublish:
-    case v1::SendRequest::kRequest:
-      break;
-    case v1::SendRequest::OPERATION_NOT_SET:
-      return done(to_status(pool::errc::invalid_operation,
-                            "no operation: set one of command, publish, request"));
-  }
-  if (!target.pool || !target.operations) return done(adapter_missing(target));
-  const bool leased = !request.lease().empty();
-  if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
-
-  std::optional<std::pair<target_set::entry, std::string>> lease;
-  if (leased) {
-    lease = targets_.find_lease(request.lease());
-    if (!lease) {
-      return done(to_status(pool::errc::unknown_lease, lease_error({}, request.lease())));
-    }
-    if (lease->first.config != target.config) {
-      return done(to_status(
-          pool::errc::invalid_operation,
-          "lease '" + request.lease() + "' belongs to target '" + lease->first.config->name + "'"));
-    }
-  }
-
-  // Each attempt writes into a scratch response and error text that its own
-  // callback keeps alive: a reply that comes after the deadline (when the
-  // call, and `response` with it, may be gone) lands there harmlessly.
-  struct scratch {
-    v1::SendResponse response;
-    std::string error_text;
-  };
-  auto last = std::make_shared<std::shared_ptr<scratch>>();
-  auto attempt = [adapter = target.operations, request = &request, last, deadline](
-                     pool::connection& conn, pool::target_pool::attempt_done attempt_done) {
-    auto s = std::make_shared<scratch>();
-    *last = s;
-    adapter->attempt(
-        *request, conn, s->response, s->error_text, deadline,
-        [s, attempt_done = std::move(attempt_done)](pool::attempt_result r) { attempt_done(r); });
-  };
-  auto finish = [done = std::move(done), last, &response, name = request.target(),
-                 pool = target.pool](std::error_code ec) {
-    const auto s = *last;
-    if (!ec) {
-      if (s) response.Swap(&s->response);
-      return done(grpc::Status::OK);
-    }
-    const bool broker_words = s && !s->error_text.empty() && ec != pool::errc::deadline_exceeded;
-    done(to_status(ec, with_connect_error(
-                           broker_words ? s->error_text : "target '" + name + "': " + ec.message(),
-                           ec, *pool)));
-  };
-  if (!leased) {
-    const bool idempotent = request.idempotent() || target.operations->idempotent(request);
-    target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));
-    return;
-  }
-  target.pool->execute_leased(
-      lease->second, std::move(attempt), deadline,
-      [finish = std::move(finish), last, lease_id = request.lease()](std::error_code ec) {
-        if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
-          *last = std::make_shared<scratch>();
-          (*last)->error_text = lease_error(ec, lease_id);
-        }
-        finish(ec);
-      });
-}
-
 grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
   auto* reactor = context->DefaultReactor();
-  send(*request, *response, deadline_of(*context), [this, reactor](grpc::Status status) {
+  calls_.run(*request, *response, deadline_of(*context), [this, reactor](grpc::Status status) {
     metrics_.count_call(rpc_method::send, status.error_code());
     reactor->Finish(status);
   });
@@ -204,7 +82,7 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  return new send_stream_reactor(*this, metrics_, deadline_of(*context));
+  return new send_stream_reactor(calls_, metrics_, deadline_of(*context));
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
@@ -218,7 +96,8 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         // A stream opened before the drain may subscribe after it began.
         if (auto status = admission(); !status.ok()) return status;
         target_set::entry target;
-        if (auto status = find_target(subscribe.target(), target); !status.ok()) return status;
+        if (auto status = calls_.find_target(subscribe.target(), target); !status.ok())
+          return status;
         if (!target.pool || !target.operations) return adapter_missing(target);
         if (auto status = target.operations->check_subscribe(subscribe); !status.ok()) {
           if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) return status;
@@ -239,7 +118,7 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
                                                   v1::AcquireResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::acquire, status);
   target_set::entry target;
-  if (auto status = find_target(request->target(), target); !status.ok()) {
+  if (auto status = calls_.find_target(request->target(), target); !status.ok()) {
     return finish(context, rpc_method::acquire, status);
   }
   if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
@@ -324,7 +203,7 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::stats, status);
   if (!request->target().empty()) {
     target_set::entry target;
-    if (auto status = find_target(request->target(), target); !status.ok()) {
+    if (auto status = calls_.find_target(request->target(), target); !status.ok()) {
       return finish(context, rpc_method::stats, status);
     }
   }

@@ -9,6 +9,7 @@
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/metrics.h"
 #include "sidecar/recv_registry.h"
+#include "sidecar/send_call.h"
 #include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
@@ -51,18 +52,10 @@ class broker_service final : public v1::Broker::CallbackService {
     return recv_streams_.wait_idle(deadline);
   }
 
-  // Runs one Send (also each SendStream operation) until `deadline`:
-  // fills `response` and calls done(status) exactly once, maybe before
-  // returning. The caller keeps request and response alive until then.
-  void send(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,
-            std::function<void(grpc::Status)> done) const;
-
   // The caller's gRPC deadline on the pool's clock (a day if none).
   static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
 
  private:
-  // The target named in a request, or the status its absence earns.
-  grpc::Status find_target(const std::string& name, target_set::entry& out) const;
   grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
                                    const grpc::Status& status);
 
@@ -74,6 +67,7 @@ class broker_service final : public v1::Broker::CallbackService {
 
   const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
+  send_call calls_;                    // Send and SendStream operations
   std::atomic<bool> draining_{false};  // set by begin_drain()
   recv_registry recv_streams_;         // open Recv streams, which a drain ends
 };

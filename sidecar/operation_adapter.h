@@ -45,8 +45,23 @@ class subscription {
   virtual void stop(std::function<void()> then) { then(); }
 };
 
+// How one attempt of a Send ended: the pool's part (error, kind, written,
+// the broker's words) and, on success, the response.
+struct attempt_outcome {
+  pool::attempt_result result;
+  v1::SendResponse response;
+
+  static attempt_outcome failed(pool::attempt_result r) {
+    attempt_outcome out;
+    out.result = std::move(r);
+    return out;
+  }
+};
+
 class operation_adapter {
  public:
+  using outcome_handler = std::function<void(attempt_outcome)>;
+
   virtual ~operation_adapter() = default;
 
   // The status a request earns before any connection is used: OK, or
@@ -58,15 +73,15 @@ class operation_adapter {
   // if the client did not say so (e.g. read-only commands).
   virtual bool idempotent(const v1::SendRequest& request) const = 0;
 
-  // One attempt of `request` on `conn`: fills `response`, or `error_text`
-  // with the broker's words when it fails; calls `done` exactly once. The
-  // caller keeps response and error_text alive until then, but `request`
-  // only until this returns (copy what is needed later). `deadline` is the
-  // caller's: past it the pool has given up and the outcome is dropped, so
-  // the adapter may forget the operation then.
+  // One attempt of `request` on `conn`. Completion: done(outcome), at most
+  // once, on the connection's executor, with the response or the failure
+  // and the broker's words. Cancellation: `cancel` fires when the caller's
+  // deadline passes first; forget the operation if the protocol allows
+  // (done may then never be called), else let its answer come and be
+  // dropped. `request` is the caller's only until this returns: copy what
+  // is needed later.
   virtual void attempt(const v1::SendRequest& request, pool::connection& conn,
-                       v1::SendResponse& response, std::string& error_text,
-                       pool::time_point deadline, pool::target_pool::attempt_done done) const = 0;
+                       boost::asio::cancellation_slot cancel, outcome_handler done) const = 0;
 
   // Recv: OK if this adapter can subscribe as asked, else the status.
   virtual grpc::Status check_subscribe(const v1::Subscribe&) const {

@@ -1,6 +1,6 @@
 #include "sidecar/send_stream_reactor.h"
 
-#include "sidecar/broker_service.h"
+#include "sidecar/send_call.h"
 
 namespace brokerside::sidecar {
 
@@ -10,9 +10,9 @@ struct send_stream_reactor::operation {
   v1::SendStreamResponse response;
 };
 
-send_stream_reactor::send_stream_reactor(const broker_service& service, metrics& m,
+send_stream_reactor::send_stream_reactor(const send_call& calls, metrics& m,
                                          pool::time_point deadline)
-    : service_(service), metrics_(m), deadline_(deadline), reading_(std::make_shared<operation>()) {
+    : calls_(calls), metrics_(m), deadline_(deadline), reading_(std::make_shared<operation>()) {
   StartRead(&reading_->request);
 }
 
@@ -32,8 +32,8 @@ void send_stream_reactor::OnReadDone(bool ok) {
     paused_ = !read_more;
   }
   op->response.set_id(op->request.id());
-  service_.send(op->request.send(), *op->response.mutable_result(), deadline_,
-                [this, op](grpc::Status status) { completed(op, status); });
+  calls_.run(op->request.send(), *op->response.mutable_result(), deadline_,
+             [this, op](grpc::Status status) { completed(op, status); });
   if (read_more) StartRead(&reading_->request);
 }
 

@@ -17,7 +17,7 @@
 
 namespace brokerside::sidecar {
 
-class broker_service;
+class send_call;
 
 class send_stream_reactor final
     : public grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse> {
@@ -25,7 +25,7 @@ class send_stream_reactor final
   static constexpr std::uint32_t max_in_flight = 1024;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  send_stream_reactor(const broker_service& service, metrics& m, pool::time_point deadline);
+  send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -40,7 +40,7 @@ class send_stream_reactor final
   // Needs mutex_.
   void maybe_finish_locked();
 
-  const broker_service& service_;              // runs each operation
+  const send_call& calls_;                     // runs each operation
   metrics& metrics_;                           // per-operation counters
   const pool::time_point deadline_;            // the stream's deadline bounds each operation
   std::shared_ptr<operation> reading_;         // the read in progress

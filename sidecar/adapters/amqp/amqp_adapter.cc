@@ -41,11 +41,9 @@ struct channel_slot {
 
 // A request awaiting its reply on the direct reply-to consumer.
 struct pending_rpc {
-  v1::SendResponse* response;
-  std::string* error_text;
   std::string callers_correlation_id;  // restored on the reply
-  pool::target_pool::attempt_done done;
-  std::unique_ptr<boost::asio::steady_timer> deadline;
+  operation_adapter::outcome_handler done;
+  bool written = false;  // published (its channel was open)
 };
 
 // Everything one pooled connection holds, shared with the callbacks that
@@ -105,11 +103,20 @@ struct session : std::enable_shared_from_this<session> {
     if (it == rpcs.end()) return;  // late: its caller's deadline passed
     auto p = std::move(it->second);
     rpcs.erase(it);
-    p.deadline->cancel();
-    auto& message = *p.response->mutable_response();
+    attempt_outcome out;
+    auto& message = *out.response.mutable_response();
     translate::to_v1(std::move(d.properties), std::move(d.body), message);
     message.set_correlation_id(p.callers_correlation_id);
-    p.done({});
+    p.done(std::move(out));
+  }
+
+  // Request `correlation` failed before its reply (if it still waits).
+  void fail_rpc(const std::string& correlation, attempt_outcome outcome) {
+    auto it = rpcs.find(correlation);
+    if (it == rpcs.end()) return;
+    auto p = std::move(it->second);
+    rpcs.erase(it);
+    p.done(std::move(outcome));
   }
 
   // The connection is gone: requests awaiting replies fail now, not at
@@ -117,9 +124,8 @@ struct session : std::enable_shared_from_this<session> {
   void fail_rpcs(std::error_code ec) {
     auto failing = std::exchange(rpcs, {});
     for (auto& [correlation, p] : failing) {
-      p.deadline->cancel();
-      *p.error_text = "amqp: " + ec.message() + " while awaiting the reply";
-      p.done({ec, pool::failure_kind::connection, true});
+      p.done(attempt_outcome::failed({ec, pool::failure_kind::connection, p.written,
+                                      "amqp: " + ec.message() + " while awaiting the reply"}));
     }
   }
 
@@ -131,34 +137,36 @@ struct session : std::enable_shared_from_this<session> {
     rpc.id = 0;
     auto failing = std::exchange(rpcs, {});
     for (auto& [correlation, p] : failing) {
-      p.deadline->cancel();
-      *p.error_text = describe(reply, protocol::errc::channel_closed);
-      p.done({make_error_code(pool::errc::unavailable), pool::failure_kind::operation, true});
+      p.done(attempt_outcome::failed({make_error_code(pool::errc::unavailable),
+                                      pool::failure_kind::operation, true,
+                                      describe(reply, protocol::errc::channel_closed)}));
     }
   }
 };
 
 // How a failed AMQP operation ends: broker refusals by their reply code (the
 // connection stays), anything else as a connection error.
-pool::attempt_result failure(std::error_code ec, const amqp::broker_reply& reply, bool written,
-                             std::string& error_text) {
-  error_text = describe(reply, ec);
+attempt_outcome failure(std::error_code ec, const amqp::broker_reply& reply, bool written) {
+  using pool::failure_kind;
   // The request's own fields broke an AMQP limit (a name beyond 255 bytes,
   // a table too deep, a header beyond frame_max): nothing was sent, and the
   // connection is fine. Not retried: it would fail the same way.
   if (ec == protocol::errc::field_too_long || ec == protocol::errc::nesting_too_deep ||
       (ec == protocol::errc::frame_too_large && !written)) {
-    error_text = "amqp: the request cannot be encoded: " + ec.message();
-    return {make_error_code(pool::errc::invalid_operation), pool::failure_kind::operation, false};
+    return attempt_outcome::failed({make_error_code(pool::errc::invalid_operation),
+                                    failure_kind::operation, false,
+                                    "amqp: the request cannot be encoded: " + ec.message()});
   }
   if (ec == protocol::errc::channel_closed || ec == protocol::errc::publish_returned) {
-    return {translate::error_for_reply_code(reply.code), pool::failure_kind::operation, true};
+    return attempt_outcome::failed({translate::error_for_reply_code(reply.code),
+                                    failure_kind::operation, true, describe(reply, ec)});
   }
   if (ec == protocol::errc::publish_nacked) {
-    error_text = "amqp: the broker refused the publish (nack)";
-    return {make_error_code(pool::errc::unavailable), pool::failure_kind::operation, true};
+    return attempt_outcome::failed({make_error_code(pool::errc::unavailable),
+                                    failure_kind::operation, true,
+                                    "amqp: the broker refused the publish (nack)"});
   }
-  return {ec, pool::failure_kind::connection, written};
+  return attempt_outcome::failed({ec, failure_kind::connection, written, describe(reply, ec)});
 }
 
 class pooled_connection final : public pool::connection {
@@ -426,37 +434,38 @@ class operations final : public operation_adapter {
     return request.has_command() && translate::idempotent(request.command());
   }
 
-  void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
-               std::string& error_text, pool::time_point deadline,
-               pool::target_pool::attempt_done done) const override {
+  // Commands and publishes, once written, run to their answer (a channel
+  // method is synchronous, a publish awaits its confirm): `cancel` leaves
+  // them be and the pool drops what comes. A request awaiting its reply is
+  // forgotten at once.
+  void attempt(const v1::SendRequest& request, pool::connection& conn,
+               boost::asio::cancellation_slot cancel, outcome_handler done) const override {
     auto& s = static_cast<pooled_connection&>(conn).state();
-    if (request.has_command()) return command(s, request.command(), response, error_text, done);
-    if (request.has_publish()) return publish(s, request.publish(), response, error_text, done);
-    rpc(s, request.request(), response, error_text, deadline, std::move(done));
+    if (request.has_command()) return command(s, request.command(), std::move(done));
+    if (request.has_publish()) return publish(s, request.publish(), std::move(done));
+    rpc(s, request.request(), cancel, std::move(done));
   }
 
  private:
-  static void command(session& s, const v1::Command& command, v1::SendResponse& response,
-                      std::string& error_text, pool::target_pool::attempt_done done) {
+  static void command(session& s, const v1::Command& command, outcome_handler done) {
     amqp::method m;
     (void)translate::to_method(command, m);  // checked by check()
-    auto run = [self = s.shared_from_this(), m = std::move(m), &response, &error_text,
-                done = std::move(done)](channel_id id) mutable {
+    auto run = [self = s.shared_from_this(), m = std::move(m), done](channel_id id) mutable {
       self->conn->call(
           id, std::move(m),
-          [self, id, &response, &error_text, done](std::error_code ec, amqp::method reply,
-                                                   amqp::broker_reply broker) {
+          [self, id, done](std::error_code ec, amqp::method reply, amqp::broker_reply broker) {
             if (ec == protocol::errc::field_too_long || ec == protocol::errc::nesting_too_deep) {
               self->idle_commands.push_back(id);  // nothing was sent on it
             }
-            if (ec) return done(failure(ec, broker, true, error_text));
+            if (ec) return done(failure(ec, broker, true));
             if (self->idle_commands.size() < idle_command_channels) {
               self->idle_commands.push_back(id);
             } else {
               self->conn->close_channel(id, [](std::error_code, amqp::broker_reply) {});
             }
-            translate::to_v1(reply, *response.mutable_reply());
-            done({});
+            attempt_outcome out;
+            translate::to_v1(reply, *out.response.mutable_reply());
+            done(std::move(out));
           });
     };
     if (!s.idle_commands.empty()) {
@@ -465,35 +474,34 @@ class operations final : public operation_adapter {
       return run(id);
     }
     s.conn->open_channel(
-        false, [run = std::move(run), &error_text, done](std::error_code ec, channel_id id,
-                                                         amqp::broker_reply reply) mutable {
-          if (ec) return done(failure(ec, reply, false, error_text));
+        false, [run = std::move(run), done = std::move(done)](std::error_code ec, channel_id id,
+                                                              amqp::broker_reply reply) mutable {
+          if (ec) return done(failure(ec, reply, false));
           run(id);
         });
   }
-
-  static void publish(session& s, const v1::Publish& p, v1::SendResponse& response,
-                      std::string& error_text, pool::target_pool::attempt_done done) {
+  static void publish(session& s, const v1::Publish& p, outcome_handler done) {
     amqp::basic_publish method;
     method.exchange = p.destination();
     method.routing_key = p.routing_key();
     method.mandatory = p.mandatory();
     amqp::basic_properties properties;
     (void)translate::properties_of(p.message(), properties);  // checked by check()
-    auto finish = [&response, &error_text, exchange = method.exchange, done = std::move(done)](
+    auto finish = [exchange = method.exchange, done = std::move(done)](
                       std::error_code ec, amqp::broker_reply reply, bool written) {
       // The confirm channel is shared: when another publish's error closes
       // it (404 for its exchange), this one's outcome is merely unknown.
       if (ec == protocol::errc::channel_closed &&
           reply.text.find("'" + exchange + "'") == std::string::npos) {
-        error_text = "amqp: the publish channel was closed by another operation's error (" +
-                     describe(reply, ec) + "); this publish may or may not have been routed";
-        return done(
-            {make_error_code(pool::errc::outcome_unknown), pool::failure_kind::operation, true});
+        return done(attempt_outcome::failed(
+            {make_error_code(pool::errc::outcome_unknown), pool::failure_kind::operation, true,
+             "amqp: the publish channel was closed by another operation's error (" +
+                 describe(reply, ec) + "); this publish may or may not have been routed"}));
       }
-      if (ec) return done(failure(ec, reply, written, error_text));
-      response.mutable_published();
-      done({});
+      if (ec) return done(failure(ec, reply, written));
+      attempt_outcome out;
+      out.response.mutable_published();
+      done(std::move(out));
     };
     if (s.publish.id != 0) {
       // The body goes from the request straight into the connection's output.
@@ -512,54 +520,43 @@ class operations final : public operation_adapter {
         });
   }
 
-  static void rpc(session& s, const v1::Request& r, v1::SendResponse& response,
-                  std::string& error_text, pool::time_point deadline,
-                  pool::target_pool::attempt_done done) {
+  static void rpc(session& s, const v1::Request& r, boost::asio::cancellation_slot cancel,
+                  outcome_handler done) {
     amqp::basic_publish method;
     method.exchange = r.destination();
     method.routing_key = r.routing_key();
     method.mandatory = true;  // no queue to take the request: NOT_FOUND, not a wait
     amqp::basic_properties properties;
     (void)translate::properties_of(r.message(), properties);
-    const auto callers_id = r.message().correlation_id();
     const auto correlation = "bs." + std::to_string(++s.next_correlation);
     properties.correlation_id = correlation;
     properties.reply_to = std::string(reply_queue);
+    // Past the caller's deadline nobody waits for the reply: forget the
+    // request, so a late reply is dropped.
+    if (cancel.is_connected()) {
+      cancel.assign([weak = std::weak_ptr<session>(s.shared_from_this()),
+                     correlation](boost::asio::cancellation_type) {
+        if (auto self = weak.lock()) self->rpcs.erase(correlation);
+      });
+    }
+    s.rpcs.emplace(correlation, pending_rpc{r.message().correlation_id(), std::move(done), false});
     s.with_channel(
         s.rpc, true,
         [self = s.shared_from_this(), method = std::move(method),
          properties = std::move(properties), body = std::string(translate::body_of(r.message())),
-         correlation, callers_id, deadline, &response, &error_text, done = std::move(done)](
-            std::error_code ec, channel_id id, amqp::broker_reply reply) mutable {
-          if (ec) return done(failure(ec, reply, false, error_text));
-          auto timer = std::make_unique<boost::asio::steady_timer>(self->executor);
-          timer->expires_at(deadline);
-          // Past the deadline the caller is gone: forget the request, so a
-          // late reply is dropped.
-          timer->async_wait(
-              [weak = std::weak_ptr<session>(self), correlation](boost::system::error_code ec) {
-                auto self = weak.lock();
-                if (ec || !self) return;
-                auto it = self->rpcs.find(correlation);
-                if (it == self->rpcs.end()) return;
-                auto p = std::move(it->second);
-                self->rpcs.erase(it);
-                p.done({make_error_code(pool::errc::deadline_exceeded),
-                        pool::failure_kind::operation, true});
-              });
-          self->rpcs.emplace(correlation, pending_rpc{&response, &error_text, callers_id,
-                                                      std::move(done), std::move(timer)});
+         correlation](std::error_code ec, channel_id id, amqp::broker_reply reply) mutable {
+          if (ec) return self->fail_rpc(correlation, failure(ec, reply, false));
+          const auto it = self->rpcs.find(correlation);
+          if (it == self->rpcs.end()) return;  // its caller gave up meanwhile
+          it->second.written = true;
           self->conn->publish(id, method, properties, body,
                               [weak = std::weak_ptr<session>(self), correlation](
                                   std::error_code ec, amqp::broker_reply reply, bool written) {
                                 auto self = weak.lock();
-                                if (!ec || !self) return;  // confirmed: now the reply is awaited
-                                auto it = self->rpcs.find(correlation);
-                                if (it == self->rpcs.end()) return;
-                                auto p = std::move(it->second);
-                                self->rpcs.erase(it);
-                                p.deadline->cancel();
-                                p.done(failure(ec, reply, written, *p.error_text));
+                                // Confirmed: now the reply is awaited.
+                                if (ec && self) {
+                                  self->fail_rpc(correlation, failure(ec, reply, written));
+                                }
                               });
         });
   }

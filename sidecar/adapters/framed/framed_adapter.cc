@@ -317,44 +317,44 @@ class operations final : public operation_adapter {
 
   bool idempotent(const v1::SendRequest&) const override { return false; }
 
-  void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
-               std::string& error_text, pool::time_point deadline,
-               pool::target_pool::attempt_done done) const override {
+  // Past the caller's deadline (`cancel`) the answer is no longer wanted:
+  // the request is abandoned, so its answer is dropped when it comes.
+  void attempt(const v1::SendRequest& request, pool::connection& conn,
+               boost::asio::cancellation_slot cancel, outcome_handler done) const override {
+    using pool::failure_kind;
     auto& channel = static_cast<pooled_connection&>(conn).channel();
     framed::value content;
     (void)framed_translate::content_of(request.request().message(), content);  // by check()
     const auto form = request.request().message().content_case();
-    // Past the caller's deadline the answer is no longer wanted: the request
-    // is abandoned, so its answer is dropped when it comes.
-    auto timer = std::make_shared<boost::asio::steady_timer>(channel.executor(), deadline);
-    std::int64_t id = 0;
-    auto answered = [&response, &error_text, form, timer, done](
-                        std::error_code ec, framed::message_type answer, framed::value result,
-                        bool written) {
-      timer->cancel();
+    auto answered = [form, done](std::error_code ec, framed::message_type answer,
+                                 framed::value result, bool written) {
       if (ec) {
-        error_text = "framed: " + ec.message();
-        return done({ec, pool::failure_kind::connection, written});
+        return done(attempt_outcome::failed(
+            {ec, failure_kind::connection, written, "framed: " + ec.message()}));
       }
       if (answer == framed::message_type::exception) {
         const auto* text = std::get_if<std::string>(&result);
-        error_text = "framed: remote exception: " + (text ? *text : std::string("(no text)"));
-        return done(
-            {make_error_code(pool::errc::remote_exception), pool::failure_kind::operation, true});
+        return done(attempt_outcome::failed(
+            {make_error_code(pool::errc::remote_exception), failure_kind::operation, true,
+             "framed: remote exception: " + (text ? *text : std::string("(no text)"))}));
       }
-      framed_translate::result_to(form, std::move(result), *response.mutable_response());
-      done({});
+      attempt_outcome out;
+      framed_translate::result_to(form, std::move(result), *out.response.mutable_response());
+      done(std::move(out));
     };
+    std::int64_t id = 0;
     if (auto ec = channel.request(content, std::move(answered), id)) {
-      error_text = "framed: the request's content cannot be encoded by the target's codec (" +
-                   ec.message() + "); JSON carries no bytes";
-      return done(
-          {make_error_code(pool::errc::invalid_operation), pool::failure_kind::operation, false});
+      return done(attempt_outcome::failed(
+          {make_error_code(pool::errc::invalid_operation), failure_kind::operation, false,
+           "framed: the request's content cannot be encoded by the target's codec (" +
+               ec.message() + "); JSON carries no bytes"}));
     }
-    timer->async_wait([weak = std::weak_ptr<framed::connection>(channel.shared_from_this()),
-                       id](boost::system::error_code ec) {
-      if (auto c = weak.lock(); !ec && c) c->abandon(id);
-    });
+    if (cancel.is_connected()) {
+      cancel.assign([weak = std::weak_ptr<framed::connection>(channel.shared_from_this()),
+                     id](boost::asio::cancellation_type) {
+        if (auto c = weak.lock()) c->abandon(id);
+      });
+    }
   }
 
  private:

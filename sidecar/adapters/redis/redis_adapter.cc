@@ -209,9 +209,10 @@ class operations final : public operation_adapter {
     return request.has_command() && redis::is_read_only(request.command().args(0));
   }
 
-  void attempt(const v1::SendRequest& request, pool::connection& conn, v1::SendResponse& response,
-               std::string& error_text, pool::time_point /*deadline*/,
-               pool::target_pool::attempt_done done) const override {
+  // A command written cannot be taken back from the pipeline: at the
+  // deadline (`cancel`) its reply is left to come, and the pool drops it.
+  void attempt(const v1::SendRequest& request, pool::connection& conn,
+               boost::asio::cancellation_slot /*cancel*/, outcome_handler done) const override {
     const bool publish = request.has_publish();
     // Views of the request's own bytes: execute() encodes them straight
     // into the connection's output, the payload's only copy.
@@ -224,37 +225,37 @@ class operations final : public operation_adapter {
       args.assign(request.command().args().begin(), request.command().args().end());
     }
     static_cast<pooled_connection&>(conn).redis().execute(
-        args, [publish, &response, &error_text, done = std::move(done)](
-                  std::error_code ec, redis::value v, bool written) {
-          if (ec == protocol::errc::frame_too_large) {
-            // Not retried: the same reply would be as large again.
-            error_text = "redis: the reply is larger than the target's max_frame_bytes";
-            return done({make_error_code(pool::errc::message_too_large),
-                         pool::failure_kind::operation, true});
-          }
-          if (ec) {
-            error_text = "redis: " + ec.message();
-            return done({ec, pool::failure_kind::connection, written});
-          }
-          if (v.type == redis::resp_type::error && redis::refused_for_now(v.text)) {
-            // The server did not run it and will soon: retried like a lost
-            // connection, and safe to retry whatever the command.
-            error_text = "redis: " + v.text;
-            return done(
-                {make_error_code(pool::errc::unavailable), pool::failure_kind::connection, false});
-          }
-          if (!publish) {
-            to_v1(std::move(v), *response.mutable_reply());
-            return done({});
-          }
-          if (v.type == redis::resp_type::error) {
-            error_text = "redis: " + v.text;
-            return done(
-                {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation, true});
-          }
-          response.mutable_published()->set_receivers(v.integer);
-          done({});
+        args, [publish, done = std::move(done)](std::error_code ec, redis::value v, bool written) {
+          done(outcome_of(publish, ec, std::move(v), written));
         });
+  }
+
+ private:
+  static attempt_outcome outcome_of(bool publish, std::error_code ec, redis::value v,
+                                    bool written) {
+    using pool::failure_kind;
+    attempt_outcome out;
+    auto& r = out.result;
+    if (ec == protocol::errc::frame_too_large) {
+      // Not retried: the same reply would be as large again.
+      r = {make_error_code(pool::errc::message_too_large), failure_kind::operation, true,
+           "redis: the reply is larger than the target's max_frame_bytes"};
+    } else if (ec) {
+      r = {ec, failure_kind::connection, written, "redis: " + ec.message()};
+    } else if (v.type == redis::resp_type::error && redis::refused_for_now(v.text)) {
+      // The server did not run it and will soon: retried like a lost
+      // connection, and safe to retry whatever the command.
+      r = {make_error_code(pool::errc::unavailable), failure_kind::connection, false,
+           "redis: " + v.text};
+    } else if (!publish) {
+      to_v1(std::move(v), *out.response.mutable_reply());
+    } else if (v.type == redis::resp_type::error) {
+      r = {make_error_code(pool::errc::broker_refused), failure_kind::operation, true,
+           "redis: " + v.text};
+    } else {
+      out.response.mutable_published()->set_receivers(v.integer);
+    }
+    return out;
   }
 };
 

@@ -30,18 +30,18 @@ class echo_operations final : public sidecar::operation_adapter {
 
   bool idempotent(const v1::SendRequest&) const override { return true; }
 
-  void attempt(const v1::SendRequest& request, pool::connection&, v1::SendResponse& response,
-               std::string& error_text, pool::time_point,
-               pool::target_pool::attempt_done done) const override {
+  void attempt(const v1::SendRequest& request, pool::connection&, boost::asio::cancellation_slot,
+               outcome_handler done) const override {
+    sidecar::attempt_outcome out;
     if (request.command().args(0) == "FAIL") {
-      error_text = "echo: refused";
-      return done(
-          {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation, true});
+      out.result = {make_error_code(pool::errc::broker_refused), pool::failure_kind::operation,
+                    true, "echo: refused"};
+      return done(std::move(out));
     }
     std::string text;
     for (const auto& arg : request.command().args()) text += (text.empty() ? "" : " ") + arg;
-    response.mutable_reply()->set_text(text);
-    done({});
+    out.response.mutable_reply()->set_text(text);
+    done(std::move(out));
   }
 };
 

@@ -65,7 +65,10 @@ class target_pool_test : public ::testing::Test {
                           bool idempotent = false, millis timeout = millis(2000)) {
     std::optional<std::error_code> result;
     pool.execute(std::move(attempt), idempotent, clock::now() + timeout,
-                 [&](std::error_code ec) { result = ec; });
+                 [&](std::error_code ec, std::string d) {
+                   result = ec;
+                   detail = std::move(d);
+                 });
     run_until([&] { return result.has_value(); });
     return result.value_or(make_error_code(errc::deadline_exceeded));
   }
@@ -79,21 +82,23 @@ class target_pool_test : public ::testing::Test {
 
   asio::io_context io_;
   fake_world world_;
+  std::string detail;  // the last execute()'s
   std::vector<bool> health_;
 };
 
 auto succeed() {
-  return [](connection&, target_pool::attempt_done done) { done({}); };
+  return [](connection&, asio::cancellation_slot, target_pool::attempt_done done) { done({}); };
 }
 
 TEST_F(target_pool_test, executes_on_a_pooled_connection_and_reports_health) {
   auto pool = make();
   int attempts = 0;
-  EXPECT_FALSE(execute(*pool, [&](connection& c, target_pool::attempt_done done) {
-    ++attempts;
-    EXPECT_GT(dynamic_cast<fake_connection&>(c).id(), 0);
-    done({});
-  }));
+  EXPECT_FALSE(
+      execute(*pool, [&](connection& c, asio::cancellation_slot, target_pool::attempt_done done) {
+        ++attempts;
+        EXPECT_GT(dynamic_cast<fake_connection&>(c).id(), 0);
+        done({});
+      }));
   EXPECT_EQ(attempts, 1);
   EXPECT_EQ(world_.opened, 1);
   EXPECT_EQ(world_.hosts, std::vector<std::string>{"first"});
@@ -110,10 +115,11 @@ TEST_F(target_pool_test, executes_on_a_pooled_connection_and_reports_health) {
 TEST_F(target_pool_test, connection_error_before_writing_is_retried) {
   auto pool = make();
   int attempts = 0;
-  EXPECT_FALSE(execute(*pool, [&](connection&, target_pool::attempt_done done) {
-    done(++attempts == 1 ? attempt_result{reset, failure_kind::connection, false}
-                         : attempt_result{});
-  }));
+  EXPECT_FALSE(
+      execute(*pool, [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+        done(++attempts == 1 ? attempt_result{reset, failure_kind::connection, false}
+                             : attempt_result{});
+      }));
   EXPECT_EQ(attempts, 2);
   const auto s = stats_of(*pool);
   EXPECT_EQ(s.retries, 1u);
@@ -126,10 +132,11 @@ TEST_F(target_pool_test, connection_error_before_writing_is_retried) {
 TEST_F(target_pool_test, written_non_idempotent_operation_is_aborted) {
   auto pool = make();
   int attempts = 0;
-  const auto ec = execute(*pool, [&](connection&, target_pool::attempt_done done) {
-    ++attempts;
-    done({reset, failure_kind::connection, true});
-  });
+  const auto ec =
+      execute(*pool, [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+        ++attempts;
+        done({reset, failure_kind::connection, true});
+      });
   EXPECT_EQ(ec, make_error_code(errc::outcome_unknown));
   EXPECT_EQ(attempts, 1);
   pool->stop();
@@ -139,7 +146,7 @@ TEST_F(target_pool_test, operation_errors_are_returned_as_they_are) {
   auto pool = make();
   const auto refused_by_broker = make_error_code(errc::broker_refused);
   EXPECT_EQ(execute(*pool,
-                    [&](connection&, target_pool::attempt_done done) {
+                    [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
                       done({refused_by_broker, failure_kind::operation, true});
                     }),
             refused_by_broker);
@@ -180,7 +187,7 @@ TEST_F(target_pool_test, leases_acquire_use_renew_release) {
 
   std::optional<std::error_code> used;
   pool->execute_leased(grant->id, succeed(), clock::now() + millis(2000),
-                       [&](std::error_code ec) { used = ec; });
+                       [&](std::error_code ec, std::string) { used = ec; });
   run_until([&] { return used.has_value(); });
   EXPECT_FALSE(*used);
 
@@ -213,7 +220,7 @@ TEST_F(target_pool_test, expired_lease_is_reclaimed_and_its_connection_discarded
   EXPECT_EQ(world_.closed, 1);
   std::optional<std::error_code> used;
   pool->execute_leased(grant->id, succeed(), clock::now() + millis(2000),
-                       [&](std::error_code ec) { used = ec; });
+                       [&](std::error_code ec, std::string) { used = ec; });
   run_until([&] { return used.has_value(); });
   EXPECT_EQ(*used, make_error_code(errc::lease_expired));
   const auto s = stats_of(*pool);
@@ -226,7 +233,10 @@ TEST_F(target_pool_test, an_attempt_past_its_deadline_is_abandoned_and_the_conne
   auto pool = make();
   target_pool::attempt_done late;  // the "reply" that comes too late
   EXPECT_EQ(execute(
-                *pool, [&](connection&, target_pool::attempt_done done) { late = std::move(done); },
+                *pool,
+                [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+                  late = std::move(done);
+                },
                 true, millis(50)),
             make_error_code(errc::deadline_exceeded));
   ASSERT_TRUE(late);
@@ -241,10 +251,38 @@ TEST_F(target_pool_test, an_attempt_past_its_deadline_is_abandoned_and_the_conne
   pool->stop();
 }
 
+TEST_F(target_pool_test, the_deadline_cancels_the_attempt_in_flight) {
+  auto pool = make();
+  std::optional<asio::cancellation_type> cancelled;
+  target_pool::attempt_done forgotten;
+  EXPECT_EQ(execute(
+                *pool,
+                [&](connection&, asio::cancellation_slot cancel, target_pool::attempt_done done) {
+                  forgotten = std::move(done);
+                  cancel.assign([&](asio::cancellation_type type) { cancelled = type; });
+                },
+                true, millis(30)),
+            make_error_code(errc::deadline_exceeded));
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(*cancelled, asio::cancellation_type::terminal);
+  EXPECT_TRUE(detail.empty());  // the pool's own words, not an attempt's
+  pool->stop();
+}
+
+TEST_F(target_pool_test, the_last_attempts_words_come_with_its_failure) {
+  auto pool = make();
+  const auto refuse = [](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+    done({make_error_code(errc::broker_refused), failure_kind::operation, true, "NOPE said so"});
+  };
+  EXPECT_EQ(execute(*pool, refuse), make_error_code(errc::broker_refused));
+  EXPECT_EQ(detail, "NOPE said so");
+  pool->stop();
+}
+
 TEST_F(target_pool_test, a_connection_that_never_answers_an_abandoned_attempt_is_replaced) {
   auto pool = make([](target_config& t) { t.pool.health_check_interval = millis(50); });
   std::vector<target_pool::attempt_done> never;  // replies that never come
-  const auto swallow = [&](connection&, target_pool::attempt_done done) {
+  const auto swallow = [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
     never.push_back(std::move(done));
   };
   EXPECT_EQ(execute(*pool, swallow, true, millis(30)), make_error_code(errc::deadline_exceeded));
@@ -265,7 +303,7 @@ TEST_F(target_pool_test, stop_fails_waiters_and_later_calls) {
   run_until([&] { return grant.has_value(); });
   std::optional<std::error_code> waiting;
   pool->execute(succeed(), true, clock::now() + millis(5000),
-                [&](std::error_code ec) { waiting = ec; });
+                [&](std::error_code ec, std::string) { waiting = ec; });
   io_.poll();
   io_.restart();
   pool->stop();

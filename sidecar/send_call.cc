@@ -1,0 +1,133 @@
+#include "sidecar/send_call.h"
+
+#include "pool/errc.h"
+#include "sidecar/status.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+// An operation's own fields, checked before its target's adapter sees it.
+grpc::Status check_operation(const v1::SendRequest& request) {
+  switch (request.operation_case()) {
+    case v1::SendRequest::kCommand:
+      if (request.command().args().empty()) {
+        return to_status(pool::errc::invalid_operation, "command.args: empty");
+      }
+      return grpc::Status::OK;
+    case v1::SendRequest::kPublish:
+    case v1::SendRequest::kRequest:
+      return grpc::Status::OK;
+    case v1::SendRequest::OPERATION_NOT_SET:
+      break;
+  }
+  return to_status(pool::errc::invalid_operation,
+                   "no operation: set one of command, publish, request");
+}
+
+}  // namespace
+
+grpc::Status adapter_missing(const target_set::entry& target) {
+  const auto& name = target.config->name;
+  if (!target.missing.empty()) {
+    return to_status(pool::errc::adapter_not_implemented,
+                     "target '" + name + "': " + target.missing);
+  }
+  return to_status(pool::errc::adapter_not_implemented,
+                   "target '" + name + "': the " + std::string(target.config->adapter->name) +
+                       " adapter is not implemented in this build (see the README status table)");
+}
+
+std::string with_connect_error(std::string message, std::error_code ec,
+                               const pool::target_pool& pool) {
+  if (ec != pool::errc::unavailable && ec != pool::errc::circuit_open) return message;
+  if (auto why = pool.last_connect_error(); !why.empty()) {
+    message += " (last connect error: " + why + ")";
+  }
+  return message;
+}
+
+std::string lease_error(std::error_code ec, const std::string& lease) {
+  return ec == pool::errc::lease_expired
+             ? "lease '" + lease + "' expired; its connection was reclaimed"
+             : "unknown lease '" + lease + "'";
+}
+
+grpc::Status send_call::find_target(const std::string& name, target_set::entry& out) const {
+  if (name.empty()) {
+    return to_status(pool::errc::invalid_operation, "target: required (a configured target name)");
+  }
+  if (auto found = targets_.find(name)) {
+    out = *found;
+    return grpc::Status::OK;
+  }
+  std::string known;
+  for (const auto& target : targets_.configuration().targets) {
+    known += (known.empty() ? "" : ", ") + target.name;
+  }
+  return to_status(pool::errc::unknown_target,
+                   "unknown target '" + name +
+                       "' (configured: " + (known.empty() ? std::string("none") : known) + ")");
+}
+
+void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
+                    pool::time_point deadline, std::function<void(grpc::Status)> done) const {
+  target_set::entry target;
+  if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
+  if (auto status = check_operation(request); !status.ok()) return done(status);
+  if (!target.pool || !target.operations) return done(adapter_missing(target));
+  const bool leased = !request.lease().empty();
+  if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
+
+  std::optional<std::pair<target_set::entry, std::string>> lease;
+  if (leased) {
+    lease = targets_.find_lease(request.lease());
+    if (!lease) {
+      return done(to_status(pool::errc::unknown_lease, lease_error({}, request.lease())));
+    }
+    if (lease->first.config != target.config) {
+      return done(to_status(
+          pool::errc::invalid_operation,
+          "lease '" + request.lease() + "' belongs to target '" + lease->first.config->name + "'"));
+    }
+  }
+
+  // The last attempt's response, held by the attempts' callbacks: an
+  // outcome after the deadline lands here, never in the caller's response.
+  auto last = std::make_shared<v1::SendResponse>();
+  auto attempt = [adapter = target.operations, request = &request, last](
+                     pool::connection& conn, boost::asio::cancellation_slot cancel,
+                     pool::target_pool::attempt_done attempt_done) {
+    adapter->attempt(*request, conn, cancel,
+                     [last, attempt_done = std::move(attempt_done)](attempt_outcome outcome) {
+                       if (!outcome.result.error) last->Swap(&outcome.response);
+                       attempt_done(std::move(outcome.result));
+                     });
+  };
+  auto finish = [done = std::move(done), last, &response, name = request.target(),
+                 pool = target.pool](std::error_code ec, std::string detail) {
+    if (!ec) {
+      response.Swap(last.get());
+      return done(grpc::Status::OK);
+    }
+    const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;
+    done(to_status(ec, with_connect_error(broker_words ? std::move(detail)
+                                                       : "target '" + name + "': " + ec.message(),
+                                          ec, *pool)));
+  };
+  if (!leased) {
+    const bool idempotent = request.idempotent() || target.operations->idempotent(request);
+    target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));
+    return;
+  }
+  target.pool->execute_leased(
+      lease->second, std::move(attempt), deadline,
+      [finish = std::move(finish), lease_id = request.lease()](std::error_code ec,
+                                                               std::string detail) {
+        if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
+          detail = lease_error(ec, lease_id);
+        }
+        finish(ec, std::move(detail));
+      });
+}
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,48 @@
+// One Send as Send and SendStream both run it: find the target, check the
+// operation with its adapter, run it through the pool (retried, or on a
+// lease), and turn the outcome into the response or a status. gRPC
+// reactors call it; it never blocks.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <functional>
+
+#include "brokerside/v1/brokerside.pb.h"
+#include "pool/time.h"
+#include "sidecar/target_set.h"
+
+namespace brokerside::sidecar {
+
+class send_call {
+ public:
+  // `targets` must outlive this.
+  explicit send_call(const target_set& targets) : targets_(targets) {}
+
+  // Runs `request` until `deadline`. Completion: done(status) exactly once,
+  // maybe before this returns, with `response` filled on OK. Cancellation:
+  // none; the deadline bounds it. The caller keeps request and response
+  // alive until done.
+  void run(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,
+           std::function<void(grpc::Status)> done) const;
+
+  // The target named `name`, or the status its absence earns (also for
+  // Recv, Acquire and Stats).
+  grpc::Status find_target(const std::string& name, target_set::entry& out) const;
+
+ private:
+  const target_set& targets_;  // immutable after startup
+};
+
+// The status of an operation on a target whose adapter this build lacks.
+grpc::Status adapter_missing(const target_set::entry& target);
+
+// `message`, with why the broker is unreachable when `ec` is about
+// reachability (as Envoy's connect-failure reasons).
+std::string with_connect_error(std::string message, std::error_code ec,
+                               const pool::target_pool& pool);
+
+// What a client reads for a lease error.
+std::string lease_error(std::error_code ec, const std::string& lease);
+
+}  // namespace brokerside::sidecar
