@@ -106,10 +106,14 @@ struct stream::impl {
 
   void handshake(const endpoint& to, const completion& done) {
     if (!to.tls) return done({});
-    tls.emplace(socket, to.tls->get());
+    start_tls(*to.tls, to.server_name.empty() ? to.host : to.server_name, done);
+  }
+
+  // TLS over the connected `socket`, verifying `name` when the context says so.
+  void start_tls(const tls_context& context, const std::string& name, const completion& done) {
+    tls.emplace(socket, context.get());
     SSL* ssl = tls->native_handle();
-    const auto& name = to.server_name.empty() ? to.host : to.server_name;
-    if (to.tls->verify) {
+    if (context.verify) {
       tls->set_verify_mode(asio::ssl::verify_peer);
       // OpenSSL checks the name during the handshake: an IP address against
       // the certificate's IP SANs, a host name against its DNS SANs / CN.
@@ -171,6 +175,20 @@ void stream::connect(const endpoint& to, completion done) {
             [connected = std::move(connected)](boost::system::error_code ec,
                                                const generic_endpoint&) mutable { connected(ec); });
       });
+}
+
+void stream::start_tls(std::shared_ptr<const tls_context> context, std::string server_name,
+                       completion done) {
+  auto* s = impl_.get();
+  if (s->closed || !s->socket.is_open() || s->tls) {
+    const std::error_code ec = s->tls ? std::make_error_code(std::errc::already_connected)
+                                      : make_error_code(errc::aborted);
+    return asio::post(s->executor, [done = std::move(done), ec] { done(ec); });
+  }
+  // The context lives in the completion until the handshake is over; the
+  // target keeps it for the connection's life.
+  s->start_tls(*context, server_name,
+               [context, done = std::move(done)](std::error_code ec) { done(ec); });
 }
 
 void stream::read_some(asio::mutable_buffer into, io_completion done) {

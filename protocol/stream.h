@@ -1,7 +1,8 @@
 // The byte stream every adapter's connection runs on: TCP (resolved, each
 // address tried in turn), a Unix domain socket, or either under TLS (Boost.Asio
-// ssl over OpenSSL, with certificate and host name verification). Adapters see
-// read_some / write / close and never which transport is underneath.
+// ssl over OpenSSL, with certificate and host name verification), or a plain
+// connection upgraded to TLS later (start_tls). Adapters see it through
+// protocol::transport and never which transport is underneath.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -12,17 +13,11 @@
 #include <string>
 #include <system_error>
 
+#include "protocol/endpoint.h"
 #include "protocol/tls.h"
+#include "protocol/transport.h"
 
 namespace brokerside::protocol {
-
-struct endpoint {
-  std::string host;  // TCP host or address; empty when unix_path is set
-  std::uint16_t port = 0;
-  std::string unix_path;                   // Unix domain socket
-  std::shared_ptr<const tls_context> tls;  // null: plain
-  std::string server_name;                 // for TLS: empty means `host`
-};
 
 // Whether `host` is an IPv4 or IPv6 address rather than a name.
 bool is_ip_address(const std::string& host);
@@ -30,13 +25,10 @@ bool is_ip_address(const std::string& host);
 // The longest Unix socket path the system takes (sockaddr_un's sun_path).
 std::size_t max_unix_path() noexcept;
 
-class stream {
+class stream final : public transport {
  public:
-  using completion = std::function<void(std::error_code)>;
-  using io_completion = std::function<void(std::error_code, std::size_t)>;
-
   explicit stream(boost::asio::any_io_executor executor);
-  ~stream();
+  ~stream() override;
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 
@@ -45,18 +37,25 @@ class stream {
   // errc::aborted. No timeout of its own: the caller's connect deadline
   // covers this and its protocol handshake. The caller keeps this stream
   // alive until done runs.
-  void connect(const endpoint& to, completion done);
+  void connect(const endpoint& to, completion done) override;
+
+  // Starts TLS over the open plain connection, with `context`'s trust and
+  // `server_name` verified (an IP address against IP SANs) and sent as SNI.
+  // Completion: done(error), once, on the executor; close() makes it
+  // errc::aborted. No read or write may be in flight meanwhile.
+  void start_tls(std::shared_ptr<const tls_context> context, std::string server_name,
+                 completion done) override;
 
   // One read of whatever has arrived, at most `into`'s size; the peer's close
   // is errc::connection_closed. The buffer must live until `done` runs; one
   // read at a time.
-  void read_some(boost::asio::mutable_buffer into, io_completion done);
+  void read_some(boost::asio::mutable_buffer into, io_completion done) override;
 
   // Writes all of `bytes` (which must live until `done` runs); one write at a time.
-  void write(boost::asio::const_buffer bytes, io_completion done);
+  void write(boost::asio::const_buffer bytes, io_completion done) override;
 
   // Closes at once; pending reads and writes complete with an error.
-  void close();
+  void close() override;
 
   bool uses_tls() const noexcept;
 

@@ -47,7 +47,7 @@ broker_reply reply_of(const channel_close& close) {
 
 }  // namespace
 
-channel::channel(id_type id, bool confirms, connection::channel_handler opened, channel_context& cx)
+channel::channel(id_type id, bool confirms, channel_handler opened, channel_context& cx)
     : id_(id), confirms_(confirms), opened_(std::move(opened)) {
   // channel.open has no arguments: it always encodes.
   (void)send(channel_open{}, cx);
@@ -60,8 +60,7 @@ std::error_code channel::send(const method& m, channel_context& cx) {
   return append_method_frame(cx.out, id_, m, cx.frame_max);
 }
 
-std::error_code channel::call(method request, connection::method_handler&& done,
-                              channel_context& cx) {
+std::error_code channel::call(method request, method_handler&& done, channel_context& cx) {
   if (phase_ == phase::closing) return errc::channel_closed;
   const auto reply = sync_reply(request);
   if (!reply) return errc::unsupported;
@@ -79,7 +78,7 @@ std::error_code channel::call(method request, connection::method_handler&& done,
 }
 
 std::error_code channel::publish(const basic_publish& m, const basic_properties& properties,
-                                 std::string_view body, connection::publish_handler&& done,
+                                 std::string_view body, publish_handler&& done,
                                  channel_context& cx) {
   if (phase_ != phase::open) return errc::channel_closed;
   // Without confirms nothing would ever say how the publish went.
@@ -95,7 +94,7 @@ std::error_code channel::publish(const basic_publish& m, const basic_properties&
 }
 
 std::error_code channel::consume(basic_consume request, deliver_handler&& deliver,
-                                 cancelled_handler&& cancelled, connection::method_handler&& done,
+                                 cancelled_handler&& cancelled, method_handler&& done,
                                  channel_context& cx) {
   if (phase_ == phase::closing) return errc::channel_closed;
   // consume-ok brings the tag deliveries are matched by.
@@ -117,7 +116,7 @@ void channel::acknowledge(const method& m, channel_context& cx) {
   (void)send(m, cx);  // fixed-size arguments: always encodes
 }
 
-void channel::close(connection::done_handler done, channel_context& cx) {
+void channel::close(done_handler done, channel_context& cx) {
   // What is queued goes out ahead of channel.close and the broker acts on
   // it: a publish among it counts as written (its outcome is unknown).
   cx.written = cx.out_base + cx.out.size();

@@ -17,7 +17,7 @@
 #include <system_error>
 #include <vector>
 
-#include "protocol/amqp/connection.h"
+#include "protocol/amqp/connection_types.h"
 
 namespace brokerside::protocol::amqp {
 
@@ -47,13 +47,13 @@ namespace detail {
 struct pending_method {
   enum class kind { call, open, select, consume, cancel } what;
   std::uint16_t class_id = 0, method_id = 0;  // the reply expected
-  connection::method_handler done;            // call, consume, cancel
+  method_handler done;                        // call, consume, cancel
   std::shared_ptr<consumer> subscriber;       // consume: registered on consume-ok
   std::string consumer_tag;                   // cancel: removed on cancel-ok
 };
 // A publish awaiting basic.ack / nack.
 struct unconfirmed_publish {
-  connection::publish_handler done;
+  publish_handler done;
   std::string exchange, routing_key;
   bool mandatory = false;
   std::uint64_t end = 0;                 // stream offset after its last byte
@@ -73,14 +73,14 @@ struct incoming_content {
 
 class channel {
  public:
-  using id_type = connection::channel_id;
+  using id_type = channel_id;
   using deliver_handler = std::function<void(delivery)>;
   using cancelled_handler = std::function<void(std::error_code, broker_reply)>;
   enum class phase { opening, open, closing };
 
   // Appends channel.open; `opened` completes once open-ok (and, with
   // confirms, confirm.select-ok) has arrived.
-  channel(id_type id, bool confirms, connection::channel_handler opened, channel_context& cx);
+  channel(id_type id, bool confirms, channel_handler opened, channel_context& cx);
 
   phase state() const noexcept { return phase_; }
   // The channel is gone (close-ok, or the broker closed it): free its id.
@@ -91,17 +91,16 @@ class channel {
 
   // The caller's requests. Each appends its frames and keeps the handler, or
   // returns the error to report (nothing appended, the handler untouched).
-  std::error_code call(method request, connection::method_handler&& done, channel_context& cx);
+  std::error_code call(method request, method_handler&& done, channel_context& cx);
   std::error_code publish(const basic_publish& m, const basic_properties& properties,
-                          std::string_view body, connection::publish_handler&& done,
-                          channel_context& cx);
+                          std::string_view body, publish_handler&& done, channel_context& cx);
   std::error_code consume(basic_consume request, deliver_handler&& deliver,
-                          cancelled_handler&& cancelled, connection::method_handler&& done,
+                          cancelled_handler&& cancelled, method_handler&& done,
                           channel_context& cx);
   // basic.ack, nack or reject; dropped unless the channel is open.
   void acknowledge(const method& m, channel_context& cx);
   // Appends channel.close (200); everything pending fails with errc::aborted.
-  void close(connection::done_handler done, channel_context& cx);
+  void close(done_handler done, channel_context& cx);
 
   // Input from the broker. An error means the connection must close.
   std::error_code on_method(method m, channel_context& cx);
@@ -127,10 +126,10 @@ class channel {
   phase phase_ = phase::opening;
   bool finished_ = false;
   std::optional<broker_reply> closed_by_broker_;
-  connection::channel_handler opened_;  // until open (and select) completes
-  connection::done_handler closing_;    // close(): until close-ok
-  std::deque<pending> pending_;         // awaiting replies, oldest first
-  std::uint64_t next_seq_ = 0;          // the next publish's sequence number (confirms)
+  channel_handler opened_;       // until open (and select) completes
+  done_handler closing_;         // close(): until close-ok
+  std::deque<pending> pending_;  // awaiting replies, oldest first
+  std::uint64_t next_seq_ = 0;   // the next publish's sequence number (confirms)
   std::map<std::uint64_t, unconfirmed> unconfirmed_;            // by sequence number
   std::map<std::string, std::shared_ptr<consumer>> consumers_;  // by consumer tag
   std::optional<incoming> incoming_;

@@ -4,7 +4,8 @@
 // channels multiplexed on it, synchronous methods per channel, publishes
 // with publisher confirms, consumers, and connection.blocked / unblocked.
 // Every handler runs on the executor given to create(); none is called from
-// inside the call that registered it.
+// inside the call that registered it. The protocol is amqp::session;
+// protocol::driver does the I/O.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -16,51 +17,29 @@
 #include <string_view>
 #include <system_error>
 
+#include "protocol/amqp/connection_types.h"
 #include "protocol/amqp/content.h"
 #include "protocol/amqp/methods.h"
 #include "protocol/stream.h"
+#include "protocol/transport.h"
 
 namespace brokerside::protocol::amqp {
 
-struct connect_options {
-  endpoint to;                                 // TCP or Unix, plain or TLS
-  std::string user = "guest";                  // PLAIN
-  std::string password = "guest";              // a secret: never in logs or errors
-  std::string vhost = "/";                     // connection.open
-  std::chrono::milliseconds timeout{5000};     // socket + TLS + handshake
-  std::uint32_t frame_max = 131072;            // proposed; the broker's lower value wins (0: its)
-  std::uint16_t channel_max = 2047;            // proposed; the lower wins
-  std::chrono::seconds heartbeat{60};          // proposed; the lower non-zero wins; 0 with 0: off
-  std::string connection_name;                 // client_properties.connection_name
-  std::uint64_t max_message_bytes = 64 << 20;  // an incoming body beyond it: errc::frame_too_large
-};
-
-// What the broker said when it closed a channel or the connection
-// (channel.close / connection.close), or returned a message (basic.return).
-struct broker_reply {
-  std::uint16_t code = 0;                     // 0 when the broker said nothing (a transport error)
-  std::string text;                           // e.g. "NOT_FOUND - no exchange 'x' in vhost '/'"
-  std::uint16_t class_id = 0, method_id = 0;  // the method that failed, if any
-};
-
-// A message the broker delivered to a consumer.
-struct delivery {
-  basic_deliver method;  // consumer tag, delivery tag, redelivered, exchange, routing key
-  basic_properties properties;
-  std::string body;
-};
-
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  using channel_id = std::uint16_t;
+  using channel_id = amqp::channel_id;
   // `reply` is the broker's words when it refused (auth, vhost, a channel or
   // connection exception); empty for transport errors.
-  using done_handler = std::function<void(std::error_code, broker_reply reply)>;
-  using channel_handler = std::function<void(std::error_code, channel_id, broker_reply)>;
-  using method_handler = std::function<void(std::error_code, method reply, broker_reply)>;
-  using publish_handler = std::function<void(std::error_code, broker_reply, bool written)>;
+  using done_handler = amqp::done_handler;
+  using channel_handler = amqp::channel_handler;
+  using method_handler = amqp::method_handler;
+  using publish_handler = amqp::publish_handler;
 
   static std::shared_ptr<connection> create(boost::asio::any_io_executor executor);
+  // Over another transport (an in-memory one in tests).
+  static std::shared_ptr<connection> create(boost::asio::any_io_executor executor,
+                                            std::unique_ptr<transport> io);
+  ~connection();
 
   // Connects and shakes hands. Completion: done(error, broker's reply), once.
   // A refused login is errc::handshake_failed with the broker's text (403
@@ -83,12 +62,12 @@ class connection : public std::enable_shared_from_this<connection> {
   // (false): RabbitMQ's resource alarms. Publishes still go out while
   // blocked; holding back is the caller's part.
   void on_blocked(std::function<void(bool blocked, std::string reason)> blocked);
-  bool blocked() const noexcept { return blocked_; }
+  bool blocked() const noexcept;
 
   // The negotiated values, after connect.
-  std::uint32_t frame_max() const noexcept { return frame_max_; }
-  std::uint16_t channel_max() const noexcept { return channel_max_; }
-  std::chrono::seconds heartbeat() const noexcept { return heartbeat_; }
+  std::uint32_t frame_max() const noexcept;
+  std::uint16_t channel_max() const noexcept;
+  std::chrono::seconds heartbeat() const noexcept;
 
   // Opens a channel (channel.open, then confirm.select when `confirms`).
   // Completion: done(error, its id, broker's reply). Ids are reused after a
@@ -146,13 +125,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t unwritten() const noexcept;
 
  private:
-  explicit connection(boost::asio::any_io_executor executor);
-  struct state;  // channels, pending methods and confirms, consumers, buffers
+  connection(boost::asio::any_io_executor executor, std::unique_ptr<transport> io);
+  struct state;  // the session (channels, handshake, heartbeats), the driver, the heartbeat timer
   std::unique_ptr<state> state_;
-  bool blocked_ = false;
-  std::uint32_t frame_max_ = 0;
-  std::uint16_t channel_max_ = 0;
-  std::chrono::seconds heartbeat_{0};
 };
 
 }  // namespace brokerside::protocol::amqp

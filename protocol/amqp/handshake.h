@@ -7,7 +7,7 @@
 #include <system_error>
 #include <vector>
 
-#include "protocol/amqp/connection.h"
+#include "protocol/amqp/connection_types.h"
 #include "protocol/amqp/methods.h"
 
 namespace brokerside::protocol::amqp {

@@ -3,21 +3,21 @@
 // their replies by id (any order; many at once), requests from the peer
 // handed up and answered by id. No handshake: connected is ready.
 // Every handler runs on the executor given to create(), never from inside
-// the call that registered it.
+// the call that registered it. The protocol is framed::session;
+// protocol::driver does the I/O.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
-#include <unordered_map>
-#include <vector>
 
+#include "protocol/driver.h"
 #include "protocol/framed/frame.h"
+#include "protocol/framed/session.h"
 #include "protocol/stream.h"
 
 namespace brokerside::protocol::framed {
@@ -35,10 +35,13 @@ class connection : public std::enable_shared_from_this<connection> {
   // The outcome of a request: a transport or protocol error (with `written`:
   // whether it had reached the socket), or the peer's answer — a result, or
   // an exception whose content is its text.
-  using reply_handler =
-      std::function<void(std::error_code, message_type answer, value content, bool written)>;
+  using reply_handler = session::reply_handler;
 
   static std::shared_ptr<connection> create(boost::asio::any_io_executor executor);
+  // Over another transport (an in-memory one in tests; transport() is then
+  // not to be used).
+  static std::shared_ptr<connection> create(boost::asio::any_io_executor executor,
+                                            std::unique_ptr<protocol::transport> io);
 
   // Connects. Completion: done(error), once. Cancellation: close().
   void connect(connect_options options, std::function<void(std::error_code)> done);
@@ -46,10 +49,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // For a peer that connected to us: `transport()` is what a listener
   // accepts into; once it has, start() runs the channel on it (options.to
   // and options.timeout are not used).
-  stream& transport() noexcept { return stream_; }
+  stream& transport() noexcept { return static_cast<stream&>(driver_.io()); }
   void start(connect_options options);
 
-  const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
+  const boost::asio::any_io_executor& executor() const noexcept { return driver_.executor(); }
 
   // Sends a request; its answer comes to `handler` once, and `id` is set
   // for abandon(). Content the codec cannot carry (JSON has no bytes) is
@@ -83,40 +86,15 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // Why the connection was closed for a protocol error, in words (e.g.
   // "result for unknown msg_id 7"); empty otherwise.
-  const std::string& protocol_error() const noexcept { return protocol_error_; }
+  const std::string& protocol_error() const noexcept { return session_.protocol_error(); }
 
-  std::size_t in_flight() const noexcept { return pending_.size(); }
+  std::size_t in_flight() const noexcept { return session_.in_flight(); }
 
  private:
-  explicit connection(boost::asio::any_io_executor executor);
+  connection(boost::asio::any_io_executor executor, std::unique_ptr<protocol::transport> io);
 
-  struct pending_request {
-    reply_handler handler;  // empty once abandoned
-    bool written = false;
-  };
-
-  void start_write();
-  void start_read();
-  void received(message m);
-  void fail(std::error_code ec, std::string why);
-  void abort(std::error_code ec);
-
-  boost::asio::any_io_executor executor_;
-  stream stream_;
-  boost::asio::steady_timer connect_timer_;
-  connect_options options_;
-  std::unordered_map<std::int64_t, pending_request> pending_;  // our requests awaiting answers
-  std::int64_t next_id_ = 0;                                   // aiomas numbers from 0 too
-  std::string outbox_, writing_;                               // encoded; being written
-  std::vector<std::int64_t> unwritten_, in_write_;             // request ids in outbox_ / writing_
-  std::string inbox_;
-  std::size_t inbox_used_ = 0;
-  std::function<void(std::int64_t, value)> on_request_;
-  std::function<void(std::error_code)> lost_;
-  std::string protocol_error_;
-  std::size_t abandoned_ = 0;  // entries in pending_ whose caller gave up
-  bool open_ = false, closed_ = false;
-  bool draining_ = false;  // close_when_written()
+  session session_;  // the protocol: requests by id both ways
+  driver driver_;    // the I/O: transport, deadline, writes, reads
 };
 
 }  // namespace brokerside::protocol::framed

@@ -1,14 +1,12 @@
 // One connection to one Redis server (TCP or Unix socket, plain or TLS):
-// connect with a timeout, the handshake (HELLO 3 with AUTH and SETNAME, falling back to
-// RESP2 with AUTH and CLIENT SETNAME; then SELECT), and commands pipelined
-// on it: concurrent commands are coalesced into one write and matched to
-// replies in order (FIFO). abort() fails every pending command.
+// the handshake (redis::handshake), then commands pipelined on it:
+// concurrent commands are coalesced into one write and matched to replies
+// in order (FIFO). abort() fails every pending command. The protocol is
+// redis::session; protocol::driver does the I/O.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -18,7 +16,9 @@
 #include <system_error>
 #include <vector>
 
+#include "protocol/driver.h"
 #include "protocol/redis/resp.h"
+#include "protocol/redis/session.h"
 #include "protocol/stream.h"
 
 namespace brokerside::protocol::redis {
@@ -40,10 +40,13 @@ class connection : public std::enable_shared_from_this<connection> {
   // The outcome of one command: a transport error, or the reply (a Redis
   // error reply is a reply, of type error). `written` says whether the
   // command reached the socket before a transport error.
-  using reply_handler = std::function<void(std::error_code, value, bool written)>;
+  using reply_handler = session::reply_handler;
   using done_handler = std::function<void(std::error_code, std::string error_text)>;
 
   static std::shared_ptr<connection> create(boost::asio::any_io_executor executor);
+  // Over another transport (an in-memory one in tests).
+  static std::shared_ptr<connection> create(boost::asio::any_io_executor executor,
+                                            std::unique_ptr<transport> io);
 
   // Connects and shakes hands. Completion: done(error, broker's text on a
   // refused handshake), once, on the executor. Cancellation: close().
@@ -78,43 +81,17 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_lost(std::function<void(std::error_code)> lost);
 
   // 3 after a successful HELLO 3, else 2.
-  int protocol() const noexcept { return protocol_; }
+  int protocol() const noexcept { return session_.protocol(); }
+
+  // Commands awaiting replies; bytes not yet written.
+  std::size_t pending() const noexcept { return session_.pending(); }
+  std::size_t unwritten() const noexcept { return driver_.unwritten(); }
 
  private:
-  explicit connection(boost::asio::any_io_executor executor);
+  connection(boost::asio::any_io_executor executor, std::unique_ptr<transport> io);
 
-  struct pending {
-    reply_handler handler;
-    bool written = false;
-  };
-
-  void handshake(done_handler done);
-  void start_write();
-  void check_water_marks();
-  void start_read();
-  void abort(std::error_code ec);
-
-  boost::asio::any_io_executor executor_;    // every handler runs here
-  stream stream_;                            // TCP or Unix, plain or TLS
-  boost::asio::steady_timer connect_timer_;  // connect + handshake deadline
-  connect_options options_;
-  std::deque<pending> pending_;    // awaiting replies, oldest first
-  std::size_t unwritten_ = 0;      // the last ones in pending_ not yet written
-  std::string outbox_;             // encoded, not yet written
-  std::string writing_;            // being written
-  std::size_t writing_count_ = 0;  // commands in writing_
-  std::string inbox_;              // read, not yet decoded
-  std::size_t inbox_used_ = 0;     // decoded prefix of inbox_
-  reply_scanner scanner_;          // how far the next reply in inbox_ has arrived
-  std::function<void(std::error_code)> lost_;
-  std::function<void(value)> push_;   // push frames; none: dropped
-  std::function<void(bool)> paused_;  // told when output passes / drains below the marks
-  bool write_paused_ = false;         // output passed the high-water mark, not yet drained
-  bool subscriber_ = false;           // send_without_reply() was used
-  bool closed_ = false;               // close() was called: a connect in progress stops
-  bool open_ = false;                 // socket connected and not aborted
-  bool ready_ = false;                // handshake done
-  int protocol_ = 2;
+  session session_;  // the protocol: handshake, FIFO of replies, pushes
+  driver driver_;    // the I/O: transport, deadline, writes, reads, water marks
 };
 
 }  // namespace brokerside::protocol::redis

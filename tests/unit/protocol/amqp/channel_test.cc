@@ -70,7 +70,7 @@ class amqp_channel : public ::testing::Test {
     return ch;
   }
 
-  static connection::method_handler into(result& r) {
+  static method_handler into(result& r) {
     return [&r](std::error_code ec, method answer, broker_reply reply) {
       ++r.calls;
       r.ec = ec;
@@ -79,7 +79,7 @@ class amqp_channel : public ::testing::Test {
     };
   }
 
-  static connection::publish_handler published(result& r) {
+  static publish_handler published(result& r) {
     return [&r](std::error_code ec, broker_reply reply, bool written) {
       ++r.calls;
       r.ec = ec;
@@ -102,7 +102,7 @@ class amqp_channel : public ::testing::Test {
   std::string out_;
   std::uint64_t written_ = 0;
   deferred_calls later_;
-  using channel_id = connection::channel_id;
+  using channel_id = amqp::channel_id;
 };
 
 TEST_F(amqp_channel, opens_then_selects_confirms) {
