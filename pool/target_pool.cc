@@ -18,7 +18,7 @@ struct target_pool::operation {
   outcome_fn done;
   ensure_op ensure;
   time_point deadline;
-  asio::steady_timer backoff;
+  pool::timer backoff;
   std::string detail;  // the last attempt's words
 };
 
@@ -26,7 +26,7 @@ struct target_pool::operation {
 struct target_pool::attempt_run {
   attempt_run(asio::any_io_executor executor, time_point deadline, settle_fn settled)
       : timer(std::move(executor), deadline), settled(std::move(settled)) {}
-  asio::steady_timer timer;          // the caller's deadline
+  pool::timer timer;                 // the caller's deadline
   asio::cancellation_signal cancel;  // fired at the deadline
   bool over = false;                 // settled: by the outcome or the deadline
   settle_fn settled;
@@ -96,7 +96,7 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
                                               std::move(done),
                                               ensure_op(self->target_.retry, idempotent, deadline),
                                               deadline,
-                                              asio::steady_timer(self->strand_),
+                                              pool::timer(self->strand_),
                                               {}});
     ++self->operations_;
     const auto now = clock::now();
@@ -370,72 +370,9 @@ void target_pool::apply() {
 
 void target_pool::perform(const pool_action& action) {
   switch (action.what) {
-    case pool_action::kind::connect: {
-      auto conn = factory_->make(strand_);
-      auto* raw = conn.get();
-      conns_[action.node] = std::move(conn);
-      raw->connect(target_.urls[action.url], target_.pool.connect_timeout,
-                   [weak = weak_from_this(), node = action.node](std::error_code ec) {
-                     auto self = weak.lock();
-                     if (!self) return;
-                     asio::post(self->strand_, [self, node, ec] {
-                       if (self->stopped_) return;
-                       const auto& url = self->target_.urls[self->core_.url_of(node)];
-                       if (ec) {
-                         self->reachable_ = false;
-                         const auto it = self->conns_.find(node);
-                         const auto text = it != self->conns_.end() ? it->second->error_text() : "";
-                         {
-                           std::lock_guard lock(self->error_mutex_);
-                           self->last_connect_error_ =
-                               url.redacted + ": " + (text.empty() ? ec.message() : text);
-                         }
-                         spdlog::debug("target {}: connect to {} failed: {}", self->target_.name,
-                                       url.redacted, text.empty() ? ec.message() : text);
-                         self->conns_.erase(node);
-                       } else {
-                         {
-                           std::lock_guard lock(self->error_mutex_);
-                           self->last_connect_error_.clear();
-                         }
-                         self->reachable_ = true;
-                         // Weak: the connection, which the pool owns, keeps it.
-                         self->conns_.at(node)->on_write_paused(
-                             [weak = self->weak_from_this(), node](bool paused) {
-                               auto self = weak.lock();
-                               if (!self) return;
-                               asio::post(self->strand_, [self, node, paused] {
-                                 self->core_.write_paused(node, paused, clock::now());
-                                 self->apply();
-                               });
-                             });
-                         self->conns_.at(node)->on_lost(
-                             [weak = self->weak_from_this(), node](std::error_code) {
-                               auto self = weak.lock();
-                               if (!self) return;
-                               asio::post(self->strand_, [self, node] {
-                                 if (self->conns_.erase(node) == 0) return;
-                                 self->core_.lost(node, clock::now());
-                                 self->apply();
-                                 if (auto it = self->dedicated_.find(node);
-                                     it != self->dedicated_.end()) {
-                                   auto lost = std::move(it->second);
-                                   self->dedicated_.erase(it);
-                                   lost(make_error_code(errc::unavailable));
-                                 }
-                               });
-                             });
-                         // Paused from the start: no work for it as it joins.
-                         if (self->conns_.at(node)->write_paused_now()) {
-                           self->core_.write_paused(node, true, clock::now());
-                         }
-                       }
-                       self->core_.connected(node, ec, clock::now());
-                       self->apply();
-                     });
-                   });
+    case pool_action::kind::connect:
+      connect(action.node, action.url);
       break;
-    }
     case pool_action::kind::close: {
       const auto it = conns_.find(action.node);
       if (it != conns_.end()) {
@@ -467,6 +404,75 @@ void target_pool::perform(const pool_action& action) {
       break;
     }
   }
+}
+
+void target_pool::connect(std::uint64_t node, std::size_t url) {
+  auto conn = factory_->make(strand_);
+  auto* raw = conn.get();
+  conns_[node] = std::move(conn);
+  raw->connect(target_.urls[url], target_.pool.connect_timeout,
+               [weak = weak_from_this(), node](std::error_code ec) {
+                 auto self = weak.lock();
+                 if (!self) return;
+                 asio::post(self->strand_, [self, node, ec] {
+                   if (self->stopped_) return;
+                   if (ec) {
+                     self->connect_failed(node, ec);
+                   } else {
+                     self->watch(node);
+                   }
+                   self->core_.connected(node, ec, clock::now());
+                   self->apply();
+                 });
+               });
+}
+
+void target_pool::connect_failed(std::uint64_t node, std::error_code ec) {
+  reachable_ = false;
+  const auto& url = target_.urls[core_.url_of(node)];
+  const auto it = conns_.find(node);
+  const auto text = it != conns_.end() ? it->second->error_text() : "";
+  {
+    std::lock_guard lock(error_mutex_);
+    last_connect_error_ = url.redacted + ": " + (text.empty() ? ec.message() : text);
+  }
+  spdlog::debug("target {}: connect to {} failed: {}", target_.name, url.redacted,
+                text.empty() ? ec.message() : text);
+  conns_.erase(node);
+}
+
+void target_pool::watch(std::uint64_t node) {
+  {
+    std::lock_guard lock(error_mutex_);
+    last_connect_error_.clear();
+  }
+  reachable_ = true;
+  auto& conn = *conns_.at(node);
+  // Weak: the connection, which the pool owns, keeps these.
+  conn.on_write_paused([weak = weak_from_this(), node](bool paused) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, node, paused] {
+      self->core_.write_paused(node, paused, clock::now());
+      self->apply();
+    });
+  });
+  conn.on_lost([weak = weak_from_this(), node](std::error_code) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, node] {
+      if (self->conns_.erase(node) == 0) return;
+      self->core_.lost(node, clock::now());
+      self->apply();
+      if (auto it = self->dedicated_.find(node); it != self->dedicated_.end()) {
+        auto lost = std::move(it->second);
+        self->dedicated_.erase(it);
+        lost(make_error_code(errc::unavailable));
+      }
+    });
+  });
+  // Paused from the start: no work for it as it joins.
+  if (conn.write_paused_now()) core_.write_paused(node, true, clock::now());
 }
 
 void target_pool::on_timer() {

@@ -6,8 +6,8 @@
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
 #include <map>
@@ -25,6 +25,9 @@
 #include "pool/retry_budget.h"
 
 namespace brokerside::pool {
+
+// The pool's timers, on pool::clock (tests move it with clock::advance).
+using timer = boost::asio::basic_waitable_timer<clock>;
 
 // A point-in-time view of a target's pool, for Stats and /metrics.
 struct target_stats {
@@ -143,6 +146,11 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
   void apply();
   void perform(const pool_action& action);
+  // Opens connection `node` to URL number `url`; then connect_failed() or
+  // watch() (its loss and write pauses), and the core learns the outcome.
+  void connect(std::uint64_t node, std::size_t url);
+  void connect_failed(std::uint64_t node, std::error_code ec);
+  void watch(std::uint64_t node);
   void on_timer();
   void arm_timer();
   void update_health();
@@ -159,7 +167,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::map<std::uint64_t, std::unique_ptr<connection>> conns_;               // by node id
   std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
-  boost::asio::steady_timer timer_;   // core and lease deadlines
+  timer timer_;                       // core and lease deadlines
   std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener
   std::uint64_t next_waiter_ = 1;
