@@ -77,8 +77,10 @@ class client : public std::enable_shared_from_this<client> {
 
   // Publishes on the confirm channel; completion as connection::publish.
   // While the channel is open the body goes straight into the connection's
-  // output (nothing is kept); while it (re)opens, method, properties and
-  // body are copied until it is. See names_exchange() for channel_closed.
+  // output (nothing is kept, so they need only live during the call);
+  // while it (re)opens, method, properties and body are copied until it is.
+  // No cancellation: a publish runs to its confirm. See names_exchange()
+  // for channel_closed.
   void publish(const basic_publish& method, const basic_properties& properties,
                std::string_view body, publish_handler done);
 
