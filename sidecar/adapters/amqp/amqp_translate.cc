@@ -433,4 +433,9 @@ std::error_code error_for_reply_code(std::uint16_t code) {
   }
 }
 
+std::string describe(const amqp::broker_reply& reply, std::error_code ec) {
+  if (reply.code == 0) return "amqp: " + (reply.text.empty() ? ec.message() : reply.text);
+  return "amqp: " + std::to_string(reply.code) + " " + reply.text;
+}
+
 }  // namespace brokerside::sidecar::amqp_translate

@@ -6,10 +6,12 @@
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <system_error>
 
 #include "brokerside/v1/brokerside.pb.h"
+#include "protocol/amqp/connection_types.h"
 #include "protocol/amqp/content.h"
 #include "protocol/amqp/methods.h"
 
@@ -48,5 +50,9 @@ void to_v1(const protocol::amqp::method& reply, v1::Value& out);
 // 403 access refused, 405 and 406 refused by precondition, others (320
 // CONNECTION_FORCED, 5xx) unavailable.
 std::error_code error_for_reply_code(std::uint16_t code);
+
+// The broker's words for a status message: "amqp: 404 NOT_FOUND - ...", or
+// "amqp: " and the error's own text when the broker said nothing.
+std::string describe(const protocol::amqp::broker_reply& reply, std::error_code ec);
 
 }  // namespace brokerside::sidecar::amqp_translate

@@ -2,14 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <future>
 #include <limits>
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
+#include "protocol/framed/acceptor.h"
 #include "protocol/framed/connection.h"
 #include "sidecar/adapters/framed/framed_options.h"
 #include "sidecar/adapters/framed/framed_peer_requests.h"
@@ -148,116 +146,63 @@ class factory final : public pool::connection_factory {
   std::shared_ptr<framed_peer_requests> peer_requests_;
 };
 
-// Accepts the channels a framed target's peers open to its listen address
-// (aiomas open_connection): their requests go to the target's Recv streams
-// like those on our own channels. We send them no requests.
-class peer_listener final : public std::enable_shared_from_this<peer_listener> {
+// The channels a framed target's peers open to its listen address (aiomas
+// open_connection): their requests go to the target's Recv streams like
+// those on our own channels. We send them no requests.
+class peer_listener final {
  public:
-  // Clients at once, at most; one more is closed at once, with a warning.
-  static constexpr std::size_t max_clients = 1024;
-
   peer_listener(boost::asio::any_io_executor executor, const target_settings& target,
                 std::shared_ptr<framed_peer_requests> peer_requests)
-      : executor_(executor),
-        strand_(boost::asio::make_strand(executor)),
-        listener_(strand_),
-        retry_(strand_),
-        name_(target.name),
+      : name_(target.name),
         url_(*target.options_as<framed_options>().listen),
         at_(endpoint_for(url_, target)),  // plain: the options refuse TLS here
-        options_(channel_options(url_, target)),
-        peer_requests_(std::move(peer_requests)) {}
+        acceptor_(framed::acceptor::create(std::move(executor), channel_options(url_, target),
+                                           events(target.name, std::move(peer_requests)))) {}
 
   void start() {
-    if (auto ec = listener_.listen(at_)) {
+    if (auto ec = acceptor_->listen(at_)) {
       throw startup_error("targets." + name_ + ".listen: cannot listen on " + url_.redacted + ": " +
                           ec.message());
     }
     spdlog::info("target {}: accepting framed clients on {}", name_,
-                 url_.unix_path.empty() ? url_.host + ":" + std::to_string(listener_.port())
+                 url_.unix_path.empty() ? url_.host + ":" + std::to_string(acceptor_->port())
                                         : url_.unix_path);
-    boost::asio::post(strand_, [self = shared_from_this()] { self->accept_next(); });
+    acceptor_->start();
   }
 
   // Stops accepting; each client's channel closes once its answers are out.
+  // Call from outside the io threads.
   void stop() {
     auto stopped = std::make_shared<std::promise<void>>();
-    boost::asio::post(strand_, [self = shared_from_this(), stopped] {
-      self->closed_ = true;
-      self->listener_.close();
-      self->retry_.cancel();
-      for (auto& weak : self->clients_) {
-        if (auto c = weak.lock()) {
-          boost::asio::post(c->executor(), [c] { c->close_when_written(flush_limit); });
-        }
-      }
-      self->clients_.clear();
-      stopped->set_value();
-    });
+    acceptor_->stop(flush_limit, [stopped] { stopped->set_value(); });
     stopped->get_future().wait_for(std::chrono::seconds(2));
   }
 
  private:
-  // On strand_.
-  void accept_next() {
-    if (closed_) return;
-    auto conn = framed::connection::create(boost::asio::make_strand(executor_));
-    listener_.accept(conn->transport(), [self = shared_from_this(), conn](std::error_code ec) {
-      if (self->closed_) return;  // (conn, never started, goes with this handler)
-      if (ec == std::errc::connection_aborted)
-        return self->accept_next();  // the client reset first
-      if (ec) {
-        // Out of descriptors, say: try again shortly rather than spin, and
-        // say so once a second at most.
-        const auto now = std::chrono::steady_clock::now();
-        if (now - self->warned_ >= std::chrono::seconds(1)) {
-          self->warned_ = now;
-          spdlog::warn("target {}: accepting a framed client failed: {}", self->name_,
-                       ec.message());
-        }
-        self->retry_.expires_after(std::chrono::milliseconds(100));
-        self->retry_.async_wait([self](boost::system::error_code e) {
-          if (!e) self->accept_next();
-        });
-        return;
-      }
-      self->admit(conn);
-      self->accept_next();
-    });
+  static framed::acceptor::events events(const std::string& name,
+                                         std::shared_ptr<framed_peer_requests> peer_requests) {
+    framed::acceptor::events ev;
+    ev.admitted = [name, peer_requests](const std::shared_ptr<framed::connection>& conn) {
+      peer_requests->attach(*conn);
+      // The channel keeps itself alive while it reads; lost, it is let go.
+      conn->on_lost([weak = std::weak_ptr<framed::connection>(conn), name](std::error_code ec) {
+        if (auto c = weak.lock()) log_protocol_error(*c, name, "a framed client's channel");
+        spdlog::debug("target {}: a framed client left: {}", name, ec.message());
+      });
+    };
+    ev.refused = [name](std::size_t connected) {
+      spdlog::warn("target {}: refused a framed client: {} are connected already", name, connected);
+    };
+    ev.accept_failed = [name](std::error_code ec) {
+      spdlog::warn("target {}: accepting a framed client failed: {}", name, ec.message());
+    };
+    return ev;
   }
 
-  void admit(const std::shared_ptr<framed::connection>& conn) {
-    std::erase_if(clients_, [](const auto& weak) { return weak.expired(); });
-    if (clients_.size() >= max_clients) {
-      spdlog::warn("target {}: refused a framed client: {} are connected already", name_,
-                   clients_.size());
-      return;  // never started: its socket closes with it
-    }
-    clients_.push_back(conn);
-    boost::asio::post(
-        conn->executor(), [conn, options = options_, name = name_, peer_requests = peer_requests_] {
-          peer_requests->attach(*conn);
-          // The channel keeps itself alive while it reads; lost, it is let go.
-          conn->on_lost([weak = std::weak_ptr<framed::connection>(conn), name](std::error_code ec) {
-            if (auto c = weak.lock()) log_protocol_error(*c, name, "a framed client's channel");
-            spdlog::debug("target {}: a framed client left: {}", name, ec.message());
-          });
-          conn->start(options);
-        });
-  }
-
-  boost::asio::any_io_executor executor_;
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
-  protocol::listener listener_;
-  boost::asio::steady_timer retry_;
-  std::string name_;
-  pool::broker_url url_;
-  protocol::endpoint at_;
-  framed::connect_options options_;
-  std::shared_ptr<framed_peer_requests> peer_requests_;
-  std::vector<std::weak_ptr<framed::connection>> clients_;
-  std::chrono::steady_clock::time_point warned_{};
-  bool closed_ = false;
+  std::string name_;                            // the target's
+  pool::broker_url url_;                        // targets.<name>.listen
+  protocol::endpoint at_;                       // where url_ says
+  std::shared_ptr<framed::acceptor> acceptor_;  // the accept loop and its clients
 };
 
 // What a framed target runs beside its pool: the router of its peers'
