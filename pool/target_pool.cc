@@ -155,8 +155,10 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
   run->timer.async_wait([run](boost::system::error_code ec) {
     if (ec || run->over) return;
     run->over = true;
-    run->settled(std::nullopt);
+    // Cancel first, while the connection is surely still the attempt's;
+    // then settle (which may close the connection or grant it to another).
     run->cancel.emit(asio::cancellation_type::terminal);
+    run->settled(std::nullopt);
   });
   // post, not dispatch: an attempt that completes inline must not re-enter
   // apply() from inside perform().

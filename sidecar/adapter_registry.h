@@ -42,6 +42,8 @@ struct adapter_descriptor {
 class adapter_registry {
  public:
   // `adapters` must outlive the registry (they are static descriptors).
+  // Two adapters of one name, or a scheme claimed twice, is a programming
+  // error: std::invalid_argument.
   explicit adapter_registry(std::vector<const adapter_descriptor*> adapters);
 
   // The adapter named `name`, or null.

@@ -32,7 +32,10 @@ std::string usage(const adapter_registry& adapters) {
   std::string schemes = "url schemes: " + adapters.scheme_list() + ")";
   std::string wrapped;
   while (!schemes.empty()) {
-    const auto cut = schemes.size() <= 52 ? schemes.size() : schemes.rfind(' ', 52) + 1;
+    const auto space = schemes.rfind(' ', 52);
+    const auto cut = schemes.size() <= 52                       ? schemes.size()
+                     : space == std::string::npos || space == 0 ? 52
+                                                                : space + 1;
     wrapped += std::string(28, ' ') + schemes.substr(0, cut);
     while (!wrapped.empty() && wrapped.back() == ' ') wrapped.pop_back();
     wrapped += "\n";

@@ -341,8 +341,11 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
         out.targets.push_back(read_target(targets.child(name), name, adapters));
       }
     }
-    read_readiness(top.child("readiness"), out);
+    // Unknown top-level keys first: a misspelt "targets" should be named
+    // itself rather than through readiness missing its targets.
+    const auto readiness = top.child("readiness");
     top.done();
+    read_readiness(readiness, out);
   } catch (const YAML::Exception& e) {
     throw config_error("line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

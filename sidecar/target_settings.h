@@ -4,6 +4,7 @@
 // adapter's own options, read by the adapter (sidecar/adapter_registry.h).
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <memory>
 
@@ -40,10 +41,12 @@ struct target_settings : pool::target_config {
   // The adapter's own options; null when it has none.
   std::shared_ptr<const adapter_options> options;
 
-  // The adapter's options as its own type (the adapter made them).
+  // The adapter's options as its own type (the adapter made them; only it
+  // asks), or its defaults when it has none.
   template <typename Options>
   const Options& options_as() const {
     static const Options defaults{};
+    assert(!options || dynamic_cast<const Options*>(options.get()) != nullptr);
     return options ? static_cast<const Options&>(*options) : defaults;
   }
 };

@@ -70,12 +70,16 @@ std::uint32_t session::frame_limit() const noexcept {
 }
 
 std::size_t session::wanted(std::string_view in) const noexcept {
+  // Only a frame's header says a size (not, say, a broker's protocol header
+  // refusing ours), and never more than a frame may be.
   if (in.size() < frame_header_size) return 0;
+  const auto type = static_cast<std::uint8_t>(in[0]);
+  if (type != 1 && type != 2 && type != 3 && type != 8) return 0;
   std::uint32_t size = 0;
   for (std::size_t i = 3; i < frame_header_size; ++i) {
     size = (size << 8) | static_cast<std::uint8_t>(in[i]);
   }
-  return std::size_t{size} + frame_overhead;
+  return std::min<std::size_t>(std::size_t{size} + frame_overhead, frame_limit());
 }
 
 std::size_t session::consume(std::string_view in, output& out, std::error_code& ec) {
