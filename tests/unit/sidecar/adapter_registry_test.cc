@@ -56,8 +56,12 @@ TEST(adapter_registry, help_lists_every_scheme_wrapped) {
   EXPECT_NE(builtin.find("url schemes: redis, rediss, redis+unix, unix, amqp,"), std::string::npos)
       << builtin;
   EXPECT_NE(builtin.find("framed+unix)"), std::string::npos) << builtin;
+  // The scheme lines, under their option's description, fit 80 columns.
   for (std::size_t at = 0, end; (end = builtin.find('\n', at)) != std::string::npos; at = end + 1) {
-    EXPECT_LE(end - at, 90u) << builtin.substr(at, end - at);
+    const auto line = builtin.substr(at, end - at);
+    if (line.rfind(std::string(28, ' '), 0) == 0) {
+      EXPECT_LE(line.size(), 80u) << line;
+    }
   }
 }
 

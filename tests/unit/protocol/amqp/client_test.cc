@@ -26,6 +26,8 @@ struct sent_frame {
 
 class amqp_client_test : public ::testing::Test {
  protected:
+  ~amqp_client_test() override { wire_->drop(); }
+
   amqp_client_test()
       : client_(client::create(connection::create(
             io_.get_executor(),
@@ -229,6 +231,12 @@ TEST_F(amqp_client_test, commands_reuse_idle_channels_and_close_the_surplus) {
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<queue_declare>(*frames[0].m));
   EXPECT_EQ(frames[0].channel, 5);
+  // The pool's connection ends: the command still waiting fails, and lets
+  // go of the client it holds.
+  client_->shut_down();
+  pump();
+  ASSERT_EQ(answers.size(), 6u);
+  EXPECT_TRUE(answers.back());
 }
 
 TEST_F(amqp_client_test, a_reply_comes_back_with_the_callers_own_correlation_id) {

@@ -31,6 +31,8 @@ struct answer {
 
 class framed_connection_test : public ::testing::Test {
  protected:
+  ~framed_connection_test() override { wire_->drop(); }
+
   framed_connection_test()
       : conn_(connection::create(io_.get_executor(), std::make_unique<test::memory_transport>(
                                                          io_.get_executor(), wire_))) {

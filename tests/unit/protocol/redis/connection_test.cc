@@ -22,6 +22,8 @@ struct outcome {
 
 class redis_connection_test : public ::testing::Test {
  protected:
+  ~redis_connection_test() override { wire_->drop(); }
+
   redis_connection_test()
       : conn_(connection::create(io_.get_executor(), std::make_unique<test::memory_transport>(
                                                          io_.get_executor(), wire_))) {
