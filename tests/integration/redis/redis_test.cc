@@ -223,6 +223,9 @@ TEST_F(redis_recv, a_slow_client_gets_drops_counted_and_announced) {
   publish(news, "last");
   bool saw_last = false;
   while (!saw_last && s->Read(&response)) {
+    // On a busy machine the 40 may still be arriving: later drops come in
+    // later notices, each with the total so far.
+    if (response.has_dropped()) dropped = response.dropped().total();
     if (response.has_delivery()) {
       saw_last = response.delivery().message().body() == "last";
       deliveries += saw_last ? 0 : 1;
