@@ -24,9 +24,8 @@ struct target_pool::operation {
 
 // One attempt on one connection until it is settled.
 struct target_pool::attempt_run {
-  attempt_run(asio::any_io_executor executor, time_point deadline, settle_fn settled)
-      : timer(std::move(executor), deadline), settled(std::move(settled)) {}
-  pool::timer timer;                 // the caller's deadline
+  attempt_run(pool::timer& timer, settle_fn settled) : timer(timer), settled(std::move(settled)) {}
+  pool::timer& timer;                // the caller's deadline (its owner is kept by `settled`)
   asio::cancellation_signal cancel;  // fired at the deadline
   bool over = false;                 // settled: by the outcome or the deadline
   settle_fn settled;
@@ -126,7 +125,9 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
               {ec, connection_error ? failure_kind::connection : failure_kind::operation, false});
           return;
         }
-        self->run_attempt(op->attempt, node, op->deadline,
+        // The operation's timer keeps its deadline (and its backoffs between
+        // attempts): one timer per operation, not one per attempt.
+        self->run_attempt(op->attempt, node, op->deadline, op->backoff,
                           [self, op, node](std::optional<attempt_result> result) {
                             if (!result) {
                               // The deadline first. A reply that still comes is dropped
@@ -150,8 +151,9 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
 }
 
 void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                              settle_fn settled) {
-  auto run = std::make_shared<attempt_run>(strand_, deadline, std::move(settled));
+                              pool::timer& timer, settle_fn settled) {
+  auto run = std::make_shared<attempt_run>(timer, std::move(settled));
+  run->timer.expires_at(deadline);
   run->timer.async_wait([run](boost::system::error_code ec) {
     if (ec || run->over) return;
     run->over = true;
@@ -240,35 +242,36 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
 
 void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
                                  outcome_fn done) {
-  asio::dispatch(
-      strand_, [self = shared_from_this(), id = std::move(id), attempt = std::move(attempt),
-                deadline, done = std::move(done)]() mutable {
-        const lease* l = nullptr;
-        if (auto ec = self->leases_.find(id, clock::now(), l)) {
-          done(ec, {});
-          return;
-        }
-        if (self->conns_.count(l->connection_id) == 0) {
-          done(errc::unavailable, {});  // the lease's connection was lost
-          return;
-        }
-        ++self->operations_;
-        self->run_attempt(attempt, l->connection_id, deadline,
-                          [self, done = std::move(done)](std::optional<attempt_result> result) {
-                            if (!result) {
-                              ++self->operation_errors_;
-                              ++self->abandoned_;
-                              return done(errc::deadline_exceeded, {});
-                            }
-                            std::error_code ec = result->error;
-                            if (ec && result->kind == failure_kind::connection) {
-                              ec = result->written ? make_error_code(errc::outcome_unknown)
-                                                   : make_error_code(errc::unavailable);
-                            }
-                            if (ec) ++self->operation_errors_;
-                            done(ec, std::move(result->detail));
-                          });
-      });
+  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
+                           attempt = std::move(attempt), deadline,
+                           done = std::move(done)]() mutable {
+    const lease* l = nullptr;
+    if (auto ec = self->leases_.find(id, clock::now(), l)) {
+      done(ec, {});
+      return;
+    }
+    if (self->conns_.count(l->connection_id) == 0) {
+      done(errc::unavailable, {});  // the lease's connection was lost
+      return;
+    }
+    ++self->operations_;
+    auto timer = std::make_shared<pool::timer>(self->strand_);
+    self->run_attempt(attempt, l->connection_id, deadline, *timer,
+                      [self, timer, done = std::move(done)](std::optional<attempt_result> result) {
+                        if (!result) {
+                          ++self->operation_errors_;
+                          ++self->abandoned_;
+                          return done(errc::deadline_exceeded, {});
+                        }
+                        std::error_code ec = result->error;
+                        if (ec && result->kind == failure_kind::connection) {
+                          ec = result->written ? make_error_code(errc::outcome_unknown)
+                                               : make_error_code(errc::unavailable);
+                        }
+                        if (ec) ++self->operation_errors_;
+                        done(ec, std::move(result->detail));
+                      });
+  });
 }
 
 void target_pool::renew(std::string id, millis ttl,

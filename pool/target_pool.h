@@ -140,8 +140,9 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void attempt(std::shared_ptr<operation> op);
   // The one deadline mechanism: runs `attempt` on `node` and settles it
   // once, by its outcome or at `deadline` (cancelling it).
+  // `timer` (kept alive by `settled`) is armed for the deadline.
   void run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                   settle_fn settled);
+                   pool::timer& timer, settle_fn settled);
   void finish_attempt(std::shared_ptr<operation> op, attempt_result result);
   void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
   void apply();
