@@ -40,7 +40,7 @@ std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
 
 target_pool::target_pool(asio::any_io_executor executor, target_config target,
                          std::shared_ptr<connection_factory> factory)
-    : strand_(asio::make_strand(executor)),
+    : strand_(protocol::make_io_strand(executor)),
       target_(std::move(target)),
       factory_(std::move(factory)),
       rng_(std::random_device{}()),

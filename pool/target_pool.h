@@ -23,6 +23,7 @@
 #include "pool/lease_table.h"
 #include "pool/pool_core.h"
 #include "pool/retry_budget.h"
+#include "protocol/io_strand.h"
 
 namespace brokerside::pool {
 
@@ -158,7 +159,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   double draw();
   std::string new_lease_id();
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;  // owns everything below
+  protocol::io_strand strand_;  // owns everything below
   target_config target_;                                      // settings and URLs
   std::shared_ptr<connection_factory> factory_;               // the adapter's connections
   std::mt19937_64 rng_;  // jitter, shuffle, lease ids (before core_, which draws from it)

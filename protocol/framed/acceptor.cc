@@ -13,7 +13,7 @@ std::shared_ptr<acceptor> acceptor::create(boost::asio::any_io_executor executor
 
 acceptor::acceptor(boost::asio::any_io_executor executor, connect_options options, events ev)
     : executor_(executor),
-      strand_(boost::asio::make_strand(executor)),
+      strand_(make_io_strand(executor)),
       listener_(strand_),
       retry_(strand_),
       options_(std::move(options)),
@@ -42,7 +42,7 @@ void acceptor::stop(std::chrono::milliseconds flush_limit, std::function<void()>
 
 void acceptor::accept_next() {
   if (closed_) return;
-  auto conn = connection::create(boost::asio::make_strand(executor_));
+  auto conn = connection::create(make_io_strand(executor_));
   listener_.accept(conn->transport(), [self = shared_from_this(), conn](std::error_code ec) {
     if (self->closed_) return;  // (conn, never started, goes with this handler)
     if (ec == std::errc::connection_aborted) return self->accept_next();  // the client reset first

@@ -8,7 +8,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include "protocol/io_strand.h"
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -73,7 +73,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   void admit(const std::shared_ptr<connection>& conn);
 
   boost::asio::any_io_executor executor_;                     // each channel gets a strand of it
-  boost::asio::strand<boost::asio::any_io_executor> strand_;  // the accept loop's
+  io_strand strand_;                                          // the accept loop's
   protocol::listener listener_;                               // the bound socket
   boost::asio::steady_timer retry_;                           // the next accept after an error
   connect_options options_;                                   // what the channels read with

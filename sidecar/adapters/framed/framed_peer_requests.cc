@@ -89,7 +89,7 @@ std::shared_ptr<framed_peer_requests> framed_peer_requests::create(
 
 framed_peer_requests::framed_peer_requests(asio::any_io_executor executor, std::string target,
                                            std::chrono::milliseconds reply_timeout)
-    : strand_(asio::make_strand(std::move(executor))),
+    : strand_(protocol::make_io_strand(executor)),
       target_(std::move(target)),
       reply_timeout_(reply_timeout) {}
 

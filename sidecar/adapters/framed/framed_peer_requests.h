@@ -10,7 +10,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/strand.hpp>
+#include "protocol/io_strand.h"
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -67,7 +67,7 @@ class framed_peer_requests : public std::enable_shared_from_this<framed_peer_req
   std::shared_ptr<subscriber> next_with_credit();
   std::string no_handler() const;  // the exception text with nobody subscribed
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  protocol::io_strand strand_;
   std::string target_;
   std::chrono::milliseconds reply_timeout_;
   std::unordered_map<std::uint64_t, request> requests_;  // by tag: waiting or delivered
