@@ -159,9 +159,9 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   double draw();
   std::string new_lease_id();
 
-  protocol::io_strand strand_;  // owns everything below
-  target_config target_;                                      // settings and URLs
-  std::shared_ptr<connection_factory> factory_;               // the adapter's connections
+  protocol::io_strand strand_;                   // owns everything below
+  target_config target_;                         // settings and URLs
+  std::shared_ptr<connection_factory> factory_;  // the adapter's connections
   std::mt19937_64 rng_;  // jitter, shuffle, lease ids (before core_, which draws from it)
   pool_core core_;       // which connection does what
   lease_table leases_;   // lease ids -> connections

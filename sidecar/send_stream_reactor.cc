@@ -4,16 +4,50 @@
 
 namespace brokerside::sidecar {
 
-// One operation of the stream, alive until its outcome is queued.
-struct send_stream_reactor::operation {
+// One message read from the client, alive until every operation in it is
+// answered (they run on its SendRequests), then reused by a later read.
+struct send_stream_reactor::inbound {
   v1::SendStreamRequest request;
-  v1::SendStreamResponse response;
+  std::uint32_t pending = 0;  // its operations not yet answered
+};
+
+// One operation's outcome slot, reused once the outcome is written.
+struct send_stream_reactor::operation {
+  inbound* from = nullptr;  // the message that carried it
+  v1::StreamOutcome outcome;
 };
 
 send_stream_reactor::send_stream_reactor(const send_call& calls, metrics& m,
                                          pool::time_point deadline)
-    : calls_(calls), metrics_(m), deadline_(deadline), reading_(std::make_shared<operation>()) {
+    : calls_(calls), metrics_(m), deadline_(deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    reading_ = take_inbound_locked();
+  }
   StartRead(&reading_->request);
+}
+
+send_stream_reactor::~send_stream_reactor() = default;
+
+send_stream_reactor::inbound* send_stream_reactor::take_inbound_locked() {
+  if (inbound_spare_.empty()) return inbound_owned_.emplace_back(std::make_unique<inbound>()).get();
+  auto* in = inbound_spare_.back();
+  inbound_spare_.pop_back();
+  return in;
+}
+
+send_stream_reactor::operation* send_stream_reactor::take_operation_locked() {
+  if (operation_spare_.empty()) {
+    return operation_owned_.emplace_back(std::make_unique<operation>()).get();
+  }
+  auto* op = operation_spare_.back();
+  operation_spare_.pop_back();
+  return op;
+}
+
+void send_stream_reactor::recycle_locked(operation* op) {
+  op->outcome.Clear();
+  operation_spare_.push_back(op);
 }
 
 void send_stream_reactor::OnReadDone(bool ok) {
@@ -23,57 +57,102 @@ void send_stream_reactor::OnReadDone(bool ok) {
     maybe_finish_locked();
     return;
   }
-  auto op = std::exchange(reading_, std::make_shared<operation>());
+  auto* in = reading_;
+  const auto& request = in->request;
+  // A message with neither send nor operations is one operation without
+  // one: it gets its INVALID_ARGUMENT with its id.
+  const bool single = request.has_send() || request.operations().empty();
+  const auto count = static_cast<std::uint32_t>(request.operations_size()) + (single ? 1 : 0);
+  std::vector<operation*> ops(count);
   bool read_more = false;
   {
     std::lock_guard lock(mutex_);
-    ++in_flight_;
+    reading_ = take_inbound_locked();
+    if (!request.operations().empty()) batched_ = true;
+    in->pending = count;
+    in_flight_ += count;
     read_more = in_flight_ < max_in_flight;
     paused_ = !read_more;
+    for (auto& op : ops) {
+      op = take_operation_locked();
+      op->from = in;
+    }
   }
-  op->response.set_id(op->request.id());
-  calls_.run(op->request.send(), *op->response.mutable_result(), deadline_,
-             [this, op](grpc::Status status) { completed(op, status); });
+  // Every operation is counted before the first starts: any may complete
+  // (and touch `in`) at once.
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto* op = ops[i];
+    const bool first_single = single && i == 0;
+    const auto& send =
+        first_single ? request.send() : request.operations(i - (single ? 1 : 0)).send();
+    op->outcome.set_id(first_single ? request.id() : request.operations(i - (single ? 1 : 0)).id());
+    calls_.run(send, *op->outcome.mutable_result(), deadline_,
+               [this, op](grpc::Status status) { completed(op, status); });
+  }
   if (read_more) StartRead(&reading_->request);
 }
 
-void send_stream_reactor::completed(const std::shared_ptr<operation>& op,
-                                    const grpc::Status& status) {
+void send_stream_reactor::completed(operation* op, const grpc::Status& status) {
   metrics_.count_stream_operation(status.error_code());
   if (!status.ok()) {
-    op->response.clear_result();
-    op->response.mutable_status()->set_code(static_cast<int>(status.error_code()));
-    op->response.mutable_status()->set_message(status.error_message());
+    op->outcome.clear_result();
+    op->outcome.mutable_status()->set_code(static_cast<int>(status.error_code()));
+    op->outcome.mutable_status()->set_message(status.error_message());
   }
   std::lock_guard lock(mutex_);
   --in_flight_;
-  if (!broken_) {
-    outbox_.push_back(std::move(op->response));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&outbox_.front());
-    }
+  if (--op->from->pending == 0) inbound_spare_.push_back(op->from);
+  if (broken_) {
+    recycle_locked(op);
+  } else {
+    ready_.push_back(op);
+    if (!writing_) write_ready_locked();
   }
-  if (paused_ && !reading_done_) {
+  if (paused_ && !reading_done_ && in_flight_ < max_in_flight) {
     paused_ = false;
     StartRead(&reading_->request);
   }
   maybe_finish_locked();
 }
 
+void send_stream_reactor::write_ready_locked() {
+  writing_msg_.Clear();
+  if (!batched_) {
+    // As before batches: one outcome per message, in the single fields.
+    auto* op = ready_.front();
+    ready_.pop_front();
+    writing_msg_.set_id(op->outcome.id());
+    if (op->outcome.has_result()) writing_msg_.mutable_result()->Swap(op->outcome.mutable_result());
+    if (op->outcome.has_status()) writing_msg_.mutable_status()->Swap(op->outcome.mutable_status());
+    recycle_locked(op);
+  } else {
+    std::size_t bytes = 0;
+    while (!ready_.empty() && writing_msg_.outcomes_size() < max_coalesced &&
+           bytes < max_coalesced_bytes) {
+      auto* op = ready_.front();
+      ready_.pop_front();
+      bytes += op->outcome.ByteSizeLong();
+      writing_msg_.add_outcomes()->Swap(&op->outcome);
+      recycle_locked(op);
+    }
+  }
+  writing_ = true;
+  StartWrite(&writing_msg_);
+}
+
 void send_stream_reactor::OnWriteDone(bool ok) {
   std::lock_guard lock(mutex_);
-  outbox_.pop_front();
+  writing_ = false;
   if (!ok) {
     // The client is gone: drop the rest; reads will fail and end the call.
     broken_ = true;
-    outbox_.clear();
+    for (auto* op : ready_) recycle_locked(op);
+    ready_.clear();
   }
-  if (!outbox_.empty()) {
-    StartWrite(&outbox_.front());
+  if (!ready_.empty()) {
+    write_ready_locked();
     return;
   }
-  writing_ = false;
   maybe_finish_locked();
 }
 

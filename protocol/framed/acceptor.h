@@ -8,7 +8,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include "protocol/io_strand.h"
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "protocol/framed/connection.h"
+#include "protocol/io_strand.h"
 #include "protocol/stream.h"
 
 namespace brokerside::protocol::framed {
@@ -72,15 +72,15 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   void accept_failed(std::error_code ec);
   void admit(const std::shared_ptr<connection>& conn);
 
-  boost::asio::any_io_executor executor_;                     // each channel gets a strand of it
-  io_strand strand_;                                          // the accept loop's
-  protocol::listener listener_;                               // the bound socket
-  boost::asio::steady_timer retry_;                           // the next accept after an error
-  connect_options options_;                                   // what the channels read with
-  events events_;                                             // the owner's part
-  std::vector<std::weak_ptr<connection>> clients_;            // admitted, maybe gone since
-  std::chrono::steady_clock::time_point reported_{};          // the last accept_failed event
-  bool closed_ = false;                                       // stop() was called
+  boost::asio::any_io_executor executor_;             // each channel gets a strand of it
+  io_strand strand_;                                  // the accept loop's
+  protocol::listener listener_;                       // the bound socket
+  boost::asio::steady_timer retry_;                   // the next accept after an error
+  connect_options options_;                           // what the channels read with
+  events events_;                                     // the owner's part
+  std::vector<std::weak_ptr<connection>> clients_;    // admitted, maybe gone since
+  std::chrono::steady_clock::time_point reported_{};  // the last accept_failed event
+  bool closed_ = false;                               // stop() was called
 };
 
 }  // namespace brokerside::protocol::framed

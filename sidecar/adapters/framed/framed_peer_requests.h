@@ -10,7 +10,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include "protocol/io_strand.h"
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "protocol/framed/connection.h"
+#include "protocol/io_strand.h"
 #include "sidecar/operation_adapter.h"
 
 namespace brokerside::sidecar {

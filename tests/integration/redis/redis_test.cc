@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
@@ -417,6 +419,68 @@ TEST_F(redis_e2e, send_stream_pipelines_a_hundred_thousand_commands) {
   EXPECT_LE(cache.connections_size(), 4);
   EXPECT_EQ(cache.pool().in_flight(), 0u);
   EXPECT_GE(cache.counters().operations(), static_cast<std::uint64_t>(count));
+}
+
+TEST_F(redis_e2e, send_stream_batches_and_coalesced_outcomes) {
+  auto ctx = testing_support::in_process_sidecar::context(std::chrono::seconds(30));
+  auto stream = stub_->SendStream(ctx.get());
+  // Before any batch: one operation, one answer in the single fields.
+  v1::SendStreamRequest single;
+  single.set_id(7);
+  *single.mutable_send() = command("cache", {"ECHO", "single"});
+  ASSERT_TRUE(stream->Write(single));
+  v1::SendStreamResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.id(), 7u);
+  EXPECT_EQ(response.result().reply().bytes(), "single");
+  EXPECT_EQ(response.outcomes_size(), 0);
+
+  // Then 40 messages of 50 operations each; the first also carries a single
+  // operation (id 5000), and operation 123 has no argv (INVALID_ARGUMENT).
+  constexpr int messages = 40, per_message = 50, count = messages * per_message;
+  std::thread writer([&] {
+    for (int m = 0; m < messages; ++m) {
+      v1::SendStreamRequest batch;
+      if (m == 0) {
+        batch.set_id(5000);
+        *batch.mutable_send() = command("cache", {"ECHO", "5000"});
+      }
+      for (int i = m * per_message; i < (m + 1) * per_message; ++i) {
+        auto& op = *batch.add_operations();
+        op.set_id(static_cast<std::uint64_t>(i));
+        *op.mutable_send() =
+            i == 123 ? command("cache", {}) : command("cache", {"ECHO", std::to_string(i)});
+      }
+      if (!stream->Write(batch)) break;
+    }
+    stream->WritesDone();
+  });
+  std::map<std::uint64_t, int> answers;
+  int responses = 0, largest = 0, right = 0;
+  while (stream->Read(&response)) {
+    ++responses;
+    EXPECT_EQ(response.id(), 0u);
+    EXPECT_FALSE(response.has_result());
+    largest = std::max(largest, response.outcomes_size());
+    for (const auto& outcome : response.outcomes()) {
+      ++answers[outcome.id()];
+      if (outcome.id() == 123) {
+        EXPECT_EQ(outcome.status().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+        EXPECT_FALSE(outcome.has_result());
+        continue;
+      }
+      EXPECT_EQ(outcome.status().code(), 0) << outcome.status().message();
+      right += outcome.result().reply().bytes() == std::to_string(outcome.id()) ? 1 : 0;
+    }
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answers.size(), static_cast<std::size_t>(count + 1));
+  for (const auto& [id, times] : answers) EXPECT_EQ(times, 1) << "id " << id;
+  EXPECT_EQ(right, count);  // all but 123, plus 5000
+  // Outcomes that completed together shared a message.
+  EXPECT_GT(largest, 1);
+  EXPECT_LT(responses, count);
 }
 
 TEST_F(redis_e2e, killed_connections_are_replaced_and_reads_retried) {
