@@ -293,6 +293,125 @@ nlohmann::json drive_streams(const load_options& o, const Request& request,
   return report(o, seconds, all, errors, control);
 }
 
+// ---- batched SendStream: `in_flight` operations outstanding, sent in
+// messages of `batch` (as redis-benchmark -P sends pipelines), answered in
+// coalesced outcomes ----
+
+class batch_stream_load final
+    : public grpc::ClientBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse> {
+ public:
+  batch_stream_load(run_control& control, v1::SendRequest send, std::uint32_t window,
+                    std::uint32_t batch)
+      : control_(control), send_(std::move(send)), batch_(batch), sent_(window) {
+    control_.add_participant();
+    for (std::uint32_t i = 0; i < window; ++i) free_.push_back(i);
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(mutex_);
+      fill_locked();
+    }
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  grpc::ClientContext& context() { return context_; }
+  latency_recorder& latencies() { return latencies_; }
+  std::uint64_t errors() const { return errors_; }
+  const grpc::Status& status() const { return status_; }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) return;
+    if (!to_write_.empty()) return write_next_locked();
+    maybe_close_locked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const auto end = bench_clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& outcome : incoming_.outcomes()) {
+        const auto id = static_cast<std::uint32_t>(outcome.id());
+        const bool good = outcome.status().code() == 0 &&
+                          outcome.result().reply().kind_case() != v1::Value::kError;
+        --outstanding_;
+        if (control_.measuring()) {
+          if (good && id < sent_.size()) {
+            latencies_.record(end - sent_[id]);
+            control_.completed();
+          } else {
+            ++errors_;
+          }
+        }
+        if (id < sent_.size()) free_.push_back(id);
+      }
+      if (!control_.stopping()) {
+        fill_locked();
+      } else {
+        maybe_close_locked();
+      }
+    }
+    StartRead(&incoming_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    status_ = status;
+    control_.participant_done();
+  }
+
+ private:
+  // Queues a message per `batch_` free slots.
+  void fill_locked() {
+    while (free_.size() >= batch_) {
+      v1::SendStreamRequest message;
+      const auto now = bench_clock::now();
+      for (std::uint32_t i = 0; i < batch_; ++i) {
+        const auto id = free_.back();
+        free_.pop_back();
+        sent_[id] = now;
+        auto& op = *message.add_operations();
+        op.set_id(id);
+        *op.mutable_send() = send_;
+      }
+      outstanding_ += batch_;
+      to_write_.push_back(std::move(message));
+    }
+    if (!writing_ && !to_write_.empty()) write_next_locked();
+  }
+  void write_next_locked() {
+    writing_ = true;
+    outgoing_ = std::move(to_write_.front());
+    to_write_.pop_front();
+    StartWrite(&outgoing_);
+  }
+  void maybe_close_locked() {
+    if (closed_ || writing_ || outstanding_ != 0 || !control_.stopping()) return;
+    closed_ = true;
+    StartWritesDone();
+  }
+
+  run_control& control_;
+  const v1::SendRequest send_;  // every operation
+  const std::uint32_t batch_;   // operations per message
+  grpc::ClientContext context_;
+  std::mutex mutex_;                           // guards everything below
+  std::vector<bench_clock::time_point> sent_;  // send time by window slot
+  std::vector<std::uint32_t> free_;            // slots not outstanding
+  std::deque<v1::SendStreamRequest> to_write_;
+  v1::SendStreamRequest outgoing_;
+  v1::SendStreamResponse incoming_;
+  std::uint32_t outstanding_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  latency_recorder latencies_;
+  std::uint64_t errors_ = 0;
+  grpc::Status status_;
+};
+
 // ---- Recv subscriptions held open ----
 
 class recv_hold final : public grpc::ClientBidiReactor<v1::RecvRequest, v1::RecvResponse> {
@@ -397,6 +516,33 @@ nlohmann::json run_stream(const load_options& o) {
     return drive_streams<Echo::Stub, EchoMessage, EchoMessage>(
         o, request, [size = o.payload](const EchoMessage& r) { return r.payload().size() == size; },
         [](Echo::Stub& stub, load& s) { stub.async()->EchoStream(&s.context(), &s); });
+  }
+  if (o.mode == load_mode::stream_set && o.batch > 1) {
+    run_control control(o);
+    const auto channels = make_channels(o);
+    std::vector<std::unique_ptr<v1::Broker::Stub>> stubs;
+    std::vector<std::unique_ptr<batch_stream_load>> streams;
+    for (const auto& channel : channels) {
+      stubs.push_back(v1::Broker::NewStub(channel));
+      for (std::uint32_t i = 0; i < o.streams; ++i) {
+        streams.push_back(std::make_unique<batch_stream_load>(
+            control, redis_command(o, {"SET", o.key, payload_of(o)}), o.in_flight, o.batch));
+        stubs.back()->async()->SendStream(&streams.back()->context(), streams.back().get());
+      }
+    }
+    for (auto& s : streams) s->start();
+    const double seconds = control.run();
+    if (!control.wait_drained(60)) throw std::runtime_error("streams did not drain within 60 s");
+    latency_recorder all;
+    std::uint64_t errors = 0;
+    for (auto& s : streams) {
+      all.merge(s->latencies());
+      errors += s->errors();
+      if (!s->status().ok()) ++errors;
+    }
+    auto out = report(o, seconds, all, errors, control);
+    out["batch"] = o.batch;
+    return out;
   }
   v1::SendStreamRequest request;
   const bool publish = o.mode == load_mode::stream_publish;

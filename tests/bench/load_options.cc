@@ -20,7 +20,8 @@ constexpr std::pair<const char*, load_mode> modes[] = {
   std::fprintf(stderr,
                "bench_load: %s\n"
                "usage: bench_load --mode MODE [--address HOST:PORT] [--clients N] [--in-flight N]\n"
-               "         [--streams N] [--warmup S] [--duration S | --count N] [--payload BYTES]\n"
+               "         [--streams N] [--batch N] [--warmup S] [--duration S | --count N] "
+               "[--payload BYTES]\n"
                "         [--target NAME] [--key KEY] [--routing-key KEY] [--label TEXT]\n"
                "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
                "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
@@ -61,6 +62,8 @@ load_options parse_load_options(int argc, char** argv) {
         o.clients = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--in-flight") {
         o.in_flight = static_cast<std::uint32_t>(std::stoul(value));
+      } else if (arg == "--batch") {
+        o.batch = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--streams") {
         o.streams = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--warmup") {
@@ -92,7 +95,9 @@ load_options parse_load_options(int argc, char** argv) {
       usage(("bad value for " + arg + ": " + value).c_str());
     }
   }
-  if (o.clients == 0 || o.in_flight == 0 || o.streams == 0) usage("counts must be at least 1");
+  if (o.clients == 0 || o.in_flight == 0 || o.streams == 0 || o.batch == 0) {
+    usage("counts must be at least 1");
+  }
   if (o.mode == load_mode::startup && o.command.empty()) usage("startup needs -- COMMAND");
   return o;
 }

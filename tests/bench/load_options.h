@@ -24,15 +24,16 @@ struct load_options {
   std::uint32_t clients = 1;               // channels, each its own TCP connection
   std::uint32_t in_flight = 1;             // calls outstanding per client (per stream)
   std::uint32_t streams = 1;               // streams per client (stream and recv modes)
-  double warmup_s = 1;                     // not measured
-  double duration_s = 5;                   // measured, unless count is set
-  std::uint64_t count = 0;                 // measured calls (0: run for duration_s)
-  std::uint32_t payload = 64;              // bytes of the echoed payload / value / body
-  std::string target = "cache";            // brokerside target
-  std::string key = "bench:key";           // Redis key
-  std::string routing_key = "bench";       // AMQP routing key (default exchange)
-  std::string label;                       // copied into the report
-  int rss_pid = 0;                         // recv_hold: the process whose RSS is read
+  std::uint32_t batch = 1;            // stream_set: operations per SendStream message (>1: batched)
+  double warmup_s = 1;                // not measured
+  double duration_s = 5;              // measured, unless count is set
+  std::uint64_t count = 0;            // measured calls (0: run for duration_s)
+  std::uint32_t payload = 64;         // bytes of the echoed payload / value / body
+  std::string target = "cache";       // brokerside target
+  std::string key = "bench:key";      // Redis key
+  std::string routing_key = "bench";  // AMQP routing key (default exchange)
+  std::string label;                  // copied into the report
+  int rss_pid = 0;                    // recv_hold: the process whose RSS is read
   int server_pid = 0;  // if set: its CPU time and context switches over the measured window
   double hold_s = 2;   // recv_hold / startup: settle before reading RSS
   std::vector<std::string> command;  // startup: the program and its arguments
