@@ -142,9 +142,9 @@ side_addr="127.0.0.1:$grpc_port"
 
 # redis-benchmark with a run length close to BENCH_DURATION at its usual rate.
 redis_bench() {
-  local clients=$1 tests=$2 n=$3
-  "${client[@]}" timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -P 1 -d 64 -t "$tests" \
-    -n "$n" --csv
+  local clients=$1 tests=$2 n=$3 pipeline=${4:-1}
+  "${client[@]}" timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -P "$pipeline" -d 64 \
+    -t "$tests" -n "$n" --csv
 }
 
 cat >"$raw/meta.json" <<EOT
@@ -178,6 +178,11 @@ for rep in $(seq "$reps"); do
   redis_bench 50 get,set 300000 >"$raw/p0-redis-c50-$rep.csv"
   load --mode stream-set --address "$side_addr" --in-flight 50 --server-pid "$main_pid" \
     >"$raw/p2-$rep.json"
+  # P2b: batches of 16 on one stream (800 in flight) against 50 clients
+  # pipelining 16 each.
+  redis_bench 50 set 2000000 16 >"$raw/p0-redis-c50p16-$rep.csv"
+  load --mode stream-set --address "$side_addr" --in-flight 800 --batch 16 \
+    --server-pid "$main_pid" >"$raw/p2b-$rep.json"
   # P6 peak: P2 again on a fresh sidecar; VmHWM is its peak RSS since exec.
   start_sidecar "p2-peak-$rep"
   load --mode stream-set --address "127.0.0.1:$sidecar_port" --in-flight 50 \

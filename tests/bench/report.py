@@ -82,7 +82,9 @@ def lat(run, key):
 echo_u1, echo_u32, echo_s50 = runs("p0-echo-u1"), runs("p0-echo-u32"), runs("p0-echo-s50")
 echo_u1000 = runs("p0-echo-u1000x10")
 rb_c1, rb_c50 = redis_csv("p0-redis-c1"), redis_csv("p0-redis-c50")
+rb_c50p16 = redis_csv("p0-redis-c50p16")
 p1, p2, p3 = runs("p1"), runs("p2"), runs("p3")
+p2b = runs("p2b")
 p4, p4_pika = runs("p4"), runs("p4-pika")
 p5_grpc, p5_redis, p5_grpc_w64 = runs("p5-grpc"), runs("p5-redis"), runs("p5-grpc-w64")
 p6, p6_peak = runs("p6"), runs("p6-peak")
@@ -136,6 +138,15 @@ add("P2", "ratio to redis-benchmark -c 50 -P 1 SET (pair by pair)", "×",
 add("P2", "ratio to the bare echo stream at 50 in flight (pair by pair)", "×",
     pairwise(p2, echo_s50, lambda a, b: a["throughput"] / b["throughput"]))
 
+add("P0", "redis-benchmark -c 50 -P 16 -d 64 SET: throughput", "ops/s",
+    [rb(t, "SET", "rps") for t in rb_c50p16])
+add("P2b", "brokerside SendStream SET 64 B, one stream, batches of 16, 800 in flight: throughput",
+    "ops/s", [thr(r) for r in p2b])
+add("P2b", "ratio to redis-benchmark -c 50 -P 16 SET (pair by pair)", "×",
+    pairwise(p2b, rb_c50p16,
+             lambda a, b: a["throughput"] / b["SET"]["rps"] if "SET" in b else None),
+    "≥ 0.8", lambda m: m >= 0.8)
+
 add("P3", "brokerside Send GET, 1 in flight: p50", "µs", [lat(r, "p50") for r in p3])
 add("P3", "brokerside Send GET, 1 in flight: p99", "µs", [lat(r, "p99") for r in p3])
 base50 = pairwise(echo_u1, rb_c1, lambda a, b: a["latency_us"]["p50"] + b["GET"]["p50_us"])
@@ -162,6 +173,8 @@ for pid, what, fig, base in (("P1", "32 in flight", p1, echo_u32), ("P2", "one s
         pairwise(fig, base, lambda a, b: (server(a, "context_switches_per_call"),
                                           server(b, "context_switches_per_call"))
                  if server(a, "context_switches_per_call") is not None else None))
+add("P2b", "server CPU per operation, batches of 16", "µs",
+    [server(r, "cpu_us_per_call") for r in p2b])
 
 add("P4", "brokerside SendStream confirmed publishes (64 in flight): throughput", "msgs/s",
     [thr(r) for r in p4])
