@@ -90,6 +90,26 @@ redis_url=$BROKERSIDE_REDIS_URL
 redis_port=$BROKERSIDE_REDIS_PORT
 amqp_url=$BROKERSIDE_AMQP_URL
 
+# A mature Redis proxy beside brokerside: twemproxy (Debian's nutcracker),
+# pooled and pipelined, one server connection, on the servers' core.
+twem_port=""
+if command -v nutcracker >/dev/null; then
+  twem_port=$(free_port)
+  cat >"$raw/nutcracker.yml" <<EOT
+bench:
+  listen: 127.0.0.1:$twem_port
+  redis: true
+  server_connections: 1
+  servers:
+    - 127.0.0.1:$redis_port:1
+EOT
+  taskset -c 0 nutcracker -c "$raw/nutcracker.yml" -s "$(free_port)" -a 127.0.0.1 \
+    -o "$raw/nutcracker.log" &
+  pids+=("$!")
+else
+  log "nutcracker not installed (scripts/deps.sh installs it): no proxy comparison"
+fi
+
 echo_port=$(free_port)
 taskset -c 0 "$echo_bin" --listen "127.0.0.1:$echo_port" >"$raw/echo-server.log" 2>&1 &
 echo_pid=$!
@@ -142,9 +162,9 @@ side_addr="127.0.0.1:$grpc_port"
 
 # redis-benchmark with a run length close to BENCH_DURATION at its usual rate.
 redis_bench() {
-  local clients=$1 tests=$2 n=$3 pipeline=${4:-1}
-  "${client[@]}" timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -P "$pipeline" -d 64 \
-    -t "$tests" -n "$n" --csv
+  local clients=$1 tests=$2 n=$3 pipeline=${4:-1} port=${5:-$redis_port}
+  "${client[@]}" timeout 120 redis-benchmark -p "$port" -c "$clients" -P "$pipeline" -d 64 \
+    -t "$tests" -n "$n" --csv 2>/dev/null
 }
 
 cat >"$raw/meta.json" <<EOT
@@ -183,6 +203,12 @@ for rep in $(seq "$reps"); do
   redis_bench 50 set 2000000 16 >"$raw/p0-redis-c50p16-$rep.csv"
   load --mode stream-set --address "$side_addr" --in-flight 800 --batch 16 \
     --server-pid "$main_pid" >"$raw/p2b-$rep.json"
+  # The proxy, same -c, -P and payload as the direct runs beside it.
+  if [[ -n $twem_port ]]; then
+    redis_bench 1 get,set 100000 1 "$twem_port" >"$raw/p0-twem-c1-$rep.csv"
+    redis_bench 50 set 300000 1 "$twem_port" >"$raw/p0-twem-c50-$rep.csv"
+    redis_bench 50 set 2000000 16 "$twem_port" >"$raw/p0-twem-c50p16-$rep.csv"
+  fi
   # P6 peak: P2 again on a fresh sidecar; VmHWM is its peak RSS since exec.
   start_sidecar "p2-peak-$rep"
   load --mode stream-set --address "127.0.0.1:$sidecar_port" --in-flight 50 \
@@ -195,7 +221,14 @@ for rep in $(seq "$reps"); do
     --in-flight 64 --warmup "$warmup" --count 50000 >"$raw/p4-$rep.json"
   "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py pika-publish --amqp "$amqp_url" \
     --count 5000 --max-seconds 30 >"$raw/p4-pika-$rep.json"
-  # P5: a Python app, one SET at a time; and the same with 64 outstanding.
+  # P5: an asyncio app, 64 tasks doing SETs, through one batched SendStream
+  # and through redis.asyncio's pool.
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py grpc-tasks --address "$side_addr" \
+    --duration "$duration" --warmup "$warmup" --tasks 64 >"$raw/p5-tasks-grpc-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py redis-tasks \
+    --redis-port "$redis_port" --duration "$duration" --warmup "$warmup" --tasks 64 \
+    >"$raw/p5-tasks-redis-$rep.json"
+  # (extra) a Python app, one SET at a time; and the same with 64 outstanding.
   "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py grpc-set --address "$side_addr" \
     --duration "$duration" --warmup "$warmup" >"$raw/p5-grpc-$rep.json"
   "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py redis-set --redis-port "$redis_port" \
@@ -268,6 +301,13 @@ if ((profile)) && command -v perf >/dev/null; then
     } | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' >"$raw/profile-$name.txt" || true
   done
 fi
+
+# Idle CPU of the main sidecar (three targets, nothing calling) over 10 s.
+ticks() { awk '{print $14 + $15}' "/proc/$main_pid/stat"; }
+idle_start=$(ticks)
+sleep 10
+echo "{\"cpu_percent\": $(awk -v a="$idle_start" -v b="$(ticks)" -v hz="$(getconf CLK_TCK)" \
+  'BEGIN{printf "%.3f", (b - a) / hz / 10 * 100}')}" >"$raw/p6-idle-cpu.json"
 
 echo "{\"loadavg_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >"$raw/meta-end.json"
 log "writing the report"

@@ -31,6 +31,8 @@ apt_packages=(
   redis-server redis-tools rabbitmq-server nats-server erlang-base
   # test clients; openssl makes the certificates of the TLS tests
   python3 python3-venv procps iproute2 openssl
+  # the benchmark's Redis proxy to compare with (twemproxy)
+  nutcracker
 )
 # Node.js and Go for the cross-language client tests: Debian's, unless the
 # machine already has its own.

@@ -3,6 +3,8 @@
   py_apps.py pika-publish  --amqp URL --count N [--payload 64] [--queue bench]
   py_apps.py redis-set     --redis-port P --duration S [--payload 64]
   py_apps.py grpc-set      --address HOST:PORT --duration S [--window 1] [--payload 64]
+  py_apps.py grpc-tasks    --address HOST:PORT --duration S [--tasks 64] [--payload 64]
+  py_apps.py redis-tasks   --redis-port P --duration S [--tasks 64] [--payload 64]
 
 Each prints one JSON object: ops, seconds, throughput and exact latency
 percentiles (every sample kept; nearest rank), like bench_load.
@@ -10,6 +12,10 @@ pika-publish: pika's BlockingConnection with confirm_delivery, one publish
 at a time (each waits for its confirm), to the default exchange.
 redis-set: redis-py, one SET at a time. grpc-set: grpc.aio, SETs through
 one SendStream; --window 1 is one at a time (each waits for its answer).
+grpc-tasks / redis-tasks (P5): an asyncio app whose --tasks tasks each do
+SET after SET, through one batched SendStream (BatchingClient: what is
+ready goes out as one message, outcomes come back coalesced) or through
+redis.asyncio with a connection pool.
 """
 
 import argparse
@@ -161,9 +167,121 @@ async def grpc_set(a):
                    payload_bytes=a.payload)
 
 
+class BatchingClient:
+    """Many asyncio tasks over one SendStream: each send() waits for its own
+    outcome; what the tasks queued meanwhile goes out as one batch."""
+
+    def __init__(self, stub, pb):
+        self.pb = pb
+        self.call = stub.SendStream()
+        self.queued = []                      # StreamOperations not yet written
+        self.waiting = {}                     # id -> future
+        self.ready = asyncio.Event()
+        self.next_id = 0
+        self.tasks = [asyncio.ensure_future(self._write()), asyncio.ensure_future(self._read())]
+
+    async def send(self, request):
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[self.next_id] = future
+        self.queued.append(self.pb.StreamOperation(id=self.next_id, send=request))
+        self.ready.set()
+        return await future                   # (status, result)
+
+    async def _write(self):
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            batch, self.queued = self.queued, []
+            if batch:
+                await self.call.write(self.pb.SendStreamRequest(operations=batch))
+
+    async def _read(self):
+        while True:
+            response = await self.call.read()
+            if response is grpc_eof():
+                return
+            for outcome in response.outcomes:
+                self.waiting.pop(outcome.id).set_result((outcome.status, outcome.result))
+
+    async def close(self):
+        self.tasks[0].cancel()
+        await self.call.done_writing()
+        await self.tasks[1]
+
+
+def grpc_eof():
+    import grpc
+
+    return grpc.aio.EOF
+
+
+async def run_tasks(name, tasks, warmup, duration, set_once, **extra):
+    """`tasks` coroutines doing set_once() in a loop; latencies of the
+    measured window."""
+    lat, errors = [], 0
+    phase = {"measure": False, "stop": False}
+
+    async def worker():
+        nonlocal errors
+        while not phase["stop"]:
+            t = time.perf_counter_ns()
+            ok = await set_once()
+            if phase["measure"] and not phase["stop"]:
+                if ok:
+                    lat.append(time.perf_counter_ns() - t)
+                else:
+                    errors += 1
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(tasks)]
+    await asyncio.sleep(warmup)
+    phase["measure"] = True
+    start = time.perf_counter()
+    await asyncio.sleep(duration)
+    phase["stop"] = True
+    seconds = time.perf_counter() - start
+    await asyncio.gather(*workers)
+    return summary(name, lat, seconds, errors, tasks=tasks, **extra)
+
+
+async def grpc_tasks(a):
+    import grpc
+
+    pb, pb_grpc = load_stubs()
+    request = pb.SendRequest(target=a.target,
+                             command=pb.Command(args=[b"SET", a.key.encode(), b"x" * a.payload]))
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        client = BatchingClient(pb_grpc.BrokerStub(channel), pb)
+
+        async def set_once():
+            status, _ = await client.send(request)
+            return status.code == 0
+
+        out = await run_tasks("grpc-batched-sendstream-tasks", a.tasks, a.warmup, a.duration,
+                              set_once, payload_bytes=a.payload)
+        await client.close()
+    return out
+
+
+async def redis_tasks(a):
+    import redis.asyncio
+
+    r = redis.asyncio.Redis(host="127.0.0.1", port=a.redis_port, max_connections=a.tasks)
+    value = b"x" * a.payload
+
+    async def set_once():
+        return bool(await r.set(a.key, value))
+
+    out = await run_tasks("redis-asyncio-pool-tasks", a.tasks, a.warmup, a.duration, set_once,
+                          payload_bytes=a.payload)
+    await r.aclose() if hasattr(r, "aclose") else await r.close()
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["pika-publish", "redis-set", "grpc-set"])
+    p.add_argument("mode", choices=["pika-publish", "redis-set", "grpc-set", "grpc-tasks",
+                                    "redis-tasks"])
     p.add_argument("--amqp")
     p.add_argument("--redis-port", type=int)
     p.add_argument("--address")
@@ -175,6 +293,7 @@ def main():
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--window", type=int, default=1)
+    p.add_argument("--tasks", type=int, default=64)
     p.add_argument("--payload", type=int, default=64)
     p.add_argument("--label", default="")
     a = p.parse_args()
@@ -182,6 +301,10 @@ def main():
         out = pika_publish(a)
     elif a.mode == "redis-set":
         out = redis_set(a)
+    elif a.mode == "grpc-tasks":
+        out = asyncio.run(grpc_tasks(a))
+    elif a.mode == "redis-tasks":
+        out = asyncio.run(redis_tasks(a))
     else:
         out = asyncio.run(grpc_set(a))
     out["label"] = a.label

@@ -87,6 +87,10 @@ p1, p2, p3 = runs("p1"), runs("p2"), runs("p3")
 p2b = runs("p2b")
 p4, p4_pika = runs("p4"), runs("p4-pika")
 p5_grpc, p5_redis, p5_grpc_w64 = runs("p5-grpc"), runs("p5-redis"), runs("p5-grpc-w64")
+p5_tasks_grpc, p5_tasks_redis = runs("p5-tasks-grpc"), runs("p5-tasks-redis")
+twem_c1, twem_c50 = redis_csv("p0-twem-c1"), redis_csv("p0-twem-c50")
+twem_c50p16 = redis_csv("p0-twem-c50p16")
+idle = [load_json("p6-idle-cpu.json")]
 p6, p6_peak = runs("p6"), runs("p6-peak")
 p7_clients, p7_recv = runs("p7-clients"), runs("p7-recv")
 
@@ -147,6 +151,16 @@ add("P2b", "ratio to redis-benchmark -c 50 -P 16 SET (pair by pair)", "×",
              lambda a, b: a["throughput"] / b["SET"]["rps"] if "SET" in b else None),
     "≥ 0.8", lambda m: m >= 0.8)
 
+add("proxy", "twemproxy (nutcracker) -c 50 -P 1 SET ÷ direct redis-benchmark (pair by pair)", "×",
+    pairwise(twem_c50, rb_c50, lambda a, b: a["SET"]["rps"] / b["SET"]["rps"]
+             if "SET" in a and "SET" in b else None))
+add("proxy", "twemproxy -c 50 -P 16 SET ÷ direct (pair by pair)", "×",
+    pairwise(twem_c50p16, rb_c50p16, lambda a, b: a["SET"]["rps"] / b["SET"]["rps"]
+             if "SET" in a and "SET" in b else None))
+add("proxy", "twemproxy -c 1 GET: p50 added to direct (pair by pair)", "µs",
+    pairwise(twem_c1, rb_c1, lambda a, b: a["GET"]["p50_us"] - b["GET"]["p50_us"]
+             if "GET" in a and "GET" in b else None))
+
 add("P3", "brokerside Send GET, 1 in flight: p50", "µs", [lat(r, "p50") for r in p3])
 add("P3", "brokerside Send GET, 1 in flight: p99", "µs", [lat(r, "p99") for r in p3])
 base50 = pairwise(echo_u1, rb_c1, lambda a, b: a["latency_us"]["p50"] + b["GET"]["p50_us"])
@@ -184,12 +198,19 @@ add("P4", "ratio (pair by pair)", "×",
     pairwise(p4, p4_pika, lambda a, b: a["throughput"] / b["throughput"]), "≥ 5×",
     lambda m: m >= 5)
 
-add("P5", "Python grpc.aio SETs through SendStream, one at a time: throughput", "ops/s",
-    [thr(r) for r in p5_grpc])
-add("P5", "Python redis-py SETs, one at a time: throughput", "ops/s", [thr(r) for r in p5_redis])
+add("P5", "Python asyncio app, 64 tasks doing SETs, one batched SendStream: throughput",
+    "ops/s", [thr(r) for r in p5_tasks_grpc])
+add("P5", "the same app on redis.asyncio with a connection pool: throughput", "ops/s",
+    [thr(r) for r in p5_tasks_redis])
 add("P5", "ratio (pair by pair)", "×",
-    pairwise(p5_grpc, p5_redis, lambda a, b: a["throughput"] / b["throughput"]), "≥ 2×",
-    lambda m: m >= 2)
+    pairwise(p5_tasks_grpc, p5_tasks_redis, lambda a, b: a["throughput"] / b["throughput"]),
+    "≥ 2×", lambda m: m >= 2)
+add("P5", "(extra) Python grpc.aio SETs through SendStream, one at a time: throughput", "ops/s",
+    [thr(r) for r in p5_grpc])
+add("P5", "(extra) Python redis-py SETs, one at a time: throughput", "ops/s",
+    [thr(r) for r in p5_redis])
+add("P5", "(extra) ratio, one at a time (pair by pair)", "×",
+    pairwise(p5_grpc, p5_redis, lambda a, b: a["throughput"] / b["throughput"]))
 add("P5", "(extra) grpc.aio SendStream with 64 outstanding: throughput", "ops/s",
     [thr(r) for r in p5_grpc_w64])
 add("P5", "(extra) ratio of the 64-outstanding app to redis-py one at a time", "×",
@@ -199,6 +220,8 @@ add("P6", "RSS idle, 3 targets (2 Redis, 1 AMQP), 2 s after SERVING", "MB",
     [r["rss_idle_kb"] / 1024 if r else None for r in p6], "≤ 15 MB", lambda m: m <= 15)
 add("P6", "peak RSS during P2 (VmHWM of a fresh sidecar that ran only P2)", "MB",
     [r["VmHWM"] / 1024 if r else None for r in p6_peak], "≤ 60 MB", lambda m: m <= 60)
+add("P6", "idle CPU of the main sidecar over 10 s, after the runs", "% of a core",
+    [r["cpu_percent"] if r else None for r in idle], "≤ 1 %", lambda m: m <= 1)
 add("P6", "exec to SERVING (grpc.health.v1, service \"\")", "ms",
     [r["exec_to_serving_ms"] if r else None for r in p6], "≤ 50 ms", lambda m: m <= 50)
 
