@@ -8,6 +8,11 @@
 #
 #   scripts/bench.sh                 (about 8 minutes)
 #   BENCH_REPS=3 BENCH_DURATION=5 BENCH_JOBS=1 BENCH_PROFILE=1 scripts/bench.sh
+#   BENCH_BASELINE=/path/to/other/brokerside BENCH_BASELINE_LABEL=ce031f8 scripts/bench.sh
+#
+# BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
+# that runs P1-P3 too, right after this build's runs in each repetition, so
+# a before/after comparison is paired run by run on one machine at one time.
 #
 # CPU placement on this 2-core machine: servers (brokerside, the echo
 # server) on core 0, load generators (bench_load, redis-benchmark, ghz, the
@@ -22,6 +27,8 @@ duration=${BENCH_DURATION:-5}
 warmup=${BENCH_WARMUP:-1}
 jobs=${BENCH_JOBS:-1}
 profile=${BENCH_PROFILE:-1}
+baseline_bin=${BENCH_BASELINE:-}
+baseline_label=${BENCH_BASELINE_LABEL:-baseline}
 ghz_version=v0.120.0
 build="$root/build-bench"
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
@@ -122,9 +129,9 @@ pids+=("$echo_pid")
 # answers the excess with RESOURCE_EXHAUSTED "pool exhausted", which is not
 # a throughput figure).
 start_sidecar() {
-  local name=$1
+  local name=$1 bin=${2:-$sidecar_bin}
   sidecar_port=$(free_port)
-  taskset -c 0 "$sidecar_bin" --listen.grpc="127.0.0.1:$sidecar_port" --listen.admin= \
+  taskset -c 0 "$bin" --listen.grpc="127.0.0.1:$sidecar_port" --listen.admin= \
     --server.threads=1 --log.level=warn \
     --target cache="$redis_url" --target events="$amqp_url" --target pubsub="$redis_url" \
     --targets.pubsub.pool.max_connections=1100 --targets.pubsub.pool.max_pending=2000 \
@@ -153,12 +160,26 @@ stop_sidecar() {
 start_sidecar main
 main_pid=$sidecar_pid
 grpc_port=$sidecar_port
+if [[ -n $baseline_bin ]]; then
+  [[ -x $baseline_bin ]] || die "BENCH_BASELINE: $baseline_bin is not an executable"
+  start_sidecar baseline "$baseline_bin"
+  base_pid=$sidecar_pid
+  base_addr="127.0.0.1:$sidecar_port"
+fi
 sleep 1
 
 client=(taskset -c 1)
 load() { "${client[@]}" "$load_bin" --warmup "$warmup" --duration "$duration" "$@"; }
 echo_addr="127.0.0.1:$echo_port"
 side_addr="127.0.0.1:$grpc_port"
+
+# The baseline build's run of the same figure, right after this build's.
+baseline_load() {
+  local out=$1
+  shift
+  [[ -n $baseline_bin ]] || return 0
+  load "$@" --address "$base_addr" --server-pid "$base_pid" >"$out"
+}
 
 # redis-benchmark with a run length close to BENCH_DURATION at its usual rate.
 redis_bench() {
@@ -176,6 +197,7 @@ cat >"$raw/meta.json" <<EOT
  "grpc": "$(dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null || echo unknown)",
  "compiler": "$(c++ --version | head -n1 | sed 's/"//g')",
  "ghz": "$ghz_version",
+ "baseline": "$([[ -n $baseline_bin ]] && echo "$baseline_label")",
  "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' with uncommitted changes')"}
 EOT
 
@@ -186,11 +208,13 @@ for rep in $(seq "$reps"); do
     >"$raw/p0-echo-u32-$rep.json"
   load --mode send-get --address "$side_addr" --in-flight 32 --server-pid "$main_pid" \
     >"$raw/p1-$rep.json"
+  baseline_load "$raw/p1-base-$rep.json" --mode send-get --in-flight 32
   load --mode echo-unary --address "$echo_addr" --in-flight 1 --server-pid "$echo_pid" \
     >"$raw/p0-echo-u1-$rep.json"
   redis_bench 1 get,set 100000 >"$raw/p0-redis-c1-$rep.csv"
   load --mode send-get --address "$side_addr" --in-flight 1 --server-pid "$main_pid" \
     >"$raw/p3-$rep.json"
+  baseline_load "$raw/p3-base-$rep.json" --mode send-get --in-flight 1
   # P2: one stream, 50 in flight, against 50 redis-benchmark clients; peak
   # RSS over P2 alone (clear_refs 5 resets VmHWM).
   load --mode echo-stream --address "$echo_addr" --in-flight 50 --server-pid "$echo_pid" \
@@ -198,6 +222,7 @@ for rep in $(seq "$reps"); do
   redis_bench 50 get,set 300000 >"$raw/p0-redis-c50-$rep.csv"
   load --mode stream-set --address "$side_addr" --in-flight 50 --server-pid "$main_pid" \
     >"$raw/p2-$rep.json"
+  baseline_load "$raw/p2-base-$rep.json" --mode stream-set --in-flight 50
   # P2b: batches of 16 on one stream (800 in flight) against 50 clients
   # pipelining 16 each.
   redis_bench 50 set 2000000 16 >"$raw/p0-redis-c50p16-$rep.csv"

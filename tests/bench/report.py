@@ -190,6 +190,35 @@ for pid, what, fig, base in (("P1", "32 in flight", p1, echo_u32), ("P2", "one s
 add("P2b", "server CPU per operation, batches of 16", "µs",
     [server(r, "cpu_us_per_call") for r in p2b])
 
+# A baseline build (BENCH_BASELINE), run right after this build in each
+# repetition: the before/after comparison, pair by pair.
+p1_base, p2_base, p3_base = runs("p1-base"), runs("p2-base"), runs("p3-base")
+if any(p1_base):
+    label = meta.get("baseline") or "baseline"
+    add("P1", f"{label}: ratio to bare echo at 32 in flight (pair by pair)", "×",
+        pairwise(p1_base, echo_u32, lambda a, b: a["throughput"] / b["throughput"]))
+    add("P1", f"this build ÷ {label}, 32 in flight (pair by pair)", "×",
+        pairwise(p1, p1_base, lambda a, b: a["throughput"] / b["throughput"]))
+    add("P1", f"server CPU per call: this build / {label}", "µs/µs",
+        pairwise(p1, p1_base, lambda a, b: (server(a, "cpu_us_per_call"),
+                                            server(b, "cpu_us_per_call"))))
+    add("P2", f"{label}: ratio to redis-benchmark -c 50 -P 1 SET (pair by pair)", "×",
+        pairwise(p2_base, rb_c50,
+                 lambda a, b: a["throughput"] / b["SET"]["rps"] if "SET" in b else None))
+    add("P2", f"this build ÷ {label}, one stream, 50 in flight (pair by pair)", "×",
+        pairwise(p2, p2_base, lambda a, b: a["throughput"] / b["throughput"]))
+    add("P2", f"server CPU per operation: this build / {label}", "µs/µs",
+        pairwise(p2, p2_base, lambda a, b: (server(a, "cpu_us_per_call"),
+                                            server(b, "cpu_us_per_call"))))
+    add("P3", f"{label}: added at p50 (pair by pair)", "µs",
+        [a["latency_us"]["p50"] - b if a is not None and b is not None else None
+         for a, b in zip(p3_base, base50)])
+    add("P3", f"p50, this build − {label} (pair by pair)", "µs",
+        pairwise(p3, p3_base, lambda a, b: a["latency_us"]["p50"] - b["latency_us"]["p50"]))
+    add("P3", f"server CPU per call: this build / {label}", "µs/µs",
+        pairwise(p3, p3_base, lambda a, b: (server(a, "cpu_us_per_call"),
+                                            server(b, "cpu_us_per_call"))))
+
 add("P4", "brokerside SendStream confirmed publishes (64 in flight): throughput", "msgs/s",
     [thr(r) for r in p4])
 add("P4", "pika BlockingConnection + confirm_delivery: throughput", "msgs/s",
