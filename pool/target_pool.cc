@@ -170,6 +170,7 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
               // An outcome, even one past its deadline, shows the connection alive.
               if (!result.error) self->core_.answered(node);
               if (run->over) {
+                self->owing_.erase(node);  // what a lease's connection owed has come
                 self->apply();
                 return;
               }
@@ -242,36 +243,40 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
 
 void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
                                  outcome_fn done) {
-  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
-                           attempt = std::move(attempt), deadline,
-                           done = std::move(done)]() mutable {
-    const lease* l = nullptr;
-    if (auto ec = self->leases_.find(id, clock::now(), l)) {
-      done(ec, {});
-      return;
-    }
-    if (self->conns_.count(l->connection_id) == 0) {
-      done(errc::unavailable, {});  // the lease's connection was lost
-      return;
-    }
-    ++self->operations_;
-    auto timer = std::make_shared<pool::timer>(self->strand_);
-    self->run_attempt(attempt, l->connection_id, deadline, *timer,
-                      [self, timer, done = std::move(done)](std::optional<attempt_result> result) {
-                        if (!result) {
-                          ++self->operation_errors_;
-                          ++self->abandoned_;
-                          return done(errc::deadline_exceeded, {});
-                        }
-                        std::error_code ec = result->error;
-                        if (ec && result->kind == failure_kind::connection) {
-                          ec = result->written ? make_error_code(errc::outcome_unknown)
-                                               : make_error_code(errc::unavailable);
-                        }
-                        if (ec) ++self->operation_errors_;
-                        done(ec, std::move(result->detail));
-                      });
-  });
+  asio::dispatch(
+      strand_, [self = shared_from_this(), id = std::move(id), attempt = std::move(attempt),
+                deadline, done = std::move(done)]() mutable {
+        const lease* l = nullptr;
+        if (auto ec = self->leases_.find(id, clock::now(), l)) {
+          done(ec, {});
+          return;
+        }
+        if (self->conns_.count(l->connection_id) == 0) {
+          done(errc::unavailable, {});  // the lease's connection was lost
+          return;
+        }
+        ++self->operations_;
+        auto timer = std::make_shared<pool::timer>(self->strand_);
+        self->run_attempt(attempt, l->connection_id, deadline, *timer,
+                          [self, timer, node = l->connection_id,
+                           done = std::move(done)](std::optional<attempt_result> result) {
+                            if (!result) {
+                              // Its answer may still come (a blocking command):
+                              // until then the connection serves nobody else.
+                              self->owing_.insert(node);
+                              ++self->operation_errors_;
+                              ++self->abandoned_;
+                              return done(errc::deadline_exceeded, {});
+                            }
+                            std::error_code ec = result->error;
+                            if (ec && result->kind == failure_kind::connection) {
+                              ec = result->written ? make_error_code(errc::outcome_unknown)
+                                                   : make_error_code(errc::unavailable);
+                            }
+                            if (ec) ++self->operation_errors_;
+                            done(ec, std::move(result->detail));
+                          });
+      });
 }
 
 void target_pool::renew(std::string id, millis ttl,
@@ -302,6 +307,13 @@ void target_pool::release(std::string id, bool discard, done_fn done) {
     if (auto ec = self->leases_.release(id, now, l)) {
       done(ec);
       return;
+    }
+    if (self->owing_.erase(l.connection_id) != 0 && !discard) {
+      spdlog::debug(
+          "target {}: lease {} released while its connection still owed an answer "
+          "(an abandoned attempt); discarding the connection",
+          self->target_.name, l.id);
+      discard = true;
     }
     self->core_.done(l.connection_id, discard, now);
     self->apply();
@@ -467,6 +479,7 @@ void target_pool::watch(std::uint64_t node) {
     if (!self) return;
     asio::post(self->strand_, [self, node] {
       if (self->conns_.erase(node) == 0) return;
+      self->owing_.erase(node);
       self->core_.lost(node, clock::now());
       self->apply();
       if (auto it = self->dedicated_.find(node); it != self->dedicated_.end()) {
@@ -488,6 +501,7 @@ void target_pool::on_timer() {
         "target {}: lease {} held by {} expired after {} ms without release; "
         "discarding its connection",
         target_.name, l.id, l.holder, std::chrono::duration_cast<millis>(now - l.acquired).count());
+    owing_.erase(l.connection_id);
     core_.done(l.connection_id, /*broken=*/true, now);
   }
   const auto stalled = core_.counters().stalled;

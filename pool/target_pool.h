@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // the holder).
   void execute_leased(std::string id, attempt_fn attempt, time_point deadline, outcome_fn done);
   void renew(std::string id, millis ttl, std::function<void(std::error_code, millis)> done);
+  // Ends a lease. Its connection goes back to the pool, unless `discard` or
+  // it still owes the answer to an attempt abandoned at its deadline (a
+  // BLPOP still blocking): such a connection is closed, never handed to
+  // another caller.
   void release(std::string id, bool discard, done_fn done);
 
   // A connection held by one caller for as long as it wants (a subscription
@@ -169,6 +174,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::map<std::uint64_t, std::unique_ptr<connection>> conns_;               // by node id
   std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
+  std::set<std::uint64_t> owing_;     // leased nodes whose abandoned attempt is still unanswered
   timer timer_;                       // core and lease deadlines
   std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener

@@ -30,7 +30,8 @@ class redis_e2e : public ::testing::Test {
         env.at("BROKERSIDE_REDIS_URL") + "?client_name=" + victim_name() + "'}\n" +
         "  wrongpass: {url: 'redis://nobody:hunter2@" + env.at("BROKERSIDE_REDIS_URL").substr(8) +
         "', retry: {max_retries: 0}}\n" + "  small: {url: '" + env.at("BROKERSIDE_REDIS_URL") +
-        "', max_frame_bytes: 1KiB}\n");
+        "', max_frame_bytes: 1KiB}\n" + "  single: {url: '" + env.at("BROKERSIDE_REDIS_URL") +
+        "', pool: {max_connections: 1, min_idle: 1}}\n");
     stub_ = &sidecar_->stub();
   }
 
@@ -371,6 +372,24 @@ TEST_F(redis_e2e, the_callers_deadline_bounds_a_blocked_command) {
   v1::ReleaseResponse released;
   EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
   EXPECT_EQ(ok(command("cache", {"PING"})).text(), "PONG");
+}
+
+TEST_F(redis_e2e, a_lease_released_while_blocked_never_serves_the_next_caller) {
+  // The holder forgets discard=true: the sidecar knows the connection still
+  // owes BLPOP's answer and closes it instead of pooling it.
+  const auto lease = acquire("single");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  v1::SendResponse response;
+  const auto status =
+      stub_->Send(&ctx, command("single", {"BLPOP", "e2e:poison", "3"}, lease), &response);
+  EXPECT_EQ(status.error_code(), StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  sidecar_->release(lease, /*discard=*/false);
+  for (int i = 0; i < 3; ++i) {
+    const auto got = sidecar_->send(command("single", {"GET", "e2e:poison:other"}), response,
+                                    std::chrono::milliseconds(1000));
+    EXPECT_TRUE(got.ok()) << "GET " << i << ": " << got.error_code() << " " << got.error_message();
+  }
 }
 
 TEST_F(redis_e2e, send_stream_pipelines_a_hundred_thousand_commands) {

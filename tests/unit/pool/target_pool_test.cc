@@ -232,6 +232,62 @@ TEST_F(target_pool_test, leases_acquire_use_renew_release) {
   pool->stop();
 }
 
+// A leased BLPOP past its deadline, then a release without discard: the
+// connection still blocked in it must not serve the next caller.
+class owed_answer : public target_pool_test {
+ protected:
+  // Leases the pool's one connection and abandons an attempt on it.
+  std::string lease_with_an_abandoned_attempt(target_pool& pool) {
+    std::optional<target_pool::lease_grant> grant;
+    pool.acquire_lease(millis(0), "ipv4:127.0.0.1:3", clock::now() + millis(2000),
+                       [&](std::error_code, target_pool::lease_grant g) { grant = g; });
+    run_until([&] { return grant.has_value(); });
+    std::optional<std::error_code> used;
+    pool.execute_leased(
+        grant->id,
+        [this](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+          late = std::move(done);
+        },
+        clock::now() + millis(500), [&](std::error_code ec, std::string) { used = ec; });
+    run_until([&] { return static_cast<bool>(late); });
+    advance(millis(501));
+    EXPECT_EQ(used, make_error_code(errc::deadline_exceeded));
+    return grant->id;
+  }
+
+  void release(target_pool& pool, const std::string& id) {
+    std::optional<std::error_code> released;
+    pool.release(id, /*discard=*/false, [&](std::error_code ec) { released = ec; });
+    run_until([&] { return released.has_value(); });
+    EXPECT_FALSE(*released);
+  }
+
+  target_pool::attempt_done late;  // the abandoned attempt's answer, if it comes
+};
+
+TEST_F(owed_answer, a_released_lease_whose_connection_owes_an_answer_is_discarded) {
+  auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
+  release(*pool, lease_with_an_abandoned_attempt(*pool));
+  EXPECT_EQ(world_.closed, 1);
+  // The next caller gets a fresh connection, not the one still blocked.
+  EXPECT_FALSE(execute(*pool, succeed()));
+  EXPECT_EQ(world_.opened, 2);
+  pool->stop();
+}
+
+TEST_F(owed_answer, once_the_owed_answer_has_come_the_connection_goes_back_to_the_pool) {
+  auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
+  const auto id = lease_with_an_abandoned_attempt(*pool);
+  late({});  // the BLPOP's answer, after its caller gave up: dropped
+  io_.poll();
+  io_.restart();
+  release(*pool, id);
+  EXPECT_EQ(world_.closed, 0);
+  EXPECT_FALSE(execute(*pool, succeed()));
+  EXPECT_EQ(world_.opened, 1);
+  pool->stop();
+}
+
 TEST_F(target_pool_test, expired_lease_is_reclaimed_and_its_connection_discarded) {
   auto pool = make([](target_config& t) { t.lease.default_ttl = millis(30'000); });
   std::optional<target_pool::lease_grant> grant;
