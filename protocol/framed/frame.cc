@@ -38,13 +38,14 @@ std::error_code append_payload(std::string& out, codec c, const message& m, cons
 }
 
 // The decoded payload as a message: [type, id, content].
-std::error_code to_message(value&& payload, message& out) {
+std::error_code to_message(value&& payload, message& out, std::int64_t* bad_type) {
   auto* triple = std::get_if<array>(&payload);
   if (triple == nullptr || triple->size() != 3) return errc::malformed_frame;
   const auto* type = std::get_if<std::int64_t>(&(*triple)[0]);
   const auto* id = std::get_if<std::int64_t>(&(*triple)[1]);
   if (type == nullptr || id == nullptr) return errc::malformed_frame;
   if (*type < 0 || *type > static_cast<std::int64_t>(message_type::exception)) {
+    if (bad_type != nullptr) *bad_type = *type;
     return errc::unsupported;
   }
   out.type = static_cast<message_type>(*type);
@@ -76,7 +77,8 @@ std::error_code append_message(std::string& out, codec c, const message& m, std:
 }
 
 std::size_t decode_message(std::string_view in, codec c, message& out, std::error_code& ec,
-                           std::uint32_t max_frame, const limits& lim) noexcept {
+                           std::uint32_t max_frame, const limits& lim,
+                           std::int64_t* bad_type) noexcept {
   ec.clear();
   if (in.size() < length_prefix_size) return 0;
   std::uint32_t size = 0;
@@ -99,7 +101,7 @@ std::size_t decode_message(std::string_view in, codec c, message& out, std::erro
   }
   if (!ec) {
     message m;
-    ec = to_message(std::move(v), m);
+    ec = to_message(std::move(v), m, bad_type);
     if (!ec) out = std::move(m);
   }
   return ec ? 0 : length_prefix_size + size;

@@ -58,7 +58,9 @@ std::error_code append_message(std::string& out, codec c, const message& m,
 // - errc::unsupported: a msg_type other than 0, 1, 2 (aiomas raises "Invalid
 //   message type"), or JSON content the value tree cannot hold (NaN, ...);
 // - errc::nesting_too_deep: content nested beyond lim.max_depth.
+// For an unknown msg_type, `bad_type` (if given) receives it.
 std::size_t decode_message(std::string_view in, codec c, message& out, std::error_code& ec,
-                           std::uint32_t max_frame = 0, const limits& lim = {}) noexcept;
+                           std::uint32_t max_frame = 0, const limits& lim = {},
+                           std::int64_t* bad_type = nullptr) noexcept;
 
 }  // namespace brokerside::protocol::framed

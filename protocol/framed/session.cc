@@ -1,5 +1,7 @@
 #include "protocol/framed/session.h"
 
+#include <limits>
+#include <string>
 #include <utility>
 
 #include "protocol/errc.h"
@@ -60,9 +62,15 @@ void session::reply(std::int64_t id, message_type answer, const value& content, 
 
 std::size_t session::consume(std::string_view in, output& out, std::error_code& ec) {
   message m;
-  const auto used = decode_message(in, codec_, m, ec, max_frame_, limits_);
+  constexpr auto no_type = std::numeric_limits<std::int64_t>::min();
+  std::int64_t bad_type = no_type;
+  const auto used = decode_message(in, codec_, m, ec, max_frame_, limits_, &bad_type);
   if (ec) {
-    ec = protocol_failure(ec, ec.message());
+    ec = protocol_failure(ec, bad_type != no_type
+                                  ? "msg_type " + std::to_string(bad_type) +
+                                        ", which the protocol does not have: 0 request, 1 "
+                                        "result, 2 exception"
+                                  : ec.message());
     return 0;
   }
   if (used == 0) return 0;

@@ -271,22 +271,29 @@ class operations final : public operation_adapter {
     framed::value content;
     (void)framed_translate::content_of(request.request().message(), content);  // by check()
     const auto form = request.request().message().content_case();
-    auto answered = [form, done](std::error_code ec, framed::message_type answer,
-                                 framed::value result, bool written) {
-      if (ec) {
-        return done(attempt_outcome::failed(
-            {ec, failure_kind::connection, written, "framed: " + ec.message()}));
-      }
-      if (answer == framed::message_type::exception) {
-        const auto* text = std::get_if<std::string>(&result);
-        return done(attempt_outcome::failed(
-            {make_error_code(pool::errc::remote_exception), failure_kind::operation, true,
-             "framed: remote exception: " + (text ? *text : std::string("(no text)"))}));
-      }
-      attempt_outcome out;
-      framed_translate::result_to(form, std::move(result), *out.response.mutable_response());
-      done(std::move(out));
-    };
+    auto answered =
+        [form, done, weak = std::weak_ptr<framed::connection>(channel.shared_from_this())](
+            std::error_code ec, framed::message_type answer, framed::value result, bool written) {
+          if (ec) {
+            // What the peer did, when it broke the protocol (as the log says it).
+            const auto c = weak.lock();
+            const auto why = c && !c->protocol_error().empty()
+                                 ? "the peer broke the protocol (" + c->protocol_error() +
+                                       "); its connection was closed"
+                                 : ec.message();
+            return done(
+                attempt_outcome::failed({ec, failure_kind::connection, written, "framed: " + why}));
+          }
+          if (answer == framed::message_type::exception) {
+            const auto* text = std::get_if<std::string>(&result);
+            return done(attempt_outcome::failed(
+                {make_error_code(pool::errc::remote_exception), failure_kind::operation, true,
+                 "framed: remote exception: " + (text ? *text : std::string("(no text)"))}));
+          }
+          attempt_outcome out;
+          framed_translate::result_to(form, std::move(result), *out.response.mutable_response());
+          done(std::move(out));
+        };
     std::int64_t id = 0;
     if (auto ec = channel.request(content, std::move(answered), id)) {
       return done(attempt_outcome::failed(

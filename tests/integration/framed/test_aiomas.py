@@ -208,6 +208,13 @@ def test_a_bad_peer_costs_one_connection_and_nothing_else(sidecar, mode):
                 broker.Send(request("bad", json='"hello"'), timeout=5)
             # It reached the peer, so its outcome is unknown: not retried.
             assert e.value.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE), e.value
+            # The status says what the peer did, as the log does.
+            said = {"unknown msg_type": "framed: the peer broke the protocol (msg_type 7, which the "
+                                        "protocol does not have",
+                    "result for an unknown msg_id": "framed: the peer broke the protocol (result "
+                                                    "for unknown msg_id 999)"}
+            if mode in said:
+                assert said[mode] in e.value.details(), e.value.details()
             assert time.monotonic() - started < 2, "the failure waited for the deadline"
             assert broker.Send(request("good", json='"still here"'), timeout=5).response.json == '"still here"'
         if mode != "truncated frame then EOF":

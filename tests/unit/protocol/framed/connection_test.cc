@@ -20,6 +20,14 @@ std::string frame(message_type type, std::int64_t id, value content) {
   return out;
 }
 
+// A JSON payload as a frame, whatever it says.
+std::string frame_bytes(const std::string& json) {
+  const auto n = static_cast<std::uint32_t>(json.size());
+  return std::string{static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                     static_cast<char>(n >> 8), static_cast<char>(n)} +
+         json;
+}
+
 value text(const char* s) { return value{std::string(s)}; }
 
 struct answer {
@@ -88,6 +96,16 @@ TEST_F(framed_connection_test, an_answer_for_an_unknown_id_is_a_protocol_error) 
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].ec, errc::malformed_frame);
   EXPECT_TRUE(a[0].written);  // its write was in flight
+}
+
+TEST_F(framed_connection_test, an_unknown_message_type_is_named_in_the_protocol_error) {
+  std::vector<answer> a;
+  request("a", a);
+  wire_->deliver(frame_bytes("[7, 0, \"x\"]"));
+  EXPECT_EQ(conn_->protocol_error(),
+            "msg_type 7, which the protocol does not have: 0 request, 1 result, 2 exception");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].ec, errc::unsupported);
 }
 
 TEST_F(framed_connection_test, a_peer_request_without_a_handler_is_answered_no_handler) {
