@@ -265,6 +265,24 @@ class stream_load final : public grpc::ClientBidiReactor<Request, Response> {
   grpc::Status status_;
 };
 
+// Starts `streams`, runs the measurement, waits for them to drain, and
+// reports their latencies and errors together.
+template <typename Stream>
+nlohmann::json run_streams(const load_options& o, run_control& control,
+                           std::vector<std::unique_ptr<Stream>>& streams) {
+  for (auto& s : streams) s->start();
+  const double seconds = control.run();
+  if (!control.wait_drained(60)) throw std::runtime_error("streams did not drain within 60 s");
+  latency_recorder all;
+  std::uint64_t errors = 0;
+  for (auto& s : streams) {
+    all.merge(s->latencies());
+    errors += s->errors();
+    if (!s->status().ok()) ++errors;
+  }
+  return report(o, seconds, all, errors, control);
+}
+
 template <typename Stub, typename Request, typename Response, typename Open>
 nlohmann::json drive_streams(const load_options& o, const Request& request,
                              typename stream_load<Request, Response>::check_fn check, Open open) {
@@ -280,17 +298,7 @@ nlohmann::json drive_streams(const load_options& o, const Request& request,
       open(*stubs.back(), *streams.back());
     }
   }
-  for (auto& s : streams) s->start();
-  const double seconds = control.run();
-  if (!control.wait_drained(60)) throw std::runtime_error("streams did not drain within 60 s");
-  latency_recorder all;
-  std::uint64_t errors = 0;
-  for (auto& s : streams) {
-    all.merge(s->latencies());
-    errors += s->errors();
-    if (!s->status().ok()) ++errors;
-  }
-  return report(o, seconds, all, errors, control);
+  return run_streams(o, control, streams);
 }
 
 // ---- batched SendStream: `in_flight` operations outstanding, sent in
@@ -530,17 +538,7 @@ nlohmann::json run_stream(const load_options& o) {
         stubs.back()->async()->SendStream(&streams.back()->context(), streams.back().get());
       }
     }
-    for (auto& s : streams) s->start();
-    const double seconds = control.run();
-    if (!control.wait_drained(60)) throw std::runtime_error("streams did not drain within 60 s");
-    latency_recorder all;
-    std::uint64_t errors = 0;
-    for (auto& s : streams) {
-      all.merge(s->latencies());
-      errors += s->errors();
-      if (!s->status().ok()) ++errors;
-    }
-    auto out = report(o, seconds, all, errors, control);
+    auto out = run_streams(o, control, streams);
     out["batch"] = o.batch;
     return out;
   }
