@@ -169,8 +169,8 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
             asio::post(self->strand_, [self, run, node, result = std::move(result)]() mutable {
               // An outcome, even one past its deadline, shows the connection alive.
               if (!result.error) self->core_.answered(node);
+              self->answered_owed(node);
               if (run->over) {
-                self->owing_.erase(node);  // what a lease's connection owed has come
                 self->apply();
                 return;
               }
@@ -179,6 +179,12 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
               run->settled(std::move(result));
             });
           });
+}
+
+void target_pool::answered_owed(std::uint64_t node) {
+  auto it = owing_.find(node);
+  if (it == owing_.end()) return;
+  if (--it->second == 0) owing_.erase(it);
 }
 
 void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result) {
@@ -243,40 +249,43 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
 
 void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
                                  outcome_fn done) {
-  asio::dispatch(
-      strand_, [self = shared_from_this(), id = std::move(id), attempt = std::move(attempt),
-                deadline, done = std::move(done)]() mutable {
-        const lease* l = nullptr;
-        if (auto ec = self->leases_.find(id, clock::now(), l)) {
-          done(ec, {});
-          return;
-        }
-        if (self->conns_.count(l->connection_id) == 0) {
-          done(errc::unavailable, {});  // the lease's connection was lost
-          return;
-        }
-        ++self->operations_;
-        auto timer = std::make_shared<pool::timer>(self->strand_);
-        self->run_attempt(attempt, l->connection_id, deadline, *timer,
-                          [self, timer, node = l->connection_id,
-                           done = std::move(done)](std::optional<attempt_result> result) {
-                            if (!result) {
-                              // Its answer may still come (a blocking command):
-                              // until then the connection serves nobody else.
-                              self->owing_.insert(node);
-                              ++self->operation_errors_;
-                              ++self->abandoned_;
-                              return done(errc::deadline_exceeded, {});
-                            }
-                            std::error_code ec = result->error;
-                            if (ec && result->kind == failure_kind::connection) {
-                              ec = result->written ? make_error_code(errc::outcome_unknown)
-                                                   : make_error_code(errc::unavailable);
-                            }
-                            if (ec) ++self->operation_errors_;
-                            done(ec, std::move(result->detail));
-                          });
-      });
+  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
+                           attempt = std::move(attempt), deadline,
+                           done = std::move(done)]() mutable {
+    const lease* l = nullptr;
+    if (auto ec = self->leases_.find(id, clock::now(), l)) {
+      done(ec, {});
+      return;
+    }
+    if (self->conns_.count(l->connection_id) == 0) {
+      done(errc::unavailable, {});  // the lease's connection was lost
+      return;
+    }
+    ++self->operations_;
+    // Owed from the write on: a release that comes before the answer (the
+    // caller's own deadline fired first) must not pool a connection that
+    // will still answer.
+    ++self->owing_[l->connection_id];
+    auto timer = std::make_shared<pool::timer>(self->strand_);
+    self->run_attempt(attempt, l->connection_id, deadline, *timer,
+                      [self, timer, done = std::move(done)](std::optional<attempt_result> result) {
+                        if (!result) {
+                          // Its answer may still come (a blocking command):
+                          // until then the connection stays owed (run_attempt
+                          // settles the debt when the answer comes).
+                          ++self->operation_errors_;
+                          ++self->abandoned_;
+                          return done(errc::deadline_exceeded, {});
+                        }
+                        std::error_code ec = result->error;
+                        if (ec && result->kind == failure_kind::connection) {
+                          ec = result->written ? make_error_code(errc::outcome_unknown)
+                                               : make_error_code(errc::unavailable);
+                        }
+                        if (ec) ++self->operation_errors_;
+                        done(ec, std::move(result->detail));
+                      });
+  });
 }
 
 void target_pool::renew(std::string id, millis ttl,
@@ -311,7 +320,7 @@ void target_pool::release(std::string id, bool discard, done_fn done) {
     if (self->owing_.erase(l.connection_id) != 0 && !discard) {
       spdlog::debug(
           "target {}: lease {} released while its connection still owed an answer "
-          "(an abandoned attempt); discarding the connection",
+          "(an attempt still running or abandoned at its deadline); discarding the connection",
           self->target_.name, l.id);
       discard = true;
     }

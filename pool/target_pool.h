@@ -15,7 +15,6 @@
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -150,6 +149,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
                    pool::timer& timer, settle_fn settled);
   void finish_attempt(std::shared_ptr<operation> op, attempt_result result);
+  // One answer that a leased `node` owed has come (owing_); no-op otherwise.
+  void answered_owed(std::uint64_t node);
   void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
   void apply();
   void perform(const pool_action& action);
@@ -174,7 +175,9 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::map<std::uint64_t, std::unique_ptr<connection>> conns_;               // by node id
   std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
-  std::set<std::uint64_t> owing_;     // leased nodes whose abandoned attempt is still unanswered
+  // Leased nodes with attempts still unanswered (running, or abandoned at their
+  // deadline), by node: released while owing, a connection is closed, not pooled.
+  std::map<std::uint64_t, std::size_t> owing_;
   timer timer_;                       // core and lease deadlines
   std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener

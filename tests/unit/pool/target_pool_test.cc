@@ -275,6 +275,29 @@ TEST_F(owed_answer, a_released_lease_whose_connection_owes_an_answer_is_discarde
   pool->stop();
 }
 
+TEST_F(owed_answer, a_lease_released_before_its_attempts_deadline_is_discarded_too) {
+  // The caller's own gRPC deadline can fire, and its Release arrive, before
+  // the pool's timer for the same deadline: the attempt is still running.
+  auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
+  std::optional<target_pool::lease_grant> grant;
+  pool->acquire_lease(millis(0), "ipv4:127.0.0.1:3", clock::now() + millis(2000),
+                      [&](std::error_code, target_pool::lease_grant g) { grant = g; });
+  run_until([&] { return grant.has_value(); });
+  std::optional<std::error_code> used;
+  pool->execute_leased(
+      grant->id,
+      [this](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+        late = std::move(done);
+      },
+      clock::now() + millis(500), [&](std::error_code ec, std::string) { used = ec; });
+  run_until([&] { return static_cast<bool>(late); });
+  release(*pool, grant->id);
+  EXPECT_EQ(world_.closed, 1);
+  EXPECT_FALSE(execute(*pool, succeed()));
+  EXPECT_EQ(world_.opened, 2);
+  pool->stop();
+}
+
 TEST_F(owed_answer, once_the_owed_answer_has_come_the_connection_goes_back_to_the_pool) {
   auto pool = make([](target_config& t) { t.pool.max_connections = 1; });
   const auto id = lease_with_an_abandoned_attempt(*pool);
