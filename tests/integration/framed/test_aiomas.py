@@ -120,6 +120,7 @@ def test_json_over_tcp_concurrent_requests_answered_out_of_order(sidecar):
             with pytest.raises(grpc.RpcError) as e:
                 broker.Send(request("peer", body=b"\x00\x01"), timeout=5)
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "JSON carries no bytes" in e.value.details(), e.value.details()
     finally:
         server.close()
 
@@ -131,8 +132,14 @@ def test_msgpack_over_a_unix_socket_carries_bytes(sidecar, tmp_path):
         s = sidecar("--target", f"peer=framed+unix://{path}?codec=msgpack")
         with s.channel() as channel:
             broker = pb_grpc.BrokerStub(channel)
+            # body is one bin value: the handler gets Python bytes (and reverses
+            # them), not codec bytes spliced into the frame. Bytes that happen
+            # to be a whole msgpack encoding stay bytes too.
             reply = broker.Send(request("peer", body=b"\x00\x01\xff"), timeout=5).response
             assert reply.body == b"\xff\x01\x00"
+            encoded = msgpack.packb({"n": 1})
+            reply = broker.Send(request("peer", body=encoded), timeout=5).response
+            assert reply.body == encoded[::-1]
             with pytest.raises(grpc.RpcError) as e:
                 broker.Send(request("peer", json='"fail"'), timeout=5)
             assert e.value.code() == grpc.StatusCode.UNKNOWN
