@@ -50,8 +50,47 @@ void client::shut_down() {
   conn_->close();
 }
 
+bool client::exchange_known(const std::string& exchange) const {
+  // The default exchange always exists (and cannot be declared).
+  if (exchange.empty() || exchange_check_interval_.count() == 0) return true;
+  const auto it = exchanges_.find(exchange);
+  return it != exchanges_.end() && steady::now() < it->second;
+}
+
+void client::with_exchange(const std::string& exchange, exchange_use use) {
+  auto& waiting = checking_[exchange];
+  waiting.push_back(std::move(use));
+  if (waiting.size() > 1) return;  // a check is out already
+  exchange_declare check;
+  check.exchange = exchange;
+  check.passive = true;
+  // On a plain channel of its own: a 404 closes that one, not the channel
+  // that every publish shares.
+  command(std::move(check), [self = shared_from_this(), exchange](std::error_code ec, method,
+                                                                  broker_reply reply, bool) {
+    if (!ec) self->exchanges_[exchange] = steady::now() + self->exchange_check_interval_;
+    const auto it = self->checking_.find(exchange);
+    if (it == self->checking_.end()) return;
+    auto waiting = std::move(it->second);
+    self->checking_.erase(it);
+    for (auto& use : waiting) use(ec, reply);
+  });
+}
+
 void client::publish(const basic_publish& method, const basic_properties& properties,
                      std::string_view body, publish_handler done) {
+  if (exchange_known(method.exchange))
+    return publish_now(method, properties, body, std::move(done));
+  with_exchange(method.exchange,
+                [self = shared_from_this(), method, properties, body = std::string(body),
+                 done = std::move(done)](std::error_code ec, broker_reply reply) mutable {
+                  if (ec) return done(ec, std::move(reply), false);
+                  self->publish_now(method, properties, body, std::move(done));
+                });
+}
+
+void client::publish_now(const basic_publish& method, const basic_properties& properties,
+                         std::string_view body, publish_handler done) {
   if (publish_.id != 0)
     return conn_->publish(publish_.id, method, properties, body, std::move(done));
   // The channel is (re)opening: keep a copy until it is.
@@ -111,6 +150,21 @@ void client::request(basic_publish method, basic_properties properties, std::str
     });
   }
   requests_.emplace(correlation, std::move(pending));
+  if (!exchange_known(method.exchange)) {
+    const auto exchange = method.exchange;
+    return with_exchange(exchange, [self = shared_from_this(), method = std::move(method),
+                                    properties = std::move(properties), body = std::string(body),
+                                    correlation](std::error_code ec, broker_reply reply) mutable {
+      if (ec) return self->fail_request(correlation, {ec, std::move(reply), false});
+      if (self->requests_.count(correlation) == 0) return;  // its caller gave up meanwhile
+      self->publish_request(std::move(method), std::move(properties), body, correlation);
+    });
+  }
+  publish_request(std::move(method), std::move(properties), body, correlation);
+}
+
+void client::publish_request(basic_publish method, basic_properties properties,
+                             std::string_view body, const std::string& correlation) {
   with_channel(replies_, true,
                [self = shared_from_this(), method = std::move(method),
                 properties = std::move(properties), body = std::string(body),
@@ -196,6 +250,9 @@ void client::fail_requests(std::error_code ec) {
 }
 
 void client::channel_closed(channel_id id, const broker_reply& reply) {
+  // A publish failed there despite its check (the exchange deleted since,
+  // or another refusal): check every exchange again.
+  if (publish_.id == id || replies_.id == id) exchanges_.clear();
   if (publish_.id == id) publish_.id = 0;
   std::erase(idle_commands_, id);
   if (replies_.id != id) return;

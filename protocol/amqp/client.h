@@ -1,12 +1,16 @@
 // What a client runs over one amqp::connection besides the wire protocol:
 // a confirm-mode channel for publishes (opened at connect, reopened after
 // the broker closes it), a few idle plain channels reused for synchronous
-// commands, and request/reply over RabbitMQ's direct reply-to
-// (amq.rabbitmq.reply-to), replies matched to requests by correlation id.
-// Used on the connection's executor only; every completion runs there.
+// commands, request/reply over RabbitMQ's direct reply-to
+// (amq.rabbitmq.reply-to), replies matched to requests by correlation id,
+// and a check that an exchange exists before the first publish to it, so
+// that one caller's missing exchange does not close the channel it shares
+// with every other publish. Used on the connection's executor only; every
+// completion runs there.
 #pragma once
 
 #include <boost/asio/cancellation_signal.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -54,6 +58,15 @@ class client : public std::enable_shared_from_this<client> {
   // Over `conn`, which is not connected yet.
   static std::shared_ptr<client> create(std::shared_ptr<connection> conn);
 
+  // How long an exchange seen to exist (a passive exchange.declare on a
+  // command channel) is trusted before it is checked again; a publish
+  // channel closed by the broker forgets them all. Zero: never checked, a
+  // publish to a missing exchange closes the shared publish channel (404)
+  // and the publishes in flight with it end with channel_closed.
+  void set_exchange_check_interval(std::chrono::milliseconds interval) noexcept {
+    exchange_check_interval_ = interval;
+  }
+
   connection& conn() const noexcept { return *conn_; }
   const std::shared_ptr<connection>& conn_ptr() const noexcept { return conn_; }
 
@@ -76,9 +89,11 @@ class client : public std::enable_shared_from_this<client> {
   void shut_down();
 
   // Publishes on the confirm channel; completion as connection::publish.
-  // While the channel is open the body goes straight into the connection's
-  // output (nothing is kept, so they need only live during the call);
-  // while it (re)opens, method, properties and body are copied until it is.
+  // While the channel is open and the exchange known to exist the body goes
+  // straight into the connection's output (nothing is kept, so they need
+  // only live during the call); otherwise method, properties and body are
+  // copied until it is. An exchange the check finds missing fails the
+  // publish with channel_closed and the broker's 404, written = false.
   // No cancellation: a publish runs to its confirm. See names_exchange()
   // for channel_closed.
   void publish(const basic_publish& method, const basic_properties& properties,
@@ -89,7 +104,8 @@ class client : public std::enable_shared_from_this<client> {
   // written), once. A method once written runs to its answer: no cancel.
   void command(method request, command_handler done);
 
-  // Publishes a request (mandatory) with reply_to set to direct reply-to and
+  // Publishes a request (mandatory; its exchange checked as for publish)
+  // with reply_to set to direct reply-to and
   // a correlation id of ours, and completes with the reply, whose
   // correlation id is again the one in `properties` (or none). Method,
   // properties and body are copied. Completion: done(outcome), once — or
@@ -103,6 +119,8 @@ class client : public std::enable_shared_from_this<client> {
 
  private:
   using channel_use = std::function<void(std::error_code, channel_id, broker_reply)>;
+  using exchange_use = std::function<void(std::error_code, broker_reply)>;
+  using steady = std::chrono::steady_clock;
 
   // A channel opened on demand and kept: who asked while it opened waits.
   struct channel_slot {
@@ -121,6 +139,16 @@ class client : public std::enable_shared_from_this<client> {
   explicit client(std::shared_ptr<connection> conn) : conn_(std::move(conn)) {}
 
   void with_channel(channel_slot& slot, bool confirms, channel_use use);
+  // Whether a publish to `exchange` may go out without a check first.
+  bool exchange_known(const std::string& exchange) const;
+  // Runs `use` once `exchange` is seen to exist (or with why not); one check
+  // at a time per exchange, whoever asks meanwhile waits for it.
+  void with_exchange(const std::string& exchange, exchange_use use);
+  void publish_now(const basic_publish& method, const basic_properties& properties,
+                   std::string_view body, publish_handler done);
+  // A request whose exchange is known: out on the reply channel.
+  void publish_request(basic_publish method, basic_properties properties, std::string_view body,
+                       const std::string& correlation);
   void opened(channel_slot& slot, std::error_code ec, channel_id id, broker_reply reply);
   void consume_replies(channel_id id);
   void reply_arrived(delivery d);
@@ -133,10 +161,13 @@ class client : public std::enable_shared_from_this<client> {
   channel_slot publish_;                   // confirm mode: publishes
   channel_slot replies_;                   // confirm mode, consuming direct reply-to
   std::vector<channel_id> idle_commands_;  // plain, free for a command
-  std::unordered_map<std::string, pending_request> requests_;   // by our correlation id
-  std::uint64_t next_correlation_ = 0;                          // "bs.N"
-  std::function<void(std::error_code, broker_reply)> lost_cb_;  // the owner's on_lost
-  bool lost_ = false;                                           // the connection broke
+  std::unordered_map<std::string, steady::time_point> exchanges_;        // seen to exist, until
+  std::unordered_map<std::string, std::vector<exchange_use>> checking_;  // waiting, by exchange
+  std::chrono::milliseconds exchange_check_interval_{30'000};            // 0: never check
+  std::unordered_map<std::string, pending_request> requests_;            // by our correlation id
+  std::uint64_t next_correlation_ = 0;                                   // "bs.N"
+  std::function<void(std::error_code, broker_reply)> lost_cb_;           // the owner's on_lost
+  bool lost_ = false;                                                    // the connection broke
 };
 
 }  // namespace brokerside::protocol::amqp

@@ -6,8 +6,10 @@
 #include "pool/errc.h"
 #include "protocol/amqp/client.h"
 #include "protocol/errc.h"
+#include "sidecar/adapters/amqp/amqp_options.h"
 #include "sidecar/adapters/amqp/amqp_subscription.h"
 #include "sidecar/adapters/amqp/amqp_translate.h"
+#include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -18,6 +20,13 @@ namespace amqp = protocol::amqp;
 namespace translate = amqp_translate;
 
 using translate::describe;
+
+std::shared_ptr<const adapter_options> read_options(const config_section& s,
+                                                    const target_settings&) {
+  auto o = std::make_shared<amqp_options>();
+  s.read("exchange_check_interval", o->exchange_check_interval);
+  return o;
+}
 
 // How a failed AMQP operation ends: broker refusals by their reply code (the
 // connection stays), anything else as a connection error.
@@ -64,7 +73,10 @@ class pooled_connection final : public pool::connection {
       : executor_(executor),
         client_(amqp::client::create(amqp::connection::create(executor))),
         target_(std::move(target)),
-        error_text_(std::make_shared<std::string>()) {}
+        error_text_(std::make_shared<std::string>()) {
+    client_->set_exchange_check_interval(
+        target_->options_as<amqp_options>().exchange_check_interval);
+  }
   ~pooled_connection() override { client_->shut_down(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
@@ -209,7 +221,8 @@ class operations final : public operation_adapter {
     auto finish = [exchange = method.exchange, done = std::move(done)](
                       std::error_code ec, amqp::broker_reply reply, bool written) {
       // The confirm channel is shared: when another publish's error closes
-      // it (404 for its exchange), this one's outcome is merely unknown.
+      // it (its exchange deleted after its check, a 403, ...), this one's
+      // outcome is merely unknown.
       if (ec == protocol::errc::channel_closed && !amqp::names_exchange(reply, exchange)) {
         return done(attempt_outcome::failed(
             {make_error_code(pool::errc::outcome_unknown), pool::failure_kind::operation, true,
@@ -258,6 +271,7 @@ const adapter_descriptor& amqp_adapter() {
       .name = "amqp",
       .schemes = {{.scheme = "amqp", .default_port = 5672},
                   {.scheme = "amqps", .tls = true, .default_port = 5671}},
+      .read_options = read_options,
       .make = make_binding,
   };
   return descriptor;

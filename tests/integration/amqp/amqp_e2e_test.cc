@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -203,6 +204,86 @@ TEST_F(amqp_e2e, broker_refusals_have_their_own_statuses_and_the_next_call_works
   EXPECT_EQ(sidecar_->stats("events").counters().disconnects(), 0u);
   const auto purged = command({"queue.purge", q});
   EXPECT_EQ(purged.map().entries(0).value().integer(), 1);
+}
+
+TEST_F(amqp_e2e, a_publish_to_a_missing_exchange_costs_no_other_publish_anything) {
+  // Good publishes to a named exchange and to the default one, interleaved
+  // with publishes to an exchange that does not exist, from two streams at
+  // once on one target (one shared publish channel).
+  const auto q = queue("isolated");
+  const auto exchange = name("isolated-x");
+  command({"exchange.delete", exchange});
+  command({"exchange.declare", exchange, "direct"});
+  command({"queue.bind", q, exchange, q});
+  const auto missing = name("no-such-exchange");
+  constexpr int per_stream = 200;
+  std::atomic<int> good_ok{0}, bad_not_found{0}, other{0};
+  const auto run = [&](int stream_no) {
+    auto ctx = in_process_sidecar::context(std::chrono::seconds(60));
+    auto publishing = sidecar_->stub().SendStream(ctx.get());
+    std::thread writer([&] {
+      for (int i = 0; i < per_stream; ++i) {
+        v1::SendStreamRequest request;
+        request.set_id(static_cast<std::uint64_t>(i));
+        const auto body = std::to_string(stream_no) + "." + std::to_string(i);
+        if (i % 2 == 1) {
+          *request.mutable_send() = publish(missing, q, body, true);
+        } else {
+          *request.mutable_send() = publish(i % 4 == 0 ? exchange : "", q, body, true);
+        }
+        if (!publishing->Write(request)) break;
+      }
+      publishing->WritesDone();
+    });
+    v1::SendStreamResponse response;
+    while (publishing->Read(&response)) {
+      const bool good = response.id() % 2 == 0;
+      const auto code = response.status().code();
+      if (good && code == 0 && response.result().has_published()) {
+        ++good_ok;
+      } else if (!good && code == static_cast<int>(StatusCode::NOT_FOUND) &&
+                 response.status().message().find("404 NOT_FOUND") != std::string::npos) {
+        ++bad_not_found;
+      } else {
+        ++other;
+        ADD_FAILURE() << "op " << response.id() << ": " << response.status().code() << " "
+                      << response.status().message();
+      }
+    }
+    writer.join();
+    EXPECT_TRUE(publishing->Finish().ok());
+  };
+  std::thread second(run, 2);
+  run(1);
+  second.join();
+  EXPECT_EQ(good_ok.load(), per_stream);  // half of each stream's
+  EXPECT_EQ(bad_not_found.load(), per_stream);
+  EXPECT_EQ(other.load(), 0);
+  // Channel errors only: no connection went down (before the Recv below,
+  // whose own connection closes when it ends).
+  EXPECT_EQ(sidecar_->stats("events").counters().disconnects(), 0u);
+
+  // Every good publish stored exactly once.
+  grpc::ClientContext recv_ctx;
+  auto s = subscribe(recv_ctx, q, 500);
+  std::set<std::string> bodies;
+  v1::RecvResponse delivery;
+  while (bodies.size() < per_stream && s->Read(&delivery)) {
+    ASSERT_TRUE(delivery.has_delivery()) << delivery.DebugString();
+    EXPECT_TRUE(bodies.insert(delivery.delivery().message().body()).second)
+        << "duplicate " << delivery.delivery().message().body();
+    ack(*s, delivery.delivery().delivery_id());
+  }
+  EXPECT_EQ(bodies.size(), static_cast<std::size_t>(per_stream));
+  s->WritesDone();
+  while (s->Read(&delivery)) {
+    ADD_FAILURE() << "more than was published: " << delivery.DebugString();
+  }
+  EXPECT_TRUE(s->Finish().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto declared = command({"queue.declare", q}, {{"passive", true}});
+  EXPECT_EQ(declared.map().entries(1).value().integer(), 0) << declared.DebugString();
+  command({"exchange.delete", exchange});
 }
 
 TEST_F(amqp_e2e, request_reply_through_direct_reply_to) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "sidecar/adapter_registry.h"
+#include "sidecar/adapters/amqp/amqp_options.h"
 #include "sidecar/adapters/framed/framed_options.h"
 
 namespace brokerside::sidecar {
@@ -81,6 +82,7 @@ targets:
     lease: {default_ttl: 10s, max_ttl: 1m}
   events:
     url: amqp://guest:guest@127.0.0.1:5672/%2f
+    exchange_check_interval: 5s
   legacy:
     url: framed://10.0.0.5:9000?codec=msgpack
     listen: framed+unix:///run/brokerside/legacy.sock?codec=msgpack
@@ -129,7 +131,7 @@ targets:
   const auto& events = *c.find_target("events");
   EXPECT_EQ(events.adapter->name, "amqp");
   EXPECT_EQ(events.urls[0].path, "/");
-  EXPECT_EQ(events.options, nullptr);  // AMQP has no options of its own
+  EXPECT_EQ(events.options_as<amqp_options>().exchange_check_interval, milliseconds(5'000));
   // The framed adapter reads its own options.
   const auto& legacy = *c.find_target("legacy");
   EXPECT_EQ(legacy.adapter->name, "framed");

@@ -1,7 +1,8 @@
 // protocol::amqp::client over a real amqp::connection on an in-memory
 // transport, the test playing the broker: the publish channel opened at
-// connect, commands on reused channels, request/reply over direct reply-to
-// (correlation ids, cancellation, failures while waiting). No sockets.
+// connect, commands on reused channels, exchanges checked before their
+// first publish, request/reply over direct reply-to (correlation ids,
+// cancellation, failures while waiting). No sockets.
 #include "protocol/amqp/client.h"
 
 #include <gtest/gtest.h>
@@ -127,6 +128,34 @@ class amqp_client_test : public ::testing::Test {
     send(channel, confirm_select_ok{});
   }
 
+  // The client checks `exchange` (a passive declare on plain channel
+  // `channel`, opened for it): the broker finds it, or closes the channel
+  // with a 404.
+  void expect_exchange_check(channel_id channel, const std::string& exchange, bool exists) {
+    expect_open(channel, false);
+    const auto frames = sent();
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].channel, channel);
+    const auto* check = std::get_if<exchange_declare>(&*frames[0].m);
+    ASSERT_NE(check, nullptr);
+    EXPECT_EQ(check->exchange, exchange);
+    EXPECT_TRUE(check->passive);
+    if (exists) return send(channel, exchange_declare_ok{});
+    send(channel,
+         channel_close{404, "NOT_FOUND - no exchange '" + exchange + "' in vhost '/'", 40, 10});
+  }
+
+  // Publishes to `exchange`; the confirm (or failure) lands in `into`.
+  void publish(const std::string& exchange, std::optional<std::error_code>& into,
+               broker_reply* reply = nullptr, bool* written = nullptr) {
+    client_->publish(basic_publish{exchange, "k", false, false}, {}, "body",
+                     [&into, reply, written](std::error_code ec, broker_reply r, bool w) {
+                       into = ec;
+                       if (reply) *reply = std::move(r);
+                       if (written) *written = w;
+                     });
+  }
+
   // Starts a request; its outcome lands in `into`.
   void request(std::optional<std::string> correlation_id, std::optional<request_outcome>& into,
                boost::asio::cancellation_slot cancel = {}) {
@@ -170,8 +199,7 @@ class amqp_client_test : public ::testing::Test {
 TEST_F(amqp_client_test, publishes_go_straight_out_on_the_confirm_channel_opened_at_connect) {
   connect();
   std::optional<std::error_code> confirmed;
-  client_->publish(basic_publish{"x", "k", false, false}, {}, "body",
-                   [&](std::error_code ec, broker_reply, bool) { confirmed = ec; });
+  publish("", confirmed);  // the default exchange: never checked
   const auto frames = sent();
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].channel, 1);
@@ -186,13 +214,125 @@ TEST_F(amqp_client_test, a_publish_after_the_broker_closed_the_channel_reopens_i
   send(1, channel_close{404, "NOT_FOUND - no exchange 'x' in vhost '/'", 60, 40});
   sent();  // close-ok
   std::optional<std::error_code> confirmed;
-  client_->publish(basic_publish{"y", "k", false, false}, {}, "body",
-                   [&](std::error_code ec, broker_reply, bool) { confirmed = ec; });
+  publish("", confirmed);
   expect_open(1, true);
   EXPECT_EQ(sent().size(), 2u);  // the publish, kept until the channel opened
   send(1, basic_ack{1, false});
   ASSERT_TRUE(confirmed.has_value());
   EXPECT_FALSE(*confirmed);
+}
+
+TEST_F(amqp_client_test, an_exchange_is_checked_once_before_its_first_publishes) {
+  connect();
+  std::optional<std::error_code> a, b, c;
+  publish("x", a);
+  publish("x", b);  // waits for the same check
+  expect_exchange_check(2, "x", true);
+  auto frames = sent();
+  ASSERT_EQ(frames.size(), 4u);  // two publishes (method + header each) on the confirm channel
+  EXPECT_EQ(frames[0].channel, 1);
+  EXPECT_EQ(frames[2].channel, 1);
+  publish("x", c);  // known now: straight out
+  frames = sent();
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<basic_publish>(*frames[0].m));
+  send(1, basic_ack{3, true});
+  for (auto* confirmed : {&a, &b, &c}) {
+    ASSERT_TRUE(confirmed->has_value());
+    EXPECT_FALSE(**confirmed);
+  }
+}
+
+TEST_F(amqp_client_test, a_missing_exchange_fails_its_publishes_and_nobody_elses) {
+  connect();
+  std::optional<std::error_code> good, bad1, bad2;
+  broker_reply reply;
+  bool written = true;
+  publish("gone", bad1, &reply, &written);
+  publish("gone", bad2);
+  publish("", good);
+  auto frames = sent();  // the check's channel.open, and the good publish
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<channel_open>(*frames[0].m));
+  EXPECT_EQ(frames[1].channel, 1);
+  EXPECT_TRUE(std::holds_alternative<basic_publish>(*frames[1].m));
+  send(2, channel_open_ok{});
+  frames = sent();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(std::get<exchange_declare>(*frames[0].m).passive);
+  send(2, channel_close{404, "NOT_FOUND - no exchange 'gone' in vhost '/'", 40, 10});
+  for (auto* refused : {&bad1, &bad2}) {
+    ASSERT_TRUE(refused->has_value());
+    EXPECT_EQ(**refused, errc::channel_closed);
+  }
+  EXPECT_EQ(reply.code, 404);
+  EXPECT_TRUE(names_exchange(reply, "gone"));
+  EXPECT_FALSE(written);
+  // Only the check's own channel closed: the good publish is confirmed on
+  // the confirm channel it went out on.
+  send(1, basic_ack{1, false});
+  ASSERT_TRUE(good.has_value());
+  EXPECT_FALSE(*good);
+  // A missing exchange is not remembered: the next publish checks again.
+  sent();  // close-ok for channel 2
+  std::optional<std::error_code> again;
+  publish("gone", again);
+  expect_exchange_check(2, "gone", false);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, errc::channel_closed);
+}
+
+TEST_F(amqp_client_test, a_publish_channel_closed_by_the_broker_has_every_exchange_checked_again) {
+  connect();
+  std::optional<std::error_code> first, second;
+  publish("x", first);
+  expect_exchange_check(2, "x", true);
+  EXPECT_EQ(sent().size(), 2u);
+  // Deleted since its check: the publish closes the shared channel.
+  send(1, channel_close{404, "NOT_FOUND - no exchange 'x' in vhost '/'", 60, 40});
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(*first, errc::channel_closed);
+  sent();  // close-ok
+  publish("x", second);
+  // The idle command channel 2 serves the new check; then the confirm
+  // channel reopens for the publish.
+  auto frames = sent();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].channel, 2);
+  EXPECT_TRUE(std::get<exchange_declare>(*frames[0].m).passive);
+  send(2, exchange_declare_ok{});
+  expect_open(1, true);
+  EXPECT_EQ(sent().size(), 2u);
+  send(1, basic_ack{1, false});
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(*second);
+}
+
+TEST_F(amqp_client_test, with_checks_off_a_publish_goes_straight_out_to_any_exchange) {
+  client_->set_exchange_check_interval(std::chrono::milliseconds(0));
+  connect();
+  std::optional<std::error_code> confirmed;
+  publish("x", confirmed);
+  const auto frames = sent();
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].channel, 1);
+  EXPECT_TRUE(std::holds_alternative<basic_publish>(*frames[0].m));
+}
+
+TEST_F(amqp_client_test, a_request_to_a_missing_exchange_fails_without_the_reply_channel) {
+  connect();
+  std::optional<request_outcome> out;
+  client_->request(basic_publish{"gone", "k", false, false}, {}, "question", {},
+                   [&out](request_outcome o) { out = std::move(o); });
+  expect_exchange_check(2, "gone", false);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(out->ec, errc::channel_closed);
+  EXPECT_EQ(out->broker.code, 404);
+  EXPECT_FALSE(out->written);
+  EXPECT_FALSE(out->awaiting_reply);
+  EXPECT_EQ(client_->pending_requests(), 0u);
+  sent();  // close-ok; no reply channel was ever opened
+  EXPECT_TRUE(sent().empty());
 }
 
 TEST_F(amqp_client_test, names_exchange_tells_a_publishs_own_refusal_from_another_one) {
