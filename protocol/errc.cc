@@ -39,6 +39,8 @@ class category final : public std::error_category {
         return "the broker refused the publish (nack)";
       case errc::publish_returned:
         return "the publish could not be routed (returned)";
+      case errc::refused:
+        return "the broker refused the operation";
     }
     return "unknown protocol error " + std::to_string(value);
   }

@@ -5,6 +5,7 @@
 #include "sidecar/adapter_registry.h"
 #include "sidecar/adapters/amqp/amqp_adapter.h"
 #include "sidecar/adapters/framed/framed_adapter.h"
+#include "sidecar/adapters/nats/nats_adapter.h"
 #include "sidecar/adapters/redis/redis_adapter.h"
 
 namespace brokerside::sidecar {
@@ -12,11 +13,6 @@ namespace {
 
 // Adapters whose schemes are known but which this build does not have yet:
 // their targets load, and their operations answer UNIMPLEMENTED naming them.
-const adapter_descriptor nats_adapter{
-    .name = "nats",
-    .schemes = {{.scheme = "nats", .default_port = 4222},
-                {.scheme = "tls", .tls = true, .default_port = 4222}},
-};
 const adapter_descriptor kafka_adapter{
     .name = "kafka",
     .schemes = {{.scheme = "kafka", .default_port = 9092}},
@@ -28,7 +24,7 @@ const adapter_registry& builtin_adapters() {
   static const adapter_registry registry({
       &redis_adapter(),
       &amqp_adapter(),
-      &nats_adapter,
+      &nats_adapter(),
       &kafka_adapter,
       &framed_adapter(),
   });

@@ -1,0 +1,127 @@
+// A NATS connection's protocol, without I/O: the handshake (the server's
+// INFO, our CONNECT, and a PING whose PONG says the server took it), then
+// publishes confirmed by a flush (PUB followed by PING: the PONG answers only
+// once the server has processed everything before it), request/reply
+// through one wildcard inbox subscription per connection (a token per
+// request, the reply matched by it), and the server's PINGs answered.
+// protocol::driver feeds it bytes; the tests feed it by hand.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/nats/codec.h"
+#include "protocol/session.h"
+
+namespace brokerside::protocol::nats {
+
+struct handshake_options {
+  std::string user, password;  // empty user: none
+  std::string token;           // auth_token; empty: none
+  std::string name = "brokerside";
+  bool tls = false;  // the target asked for TLS (tls://): upgrade after INFO
+};
+
+// What the server said of itself in INFO (the latest one: it sends more
+// when the cluster changes or it enters lame-duck mode).
+struct server_info {
+  std::string server_id, version;
+  std::uint64_t max_payload = 1 << 20;
+  bool headers = false;                   // HPUB / HMSG understood
+  bool tls_required = false;              // TLS before CONNECT
+  bool lame_duck = false;                 // shutting down: reconnect elsewhere
+  std::vector<std::string> connect_urls;  // the cluster's other servers
+};
+
+class session final : public protocol::session {
+ public:
+  // A publish's or a PING's end: confirmed (no error), refused by the server
+  // (errc::refused, with its -ERR text), or failed with the connection;
+  // `written`: it may have reached the server.
+  using confirm_handler =
+      std::function<void(std::error_code, bool written, const std::string& error_text)>;
+  // A request's reply (a message on our inbox), or why there is none.
+  using reply_handler = std::function<void(std::error_code, msg reply, bool written)>;
+
+  // Starts over for a connection: once INFO has come, `upgrade` is called
+  // when TLS is wanted (the connection starts it; what is queued meanwhile
+  // goes out encrypted), and `done` once the handshake ends: no error, or
+  // why not with the server's words (-ERR 'Authorization Violation').
+  void reset(handshake_options options, const decoder_limits& limits, std::string inbox,
+             std::function<void()> upgrade,
+             std::function<void(std::error_code, const std::string& text)> done);
+
+  // Appends PUB / HPUB (`headers` an encoded block, or empty) and a PING.
+  // Fails at once, appending nothing, with errc::frame_too_large beyond the
+  // server's max_payload and errc::unsupported for headers on a server
+  // without them.
+  std::error_code publish(std::string_view subject, std::string_view headers,
+                          std::string_view payload, confirm_handler done, output& out);
+
+  // Publishes with our inbox and a new token as the reply subject; the reply
+  // comes to `done` once (a 503 status reply: errc::refused, "no responders").
+  // Fails at once as publish(). `token` identifies it for forget().
+  std::error_code request(std::string_view subject, std::string_view headers,
+                          std::string_view payload, reply_handler done, output& out,
+                          std::uint64_t& token);
+
+  // The requester gave up: its reply, if it comes, is dropped.
+  void forget(std::uint64_t token) { requests_.erase(token); }
+
+  // A PING; `done` when its PONG comes (a health check).
+  void ping(confirm_handler done, output& out);
+
+  const server_info& info() const noexcept { return info_; }
+  // The last -ERR that failed nothing in particular (it usually precedes the
+  // server closing the connection): for the loss's report.
+  const std::string& last_error() const noexcept { return last_error_; }
+  bool ready() const noexcept { return state_ == state::ready; }
+  // Publishes and pings awaiting PONGs, requests awaiting replies.
+  std::size_t pending() const noexcept { return pongs_.size() + requests_.size(); }
+
+  // protocol::session
+  std::size_t consume(std::string_view in, output& out, std::error_code& ec) override;
+  std::size_t wanted(std::string_view in) const noexcept override { return nats::wanted(in); }
+  void on_abort(std::error_code ec, std::uint64_t handed_over) override;
+
+ private:
+  enum class state { awaiting_info, awaiting_pong, ready, failed };
+  // The inbox subscription's sid: requests' replies arrive on it.
+  static constexpr std::uint64_t inbox_sid = 1;
+
+  struct pong_waiter {
+    confirm_handler done;   // empty for the handshake's own PING
+    std::string subject;    // a publish's, to match a permissions -ERR
+    std::uint64_t end = 0;  // output offset after the PING
+    std::string refused;    // the -ERR that refused it, if any
+  };
+  struct pending_request {
+    reply_handler done;
+    std::uint64_t end = 0;  // output offset after the PUB
+  };
+
+  std::error_code on_info(const nats::info& i, output& out);
+  void on_error(std::string text, std::error_code& ec);
+  void on_reply(msg m);
+  std::error_code check(std::string_view headers, std::string_view payload) const;
+
+  handshake_options options_;
+  decoder_limits limits_;
+  std::string inbox_;  // "_INBOX.<unique>." : a request's reply subject is inbox_ + token
+  std::function<void()> upgrade_;
+  std::function<void(std::error_code, const std::string&)> done_;
+  state state_ = state::awaiting_info;
+  server_info info_;
+  std::deque<pong_waiter> pongs_;                                // oldest first
+  std::unordered_map<std::uint64_t, pending_request> requests_;  // by token
+  std::uint64_t next_token_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace brokerside::protocol::nats

@@ -1,0 +1,237 @@
+#include "sidecar/adapters/nats/nats_adapter.h"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+
+#include "pool/errc.h"
+#include "protocol/errc.h"
+#include "protocol/nats/connection.h"
+#include "sidecar/pooled_factory.h"
+#include "sidecar/status.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+namespace nats = protocol::nats;
+using pool::failure_kind;
+
+// A pooled NATS connection: the pool's view of protocol::nats::connection.
+class pooled_connection final : public pool::connection {
+ public:
+  pooled_connection(boost::asio::any_io_executor executor,
+                    std::shared_ptr<const target_settings> target)
+      : conn_(nats::connection::create(std::move(executor))), target_(std::move(target)) {}
+  ~pooled_connection() override { conn_->close(); }
+
+  void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
+    nats::connect_options o;
+    o.to = endpoint_for(url, *target_);
+    // nats://user:pass@host, or nats://token@host (a user and no password).
+    if (!url.user.empty() && url.password.empty()) {
+      o.handshake.token = url.user;
+    } else {
+      o.handshake.user = url.user;
+      o.handshake.password = url.password;
+    }
+    o.handshake.name = std::string(url.option("name").value_or("brokerside"));
+    o.timeout = timeout;
+    o.limits.max_payload = static_cast<std::size_t>(target_->max_frame_bytes);
+    o.write_high_water = static_cast<std::size_t>(target_->write_high_water);
+    o.write_low_water = static_cast<std::size_t>(target_->write_low_water);
+    conn_->connect(std::move(o), [error_text = error_text_, done = std::move(done)](
+                                     std::error_code ec, std::string text) {
+      *error_text = ec ? "nats: " + (text.empty() ? ec.message() : text) : "";
+      done(ec);
+    });
+  }
+
+  // PING / PONG: the server answers once it has read everything before.
+  void health_check(completion done) override {
+    conn_->ping(
+        [done = std::move(done)](std::error_code ec, bool, const std::string&) { done(ec); });
+  }
+
+  void close() override { conn_->close(); }
+  void on_lost(completion lost) override {
+    conn_->on_lost([error_text = error_text_, weak = std::weak_ptr<nats::connection>(conn_),
+                    lost = std::move(lost)](std::error_code ec) {
+      // The -ERR that came before the server closed it says why.
+      if (auto c = weak.lock(); c && !c->last_error().empty()) {
+        *error_text = "nats: " + c->last_error();
+      }
+      lost(ec);
+    });
+  }
+  void on_write_paused(std::function<void(bool)> paused) override {
+    conn_->on_write_paused(std::move(paused));
+  }
+
+  std::string error_text() const override { return *error_text_; }
+
+  nats::connection& nats() { return *conn_; }
+
+ private:
+  std::shared_ptr<nats::connection> conn_;
+  std::shared_ptr<const target_settings> target_;  // URLs, TLS, limits
+  std::shared_ptr<std::string> error_text_ =
+      std::make_shared<std::string>();  // last connect failure or loss
+};
+
+grpc::Status invalid(std::string text) {
+  return to_status(pool::errc::invalid_operation, "nats: " + std::move(text));
+}
+
+// The message's headers as a NATS/1.0 block (message_id as Nats-Msg-Id, as
+// JetStream deduplicates by it); empty when it has none.
+grpc::Status headers_of(const v1::Message& message, std::string& out) {
+  nats::header_block h;
+  for (const auto& [key, value] : message.headers()) {
+    if (value.has_text()) {
+      h.fields.emplace_back(key, value.text());
+    } else if (value.has_bytes()) {
+      h.fields.emplace_back(key, value.bytes());
+    } else {
+      return invalid("message.headers['" + key + "']: NATS header values are text or bytes");
+    }
+  }
+  if (!message.message_id().empty()) h.fields.emplace_back("Nats-Msg-Id", message.message_id());
+  if (h.fields.empty()) return grpc::Status::OK;
+  if (nats::encode_headers(h, out)) {
+    return invalid(
+        "message.headers: a key must be non-empty without ':', spaces or control characters, "
+        "and a value without CR or LF");
+  }
+  return grpc::Status::OK;
+}
+
+const std::string& payload_of(const v1::Message& message) {
+  return message.has_json() ? message.json() : message.body();
+}
+
+// The reply message, its headers (and status) in Message.headers.
+void to_v1(nats::msg&& reply, v1::Message& out) {
+  out.set_body(std::move(reply.payload));
+  if (reply.headers.empty()) return;
+  nats::header_block h;
+  if (nats::decode_headers(reply.headers, h)) return;
+  auto& headers = *out.mutable_headers();
+  for (auto& [key, value] : h.fields) headers[key].set_text(std::move(value));
+  if (h.status != 0) headers["Nats-Status"].set_text(std::to_string(h.status));
+}
+
+class operations final : public operation_adapter {
+ public:
+  grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
+    if (request.has_command()) {
+      return invalid(
+          "commands (JetStream stream and consumer management) are not implemented yet; "
+          "use publish or request");
+    }
+    const bool publish = request.has_publish();
+    const auto& subject =
+        publish ? request.publish().destination() : request.request().destination();
+    const auto& message = publish ? request.publish().message() : request.request().message();
+    const auto* field = publish ? "publish" : "request";
+    if (!nats::valid_subject(subject)) {
+      return invalid(std::string(field) + ".destination: '" + subject +
+                     "' is not a NATS subject (tokens separated by '.', no spaces)");
+    }
+    if (message.has_value()) {
+      return invalid(std::string(field) +
+                     ".message: NATS messages are bytes: give body or json, not value");
+    }
+    std::string headers;
+    return headers_of(message, headers);
+  }
+
+  bool idempotent(const v1::SendRequest&) const override { return false; }
+
+  void attempt(const v1::SendRequest& request, pool::connection& conn,
+               boost::asio::cancellation_slot cancel, outcome_handler done) const override {
+    auto& c = static_cast<pooled_connection&>(conn).nats();
+    const bool publish = request.has_publish();
+    const auto& subject =
+        publish ? request.publish().destination() : request.request().destination();
+    const auto& message = publish ? request.publish().message() : request.request().message();
+    std::string headers;
+    (void)headers_of(message, headers);  // checked by check()
+    if (publish) {
+      c.publish(subject, headers, payload_of(message),
+                [done = std::move(done), max = c.info().max_payload](
+                    std::error_code ec, bool written, const std::string& text) {
+                  if (ec) return done(failure(ec, written, text, max));
+                  attempt_outcome out;
+                  out.response.mutable_published();
+                  done(std::move(out));
+                });
+      return;
+    }
+    std::uint64_t token = 0;
+    c.request(
+        subject, headers, payload_of(message),
+        [done = std::move(done), subject, max = c.info().max_payload](
+            std::error_code ec, nats::msg reply, bool written) mutable {
+          if (ec == protocol::errc::refused) {
+            return done(attempt_outcome::failed({make_error_code(pool::errc::unavailable),
+                                                 failure_kind::operation, true,
+                                                 "nats: no responders for '" + subject + "'"}));
+          }
+          if (ec) return done(failure(ec, written, {}, max));
+          attempt_outcome out;
+          to_v1(std::move(reply), *out.response.mutable_response());
+          done(std::move(out));
+        },
+        token);
+    // The caller gave up: its reply, if it comes, is dropped.
+    if (token != 0 && cancel.is_connected()) {
+      cancel.assign([weak = std::weak_ptr<nats::connection>(c.shared_from_this()),
+                     token](boost::asio::cancellation_type) {
+        if (auto c = weak.lock()) c->forget(token);
+      });
+    }
+  }
+
+ private:
+  static attempt_outcome failure(std::error_code ec, bool written, const std::string& text,
+                                 std::uint64_t max_payload) {
+    if (ec == protocol::errc::frame_too_large) {
+      return attempt_outcome::failed(
+          {make_error_code(pool::errc::invalid_operation), failure_kind::operation, false,
+           "nats: the message is larger than the server's max_payload (" +
+               std::to_string(max_payload) + " bytes, headers included)"});
+    }
+    if (ec == protocol::errc::unsupported) {
+      return attempt_outcome::failed({make_error_code(pool::errc::invalid_operation),
+                                      failure_kind::operation, false,
+                                      "nats: the server does not support headers"});
+    }
+    if (ec == protocol::errc::refused) {
+      return attempt_outcome::failed({make_error_code(pool::errc::access_refused),
+                                      failure_kind::operation, true, "nats: " + text});
+    }
+    return attempt_outcome::failed(
+        {ec, failure_kind::connection, written, "nats: " + ec.message()});
+  }
+};
+
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+  // Publishes and requests pipeline on one connection (PONGs in order,
+  // replies by token).
+  constexpr std::uint32_t connection_cap = 1024;
+  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
+          std::make_shared<operations>(),
+          {}};
+}
+
+}  // namespace
+
+const adapter_descriptor& nats_adapter() {
+  static const adapter_descriptor descriptor{
+      .name = "nats",
+      .schemes = {{.scheme = "nats", .default_port = 4222},
+                  {.scheme = "tls", .tls = true, .default_port = 4222}},
+      .make = make_binding,
+  };
+  return descriptor;
+}
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,152 @@
+"""The NATS adapter against nats-server (started by scripts/brokers.sh) and
+nats-py, an independent client: brokerside publishes reach a nats-py
+subscriber with their headers, brokerside requests reach a nats-py responder
+and come back with its reply, no responders is UNAVAILABLE, max_payload is
+enforced before writing, and bad input is refused with its reason."""
+
+import asyncio
+import threading
+import uuid
+
+import grpc
+import nats
+import pytest
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+
+
+class NatsPeer:
+    """A nats-py client on its own event loop thread, so the gRPC calls of
+    the test (blocking) and the peer's callbacks run side by side."""
+
+    def __init__(self, url):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.nc = self.call(nats.connect(url))
+
+    def call(self, coroutine, timeout=10):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self):
+        self.call(self.nc.drain())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def nats_url(brokers):
+    return brokers["BROKERSIDE_NATS_URL"]
+
+
+@pytest.fixture
+def peer(nats_url):
+    p = NatsPeer(nats_url)
+    yield p
+    p.close()
+
+
+def subject(what):
+    return f"bs.test.{what}.{uuid.uuid4().hex[:8]}"
+
+
+def test_publishes_reach_a_nats_py_subscriber_with_headers(sidecar, nats_url, peer):
+    got = []
+    received = threading.Event()
+    topic = subject("pub")
+
+    async def on_message(msg):
+        got.append(msg)
+        if len(got) == 3:
+            received.set()
+
+    peer.call(peer.nc.subscribe(topic, cb=on_message))
+    peer.call(peer.nc.flush())
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        plain = pb.Message(body=b"\x00binary\xff")
+        headed = pb.Message(json='{"n": 2}', message_id="m-2",
+                            headers={"Trace": pb.Value(text="abc"), "Raw": pb.Value(bytes=b"xyz")})
+        for message in (plain, headed, pb.Message(body=b"")):
+            reply = broker.Send(pb.SendRequest(target="events", publish=pb.Publish(
+                destination=topic, message=message)), timeout=5)
+            assert reply.WhichOneof("outcome") == "published"
+    assert received.wait(5), got
+    assert got[0].data == b"\x00binary\xff"
+    assert not got[0].headers
+    assert got[1].data == b'{"n": 2}'
+    assert got[1].headers == {"Trace": "abc", "Raw": "xyz", "Nats-Msg-Id": "m-2"}
+    assert got[2].data == b""
+
+
+def test_requests_are_answered_by_a_nats_py_responder(sidecar, nats_url, peer):
+    topic = subject("rpc")
+
+    async def respond(msg):
+        await peer.nc.publish(msg.reply, msg.data[::-1],
+                              headers={"Served-By": "nats-py"} if msg.headers else None)
+
+    peer.call(peer.nc.subscribe(topic, queue="workers", cb=respond))
+    peer.call(peer.nc.flush())
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        # Many at once on the same connection: each reply finds its caller.
+        futures = [broker.Send.future(pb.SendRequest(target="events", request=pb.Request(
+            destination=topic, message=pb.Message(body=f"q{i}".encode()))), timeout=10)
+            for i in range(20)]
+        for i, f in enumerate(futures):
+            assert f.result().response.body == f"q{i}".encode()[::-1]
+        reply = broker.Send(pb.SendRequest(target="events", request=pb.Request(
+            destination=topic, message=pb.Message(body=b"abc", headers={"K": pb.Value(text="v")}))),
+            timeout=5).response
+        assert reply.body == b"cba"
+        assert reply.headers["Served-By"].text == "nats-py"
+        stats = broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0]
+        assert stats.adapter == "nats" and stats.adapter_implemented
+
+
+def test_no_responders_is_unavailable_and_the_connection_carries_on(sidecar, nats_url):
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(pb.SendRequest(target="events", request=pb.Request(
+                destination=subject("nobody"), message=pb.Message(body=b"?"))), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "no responders" in e.value.details()
+        broker.Send(pb.SendRequest(target="events", publish=pb.Publish(
+            destination=subject("after"), message=pb.Message(body=b"ok"))), timeout=5)
+        stats = broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0]
+        assert stats.counters.disconnects == 0
+
+
+def test_bad_input_is_refused_with_its_reason_before_anything_is_sent(sidecar, nats_url):
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+
+        def refused(request):
+            with pytest.raises(grpc.RpcError) as e:
+                broker.Send(request, timeout=5)
+            return e.value
+
+        # Beyond the server's max_payload (1 MiB by default): named, not sent.
+        e = refused(pb.SendRequest(target="events", publish=pb.Publish(
+            destination=subject("big"), message=pb.Message(body=b"x" * ((1 << 20) + 1)))))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "max_payload (1048576 bytes" in e.details(), e.details()
+        e = refused(pb.SendRequest(target="events", publish=pb.Publish(
+            destination="has space", message=pb.Message(body=b"x"))))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a NATS subject" in e.details()
+        e = refused(pb.SendRequest(target="events", publish=pb.Publish(
+            destination="a.b", message=pb.Message(body=b"x", headers={"Bad Key": pb.Value(text="v")}))))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "message.headers" in e.details()
+        e = refused(pb.SendRequest(target="events", command=pb.Command(args=[b"STREAM.INFO"])))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "not implemented yet" in e.details()
+        # The connection survived all of it.
+        broker.Send(pb.SendRequest(target="events", publish=pb.Publish(
+            destination=subject("fine"), message=pb.Message(body=b"x"))), timeout=5)
+        assert broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0].counters.disconnects == 0

@@ -1,0 +1,222 @@
+// protocol::nats::session without I/O: the test plays the server, feeding
+// bytes to consume() and reading what the session appends.
+#include "protocol/nats/session.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "protocol/errc.h"
+
+namespace brokerside::protocol::nats {
+namespace {
+
+constexpr std::string_view inbox = "_INBOX.test.";
+
+class nats_session_test : public ::testing::Test {
+ protected:
+  void SetUp() override { reset({}); }
+
+  void reset(handshake_options o) {
+    s_.reset(
+        std::move(o), {}, std::string(inbox), [this] { ++upgrades_; },
+        [this](std::error_code ec, const std::string& text) {
+          done_ = ec;
+          text_ = text;
+        });
+  }
+
+  // The server sends `bytes`; all of it must be taken.
+  std::error_code feed(std::string_view bytes) {
+    std::error_code ec;
+    while (!bytes.empty()) {
+      auto o = out();
+      const auto used = s_.consume(bytes, o, ec);
+      if (ec || used == 0) break;
+      bytes.remove_prefix(used);
+    }
+    return ec;
+  }
+
+  output out() { return {written_, base_}; }
+
+  // What the session wrote since the last look.
+  std::string last() {
+    auto s = written_.substr(seen_);
+    seen_ = written_.size();
+    return s;
+  }
+
+  void handshake() {
+    ASSERT_FALSE(feed("INFO {\"server_id\":\"S\",\"max_payload\":64,\"headers\":true}\r\n"));
+    EXPECT_EQ(last(),
+              "CONNECT {\"echo\":true,\"headers\":true,\"lang\":\"cpp\",\"name\":\"brokerside\","
+              "\"no_responders\":true,\"pedantic\":false,\"protocol\":1,\"tls_required\":false,"
+              "\"verbose\":false,\"version\":\"brokerside\"}\r\n"
+              "SUB _INBOX.test.* 1\r\nPING\r\n");
+    EXPECT_FALSE(done_.has_value());
+    ASSERT_FALSE(feed("PONG\r\n"));
+    ASSERT_TRUE(done_.has_value());
+    EXPECT_FALSE(*done_);
+    EXPECT_TRUE(s_.ready());
+  }
+
+  session s_;
+  std::string written_;
+  std::uint64_t base_ = 0;
+  std::size_t seen_ = 0;
+  int upgrades_ = 0;
+  std::optional<std::error_code> done_;
+  std::string text_;
+};
+
+TEST_F(nats_session_test, the_handshake_sends_connect_with_credentials_and_waits_for_pong) {
+  reset({.user = "app", .password = "secret", .name = "n"});
+  ASSERT_FALSE(feed("INFO {\"headers\":true}\r\n"));
+  const auto connect = last();
+  EXPECT_NE(connect.find("\"user\":\"app\""), std::string::npos) << connect;
+  EXPECT_NE(connect.find("\"pass\":\"secret\""), std::string::npos) << connect;
+  EXPECT_NE(connect.find("\"name\":\"n\""), std::string::npos) << connect;
+  EXPECT_EQ(upgrades_, 0);
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_TRUE(s_.ready());
+}
+
+TEST_F(nats_session_test, info_values_are_kept_and_the_golden_path_works) {
+  handshake();
+  EXPECT_EQ(s_.info().server_id, "S");
+  EXPECT_EQ(s_.info().max_payload, 64u);
+  // A later INFO (lame duck, cluster news) updates what we know, sends nothing.
+  ASSERT_FALSE(
+      feed("INFO {\"ldm\":true,\"connect_urls\":[\"10.0.0.2:4222\"],\"headers\":true}\r\n"));
+  EXPECT_TRUE(s_.info().lame_duck);
+  EXPECT_EQ(s_.info().connect_urls, std::vector<std::string>{"10.0.0.2:4222"});
+  EXPECT_EQ(last(), "");
+}
+
+TEST_F(nats_session_test, a_refused_login_fails_the_handshake_with_the_servers_words) {
+  ASSERT_FALSE(feed("INFO {}\r\n"));
+  EXPECT_EQ(feed("-ERR 'Authorization Violation'\r\n"), errc::handshake_failed);
+  EXPECT_EQ(s_.last_error(), "Authorization Violation");
+  s_.on_abort(errc::handshake_failed, 0);
+  ASSERT_TRUE(done_.has_value());
+  EXPECT_EQ(*done_, errc::handshake_failed);
+  EXPECT_EQ(text_, "Authorization Violation");
+}
+
+TEST_F(nats_session_test, a_server_that_requires_tls_is_refused_without_it_and_upgraded_with_it) {
+  EXPECT_EQ(feed("INFO {\"tls_required\":true}\r\n"), errc::handshake_failed);
+  EXPECT_NE(s_.last_error().find("requires TLS"), std::string::npos);
+  reset({.tls = true});
+  ASSERT_FALSE(feed("INFO {\"tls_required\":true}\r\n"));
+  EXPECT_EQ(upgrades_, 1);
+  EXPECT_NE(last().find("CONNECT"), std::string::npos);  // queued: goes out encrypted
+}
+
+TEST_F(nats_session_test, a_publish_is_confirmed_by_the_pong_after_it) {
+  handshake();
+  std::vector<std::error_code> confirmed;
+  auto o = out();
+  ASSERT_FALSE(s_.publish(
+      "a.b", "", "hi",
+      [&](std::error_code ec, bool, const std::string&) { confirmed.push_back(ec); }, o));
+  EXPECT_EQ(last(), "PUB a.b 2\r\nhi\r\nPING\r\n");
+  EXPECT_TRUE(confirmed.empty());
+  ASSERT_FALSE(feed("PING\r\n"));  // the server's own: answered
+  EXPECT_EQ(last(), "PONG\r\n");
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_EQ(confirmed, std::vector<std::error_code>{std::error_code()});
+  EXPECT_EQ(s_.pending(), 0u);
+}
+
+TEST_F(nats_session_test, max_payload_and_headers_are_checked_before_anything_is_written) {
+  handshake();
+  auto o = out();
+  const auto never = [](std::error_code, bool, const std::string&) { FAIL(); };
+  EXPECT_EQ(s_.publish("a", "", std::string(65, 'x'), never, o), errc::frame_too_large);
+  EXPECT_EQ(s_.publish("a", "NATS/1.0\r\n\r\n", std::string(60, 'x'), never, o),
+            errc::frame_too_large);
+  EXPECT_EQ(last(), "");
+}
+
+TEST_F(nats_session_test, a_permissions_error_refuses_the_publish_it_names_only) {
+  handshake();
+  std::vector<std::pair<std::error_code, std::string>> outcomes;
+  auto record = [&](std::error_code ec, bool, const std::string& text) {
+    outcomes.emplace_back(ec, text);
+  };
+  auto o = out();
+  ASSERT_FALSE(s_.publish("ok.one", "", "1", record, o));
+  ASSERT_FALSE(s_.publish("secret", "", "2", record, o));
+  ASSERT_FALSE(feed("-ERR 'Permissions Violation for Publish to \"secret\"'\r\n"));
+  ASSERT_FALSE(feed("PONG\r\nPONG\r\n"));
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_FALSE(outcomes[0].first);
+  EXPECT_EQ(outcomes[1].first, errc::refused);
+  EXPECT_EQ(outcomes[1].second, "Permissions Violation for Publish to \"secret\"");
+}
+
+TEST_F(nats_session_test, replies_find_their_requests_by_token_in_any_order) {
+  handshake();
+  std::vector<std::string> got;
+  auto o = out();
+  std::uint64_t first = 0, second = 0;
+  auto record = [&](std::error_code ec, msg m, bool) { got.push_back(ec ? "error" : m.payload); };
+  ASSERT_FALSE(s_.request("svc", "", "q1", record, o, first));
+  ASSERT_FALSE(s_.request("svc", "", "q2", record, o, second));
+  EXPECT_EQ(last(), "PUB svc _INBOX.test.1 2\r\nq1\r\nPUB svc _INBOX.test.2 2\r\nq2\r\n");
+  ASSERT_FALSE(feed("MSG _INBOX.test.2 1 2\r\na2\r\nMSG _INBOX.test.1 1 2\r\na1\r\n"));
+  EXPECT_EQ(got, (std::vector<std::string>{"a2", "a1"}));
+  // A forgotten request's late reply is dropped; an unknown token too.
+  std::uint64_t third = 0;
+  ASSERT_FALSE(s_.request("svc", "", "q3", record, o, third));
+  s_.forget(third);
+  ASSERT_FALSE(feed("MSG _INBOX.test.3 1 1\r\nx\r\nMSG _INBOX.test.99 1 1\r\ny\r\n"));
+  EXPECT_EQ(got.size(), 2u);
+}
+
+TEST_F(nats_session_test, no_responders_is_a_503_status_reply) {
+  handshake();
+  std::optional<std::error_code> outcome;
+  auto o = out();
+  std::uint64_t token = 0;
+  ASSERT_FALSE(s_.request(
+      "nobody", "", "?", [&](std::error_code ec, msg, bool) { outcome = ec; }, o, token));
+  const std::string headers = "NATS/1.0 503\r\n\r\n";
+  ASSERT_FALSE(feed("HMSG _INBOX.test.1 1 " + std::to_string(headers.size()) + " " +
+                    std::to_string(headers.size()) + "\r\n" + headers + "\r\n"));
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(*outcome, errc::refused);
+}
+
+TEST_F(nats_session_test, an_abort_fails_everything_once_and_says_what_was_written) {
+  handshake();
+  std::vector<bool> written;
+  auto o = out();
+  ASSERT_FALSE(s_.publish(
+      "a", "", "1",
+      [&](std::error_code ec, bool w, const std::string&) {
+        EXPECT_EQ(ec, errc::connection_closed);
+        written.push_back(w);
+      },
+      o));
+  const auto handed = base_ + written_.size();  // the first went out
+  std::uint64_t token = 0;
+  ASSERT_FALSE(s_.request(
+      "b", "", "2",
+      [&](std::error_code ec, msg, bool w) {
+        EXPECT_EQ(ec, errc::connection_closed);
+        written.push_back(w);
+      },
+      o, token));
+  s_.on_abort(errc::connection_closed, handed);
+  EXPECT_EQ(written, (std::vector<bool>{true, false}));
+  EXPECT_EQ(s_.pending(), 0u);
+}
+
+TEST_F(nats_session_test, anything_before_info_is_not_the_protocol) {
+  EXPECT_EQ(feed("PING\r\n"), errc::malformed_frame);
+}
+
+}  // namespace
+}  // namespace brokerside::protocol::nats
