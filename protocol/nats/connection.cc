@@ -94,4 +94,18 @@ void connection::ping(confirm_handler done) {
   driver_.flush();
 }
 
+void connection::subscribe(const std::vector<std::string>& subjects, const std::string& queue,
+                           std::function<void(msg)> message,
+                           std::function<void(const std::string&)> refused, confirm_handler done) {
+  if (!driver_.is_ready()) {
+    return fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
+  }
+  session_.on_message(std::move(message));
+  session_.on_subscription_refused(std::move(refused));
+  auto out = driver_.out();
+  for (const auto& subject : subjects) session_.subscribe(subject, queue, out);
+  session_.ping(std::move(done), out);
+  driver_.flush();
+}
+
 }  // namespace brokerside::protocol::nats

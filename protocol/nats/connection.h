@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "protocol/driver.h"
 #include "protocol/nats/session.h"
@@ -52,6 +53,14 @@ class connection : public std::enable_shared_from_this<connection> {
                reply_handler done, std::uint64_t& token);
   void forget(std::uint64_t token) { session_.forget(token); }
   void ping(confirm_handler done);
+
+  // Subscribes to each of `subjects` in queue group `queue` (empty: none),
+  // then pings: `done` once the server has them all (or the connection
+  // failed). Messages come to `message`, a refusal's text to `refused`, on
+  // the executor, for as long as the connection lives.
+  void subscribe(const std::vector<std::string>& subjects, const std::string& queue,
+                 std::function<void(msg)> message, std::function<void(const std::string&)> refused,
+                 confirm_handler done);
 
   // Closes now: what is pending fails with errc::aborted.
   void close() { driver_.close(); }

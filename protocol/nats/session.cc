@@ -43,6 +43,7 @@ void session::reset(handshake_options options, const decoder_limits& limits, std
   info_ = {};
   pongs_.clear();
   requests_.clear();
+  next_sid_ = inbox_sid;
   last_error_.clear();
 }
 
@@ -126,7 +127,11 @@ std::size_t session::consume(std::string_view in, output& out, std::error_code& 
     on_error(std::move(e->text), ec);
     if (ec) return 0;
   } else if (auto* m = std::get_if<nats::msg>(&op)) {
-    if (m->sid == inbox_sid) on_reply(std::move(*m));
+    if (m->sid == inbox_sid) {
+      on_reply(std::move(*m));
+    } else if (message_) {
+      message_(std::move(*m));
+    }
   }
   return used;
 }
@@ -146,6 +151,10 @@ void session::on_error(std::string text, std::error_code& ec) {
         return;
       }
     }
+  }
+  if (starts_with_word(text, "Permissions Violation for Subscription") && subscription_refused_) {
+    subscription_refused_(text);
+    return;
   }
   // Anything else is about the connection (the server closes it next):
   // kept for the report of its loss.
@@ -209,6 +218,12 @@ std::error_code session::request(std::string_view subject, std::string_view head
 void session::ping(confirm_handler done, output& out) {
   append_ping(out.bytes);
   pongs_.push_back({std::move(done), {}, out.end(), {}});
+}
+
+std::uint64_t session::subscribe(std::string_view subject, std::string_view queue, output& out) {
+  const auto sid = ++next_sid_;
+  append_sub(out.bytes, subject, queue, sid);
+  return sid;
 }
 
 void session::on_abort(std::error_code ec, std::uint64_t handed_over) {

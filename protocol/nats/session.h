@@ -74,8 +74,20 @@ class session final : public protocol::session {
   // The requester gave up: its reply, if it comes, is dropped.
   void forget(std::uint64_t token) { requests_.erase(token); }
 
-  // A PING; `done` when its PONG comes (a health check).
+  // A PING; `done` when its PONG comes (a health check; after SUBs, the
+  // sign that the server has them).
   void ping(confirm_handler done, output& out);
+
+  // Appends SUB for `subject` (wildcards allowed) in queue group `queue`
+  // (empty: none); its messages come to on_message() with the returned sid.
+  std::uint64_t subscribe(std::string_view subject, std::string_view queue, output& out);
+  // Messages to our subscriptions (not to the inbox).
+  void on_message(std::function<void(msg)> message) { message_ = std::move(message); }
+  // The server refused a subscription (-ERR 'Permissions Violation for
+  // Subscription to "x"'): its text. The connection stays.
+  void on_subscription_refused(std::function<void(const std::string&)> refused) {
+    subscription_refused_ = std::move(refused);
+  }
 
   const server_info& info() const noexcept { return info_; }
   // The last -ERR that failed nothing in particular (it usually precedes the
@@ -121,6 +133,9 @@ class session final : public protocol::session {
   std::deque<pong_waiter> pongs_;                                // oldest first
   std::unordered_map<std::uint64_t, pending_request> requests_;  // by token
   std::uint64_t next_token_ = 0;
+  std::uint64_t next_sid_ = inbox_sid;
+  std::function<void(msg)> message_;
+  std::function<void(const std::string&)> subscription_refused_;
   std::string last_error_;
 };
 

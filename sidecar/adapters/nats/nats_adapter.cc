@@ -107,9 +107,11 @@ const std::string& payload_of(const v1::Message& message) {
   return message.has_json() ? message.json() : message.body();
 }
 
-// The reply message, its headers (and status) in Message.headers.
+// A received message (a reply, a delivery): its headers (and status) in
+// Message.headers, its reply subject in reply_to.
 void to_v1(nats::msg&& reply, v1::Message& out) {
   out.set_body(std::move(reply.payload));
+  if (!reply.reply.empty()) out.set_reply_to(std::move(reply.reply));
   if (reply.headers.empty()) return;
   nats::header_block h;
   if (nats::decode_headers(reply.headers, h)) return;
@@ -144,6 +146,51 @@ class operations final : public operation_adapter {
   }
 
   bool idempotent(const v1::SendRequest&) const override { return false; }
+
+  grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
+    if (subscribe.sources().empty()) {
+      return invalid("subscribe.sources: the subjects (wildcards * and > allowed)");
+    }
+    for (const auto& subject : subscribe.sources()) {
+      if (!nats::valid_subject(subject)) {
+        return invalid("subscribe.sources: '" + subject + "' is not a NATS subject");
+      }
+    }
+    if (subscribe.kind() != v1::SOURCE_KIND_DEFAULT) {
+      return invalid("subscribe.kind: NATS subjects carry their own wildcards; leave it default");
+    }
+    if (!subscribe.group().empty() && !nats::valid_subject(subscribe.group())) {
+      return invalid("subscribe.group: '" + subscribe.group() + "' is not a NATS queue group name");
+    }
+    return grpc::Status::OK;
+  }
+
+  // Core NATS has no acknowledgements and no flow control: deliveries are
+  // at most once, and a slow stream drops (and reports) what does not fit
+  // its credit. The connection keeps reading, so the server never sees a
+  // slow consumer.
+  std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
+                                                   std::uint32_t /*credit*/, pool::connection* conn,
+                                                   subscription_events events) const override {
+    auto& c = static_cast<pooled_connection&>(*conn).nats();
+    const std::vector<std::string> subjects(subscribe.sources().begin(), subscribe.sources().end());
+    auto failed = std::make_shared<std::function<void(grpc::Status)>>(std::move(events.failed));
+    c.subscribe(
+        subjects, subscribe.group(),
+        [deliver = std::move(events.deliver)](nats::msg m) {
+          v1::Delivery d;
+          d.set_source(m.subject);
+          to_v1(std::move(m), *d.mutable_message());
+          deliver(std::move(d), 0);
+        },
+        [failed](const std::string& text) {
+          if (*failed) (*failed)(to_status(pool::errc::access_refused, "nats: " + text));
+        },
+        [ready = std::move(events.ready)](std::error_code ec, bool, const std::string&) {
+          if (!ec) ready();  // a connection failure ends the stream through the pool
+        });
+    return nullptr;  // nothing to settle
+  }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn,
                boost::asio::cancellation_slot cancel, outcome_handler done) const override {

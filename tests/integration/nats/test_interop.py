@@ -2,10 +2,13 @@
 nats-py, an independent client: brokerside publishes reach a nats-py
 subscriber with their headers, brokerside requests reach a nats-py responder
 and come back with its reply, no responders is UNAVAILABLE, max_payload is
-enforced before writing, and bad input is refused with its reason."""
+enforced before writing, nats-py publishes reach Recv streams (wildcards,
+headers, reply subjects, a queue group spread over two streams), and bad
+input is refused with its reason."""
 
 import asyncio
 import threading
+import time
 import uuid
 
 import grpc
@@ -150,3 +153,108 @@ def test_bad_input_is_refused_with_its_reason_before_anything_is_sent(sidecar, n
         broker.Send(pb.SendRequest(target="events", publish=pb.Publish(
             destination=subject("fine"), message=pb.Message(body=b"x"))), timeout=5)
         assert broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0].counters.disconnects == 0
+
+
+class Subscriber:
+    """A Recv stream on its own thread, collecting deliveries."""
+
+    def __init__(self, broker, sources, group="", credit=100):
+        self.stop = threading.Event()
+        self.deliveries = []
+        self.subscribed = threading.Event()
+
+        def requests():
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=sources, group=group,
+                                                        credit=credit))
+            self.stop.wait(30)
+
+        self.stream = broker.Recv(requests(), timeout=30)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        assert self.subscribed.wait(10), "no Subscribed"
+
+    def _read(self):
+        try:
+            for response in self.stream:
+                if response.WhichOneof("kind") == "subscribed":
+                    self.subscribed.set()
+                elif response.WhichOneof("kind") == "delivery":
+                    self.deliveries.append(response.delivery)
+        except grpc.RpcError:
+            pass
+
+    def close(self):
+        self.stop.set()
+        self.stream.cancel()
+        self.thread.join(5)
+
+
+def wait_for(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_nats_py_publishes_reach_recv_with_headers_reply_subjects_and_wildcards(sidecar, nats_url, peer):
+    base = subject("recv")
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        sub = Subscriber(broker, [base + ".*", base + ".deep.>"])
+        try:
+            for i in range(10):
+                peer.call(peer.nc.publish(f"{base}.m{i}", f"body{i}".encode(), reply="reply.here",
+                                          headers={"N": str(i)}))
+            peer.call(peer.nc.publish(f"{base}.deep.a.b", b"deep"))
+            peer.call(peer.nc.publish(f"{base}.not.matched", b"no"))  # two tokens: not "*"
+            peer.call(peer.nc.flush())
+            assert wait_for(lambda: len(sub.deliveries) >= 11), len(sub.deliveries)
+            time.sleep(0.2)
+            got = sub.deliveries
+            assert len(got) == 11
+            for i, d in enumerate(got[:10]):
+                assert d.source == f"{base}.m{i}"
+                assert d.message.body == f"body{i}".encode()
+                assert d.message.headers["N"].text == str(i)
+                assert d.message.reply_to == "reply.here"
+            assert got[10].source == f"{base}.deep.a.b" and got[10].message.body == b"deep"
+        finally:
+            sub.close()
+
+
+def test_a_queue_group_spreads_messages_across_streams_each_once(sidecar, nats_url, peer):
+    topic = subject("group")
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        subs = [Subscriber(broker, [topic], group="workers") for _ in range(2)]
+        try:
+            for i in range(40):
+                peer.call(peer.nc.publish(topic, str(i).encode()))
+            peer.call(peer.nc.flush())
+            assert wait_for(lambda: sum(len(x.deliveries) for x in subs) >= 40)
+            time.sleep(0.2)
+            bodies = [d.message.body for x in subs for d in x.deliveries]
+            assert sorted(bodies) == sorted(str(i).encode() for i in range(40))  # each once
+            assert all(x.deliveries for x in subs), [len(x.deliveries) for x in subs]
+        finally:
+            for x in subs:
+                x.close()
+
+
+def test_bad_subscriptions_are_refused_with_their_reason(sidecar, nats_url):
+    s = sidecar("--target", f"events={nats_url}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        for subscribe, reason in (
+                (pb.Subscribe(target="events"), "subscribe.sources"),
+                (pb.Subscribe(target="events", sources=["a..b"]), "not a NATS subject"),
+                (pb.Subscribe(target="events", sources=["a"], kind=pb.SOURCE_KIND_PATTERN), "subscribe.kind"),
+                (pb.Subscribe(target="events", sources=["a"], group="two words"), "subscribe.group")):
+            with pytest.raises(grpc.RpcError) as e:
+                next(broker.Recv(iter([pb.RecvRequest(subscribe=subscribe)]), timeout=5))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value
+            assert reason in e.value.details(), e.value.details()

@@ -214,6 +214,26 @@ TEST_F(nats_session_test, an_abort_fails_everything_once_and_says_what_was_writt
   EXPECT_EQ(s_.pending(), 0u);
 }
 
+TEST_F(nats_session_test, subscriptions_get_their_messages_and_refusals_apart_from_replies) {
+  handshake();
+  std::vector<msg> got;
+  std::vector<std::string> refused;
+  s_.on_message([&](msg m) { got.push_back(std::move(m)); });
+  s_.on_subscription_refused([&](const std::string& text) { refused.push_back(text); });
+  auto o = out();
+  EXPECT_EQ(s_.subscribe("orders.*", "", o), 2u);
+  EXPECT_EQ(s_.subscribe("jobs", "workers", o), 3u);
+  EXPECT_EQ(last(), "SUB orders.* 2\r\nSUB jobs workers 3\r\n");
+  ASSERT_FALSE(feed("MSG orders.eu 2 reply.to 2\r\nhi\r\nMSG _INBOX.test.9 1 1\r\nx\r\n"));
+  ASSERT_EQ(got.size(), 1u);  // the inbox's message is no delivery
+  EXPECT_EQ(got[0].subject, "orders.eu");
+  EXPECT_EQ(got[0].reply, "reply.to");
+  ASSERT_FALSE(feed("-ERR 'Permissions Violation for Subscription to \"jobs\"'\r\n"));
+  EXPECT_EQ(refused,
+            std::vector<std::string>{"Permissions Violation for Subscription to \"jobs\""});
+  EXPECT_TRUE(s_.last_error().empty());
+}
+
 TEST_F(nats_session_test, anything_before_info_is_not_the_protocol) {
   EXPECT_EQ(feed("PING\r\n"), errc::malformed_frame);
 }
