@@ -138,18 +138,23 @@ void driver::on_read(std::error_code ec, std::size_t size, std::size_t n) {
 
 void driver::consume_input() {
   auto o = out();
+  consuming_ = true;
   // After a start_tls() request what follows is not for the session.
   while (open_ && !upgrading_) {
     const auto rest = std::string_view(inbox_).substr(inbox_used_);
     std::error_code ec;
     const auto used = session_.consume(rest, o, ec);
-    if (ec) return fail(ec);
+    if (ec) {
+      consuming_ = false;
+      return fail(ec);
+    }
     if (used == 0) {
       wanted_ = session_.wanted(rest);
       break;
     }
     inbox_used_ += used;
   }
+  consuming_ = false;
   flush();
 }
 
@@ -177,7 +182,9 @@ void driver::start_tls(std::shared_ptr<const tls_context> context, std::string s
 }
 
 void driver::upgrade_when_idle() {
-  if (!upgrading_ || !open_ || reading_ || !writing_.empty()) return;
+  // From inside consume (the session asked on seeing INFO): once the unit it
+  // is consuming counts as used, on_read() comes back here.
+  if (!upgrading_ || !open_ || reading_ || consuming_ || !writing_.empty()) return;
   if (inbox_used_ < inbox_.size()) return fail(errc::malformed_frame);
   auto keep = owner_.lock();
   if (!keep) return;

@@ -136,6 +136,7 @@ class driver {
   bool closed_ = false;                     // close() was called
   bool failed_ = false;                     // aborted: the session has failed what was pending
   bool reading_ = false;                    // a read is in flight
+  bool consuming_ = false;                  // the session is consuming input
   bool draining_ = false;                   // close_when_written()
   bool lingering_ = false;                  // aborted, the farewell still going out
   bool upgrading_ = false;                  // start_tls() asked, not yet begun

@@ -13,6 +13,68 @@ import pika
 from conftest import free_port
 
 
+def make_certificates(directory):
+    """A CA (ca.pem) and a server certificate for localhost and 127.0.0.1
+    signed by it (server.pem, server.key), in `directory`."""
+    key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    (directory / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1")
+    for command in (
+        f"openssl req -x509 {key} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca",
+        f"openssl req {key} -keyout server.key -out server.csr -subj /CN=localhost",
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-extfile san.ext -out server.pem",
+    ):
+        subprocess.run(command.split(), cwd=directory, check=True, capture_output=True)
+    # Brokers run as root here but read the key as any user would.
+    (directory / "server.key").chmod(0o644)
+
+
+class OwnNats:
+    """nats-server with the options a test gives (--user/--pass, --tls with
+    certificates made here, JetStream with a file store in its directory)."""
+
+    def __init__(self, tmp_path, user=None, password=None, tls=False, jetstream=False, name="nats"):
+        self.dir = tmp_path / name
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        args = ["-a", "127.0.0.1", "-p", str(self.port), "-l", str(self.dir / "nats.log")]
+        if user:
+            args += ["--user", user, "--pass", password]
+        if tls:
+            make_certificates(self.dir)
+            args += ["--tls", "--tlscert", str(self.dir / "server.pem"), "--tlskey", str(self.dir / "server.key")]
+        if jetstream:
+            args += ["-js", "-sd", str(self.dir / "store")]
+        self.args = args
+        self.proc = None
+        self.start()
+
+    def start(self, timeout=20):
+        self.proc = subprocess.Popen(["nats-server", *self.args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4).startswith(b"INFO"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError(f"nats-server did not start; see {self.dir / 'nats.log'}")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class OwnRedis:
     """redis-server with appendonly yes and appendfsync always: a write it
     answered OK is on disk, so it survives kill -9."""
@@ -136,17 +198,7 @@ class OwnRabbit:
                        capture_output=True, timeout=60)
 
     def make_certificates(self):
-        key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-        (self.dir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1")
-        for command in (
-            f"openssl req -x509 {key} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca",
-            f"openssl req {key} -keyout server.key -out server.csr -subj /CN=localhost",
-            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
-            "-extfile san.ext -out server.pem",
-        ):
-            subprocess.run(command.split(), cwd=self.dir, check=True, capture_output=True)
-        # RabbitMQ runs as root here but reads the key as any user would.
-        (self.dir / "server.key").chmod(0o644)
+        make_certificates(self.dir)
 
     def beam_pid(self):
         out = subprocess.run(["pgrep", "-P", str(self.server.pid)], capture_output=True, text=True).stdout

@@ -296,6 +296,23 @@ TEST_F(driver_test, start_tls_waits_for_the_input_and_the_write_then_resumes) {
             "b");
 }
 
+TEST_F(driver_test, start_tls_asked_while_consuming_with_nothing_being_written_waits_for_it) {
+  open();
+  std::vector<std::error_code> upgraded;
+  s_.on_frame = [&] {
+    s_.on_frame = nullptr;
+    d_.start_tls(client_context(), "", [&](std::error_code ec) { upgraded.push_back(ec); });
+  };
+  wire_->deliver(
+      "\x04"
+      "INFO");  // NATS: TLS right after the server's INFO, no write out
+  EXPECT_EQ(s_.aborts, 0);
+  ASSERT_TRUE(wire_->tls_done);  // started once INFO counted as consumed
+  wire_->finish_tls();
+  EXPECT_EQ(upgraded, std::vector<std::error_code>{std::error_code()});
+  EXPECT_TRUE(wire_->reading());
+}
+
 TEST_F(driver_test, plaintext_after_the_point_of_upgrade_aborts) {
   open();
   std::vector<std::error_code> upgraded;

@@ -1,0 +1,73 @@
+"""The NATS adapter against nats-servers of the test's own: TLS started after
+INFO with a certificate made here (verified with the CA given, refused
+without it), and logins the server accepts or refuses."""
+
+import grpc
+import pytest
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from own_brokers import OwnNats
+
+
+@pytest.fixture
+def own(tmp_path):
+    started = []
+
+    def start(**options):
+        n = OwnNats(tmp_path, name=f"nats{len(started)}", **options)
+        started.append(n)
+        return n
+
+    yield start
+    for n in started:
+        n.close()
+
+
+def request(destination, body=b"x"):
+    return pb.SendRequest(target="events", publish=pb.Publish(destination=destination,
+                                                              message=pb.Message(body=body)))
+
+
+def test_tls_after_info_with_a_verified_certificate(sidecar, own):
+    server = own(tls=True)
+    url = f"tls://localhost:{server.port}"
+    s = sidecar("--target", f"events={url}", f"--targets.events.tls.ca_file={server.dir / 'ca.pem'}",
+                "--target", f"unverified={url}", "--targets.unverified.retry.max_retries=0",
+                "--target", f"plain=nats://127.0.0.1:{server.port}", "--targets.plain.retry.max_retries=0")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        reply = broker.Send(request("over.tls"), timeout=10)
+        assert reply.WhichOneof("outcome") == "published"
+        # Without the CA the system store does not trust the test's certificate.
+        unverified = request("x")
+        unverified.target = "unverified"
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(unverified, timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "certificate verify failed" in e.value.details(), e.value.details()
+        # A plain URL to a server that requires TLS is refused, saying so.
+        plain = request("x")
+        plain.target = "plain"
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(plain, timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "requires TLS" in e.value.details(), e.value.details()
+
+
+def test_a_login_the_server_refuses_says_why_without_the_password(sidecar, own):
+    server = own(user="app", password="hunter2")
+    s = sidecar("--target", f"events=nats://app:hunter2@127.0.0.1:{server.port}",
+                "--target", f"wrong=nats://app:nope-nope@127.0.0.1:{server.port}",
+                "--targets.wrong.retry.max_retries=0")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert broker.Send(request("ok"), timeout=10).WhichOneof("outcome") == "published"
+        wrong = request("x")
+        wrong.target = "wrong"
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(wrong, timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "Authorization Violation" in e.value.details(), e.value.details()
+        assert "nope-nope" not in e.value.details()
+        assert "nope-nope" not in s.log()
