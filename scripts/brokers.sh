@@ -110,7 +110,9 @@ EOT
 start_nats() {
   local dir="$run_dir/nats" port monitor
   port=$(free_port); monitor=$(free_port)
-  nats-server -a 127.0.0.1 -p "$port" -m "$monitor" -l "$dir/nats.log" </dev/null >/dev/null 2>&1 &
+  # With JetStream, its file store in the run directory.
+  nats-server -a 127.0.0.1 -p "$port" -m "$monitor" -js -sd "$dir/jetstream" -l "$dir/nats.log" \
+    </dev/null >/dev/null 2>&1 &
   put nats pid $!
   put nats port "$port"
   wait_until 10 nats curl -sf "http://127.0.0.1:$monitor/healthz" || die "nats did not start (see $dir/nats.log)"

@@ -1,10 +1,10 @@
 #include "sidecar/adapters/nats/nats_adapter.h"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/nats/connection.h"
+#include "sidecar/adapters/nats/nats_jetstream.h"
+#include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -13,6 +13,21 @@ namespace {
 
 namespace nats = protocol::nats;
 using pool::failure_kind;
+using json = nlohmann::json;
+
+// A NATS target's own settings (targets.<name>.jetstream).
+struct nats_options final : adapter_options {
+  // Publishes go to JetStream: each waits for its stream's PubAck (stream
+  // and sequence in PublishAck) instead of a flush.
+  bool jetstream = false;
+};
+
+std::shared_ptr<const adapter_options> read_options(const config_section& s,
+                                                    const target_settings&) {
+  auto o = std::make_shared<nats_options>();
+  s.read("jetstream", o->jetstream);
+  return o;
+}
 
 // A pooled NATS connection: the pool's view of protocol::nats::connection.
 class pooled_connection final : public pool::connection {
@@ -122,12 +137,10 @@ void to_v1(nats::msg&& reply, v1::Message& out) {
 
 class operations final : public operation_adapter {
  public:
+  explicit operations(bool jetstream) : jetstream_(jetstream) {}
+
   grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
-    if (request.has_command()) {
-      return invalid(
-          "commands (JetStream stream and consumer management) are not implemented yet; "
-          "use publish or request");
-    }
+    if (request.has_command()) return check_api_call(request.command());
     const bool publish = request.has_publish();
     const auto& subject =
         publish ? request.publish().destination() : request.request().destination();
@@ -195,12 +208,16 @@ class operations final : public operation_adapter {
   void attempt(const v1::SendRequest& request, pool::connection& conn,
                boost::asio::cancellation_slot cancel, outcome_handler done) const override {
     auto& c = static_cast<pooled_connection&>(conn).nats();
+    if (request.has_command()) return api_call(c, request.command(), cancel, std::move(done));
     const bool publish = request.has_publish();
     const auto& subject =
         publish ? request.publish().destination() : request.request().destination();
     const auto& message = publish ? request.publish().message() : request.request().message();
     std::string headers;
     (void)headers_of(message, headers);  // checked by check()
+    if (publish && jetstream_) {
+      return stream_publish(c, subject, headers, payload_of(message), cancel, std::move(done));
+    }
     if (publish) {
       c.publish(subject, headers, payload_of(message),
                 [done = std::move(done), max = c.info().max_payload](
@@ -212,23 +229,47 @@ class operations final : public operation_adapter {
                 });
       return;
     }
+    request_reply(c, subject, headers, payload_of(message), cancel,
+                  [done = std::move(done), subject, max = c.info().max_payload](
+                      std::error_code ec, nats::msg reply, bool written) {
+                    if (ec == protocol::errc::refused) {
+                      return done(attempt_outcome::failed(
+                          {make_error_code(pool::errc::unavailable), failure_kind::operation, true,
+                           "nats: no responders for '" + subject + "'"}));
+                    }
+                    if (ec) return done(failure(ec, written, {}, max));
+                    attempt_outcome out;
+                    to_v1(std::move(reply), *out.response.mutable_response());
+                    done(std::move(out));
+                  });
+  }
+
+ private:
+  // command: a JetStream API call (the proto's Command comment).
+  static grpc::Status check_api_call(const v1::Command& command) {
+    const auto& args = command.args();
+    if (args.size() > 2 || !command.options().empty()) {
+      return invalid(
+          "command: a JetStream API subject after \"$JS.API.\" and, if it takes one, the "
+          "request's JSON (no options)");
+    }
+    if (!nats::valid_subject("$JS.API." + args[0])) {
+      return invalid("command.args[0]: '" + args[0] + "' is not a JetStream API subject");
+    }
+    if (args.size() == 2 && !json::parse(args[1], nullptr, false).is_object()) {
+      return invalid("command.args[1]: the request must be a JSON object");
+    }
+    return grpc::Status::OK;
+  }
+
+  // A request whose reply comes to `answered`; the caller's deadline
+  // (`cancel`) forgets it, so a late reply is dropped.
+  static void request_reply(nats::connection& c, const std::string& subject,
+                            std::string_view headers, std::string_view payload,
+                            boost::asio::cancellation_slot cancel,
+                            nats::connection::reply_handler answered) {
     std::uint64_t token = 0;
-    c.request(
-        subject, headers, payload_of(message),
-        [done = std::move(done), subject, max = c.info().max_payload](
-            std::error_code ec, nats::msg reply, bool written) mutable {
-          if (ec == protocol::errc::refused) {
-            return done(attempt_outcome::failed({make_error_code(pool::errc::unavailable),
-                                                 failure_kind::operation, true,
-                                                 "nats: no responders for '" + subject + "'"}));
-          }
-          if (ec) return done(failure(ec, written, {}, max));
-          attempt_outcome out;
-          to_v1(std::move(reply), *out.response.mutable_response());
-          done(std::move(out));
-        },
-        token);
-    // The caller gave up: its reply, if it comes, is dropped.
+    c.request(subject, headers, payload, std::move(answered), token);
     if (token != 0 && cancel.is_connected()) {
       cancel.assign([weak = std::weak_ptr<nats::connection>(c.shared_from_this()),
                      token](boost::asio::cancellation_type) {
@@ -237,7 +278,58 @@ class operations final : public operation_adapter {
     }
   }
 
- private:
+  // A JetStream publish: a request to the subject, answered by the PubAck
+  // of the stream that takes it (or its error); no stream: NOT_FOUND.
+  static void stream_publish(nats::connection& c, const std::string& subject,
+                             std::string_view headers, std::string_view payload,
+                             boost::asio::cancellation_slot cancel, outcome_handler done) {
+    request_reply(
+        c, subject, headers, payload, cancel,
+        [done = std::move(done), subject, max = c.info().max_payload](
+            std::error_code ec, nats::msg reply, bool written) {
+          if (ec == protocol::errc::refused) {
+            return done(attempt_outcome::failed(
+                {make_error_code(pool::errc::not_found_at_broker), failure_kind::operation, true,
+                 "nats: no JetStream stream takes subject '" + subject + "' (no responders)"}));
+          }
+          if (ec) return done(failure(ec, written, {}, max));
+          json ack;
+          if (auto failed = nats_jetstream::parse(reply.payload, ack)) {
+            return done(std::move(*failed));
+          }
+          attempt_outcome out;
+          auto& published = *out.response.mutable_published();
+          published.set_stream(ack.value("stream", std::string()));
+          published.set_offset(ack.value("seq", std::int64_t{0}));
+          published.set_duplicate(ack.value("duplicate", false));
+          done(std::move(out));
+        });
+  }
+
+  // A JetStream API call: a request to $JS.API.<args[0]>, its JSON answer
+  // as a Value.
+  static void api_call(nats::connection& c, const v1::Command& command,
+                       boost::asio::cancellation_slot cancel, outcome_handler done) {
+    const std::string body = command.args_size() == 2 ? command.args(1) : std::string();
+    request_reply(c, "$JS.API." + command.args(0), {}, body, cancel,
+                  [done = std::move(done)](std::error_code ec, nats::msg reply, bool written) {
+                    if (ec == protocol::errc::refused) {
+                      return done(attempt_outcome::failed(
+                          {make_error_code(pool::errc::unavailable), failure_kind::operation, true,
+                           "nats: no responders for the JetStream API: is JetStream enabled on the "
+                           "server?"}));
+                    }
+                    if (ec) return done(failure(ec, written, {}, 0));
+                    json answer;
+                    if (auto failed = nats_jetstream::parse(reply.payload, answer)) {
+                      return done(std::move(*failed));
+                    }
+                    attempt_outcome out;
+                    nats_jetstream::to_v1(answer, *out.response.mutable_reply());
+                    done(std::move(out));
+                  });
+  }
+
   static attempt_outcome failure(std::error_code ec, bool written, const std::string& text,
                                  std::uint64_t max_payload) {
     if (ec == protocol::errc::frame_too_large) {
@@ -258,6 +350,8 @@ class operations final : public operation_adapter {
     return attempt_outcome::failed(
         {ec, failure_kind::connection, written, "nats: " + ec.message()});
   }
+
+  bool jetstream_;  // publishes wait for their stream's PubAck
 };
 
 adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
@@ -265,7 +359,7 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
   // replies by token).
   constexpr std::uint32_t connection_cap = 1024;
   return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(),
+          std::make_shared<operations>(target.options_as<nats_options>().jetstream),
           {}};
 }
 
@@ -276,6 +370,7 @@ const adapter_descriptor& nats_adapter() {
       .name = "nats",
       .schemes = {{.scheme = "nats", .default_port = 4222},
                   {.scheme = "tls", .tls = true, .default_port = 4222}},
+      .read_options = read_options,
       .make = make_binding,
   };
   return descriptor;

@@ -147,8 +147,10 @@ def test_bad_input_is_refused_with_its_reason_before_anything_is_sent(sidecar, n
         e = refused(pb.SendRequest(target="events", publish=pb.Publish(
             destination="a.b", message=pb.Message(body=b"x", headers={"Bad Key": pb.Value(text="v")}))))
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "message.headers" in e.details()
-        e = refused(pb.SendRequest(target="events", command=pb.Command(args=[b"STREAM.INFO"])))
-        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "not implemented yet" in e.details()
+        e = refused(pb.SendRequest(target="events", command=pb.Command(args=[b"STREAM.INFO.x", b"{}", b"3"])))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "JetStream API subject" in e.details()
+        e = refused(pb.SendRequest(target="events", command=pb.Command(args=[b"STREAM INFO"])))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a JetStream API subject" in e.details()
         # The connection survived all of it.
         broker.Send(pb.SendRequest(target="events", publish=pb.Publish(
             destination=subject("fine"), message=pb.Message(body=b"x"))), timeout=5)
@@ -258,3 +260,57 @@ def test_bad_subscriptions_are_refused_with_their_reason(sidecar, nats_url):
                 next(broker.Recv(iter([pb.RecvRequest(subscribe=subscribe)]), timeout=5))
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value
             assert reason in e.value.details(), e.value.details()
+
+
+def value_map(value):
+    """A v1 Value map as a dict of its keys' texts."""
+    return {e.key.text: e.value for e in value.map.entries}
+
+
+def test_jetstream_streams_commands_and_confirmed_publishes_deduplicated_by_message_id(sidecar, nats_url):
+    stream = f"BS{uuid.uuid4().hex[:8].upper()}"
+    topic = f"js.{stream.lower()}"
+    s = sidecar("--target", f"events={nats_url}", "--target", f"js={nats_url}", "--targets.js.jetstream=true")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+
+        def api(*args, target="events"):
+            return broker.Send(pb.SendRequest(target=target, command=pb.Command(
+                args=[a.encode() for a in args])), timeout=10).reply
+
+        created = value_map(api(f"STREAM.CREATE.{stream}",
+                                '{"name": "' + stream + '", "subjects": ["' + topic + '.>"], "storage": "memory"}'))
+        assert value_map(created["config"])["name"].text == stream
+
+        def publish(body, message_id=""):
+            return broker.Send(pb.SendRequest(target="js", publish=pb.Publish(
+                destination=f"{topic}.a", message=pb.Message(body=body, message_id=message_id))),
+                timeout=10).published
+
+        first = publish(b"one", "id-1")
+        assert (first.stream, first.offset, first.duplicate) == (stream, 1, False)
+        again = publish(b"one again", "id-1")  # the same message id: not stored twice
+        assert (again.offset, again.duplicate) == (1, True)
+        assert publish(b"two").offset == 2
+        info = value_map(api(f"STREAM.INFO.{stream}"))
+        assert value_map(info["state"])["messages"].integer == 2
+
+        # Errors the API answers are statuses, with its words.
+        with pytest.raises(grpc.RpcError) as e:
+            api("STREAM.INFO.NOSUCHSTREAM")
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "stream not found" in e.value.details(), e.value.details()
+        with pytest.raises(grpc.RpcError) as e:
+            api(f"STREAM.CREATE.{stream}", '{"name": "' + stream + '", "subjects": ["other.>"]}')  # in use
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value.details()
+        with pytest.raises(grpc.RpcError) as e:
+            api("STREAM.INFO.x", "not json")
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # A JetStream publish no stream takes.
+        with pytest.raises(grpc.RpcError) as e:
+            broker.Send(pb.SendRequest(target="js", publish=pb.Publish(
+                destination="nowhere.at.all", message=pb.Message(body=b"x"))), timeout=10)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "no JetStream stream" in e.value.details()
+
+        assert value_map(api(f"STREAM.DELETE.{stream}"))["success"].boolean
