@@ -31,7 +31,8 @@ def make_certificates(directory):
 
 class OwnNats:
     """nats-server with the options a test gives (--user/--pass, --tls with
-    certificates made here, JetStream with a file store in its directory)."""
+    certificates made here, JetStream with a file store in its directory),
+    started again on the same port and store after kill9()."""
 
     def __init__(self, tmp_path, user=None, password=None, tls=False, jetstream=False, name="nats"):
         self.dir = tmp_path / name
@@ -57,6 +58,7 @@ class OwnNats:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     if s.recv(4).startswith(b"INFO"):
+                        self.accepted_at = time.monotonic()
                         return
             except OSError:
                 pass

@@ -1,8 +1,10 @@
 """R1: a broker killed -9 three times under steady load from concurrent gRPC
-clients (6 channels, 80 calls a second each), Redis and RabbitMQ
-separately, each a broker of the test's own
+clients (6 channels, 80 calls a second each), Redis, RabbitMQ and NATS
+JetStream separately, each a broker of the test's own
 (killed and restarted by PID on the same port and data; the shared brokers
-are never touched).
+are never touched). NATS publishes to a file-stored stream, each with its own
+message id: every publish that returned OK is in the stream afterwards,
+exactly once.
 
 For every kill: each call that returned OK is there afterwards (Redis runs
 with appendfsync always, RabbitMQ has a durable queue and persistent
@@ -19,7 +21,10 @@ it probes once per open_timeout), which no 2 s recovery can beat."""
 
 import time
 
+import asyncio
+
 import grpc
+import nats
 import pika
 import pytest
 import redis
@@ -28,7 +33,7 @@ from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 from faults_support import (BROKER_DOWN_CODES, DEADLINE_SLACK, Load, StatsWatch, by_code, first_ok_after,
                             recovery_time, send, settled_stats, slowest, wait_for_throughput)
-from own_brokers import OwnRabbit, OwnRedis
+from own_brokers import OwnNats, OwnRabbit, OwnRedis
 
 KILLS = 3
 # The steady load: 6 clients, 80 calls a second each (well under what this
@@ -235,4 +240,69 @@ def test_rabbitmq_killed_three_times_under_load(sidecar, own_rabbit):
                  f"{sum(k in stored_set for k in unknown)} were stored")
     assert len(stored) == expected
     assert not missing, f"{len(missing)} publishes returned OK and are gone, e.g. {missing[:5]}"
+    assert not unavailable_there, f"UNAVAILABLE but stored: {unavailable_there[:5]}"
+
+
+@pytest.fixture
+def own_nats(tmp_path):
+    n = OwnNats(tmp_path, jetstream=True)
+    yield n
+    n.close()
+
+
+async def stream_message_ids(url, stream, last):
+    """The Nats-Msg-Id of every message in `stream` (sequences 1..last)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        ids = []
+        for seq in range(1, last + 1):
+            try:
+                m = await js.get_msg(stream, seq)
+            except nats.js.errors.NotFoundError:
+                continue
+            ids.append((m.headers or {}).get("Nats-Msg-Id"))
+        return ids
+    finally:
+        await nc.close()
+
+
+def test_nats_jetstream_killed_three_times_under_load(sidecar, own_nats):
+    url = f"nats://127.0.0.1:{own_nats.port}"
+    s = sidecar(*sidecar_args("orders", url), "--targets.orders.jetstream=true")
+    with s.channel() as channel:
+        create = pb.Command(args=[b"STREAM.CREATE.R1", b'{"name": "R1", "subjects": ["r1.>"], "storage": "file"}'])
+        pb_grpc.BrokerStub(channel).Send(pb.SendRequest(target="orders", command=create), timeout=10)
+
+    def call(stub, worker, i, deadline):
+        message_id = f"{worker}-{i}"
+        request = pb.SendRequest(target="orders", publish=pb.Publish(
+            destination=f"r1.w{worker}", message=pb.Message(body=b"x", message_id=message_id)))
+        return message_id, send(stub, request, deadline)
+
+    deadline = 2.0
+    watch = StatsWatch(s.address, "orders").start()
+    load = Load(s.address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
+    try:
+        kills = kill_cycles(load, own_nats, down_for=1.0)
+    finally:
+        load.stop()
+        watch.stop()
+    final = settled_stats(s.address, "orders")
+    outcomes = load.all()
+
+    with s.channel() as channel:
+        info = pb_grpc.BrokerStub(channel).Send(pb.SendRequest(target="orders", command=pb.Command(
+            args=[b"STREAM.INFO.R1"])), timeout=10).reply
+    state = {e.key.text: e.value for e in info.map.entries}["state"]
+    last = {e.key.text: e.value for e in state.map.entries}["last_seq"].integer
+    ids = asyncio.run(stream_message_ids(url, "R1", last))
+    stored = set(ids)
+    missing = [o.key for o in outcomes if o.code == "OK" and o.key not in stored]
+    twice = len(ids) - len(stored)
+    unavailable_there = [o.key for o in outcomes if o.code == "UNAVAILABLE" and o.key in stored]
+    report("nats jetstream", outcomes, kills, watch, final,
+           extra=f"; stream holds {len(ids)} messages, {twice} duplicated, OK and missing {len(missing)}")
+    assert not missing, f"{len(missing)} publishes returned OK and are not in the stream, e.g. {missing[:5]}"
+    assert twice == 0, "a message id stored twice"
     assert not unavailable_there, f"UNAVAILABLE but stored: {unavailable_there[:5]}"
