@@ -30,17 +30,19 @@ def make_certificates(directory):
 
 
 class OwnNats:
-    """nats-server with the options a test gives (--user/--pass, --tls with
+    """nats-server with the options a test gives (--user/--pass, --auth, --tls with
     certificates made here, JetStream with a file store in its directory),
     started again on the same port and store after kill9()."""
 
-    def __init__(self, tmp_path, user=None, password=None, tls=False, jetstream=False, name="nats"):
+    def __init__(self, tmp_path, user=None, password=None, token=None, tls=False, jetstream=False, name="nats"):
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True)
         self.port = free_port()
         args = ["-a", "127.0.0.1", "-p", str(self.port), "-l", str(self.dir / "nats.log")]
         if user:
             args += ["--user", user, "--pass", password]
+        if token:
+            args += ["--auth", token]
         if tls:
             make_certificates(self.dir)
             args += ["--tls", "--tlscert", str(self.dir / "server.pem"), "--tlskey", str(self.dir / "server.key")]

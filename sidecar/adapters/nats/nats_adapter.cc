@@ -40,9 +40,13 @@ class pooled_connection final : public pool::connection {
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     nats::connect_options o;
     o.to = endpoint_for(url, *target_);
-    // nats://user:pass@host, or nats://token@host (a user and no password).
+    // nats://user:pass@host; a token as nats://token@host (a user and no
+    // password) or as a password without a user (password_file /
+    // password_env keep it out of the URL).
     if (!url.user.empty() && url.password.empty()) {
       o.handshake.token = url.user;
+    } else if (url.user.empty() && !url.password.empty()) {
+      o.handshake.token = url.password;
     } else {
       o.handshake.user = url.user;
       o.handshake.password = url.password;

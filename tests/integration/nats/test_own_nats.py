@@ -77,6 +77,18 @@ def test_a_login_the_server_refuses_says_why_without_the_password(sidecar, own):
         assert "nope-nope" not in s.log()
 
 
+def test_a_token_from_a_secret_file(sidecar, own, tmp_path):
+    server = own(token="s3cret-token")
+    secret = tmp_path / "nats-token"
+    secret.write_text("s3cret-token\n")
+    s = sidecar("--target", f"events=nats://127.0.0.1:{server.port}",
+                f"--targets.events.password_file={secret}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert broker.Send(request("ok"), timeout=10).WhichOneof("outcome") == "published"
+    assert "s3cret-token" not in s.log()
+
+
 def test_core_subscriptions_are_restored_after_the_server_is_killed_and_restarted(sidecar, own):
     server = own()
     url = f"nats://127.0.0.1:{server.port}"
