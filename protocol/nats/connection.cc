@@ -65,10 +65,12 @@ void connection::publish(std::string_view subject, std::string_view headers,
   if (!driver_.is_ready()) {
     return fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
   }
-  auto out = driver_.out();
-  if (auto ec = session_.publish(subject, headers, payload, done, out)) {
+  // Checked first, so the handler moves in (no copy kept for a failure).
+  if (auto ec = session_.check(headers, payload)) {
     return fail_soon([done = std::move(done), ec] { done(ec, false, {}); });
   }
+  auto out = driver_.out();
+  (void)session_.publish(subject, headers, payload, std::move(done), out);
   driver_.flush();
 }
 
@@ -78,10 +80,11 @@ void connection::request(std::string_view subject, std::string_view headers,
   if (!driver_.is_ready()) {
     return fail_soon([done = std::move(done)] { done(errc::aborted, {}, false); });
   }
-  auto out = driver_.out();
-  if (auto ec = session_.request(subject, headers, payload, done, out, token)) {
+  if (auto ec = session_.check(headers, payload)) {
     return fail_soon([done = std::move(done), ec] { done(ec, {}, false); });
   }
+  auto out = driver_.out();
+  (void)session_.request(subject, headers, payload, std::move(done), out, token);
   driver_.flush();
 }
 

@@ -57,6 +57,11 @@ class session final : public protocol::session {
              std::function<void()> upgrade,
              std::function<void(std::error_code, const std::string& text)> done);
 
+  // What publish() and request() would refuse at once: errc::frame_too_large
+  // beyond the server's max_payload, errc::unsupported for headers on a
+  // server without them.
+  std::error_code check(std::string_view headers, std::string_view payload) const;
+
   // Appends PUB / HPUB (`headers` an encoded block, or empty) and a PING.
   // Fails at once, appending nothing, with errc::frame_too_large beyond the
   // server's max_payload and errc::unsupported for headers on a server
@@ -121,7 +126,6 @@ class session final : public protocol::session {
   std::error_code on_info(const nats::info& i, output& out);
   void on_error(std::string text, std::error_code& ec);
   void on_reply(msg m);
-  std::error_code check(std::string_view headers, std::string_view payload) const;
 
   handshake_options options_;
   decoder_limits limits_;
