@@ -36,6 +36,10 @@ class subscription {
   virtual void settle(std::uint64_t tag, bool ack, bool requeue) = 0;
   // The most deliveries outstanding is now `credit`.
   virtual void set_credit(std::uint32_t credit) = 0;
+  // The client is still working on the delivery with tag `tag`: the broker
+  // is to wait longer before it redelivers it (JetStream +WPI). Nothing
+  // where the broker redelivers on no timer (AMQP waits for the channel).
+  virtual void in_progress(std::uint64_t /*tag*/) {}
   // Answers the delivery with tag `tag`, delivered with expects_reply (a
   // request the remote side initiated), with the reply's result or error.
   virtual void reply(std::uint64_t /*tag*/, const v1::Reply& /*reply*/) {}
@@ -88,11 +92,12 @@ class operation_adapter {
     return {grpc::StatusCode::UNIMPLEMENTED, "Recv is not implemented for this adapter yet"};
   }
 
-  // Whether deliveries are acknowledged to the broker (AMQP): the Recv
-  // stream then tracks them, and the broker stops at the credit (prefetch),
-  // so nothing is ever dropped. Without (Redis pub/sub), acks are ignored
-  // and a buffer bounded by the credit drops what does not fit.
-  virtual bool acknowledges() const { return false; }
+  // Whether deliveries of `subscribe` are acknowledged to the broker (AMQP,
+  // JetStream): the Recv stream then tracks them, and the broker stops at
+  // the credit (prefetch), so nothing is ever dropped. Without (Redis
+  // pub/sub, core NATS), acks are ignored and a buffer bounded by the credit
+  // drops what does not fit.
+  virtual bool acknowledges(const v1::Subscribe& /*subscribe*/) const { return false; }
 
   // Whether a subscription runs on a dedicated connection of its own (a
   // broker's consumer), or takes what arrives on any of the target's

@@ -128,6 +128,21 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
   }
 
+  // The client is still working on these deliveries: they stay unsettled,
+  // and the broker waits longer before it redelivers them. Needs mutex.
+  void extend(const google::protobuf::RepeatedField<std::uint64_t>& ids) {
+    if (!acknowledges) return;  // nothing to extend at the broker
+    for (const auto id : ids) {
+      const auto it = unsettled.find(id);
+      if (it == unsettled.end()) {
+        if (id != 0 && id <= stale_upto) continue;
+        return end(to_status(pool::errc::invalid_operation, "delivery id " + std::to_string(id) +
+                                                                " is unknown or already settled"));
+      }
+      if (sub) sub->in_progress(it->second);
+    }
+  }
+
   // Answers a delivery that expects a reply. Needs mutex.
   void reply(const v1::Reply& answer) {
     if (answer.outcome_case() == v1::Reply::OUTCOME_NOT_SET) {
@@ -291,7 +306,11 @@ void recv_reactor::OnReadDone(bool ok) {
     // Where the broker has no acknowledgements (Redis pub/sub) these are
     // accepted and ignored.
     case v1::RecvRequest::kAck:
-      state_->settle(request_.ack().delivery_ids(), true, false);
+      if (request_.ack().in_progress()) {
+        state_->extend(request_.ack().delivery_ids());
+      } else {
+        state_->settle(request_.ack().delivery_ids(), true, false);
+      }
       break;
     case v1::RecvRequest::kNack:
       state_->settle(request_.nack().delivery_ids(), false, request_.nack().requeue());
@@ -318,7 +337,7 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
     state_->target = target;
     state_->subscribe = request;
     if (request.credit() != 0) state_->credit = request.credit();
-    state_->acknowledges = target.operations->acknowledges();
+    state_->acknowledges = target.operations->acknowledges(request);
     state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
   }
   // A drain ends the stream (it has no end of its own): its subscription

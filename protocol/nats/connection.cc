@@ -88,6 +88,15 @@ void connection::request(std::string_view subject, std::string_view headers,
   driver_.flush();
 }
 
+std::error_code connection::send(std::string_view subject, std::string_view reply,
+                                 std::string_view payload) {
+  if (!driver_.is_ready()) return errc::aborted;
+  auto out = driver_.out();
+  if (auto ec = session_.send(subject, reply, payload, out)) return ec;
+  driver_.flush();
+  return {};
+}
+
 void connection::ping(confirm_handler done) {
   if (!driver_.is_ready()) {
     return fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
@@ -97,17 +106,29 @@ void connection::ping(confirm_handler done) {
   driver_.flush();
 }
 
-void connection::subscribe(const std::vector<std::string>& subjects, const std::string& queue,
-                           std::function<void(msg)> message,
-                           std::function<void(const std::string&)> refused, confirm_handler done) {
+std::vector<std::uint64_t> connection::subscribe(const std::vector<std::string>& subjects,
+                                                 const std::string& queue,
+                                                 std::function<void(msg)> message,
+                                                 std::function<void(const std::string&)> refused,
+                                                 confirm_handler done) {
   if (!driver_.is_ready()) {
-    return fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
+    fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
+    return {};
   }
   session_.on_message(std::move(message));
   session_.on_subscription_refused(std::move(refused));
   auto out = driver_.out();
-  for (const auto& subject : subjects) session_.subscribe(subject, queue, out);
+  std::vector<std::uint64_t> sids;
+  for (const auto& subject : subjects) sids.push_back(session_.subscribe(subject, queue, out));
   session_.ping(std::move(done), out);
+  driver_.flush();
+  return sids;
+}
+
+void connection::unsubscribe(std::uint64_t sid) {
+  if (!driver_.is_ready()) return;
+  auto out = driver_.out();
+  session_.unsubscribe(sid, out);
   driver_.flush();
 }
 

@@ -51,16 +51,23 @@ class connection : public std::enable_shared_from_this<connection> {
   // `token` for forget(), when the requester gives up.
   void request(std::string_view subject, std::string_view headers, std::string_view payload,
                reply_handler done, std::uint64_t& token);
+  // session::send: errc::aborted when the connection is not ready.
+  std::error_code send(std::string_view subject, std::string_view reply, std::string_view payload);
   void forget(std::uint64_t token) { session_.forget(token); }
   void ping(confirm_handler done);
 
   // Subscribes to each of `subjects` in queue group `queue` (empty: none),
   // then pings: `done` once the server has them all (or the connection
   // failed). Messages come to `message`, a refusal's text to `refused`, on
-  // the executor, for as long as the connection lives.
-  void subscribe(const std::vector<std::string>& subjects, const std::string& queue,
-                 std::function<void(msg)> message, std::function<void(const std::string&)> refused,
-                 confirm_handler done);
+  // the executor, for as long as the connection lives. Returns the sids, in
+  // the order of `subjects` (none when the connection is not ready).
+  std::vector<std::uint64_t> subscribe(const std::vector<std::string>& subjects,
+                                       const std::string& queue, std::function<void(msg)> message,
+                                       std::function<void(const std::string&)> refused,
+                                       confirm_handler done);
+  // UNSUB: no more of the subscription's messages (none are sent if the
+  // connection is not ready).
+  void unsubscribe(std::uint64_t sid);
 
   // Closes now: what is pending fails with errc::aborted.
   void close() { driver_.close(); }

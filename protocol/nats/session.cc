@@ -215,6 +215,13 @@ std::error_code session::request(std::string_view subject, std::string_view head
   return {};
 }
 
+std::error_code session::send(std::string_view subject, std::string_view reply,
+                              std::string_view payload, output& out) {
+  if (auto ec = check({}, payload)) return ec;
+  append_pub(out.bytes, subject, reply, payload);
+  return {};
+}
+
 void session::ping(confirm_handler done, output& out) {
   append_ping(out.bytes);
   pongs_.push_back({std::move(done), {}, out.end(), {}});

@@ -76,6 +76,12 @@ class session final : public protocol::session {
                           std::string_view payload, reply_handler done, output& out,
                           std::uint64_t& token);
 
+  // Appends PUB with reply subject `reply` (empty: none), unconfirmed: a
+  // JetStream acknowledgement or pull request, whose outcome, if any, comes
+  // as a message. Fails at once as publish().
+  std::error_code send(std::string_view subject, std::string_view reply, std::string_view payload,
+                       output& out);
+
   // The requester gave up: its reply, if it comes, is dropped.
   void forget(std::uint64_t token) { requests_.erase(token); }
 
@@ -86,6 +92,9 @@ class session final : public protocol::session {
   // Appends SUB for `subject` (wildcards allowed) in queue group `queue`
   // (empty: none); its messages come to on_message() with the returned sid.
   std::uint64_t subscribe(std::string_view subject, std::string_view queue, output& out);
+  // Appends UNSUB for `sid`: the server stops sending its messages (and a
+  // JetStream pull waiting on it ends).
+  void unsubscribe(std::uint64_t sid, output& out) { append_unsub(out.bytes, sid); }
   // Messages to our subscriptions (not to the inbox).
   void on_message(std::function<void(msg)> message) { message_ = std::move(message); }
   // The server refused a subscription (-ERR 'Permissions Violation for

@@ -1,12 +1,15 @@
 // libFuzzer target: the NATS decoder on arbitrary bytes, pipelined as a
 // read loop feeds it; wanted() must agree with decode_server_op() on where
-// a message ends, and header blocks that decode must survive a re-encode.
+// a message ends, header blocks that decode must survive a re-encode, and
+// a message's reply subject read as a JetStream ack subject and the message
+// as a pull's status must not crash.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "protocol/nats/codec.h"
+#include "protocol/nats/jetstream.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace brokerside::protocol::nats;
@@ -23,6 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!ec && used == 0 && need != 0 && need <= input.size()) __builtin_trap();
     if (used > 0 && std::holds_alternative<msg>(op) && need != used) __builtin_trap();
     if (ec || used == 0) break;
+    if (const auto* m = std::get_if<msg>(&op)) {
+      ack_subject a;
+      if (parse_ack_subject(m->reply, a) && (a.stream.empty() || a.consumer.empty())) {
+        __builtin_trap();
+      }
+      (void)classify_pull_reply(*m);
+    }
     if (const auto* m = std::get_if<msg>(&op); m && !m->headers.empty()) {
       header_block h;
       if (!decode_headers(m->headers, h)) {

@@ -172,7 +172,7 @@ class operations final : public operation_adapter {
     return grpc::Status::OK;
   }
 
-  bool acknowledges() const override { return true; }
+  bool acknowledges(const v1::Subscribe&) const override { return true; }
 
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
                                                    std::uint32_t credit, pool::connection* conn,

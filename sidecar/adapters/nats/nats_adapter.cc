@@ -4,6 +4,8 @@
 #include "protocol/errc.h"
 #include "protocol/nats/connection.h"
 #include "sidecar/adapters/nats/nats_jetstream.h"
+#include "sidecar/adapters/nats/nats_message.h"
+#include "sidecar/adapters/nats/nats_pull_subscription.h"
 #include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
@@ -14,6 +16,9 @@ namespace {
 namespace nats = protocol::nats;
 using pool::failure_kind;
 using json = nlohmann::json;
+using nats_message::headers_of;
+using nats_message::payload_of;
+using nats_message::to_v1;
 
 // A NATS target's own settings (targets.<name>.jetstream).
 struct nats_options final : adapter_options {
@@ -34,7 +39,9 @@ class pooled_connection final : public pool::connection {
  public:
   pooled_connection(boost::asio::any_io_executor executor,
                     std::shared_ptr<const target_settings> target)
-      : conn_(nats::connection::create(std::move(executor))), target_(std::move(target)) {}
+      : executor_(executor),
+        conn_(nats::connection::create(std::move(executor))),
+        target_(std::move(target)) {}
   ~pooled_connection() override { conn_->close(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
@@ -87,8 +94,11 @@ class pooled_connection final : public pool::connection {
   std::string error_text() const override { return *error_text_; }
 
   nats::connection& nats() { return *conn_; }
+  const std::shared_ptr<nats::connection>& nats_ptr() const { return conn_; }
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
  private:
+  boost::asio::any_io_executor executor_;  // the connection's (the pool's strand)
   std::shared_ptr<nats::connection> conn_;
   std::shared_ptr<const target_settings> target_;  // URLs, TLS, limits
   std::shared_ptr<std::string> error_text_ =
@@ -97,46 +107,6 @@ class pooled_connection final : public pool::connection {
 
 grpc::Status invalid(std::string text) {
   return to_status(pool::errc::invalid_operation, "nats: " + std::move(text));
-}
-
-// The message's headers as a NATS/1.0 block (message_id as Nats-Msg-Id, as
-// JetStream deduplicates by it); empty when it has none.
-grpc::Status headers_of(const v1::Message& message, std::string& out) {
-  nats::header_block h;
-  for (const auto& [key, value] : message.headers()) {
-    if (value.has_text()) {
-      h.fields.emplace_back(key, value.text());
-    } else if (value.has_bytes()) {
-      h.fields.emplace_back(key, value.bytes());
-    } else {
-      return invalid("message.headers['" + key + "']: NATS header values are text or bytes");
-    }
-  }
-  if (!message.message_id().empty()) h.fields.emplace_back("Nats-Msg-Id", message.message_id());
-  if (h.fields.empty()) return grpc::Status::OK;
-  if (nats::encode_headers(h, out)) {
-    return invalid(
-        "message.headers: a key must be non-empty without ':', spaces or control characters, "
-        "and a value without CR or LF");
-  }
-  return grpc::Status::OK;
-}
-
-const std::string& payload_of(const v1::Message& message) {
-  return message.has_json() ? message.json() : message.body();
-}
-
-// A received message (a reply, a delivery): its headers (and status) in
-// Message.headers, its reply subject in reply_to.
-void to_v1(nats::msg&& reply, v1::Message& out) {
-  out.set_body(std::move(reply.payload));
-  if (!reply.reply.empty()) out.set_reply_to(std::move(reply.reply));
-  if (reply.headers.empty()) return;
-  nats::header_block h;
-  if (nats::decode_headers(reply.headers, h)) return;
-  auto& headers = *out.mutable_headers();
-  for (auto& [key, value] : h.fields) headers[key].set_text(std::move(value));
-  if (h.status != 0) headers["Nats-Status"].set_text(std::to_string(h.status));
 }
 
 class operations final : public operation_adapter {
@@ -176,20 +146,30 @@ class operations final : public operation_adapter {
     if (subscribe.kind() != v1::SOURCE_KIND_DEFAULT) {
       return invalid("subscribe.kind: NATS subjects carry their own wildcards; leave it default");
     }
+    if (jetstream_) return check_consumer(subscribe);
     if (!subscribe.group().empty() && !nats::valid_subject(subscribe.group())) {
       return invalid("subscribe.group: '" + subscribe.group() + "' is not a NATS queue group name");
     }
     return grpc::Status::OK;
   }
 
-  // Core NATS has no acknowledgements and no flow control: deliveries are
+  // A JetStream target consumes through pull consumers, acknowledged.
+  bool acknowledges(const v1::Subscribe&) const override { return jetstream_; }
+
+  // JetStream: pull consumers (nats_pull_subscription.h). Core NATS has no
+  // acknowledgements and no flow control: deliveries are
   // at most once, and a slow stream drops (and reports) what does not fit
   // its credit. The connection keeps reading, so the server never sees a
   // slow consumer.
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t /*credit*/, pool::connection* conn,
+                                                   std::uint32_t credit, pool::connection* conn,
                                                    subscription_events events) const override {
-    auto& c = static_cast<pooled_connection&>(*conn).nats();
+    auto& pooled = static_cast<pooled_connection&>(*conn);
+    if (jetstream_) {
+      return start_nats_pull_subscription(pooled.executor(), pooled.nats_ptr(), subscribe, credit,
+                                          {}, std::move(events));
+    }
+    auto& c = pooled.nats();
     const std::vector<std::string> subjects(subscribe.sources().begin(), subscribe.sources().end());
     auto failed = std::make_shared<std::function<void(grpc::Status)>>(std::move(events.failed));
     c.subscribe(
@@ -249,6 +229,23 @@ class operations final : public operation_adapter {
   }
 
  private:
+  // Subscribe.group is the durable consumer's name (which filters one
+  // subject); without one each subject gets an ephemeral consumer.
+  static grpc::Status check_consumer(const v1::Subscribe& subscribe) {
+    const auto& group = subscribe.group();
+    if (group.empty()) return grpc::Status::OK;
+    if (group.find_first_of(".*> \t\r\n") != std::string::npos) {
+      return invalid("subscribe.group: '" + group +
+                     "' is not a JetStream durable name (no '.', '*', '>' or whitespace)");
+    }
+    if (subscribe.sources_size() > 1) {
+      return invalid(
+          "subscribe.group: a durable JetStream consumer filters one subject; give one source or "
+          "no group");
+    }
+    return grpc::Status::OK;
+  }
+
   // command: a JetStream API call (the proto's Command comment).
   static grpc::Status check_api_call(const v1::Command& command) {
     const auto& args = command.args();

@@ -129,6 +129,19 @@ TEST_F(nats_session_test, a_publish_is_confirmed_by_the_pong_after_it) {
   EXPECT_EQ(s_.pending(), 0u);
 }
 
+TEST_F(nats_session_test, a_send_goes_out_with_its_reply_subject_and_waits_for_nothing) {
+  handshake();
+  auto o = out();
+  ASSERT_FALSE(s_.send("$JS.API.CONSUMER.MSG.NEXT.S.c", "_INBOX.pull.0", "{}", o));
+  ASSERT_FALSE(s_.send("$JS.ACK.S.c.1.2.2.0.0", "", "+ACK", o));
+  EXPECT_EQ(last(),
+            "PUB $JS.API.CONSUMER.MSG.NEXT.S.c _INBOX.pull.0 2\r\n{}\r\n"
+            "PUB $JS.ACK.S.c.1.2.2.0.0 4\r\n+ACK\r\n");
+  EXPECT_EQ(s_.pending(), 0u);
+  EXPECT_EQ(s_.send("a", "", std::string(65, 'x'), o), errc::frame_too_large);
+  EXPECT_EQ(last(), "");
+}
+
 TEST_F(nats_session_test, max_payload_and_headers_are_checked_before_anything_is_written) {
   handshake();
   auto o = out();
