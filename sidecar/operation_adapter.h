@@ -25,6 +25,12 @@ struct subscription_events {
   // such queue, access refused, the broker cancelled the consumer): the
   // stream ends with this status.
   std::function<void(grpc::Status)> failed;
+  // A name for the Recv stream: the same each time it subscribes again
+  // after a connection loss, unlike any other stream's (random, 16 letters
+  // and digits). An adapter names what it creates at the broker for the
+  // stream after it (JetStream's ephemeral consumers), so a re-subscribe
+  // finds it again.
+  std::string stream_key;
 };
 
 // A running subscription, as the Recv stream drives it.

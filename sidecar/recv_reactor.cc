@@ -1,6 +1,7 @@
 #include "sidecar/recv_reactor.h"
 
 #include <algorithm>
+#include <random>
 #include <string>
 
 #include "pool/errc.h"
@@ -41,6 +42,16 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // delivery id.
   std::unordered_map<std::uint64_t, std::uint64_t> awaiting_reply;
   std::shared_ptr<void> registration;  // in the service's recv_registry until the stop completes
+  std::string key = random_key();      // subscription_events::stream_key
+
+  static std::string random_key() {
+    static constexpr char alphabet[] =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    std::string k;
+    for (int i = 0; i < 16; ++i) k += alphabet[rng() % (sizeof(alphabet) - 1)];
+    return k;
+  }
 
   // Needs mutex.
   void push(v1::RecvResponse response) {
@@ -165,12 +176,13 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   void start_unattached() {
     std::lock_guard lock(mutex);
     if (reactor == nullptr || ending) return;
-    sub =
-        target.operations->start_subscription(subscribe, credit, nullptr, events(weak_from_this()));
+    sub = target.operations->start_subscription(subscribe, credit, nullptr,
+                                                events(weak_from_this(), key));
   }
 
-  static subscription_events events(std::weak_ptr<state> weak) {
+  static subscription_events events(std::weak_ptr<state> weak, std::string key) {
     subscription_events e;
+    e.stream_key = std::move(key);
     e.deliver = [weak](v1::Delivery d, std::uint64_t tag) {
       if (auto s = weak.lock()) s->deliver(std::move(d), tag);
     };
@@ -202,7 +214,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
           self->node = node;
           self->backoff = pool::millis(100);
           self->sub = self->target.operations->start_subscription(self->subscribe, self->credit,
-                                                                  conn, events(self));
+                                                                  conn, events(self, self->key));
         },
         [weak = weak_from_this()](std::error_code) {
           auto self = weak.lock();

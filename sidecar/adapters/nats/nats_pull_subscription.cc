@@ -174,8 +174,13 @@ class nats_pull_subscription final : public subscription,
         {"ack_policy", "explicit"}, {"deliver_policy", "all"}, {"filter_subject", c.subject}};
     std::string subject;
     if (durable_.empty()) {
+      // Named after the Recv stream, so its re-subscribe after a lost
+      // connection takes up the same consumer where it was (a new one would
+      // start from the stream's first message again).
+      const auto name = "bs_" + events_.stream_key + "_" + std::to_string(index);
+      config["name"] = name;
       config["inactive_threshold"] = nanoseconds(settings_.inactive_threshold);
-      subject = "$JS.API.CONSUMER.CREATE." + c.stream;
+      subject = "$JS.API.CONSUMER.CREATE." + c.stream + "." + name;
     } else {
       config["durable_name"] = durable_;
       subject = "$JS.API.CONSUMER.DURABLE.CREATE." + c.stream + "." + durable_;
