@@ -70,17 +70,6 @@ void read_lease(const config_section& s, pool::lease_settings& out) {
   check(s.where(), out.validate());
 }
 
-std::string read_secret_file(const std::string& path, const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) config_fail(path, "cannot read '" + file + "': " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto secret = text.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.empty()) config_fail(path, "'" + file + "' is empty");
-  return secret;
-}
-
 bool valid_target_name(const std::string& name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "sidecar/config.h"
 #include "sidecar/units.h"
@@ -132,6 +135,17 @@ void config_section::done() const {
     for (const auto& k : declared_) known += (known.empty() ? "" : ", ") + k;
     config_fail(join(path_, key), "unknown setting (known here: " + known + ")");
   }
+}
+
+std::string read_secret_file(const std::string& path, const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) config_fail(path, "cannot read '" + file + "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto secret = text.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) config_fail(path, "'" + file + "' is empty");
+  return secret;
 }
 
 }  // namespace brokerside::sidecar

@@ -16,6 +16,10 @@ namespace brokerside::sidecar {
 // Throws config_error("path: reason").
 [[noreturn]] void config_fail(const std::string& path, const std::string& reason);
 
+// The secret in `file` (a trailing newline dropped), for the setting at
+// `path`; fails naming it when the file cannot be read or is empty.
+std::string read_secret_file(const std::string& path, const std::string& file);
+
 class config_section {
  public:
   // `node` may be undefined or null (an absent section: defaults hold).

@@ -81,6 +81,10 @@ std::error_code session::on_info(const nats::info& i, output& out) {
     connect["pass"] = options_.password;
   }
   if (!options_.token.empty()) connect["auth_token"] = options_.token;
+  if (options_.nkey) {
+    connect["nkey"] = nkey_public_key(*options_.nkey);
+    connect["sig"] = nkey_sign(*options_.nkey, json.value("nonce", ""));
+  }
   append_connect(out.bytes, connect.dump());
   // The inbox before the PING: its PONG then also says the SUB was taken.
   append_sub(out.bytes, inbox_ + "*", "", inbox_sid);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -17,13 +18,15 @@
 #include <vector>
 
 #include "protocol/nats/codec.h"
+#include "protocol/nats/nkey.h"
 #include "protocol/session.h"
 
 namespace brokerside::protocol::nats {
 
 struct handshake_options {
-  std::string user, password;  // empty user: none
-  std::string token;           // auth_token; empty: none
+  std::string user, password;     // empty user: none
+  std::string token;              // auth_token; empty: none
+  std::optional<nkey_seed> nkey;  // NKEY: CONNECT carries its public key and the nonce signed
   std::string name = "brokerside";
   bool tls = false;  // the target asked for TLS (tls://): upgrade after INFO
 };

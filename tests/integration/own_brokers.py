@@ -31,10 +31,12 @@ def make_certificates(directory):
 
 class OwnNats:
     """nats-server with the options a test gives (--user/--pass, --auth, --tls with
-    certificates made here, JetStream with a file store in its directory),
+    certificates made here, JetStream with a file store in its directory, one
+    NKEY user in a configuration file),
     started again on the same port and store after kill9()."""
 
-    def __init__(self, tmp_path, user=None, password=None, token=None, tls=False, jetstream=False, name="nats"):
+    def __init__(self, tmp_path, user=None, password=None, token=None, tls=False, jetstream=False, nkey=None,
+                 name="nats"):
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True)
         self.port = free_port()
@@ -48,6 +50,10 @@ class OwnNats:
             args += ["--tls", "--tlscert", str(self.dir / "server.pem"), "--tlskey", str(self.dir / "server.key")]
         if jetstream:
             args += ["-js", "-sd", str(self.dir / "store")]
+        if nkey:  # the public key of the one user allowed in
+            conf = self.dir / "nats.conf"
+            conf.write_text("authorization { users = [ { nkey: %s } ] }\n" % nkey)
+            args += ["-c", str(conf)]
         self.args = args
         self.proc = None
         self.start()

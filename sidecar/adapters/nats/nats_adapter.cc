@@ -1,5 +1,8 @@
 #include "sidecar/adapters/nats/nats_adapter.h"
 
+#include <cctype>
+#include <sstream>
+
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/nats/connection.h"
@@ -20,17 +23,41 @@ using nats_message::headers_of;
 using nats_message::payload_of;
 using nats_message::to_v1;
 
-// A NATS target's own settings (targets.<name>.jetstream).
+// A NATS target's own settings (targets.<name>.jetstream, .nkey_seed_file).
 struct nats_options final : adapter_options {
   // Publishes go to JetStream: each waits for its stream's PubAck (stream
-  // and sequence in PublishAck) instead of a flush.
+  // and sequence in PublishAck) instead of a flush; Recv pulls from
+  // JetStream consumers.
   bool jetstream = false;
+  // A user's NKEY seed (from nkey_seed_file): CONNECT then carries its
+  // public key and the server's nonce signed with it.
+  std::optional<nats::nkey_seed> nkey;
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<nats_options>();
   s.read("jetstream", o->jetstream);
+  std::string seed_file;
+  s.read("nkey_seed_file", seed_file);
+  if (!seed_file.empty()) {
+    const auto path = s.path("nkey_seed_file");
+    auto text = read_secret_file(path, seed_file);
+    // As `nk -gen user` writes it: the seed, perhaps among other lines.
+    std::string seed;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+        line.pop_back();
+      if (line.starts_with("SU")) seed = line;
+    }
+    nats::nkey_seed parsed;
+    if (seed.empty() || nats::decode_nkey_seed(seed, parsed)) {
+      config_fail(path,
+                  "'" + seed_file + "' holds no NATS user seed (a line \"SU...\" of 58 letters)");
+    }
+    o->nkey = parsed;
+  }
   return o;
 }
 
@@ -59,6 +86,7 @@ class pooled_connection final : public pool::connection {
       o.handshake.password = url.password;
     }
     o.handshake.name = std::string(url.option("name").value_or("brokerside"));
+    o.handshake.nkey = target_->options_as<nats_options>().nkey;
     o.timeout = timeout;
     o.limits.max_payload = static_cast<std::size_t>(target_->max_frame_bytes);
     o.write_high_water = static_cast<std::size_t>(target_->write_high_water);

@@ -1,18 +1,24 @@
 """The NATS adapter against nats-servers of the test's own: TLS started after
 INFO with a certificate made here (verified with the CA given, refused
-without it), logins the server accepts or refuses, and a Recv stream's
+without it), logins the server accepts or refuses (user and password, a
+token, an NKEY seed signing the server's nonce), and a Recv stream's
 subscriptions restored after the server is killed -9 and restarted (a
 JetStream one taking up its consumer where it was)."""
 
+import asyncio
+import os
 import queue
 import threading
 import time
 
 import grpc
+import nats
+import nkeys
 import pytest
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import run_binary
 from own_brokers import OwnNats
 
 
@@ -89,6 +95,54 @@ def test_a_token_from_a_secret_file(sidecar, own, tmp_path):
         broker = pb_grpc.BrokerStub(channel)
         assert broker.Send(request("ok"), timeout=10).WhichOneof("outcome") == "published"
     assert "s3cret-token" not in s.log()
+
+
+def new_user_seed(tmp_path, name):
+    """A user's NKEY seed made by nkeys (nats-io's Python library), in a file
+    as `nk -gen user` writes it; returns (path, public key)."""
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    path = tmp_path / name
+    path.write_bytes(seed + b"\n")
+    return path, nkeys.from_seed(bytearray(seed)).public_key.decode()
+
+
+def test_nkey_authentication_signs_the_servers_nonce_with_the_seed_file(sidecar, own, tmp_path):
+    seed, public = new_user_seed(tmp_path, "user.nk")
+    other, _ = new_user_seed(tmp_path, "other.nk")
+    server = own(nkey=public)
+    url = f"nats://127.0.0.1:{server.port}"
+    # nats-py gets in with the same seed: the server is configured as meant.
+    async def nats_py_connects():
+        nc = await nats.connect(url, nkeys_seed=str(seed), connect_timeout=5, max_reconnect_attempts=0)
+        await nc.close()
+    asyncio.run(nats_py_connects())
+    s = sidecar("--target", f"events={url}", f"--targets.events.nkey_seed_file={seed}",
+                "--target", f"wrong={url}", f"--targets.wrong.nkey_seed_file={other}",
+                "--targets.wrong.retry.max_retries=0",
+                "--target", f"none={url}", "--targets.none.retry.max_retries=0")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert broker.Send(request("ok"), timeout=10).WhichOneof("outcome") == "published"
+        for target in ("wrong", "none"):
+            refused = request("x")
+            refused.target = target
+            with pytest.raises(grpc.RpcError) as e:
+                broker.Send(refused, timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE, target
+            assert "Authorization Violation" in e.value.details(), e.value.details()
+    log = s.log()
+    for secret in (seed.read_text().strip(), other.read_text().strip()):
+        assert secret not in log
+
+
+def test_a_file_without_a_user_seed_stops_startup_naming_the_setting(tmp_path):
+    bad = tmp_path / "bad.nk"
+    bad.write_text("SUNOTASEED\n")
+    code, _, err = run_binary("--target", "events=nats://127.0.0.1:4222",
+                              f"--targets.events.nkey_seed_file={bad}", "--check-config")
+    assert code != 0
+    assert "targets.events.nkey_seed_file" in err and "no NATS user seed" in err, err
+    assert "SUNOTASEED" not in err
 
 
 def test_core_subscriptions_are_restored_after_the_server_is_killed_and_restarted(sidecar, own):
