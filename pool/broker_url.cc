@@ -139,6 +139,7 @@ std::optional<broker_url> parse_broker_url(std::string_view text,
   url.tls = known->tls;
   url.default_port = known->default_port;
   const bool unix_socket = known->unix_socket;
+  const bool user_alone_is_secret = known->user_alone_is_secret;
 
   std::string_view rest = text.substr(sep + 3);
   const auto question = rest.find('?');
@@ -172,6 +173,9 @@ std::optional<broker_url> parse_broker_url(std::string_view text,
         return std::nullopt;
       }
       password_begin = sep + 3 + colon + 1;
+      password_end = sep + 3 + at;
+    } else if (user_alone_is_secret && at > 0) {
+      password_begin = sep + 3;
       password_end = sep + 3 + at;
     }
     authority = authority.substr(at + 1);

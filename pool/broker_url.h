@@ -20,6 +20,8 @@ struct url_scheme {
   bool tls = false;                // asks for TLS
   bool unix_socket = false;        // names a socket path (scheme:///path), not a host
   std::uint16_t default_port = 0;  // when the URL gives none
+  // A user without a password is a secret (a NATS token): redacted too.
+  bool user_alone_is_secret = false;
 };
 
 struct broker_url {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "pool/broker_url.h"
 #include "pool/time.h"
@@ -43,6 +44,14 @@ class connection {
   // under a resource alarm says connection.blocked right after the
   // handshake): asked once, when connect succeeds.
   virtual bool write_paused_now() const { return false; }
+
+  // The broker wants this connection gone soon (NATS lame-duck mode): the
+  // pool gives it no new work, closes it once free and connects elsewhere.
+  // Called on the connection's executor, at most once.
+  virtual void on_retire(std::function<void()> retire) { (void)retire; }
+  // Other servers of the broker's cluster that it told of ("host:port",
+  // "[v6]:port"), to fail over to: asked once, when connect succeeds.
+  virtual std::vector<std::string> peers() const { return {}; }
 
   // The broker's own words for the last failed connect, if it gave any
   // (e.g. "WRONGPASS invalid username-password pair"); never a secret.

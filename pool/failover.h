@@ -21,6 +21,8 @@ class failover {
 
   // A connect to URL `index` failed: try the others first.
   void failed(std::size_t index);
+  // URL `index` is new (learned from the broker): tried after the others.
+  void add(std::size_t index) { order_.push_back(index); }
 
   // The order URLs will be tried in (for Stats and tests).
   const std::vector<std::size_t>& order() const noexcept { return order_; }

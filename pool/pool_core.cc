@@ -88,6 +88,20 @@ void pool_core::connected(std::uint64_t id, std::error_code ec, time_point now) 
   serve(now);
 }
 
+void pool_core::retire(std::uint64_t id, time_point now) {
+  const auto it = nodes_.find(id);
+  if (it == nodes_.end()) return;
+  node& n = it->second;
+  failover_.failed(n.url);
+  n.expires = now;
+  if (n.state == node_state::idle) {
+    close(id);
+    serve(now);
+  } else {
+    n.retiring = true;
+  }
+}
+
 void pool_core::done(std::uint64_t id, bool broken, time_point now) {
   const auto it = nodes_.find(id);
   if (it == nodes_.end()) return;

@@ -114,6 +114,13 @@ class pool_core {
   void write_paused(std::uint64_t node, bool paused, time_point now);
   // The health check of idle `node` finished.
   void health_checked(std::uint64_t node, bool ok, time_point now);
+  // The broker asked `node` to go (NATS lame-duck mode): it takes no new
+  // work and is closed once free (at once if idle), and its URL goes to the
+  // back of the failover order, so its replacement connects elsewhere.
+  void retire(std::uint64_t node, time_point now);
+  // URL `index` of the target was learned from the broker (another server
+  // of its cluster): tried after the URLs known before it.
+  void add_url(std::size_t index) { failover_.add(index); }
   // Timers: waiter deadlines, idle and lifetime expiry, health checks, refill.
   void tick(time_point now);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <charconv>
 
 #include "pool/errc.h"
 
@@ -362,6 +363,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     target_stats s;
     s.pool = self->core_.snapshot();
     s.connections = self->core_.nodes();
+    for (const auto& url : self->target_.urls) s.urls.push_back(url.redacted);
     s.breaker = self->core_.breaker();
     s.healthy = self->last_health_;
     s.operations = self->operations_;
@@ -498,8 +500,60 @@ void target_pool::watch(std::uint64_t node) {
       }
     });
   });
+  // Lame duck: no new work, closed once free, replaced elsewhere.
+  conn.on_retire([weak = weak_from_this(), node] {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, node] {
+      if (self->conns_.count(node) == 0) return;
+      spdlog::info("target {}: {} is going away (lame duck); its connection takes no new work",
+                   self->target_.name, self->target_.urls[self->core_.url_of(node)].redacted);
+      self->core_.retire(node, clock::now());
+      self->apply();
+    });
+  });
+  for (const auto& peer : conn.peers()) learn_url(node, peer);
   // Paused from the start: no work for it as it joins.
   if (conn.write_paused_now()) core_.write_paused(node, true, clock::now());
+}
+
+void target_pool::learn_url(std::uint64_t node, const std::string& peer) {
+  constexpr std::size_t most_urls = 32;
+  std::string host;
+  std::string port_text;
+  if (peer.starts_with('[')) {  // [v6]:port
+    const auto close = peer.find("]:");
+    if (close == std::string::npos) return;
+    host = peer.substr(1, close - 1);
+    port_text = peer.substr(close + 2);
+  } else {
+    const auto colon = peer.rfind(':');
+    if (colon == std::string::npos || colon == 0) return;
+    host = peer.substr(0, colon);
+    port_text = peer.substr(colon + 1);
+  }
+  unsigned port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    return;
+  }
+  for (const auto& known : target_.urls) {
+    const auto known_port = known.port != 0 ? known.port : known.default_port;
+    if (known.host == host && known_port == port) return;
+  }
+  if (target_.urls.size() >= most_urls) return;
+  auto url = target_.urls[core_.url_of(node)];  // its credentials, TLS and options
+  url.host = host;
+  url.port = static_cast<std::uint16_t>(port);
+  const auto shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  url.redacted = url.scheme + "://" + shown + ":" + std::to_string(port) + " (told of by " +
+                 target_.urls[core_.url_of(node)].redacted + ")";
+  spdlog::info("target {}: the broker told of another server, {}: a failover candidate",
+               target_.name, url.redacted);
+  target_.urls.push_back(std::move(url));
+  core_.add_url(target_.urls.size() - 1);
 }
 
 void target_pool::on_timer() {

@@ -46,6 +46,9 @@ struct target_stats {
   };
   std::vector<lease_view> leases;
   std::vector<node_view> connections;
+  // Every URL by index (node_view::url), redacted: the configured ones, then
+  // those learned from the broker (a NATS cluster's other servers).
+  std::vector<std::string> urls;
 };
 
 class target_pool : public std::enable_shared_from_this<target_pool> {
@@ -125,6 +128,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
 
   void stats(std::function<void(target_stats)> done);
 
+  // (Its URLs grow on the strand as the broker tells of others.)
   const target_config& target() const noexcept { return target_; }
 
   // Why the last connect failed ("redis://h:6379: connection refused"), or
@@ -159,14 +163,17 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   void connect(std::uint64_t node, std::size_t url);
   void connect_failed(std::uint64_t node, std::error_code ec);
   void watch(std::uint64_t node);
+  // Adds "host:port" (another server of the broker's cluster, told of on
+  // `node`'s connection) as a URL like `node`'s, unless known or too many.
+  void learn_url(std::uint64_t node, const std::string& peer);
   void on_timer();
   void arm_timer();
   void update_health();
   double draw();
   std::string new_lease_id();
 
-  protocol::io_strand strand_;                   // owns everything below
-  target_config target_;                         // settings and URLs
+  protocol::io_strand strand_;  // owns everything below
+  target_config target_;        // settings and URLs (learned ones grow it, on the strand)
   std::shared_ptr<connection_factory> factory_;  // the adapter's connections
   std::mt19937_64 rng_;  // jitter, shuffle, lease ids (before core_, which draws from it)
   pool_core core_;       // which connection does what

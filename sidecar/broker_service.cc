@@ -236,6 +236,8 @@ void broker_service::fill_target_stats(const target_settings& target,
   const auto it = pools.find(target.name);
   if (it == pools.end()) return;  // no pool: never reachable
   const auto& s = it->second;
+  // Those the broker told of, after the configured ones.
+  for (std::size_t i = target.urls.size(); i < s.urls.size(); ++i) out.add_urls(s.urls[i]);
   out.set_healthy(s.healthy);
   out.set_breaker(static_cast<v1::BreakerState>(s.breaker));
   pool.set_connecting(s.pool.connecting);
@@ -263,7 +265,7 @@ void broker_service::fill_target_stats(const target_settings& target,
     static constexpr const char* states[] = {"connecting", "idle", "in_use", "leased", "checking"};
     auto& conn = *out.add_connections();
     conn.set_id(n.id);
-    conn.set_url(n.url < target.urls.size() ? target.urls[n.url].redacted : "");
+    conn.set_url(n.url < s.urls.size() ? s.urls[n.url] : "");
     conn.set_state(states[static_cast<int>(n.state)]);
     conn.set_in_flight(n.in_flight);
     set_duration(*conn.mutable_age(), now - n.created);

@@ -72,6 +72,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // Closes now: what is pending fails with errc::aborted.
   void close() { driver_.close(); }
   void on_lost(std::function<void(std::error_code)> lost) { driver_.on_lost(std::move(lost)); }
+  // session::on_lame_duck, on the executor.
+  void on_lame_duck(std::function<void()> lame_duck) {
+    session_.on_lame_duck(std::move(lame_duck));
+  }
   void on_write_paused(std::function<void(bool)> paused) {
     driver_.on_write_paused(std::move(paused));
   }

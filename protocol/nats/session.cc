@@ -62,8 +62,12 @@ std::error_code session::on_info(const nats::info& i, output& out) {
       if (u.is_string()) s.connect_urls.push_back(u.get<std::string>());
     }
   }
+  const bool was_lame_duck = info_.lame_duck;
   info_ = std::move(s);
-  if (state_ != state::awaiting_info) return {};  // a later INFO: cluster news only
+  if (state_ != state::awaiting_info) {  // a later INFO: cluster news
+    if (info_.lame_duck && !was_lame_duck && lame_duck_) std::exchange(lame_duck_, nullptr)();
+    return {};
+  }
 
   if (info_.tls_required && !options_.tls) {
     last_error_ = "the server requires TLS (use a tls:// URL)";

@@ -106,6 +106,10 @@ class session final : public protocol::session {
     subscription_refused_ = std::move(refused);
   }
 
+  // A later INFO says the server is in lame-duck mode (it will close its
+  // connections soon): called once.
+  void on_lame_duck(std::function<void()> lame_duck) { lame_duck_ = std::move(lame_duck); }
+
   const server_info& info() const noexcept { return info_; }
   // The last -ERR that failed nothing in particular (it usually precedes the
   // server closing the connection): for the loss's report.
@@ -152,6 +156,7 @@ class session final : public protocol::session {
   std::uint64_t next_sid_ = inbox_sid;
   std::function<void(msg)> message_;
   std::function<void(const std::string&)> subscription_refused_;
+  std::function<void()> lame_duck_;
   std::string last_error_;
 };
 

@@ -32,11 +32,11 @@ def make_certificates(directory):
 class OwnNats:
     """nats-server with the options a test gives (--user/--pass, --auth, --tls with
     certificates made here, JetStream with a file store in its directory, one
-    NKEY user in a configuration file),
+    NKEY user or other `config` in a configuration file, `extra_args`),
     started again on the same port and store after kill9()."""
 
     def __init__(self, tmp_path, user=None, password=None, token=None, tls=False, jetstream=False, nkey=None,
-                 name="nats"):
+                 config="", extra_args=(), name="nats"):
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True)
         self.port = free_port()
@@ -51,10 +51,12 @@ class OwnNats:
         if jetstream:
             args += ["-js", "-sd", str(self.dir / "store")]
         if nkey:  # the public key of the one user allowed in
+            config += "authorization { users = [ { nkey: %s } ] }\n" % nkey
+        if config:
             conf = self.dir / "nats.conf"
-            conf.write_text("authorization { users = [ { nkey: %s } ] }\n" % nkey)
+            conf.write_text(config)
             args += ["-c", str(conf)]
-        self.args = args
+        self.args = args + list(extra_args)
         self.proc = None
         self.start()
 

@@ -119,6 +119,12 @@ class pooled_connection final : public pool::connection {
     conn_->on_write_paused(std::move(paused));
   }
 
+  // A server in lame-duck mode is about to close its connections: the pool
+  // moves work elsewhere first. The cluster's other servers (INFO
+  // connect_urls) are failover candidates.
+  void on_retire(std::function<void()> retire) override { conn_->on_lame_duck(std::move(retire)); }
+  std::vector<std::string> peers() const override { return conn_->info().connect_urls; }
+
   std::string error_text() const override { return *error_text_; }
 
   nats::connection& nats() { return *conn_; }
@@ -397,8 +403,10 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
 const adapter_descriptor& nats_adapter() {
   static const adapter_descriptor descriptor{
       .name = "nats",
-      .schemes = {{.scheme = "nats", .default_port = 4222},
-                  {.scheme = "tls", .tls = true, .default_port = 4222}},
+      // nats://token@host: the token is redacted as a password would be.
+      .schemes =
+          {{.scheme = "nats", .default_port = 4222, .user_alone_is_secret = true},
+           {.scheme = "tls", .tls = true, .default_port = 4222, .user_alone_is_secret = true}},
       .read_options = read_options,
       .make = make_binding,
   };

@@ -1,13 +1,17 @@
 """The NATS adapter against nats-servers of the test's own: TLS started after
 INFO with a certificate made here (verified with the CA given, refused
 without it), logins the server accepts or refuses (user and password, a
-token, an NKEY seed signing the server's nonce), and a Recv stream's
+token, an NKEY seed signing the server's nonce), a server in lame-duck mode
+handing its work to the cluster peer it told of, and a Recv stream's
 subscriptions restored after the server is killed -9 and restarted (a
 JetStream one taking up its consumer where it was)."""
 
 import asyncio
+import json
 import os
 import queue
+import signal
+import socket
 import threading
 import time
 
@@ -18,7 +22,7 @@ import pytest
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-from conftest import run_binary
+from conftest import free_port, run_binary
 from own_brokers import OwnNats
 
 
@@ -238,3 +242,71 @@ def test_a_jetstream_recv_takes_up_its_consumer_where_it_was_after_the_server_is
         # before the kill comes again as new (an ack lost with the server
         # may come again, flagged as redelivered).
         assert not [d.offset for d in after if d.offset <= 5 and not d.redelivered], after
+
+
+def test_a_server_in_lame_duck_mode_hands_its_work_to_the_cluster_peer_it_told_of(sidecar, own):
+    a_route, b_route = free_port(), free_port()
+    # A short lame-duck mode: a 1 s grace, then its few clients closed (30 s
+    # is the least duration nats-server 2.9 takes, spread over its clients).
+    ldm = 'lame_duck_grace_period: "1s"\nlame_duck_duration: "30s"\n'
+    a = own(config=ldm, extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{a_route}",
+                                    "--routes", f"nats://127.0.0.1:{b_route}"])
+    b = own(extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{b_route}",
+                        "--routes", f"nats://127.0.0.1:{a_route}"])
+
+    def connect_urls():
+        with socket.create_connection(("127.0.0.1", a.port), timeout=2) as s:
+            return json.loads(s.makefile("rb").readline()[5:]).get("connect_urls", [])
+
+    deadline = time.monotonic() + 10
+    while f"127.0.0.1:{b.port}" not in connect_urls() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"127.0.0.1:{b.port}" in connect_urls(), "the cluster did not form"
+
+    got = []
+    peer_loop = asyncio.new_event_loop()
+    threading.Thread(target=peer_loop.run_forever, daemon=True).start()
+
+    async def subscribe():
+        nc = await nats.connect(f"nats://127.0.0.1:{b.port}")
+
+        async def on_message(msg):
+            got.append(msg.data)
+
+        await nc.subscribe("ldm.>", cb=on_message)
+        await nc.flush()
+        return nc
+
+    nc = asyncio.run_coroutine_threadsafe(subscribe(), peer_loop).result(10)
+    time.sleep(0.3)  # the subscription reaches A through the route
+    s = sidecar("--target", f"events=nats://127.0.0.1:{a.port}", "--targets.events.pool.min_idle=1",
+                "--targets.events.retry.max_retries=5")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert broker.Send(request("ldm.first", b"0"), timeout=10).WhichOneof("outcome") == "published"
+        urls = broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0].urls
+        assert any(u.startswith(f"nats://127.0.0.1:{b.port} (told of by") for u in urls), urls
+        os.kill(a.proc.pid, signal.SIGUSR2)  # lame-duck mode
+        sent, failed = 1, []
+        started = time.monotonic()
+        deadline = started + 40
+        while time.monotonic() < deadline and (a.proc.poll() is None or sent < 60):
+            try:
+                broker.Send(request("ldm.next", str(sent).encode()), timeout=5)
+            except grpc.RpcError as e:
+                failed.append(e.details())
+            sent += 1
+            time.sleep(0.05)
+        assert a.proc.poll() is not None, "A did not finish its lame-duck mode"
+        print(f"A exited {time.monotonic() - started:.1f} s after lame-duck mode began; {sent} publishes")
+        assert not failed, failed[:3]
+        stats = broker.Stats(pb.StatsRequest(target="events"), timeout=5).targets[0]
+        assert all(c.url.startswith(f"nats://127.0.0.1:{b.port}") for c in stats.connections), stats.connections
+        # Moved before A closed it: no attempt lost its connection, no connect went to A.
+        assert (stats.counters.retries, stats.counters.connect_failures) == (0, 0), stats.counters
+    deadline = time.monotonic() + 5
+    while len(got) < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    asyncio.run_coroutine_threadsafe(nc.close(), peer_loop).result(10)
+    peer_loop.call_soon_threadsafe(peer_loop.stop)
+    assert len(got) == sent, (len(got), sent)

@@ -99,6 +99,18 @@ TEST(broker_url, user_without_password) {
   EXPECT_EQ(url.redacted, "amqp://guest@h");
 }
 
+TEST(broker_url, a_user_alone_is_redacted_where_the_scheme_makes_it_a_token) {
+  const url_scheme nats[] = {{.scheme = "nats", .adapter = "nats", .user_alone_is_secret = true}};
+  std::string error;
+  const auto token = parse_broker_url("nats://s3cret@h:4222", nats, error);
+  ASSERT_TRUE(token) << error;
+  EXPECT_EQ(token->user, "s3cret");
+  EXPECT_EQ(token->redacted, "nats://***@h:4222");
+  const auto both = parse_broker_url("nats://app:pw@h", nats, error);
+  ASSERT_TRUE(both) << error;
+  EXPECT_EQ(both->redacted, "nats://app:***@h");
+}
+
 TEST(broker_url, errors_name_the_problem) {
   EXPECT_EQ(parse_error("localhost:6379"), "not a URL (expected scheme://...)");
   EXPECT_NE(parse_error("mongodb://h").find("unknown URL scheme 'mongodb'"), std::string::npos);

@@ -453,6 +453,40 @@ TEST_F(pool_test, failover_moves_to_the_next_url_and_failed_ones_go_last) {
   EXPECT_EQ(pool_->url_order(), (std::vector<std::size_t>{2, 0, 1}));
 }
 
+TEST_F(pool_test, a_retired_connection_takes_no_work_and_its_replacement_goes_elsewhere) {
+  make(2, [](target_config& t) { t.pool.min_idle = 1; });
+  pool_->start(now_);
+  const auto idle = only(take(), kind::connect)[0];
+  EXPECT_EQ(idle.url, 0u);
+  connect_all({idle});
+  // The broker says it is going (lame duck): the idle connection closes and
+  // min_idle is refilled from the next URL.
+  pool_->retire(idle.node, now_);
+  auto actions = take();
+  ASSERT_EQ(only(actions, kind::close).size(), 1u);
+  ASSERT_EQ(only(actions, kind::connect).size(), 1u);
+  EXPECT_EQ(only(actions, kind::connect)[0].url, 1u);
+  const auto busy = only(actions, kind::connect)[0].node;
+  connect_all(actions);
+  // A busy one finishes what it runs; new work goes to a new connection.
+  EXPECT_EQ(granted(1), busy);
+  pool_->retire(busy, now_);
+  actions = take();
+  EXPECT_TRUE(only(actions, kind::close).empty());
+  pool_->acquire(2, grant_kind::shared, now_ + millis(5000), now_);
+  actions = take();
+  ASSERT_EQ(only(actions, kind::connect).size(), 1u);
+  EXPECT_EQ(only(actions, kind::connect)[0].url, 2u);
+  pool_->done(busy, false, now_);
+  ASSERT_EQ(only(take(), kind::close).size(), 1u);
+}
+
+TEST_F(pool_test, a_url_learned_from_the_broker_is_tried_after_the_known_ones) {
+  make();
+  pool_->add_url(3);
+  EXPECT_EQ(pool_->url_order(), (std::vector<std::size_t>{0, 1, 2, 3}));
+}
+
 TEST_F(pool_test, breaker_opens_fails_fast_half_opens_and_closes) {
   make();
   for (std::uint64_t w = 1; w <= 3; ++w) {

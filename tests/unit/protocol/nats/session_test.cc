@@ -247,6 +247,23 @@ TEST_F(nats_session_test, subscriptions_get_their_messages_and_refusals_apart_fr
   EXPECT_TRUE(s_.last_error().empty());
 }
 
+TEST_F(nats_session_test, a_later_info_brings_cluster_news_and_lame_duck_mode_once) {
+  handshake();
+  int lame = 0;
+  s_.on_lame_duck([&] { ++lame; });
+  ASSERT_FALSE(
+      feed("INFO {\"server_id\":\"S\",\"connect_urls\":[\"10.0.0.2:4222\","
+           "\"[::1]:4223\"]}\r\n"));
+  EXPECT_EQ(s_.info().connect_urls, (std::vector<std::string>{"10.0.0.2:4222", "[::1]:4223"}));
+  EXPECT_EQ(lame, 0);
+  EXPECT_EQ(last(), "");  // no second CONNECT
+  ASSERT_FALSE(feed("INFO {\"server_id\":\"S\",\"ldm\":true}\r\n"));
+  ASSERT_FALSE(feed("INFO {\"server_id\":\"S\",\"ldm\":true}\r\n"));
+  EXPECT_EQ(lame, 1);
+  EXPECT_TRUE(s_.info().lame_duck);
+  EXPECT_TRUE(s_.ready());
+}
+
 TEST_F(nats_session_test, anything_before_info_is_not_the_protocol) {
   EXPECT_EQ(feed("PING\r\n"), errc::malformed_frame);
 }
