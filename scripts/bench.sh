@@ -9,6 +9,7 @@
 #   scripts/bench.sh                 (about 8 minutes)
 #   BENCH_REPS=3 BENCH_DURATION=5 BENCH_JOBS=1 BENCH_PROFILE=1 scripts/bench.sh
 #   BENCH_BASELINE=/path/to/other/brokerside BENCH_BASELINE_LABEL=ce031f8 scripts/bench.sh
+#   BENCH_ONLY=p9 scripts/bench.sh  (only the NATS figures, P9; the others then read "n/a")
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -29,6 +30,7 @@ jobs=${BENCH_JOBS:-1}
 profile=${BENCH_PROFILE:-1}
 baseline_bin=${BENCH_BASELINE:-}
 baseline_label=${BENCH_BASELINE_LABEL:-baseline}
+only=${BENCH_ONLY:-}
 ghz_version=v0.120.0
 build="$root/build-bench"
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
@@ -79,7 +81,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq || true
+  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq nats || true
 }
 trap cleanup EXIT
 
@@ -87,15 +89,16 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-log "starting redis and rabbitmq (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
+log "starting redis, rabbitmq and nats (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
 brokers_started=1
-"$root/scripts/brokers.sh" start redis rabbitmq >"$raw/brokers.log" 2>&1 ||
+"$root/scripts/brokers.sh" start redis rabbitmq nats >"$raw/brokers.log" 2>&1 ||
   die "brokers did not start (see $raw/brokers.log)"
 # shellcheck disable=SC1091
 source "$BROKERSIDE_RUN_DIR/brokers.env"
 redis_url=$BROKERSIDE_REDIS_URL
 redis_port=$BROKERSIDE_REDIS_PORT
 amqp_url=$BROKERSIDE_AMQP_URL
+nats_url=$BROKERSIDE_NATS_URL
 
 # A mature Redis proxy beside brokerside: twemproxy (Debian's nutcracker),
 # pooled and pipelined, one server connection, on the servers' core.
@@ -134,6 +137,7 @@ start_sidecar() {
   taskset -c 0 "$bin" --listen.grpc="127.0.0.1:$sidecar_port" --listen.admin= \
     --server.threads=1 --log.level=warn \
     --target cache="$redis_url" --target events="$amqp_url" --target pubsub="$redis_url" \
+    --target nats="$nats_url" --target natsjs="$nats_url" --targets.natsjs.jetstream=true \
     --targets.pubsub.pool.max_connections=1100 --targets.pubsub.pool.max_pending=2000 \
     --targets.cache.pool.max_pending=16384 >>"$raw/sidecar-$name.log" 2>&1 &
   sidecar_pid=$!
@@ -197,12 +201,39 @@ cat >"$raw/meta.json" <<EOT
  "grpc": "$(dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null || echo unknown)",
  "compiler": "$(c++ --version | head -n1 | sed 's/"//g')",
  "ghz": "$ghz_version",
+ "only": "$only",
+ "nats": "$(nats-server --version 2>/dev/null | sed 's/"//g')",
  "baseline": "$([[ -n $baseline_bin ]] && echo "$baseline_label")",
  "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' with uncommitted changes')"}
 EOT
 
+# P9: NATS. Core publishes confirmed by brokerside (PUB + PING, 64 in flight
+# on one SendStream) against nats-py publishing into its buffer with one
+# flush at the end (as `nats bench` does); JetStream publishes awaiting
+# their PubAck, 64 at once both ways, into a memory stream.
+p9() {
+  local rep=$1
+  "${client[@]}" "$load_bin" --mode stream-publish --address "$side_addr" --target nats \
+    --destination bench.p9.core --in-flight 64 --warmup "$warmup" --count 100000 \
+    --server-pid "$main_pid" >"$raw/p9-core-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py nats-publish --nats "$nats_url" \
+    --subject bench.p9.core --count 100000 >"$raw/p9-core-natspy-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py nats-js-publish --nats "$nats_url" \
+    --subject bench.p9.js --stream BENCHP9 --count 20000 --tasks 64 >"$raw/p9-js-natspy-$rep.json"
+  "${client[@]}" timeout 120 "$python" tests/bench/py_apps.py nats-js-publish --nats "$nats_url" \
+    --subject bench.p9.js --stream BENCHP9 --count 200 --tasks 1 >/dev/null  # re-creates, empties
+  "${client[@]}" "$load_bin" --mode stream-publish --address "$side_addr" --target natsjs \
+    --destination bench.p9.js --in-flight 64 --warmup "$warmup" --count 20000 \
+    --server-pid "$main_pid" >"$raw/p9-js-$rep.json"
+}
+
 for rep in $(seq "$reps"); do
   log "repetition $rep/$reps"
+  if [[ $only == p9 ]]; then
+    p9 "$rep"
+    continue
+  fi
+  p9 "$rep"
   # P0 ceilings and P1/P3 pairs, each pair back to back.
   load --mode echo-unary --address "$echo_addr" --in-flight 32 --server-pid "$echo_pid" \
     >"$raw/p0-echo-u32-$rep.json"
@@ -283,7 +314,7 @@ done
 
 # ---- ghz cross-check, once: bare echo and P1 (Send GET), at 32 and at 1 in
 # flight, one connection, each followed by bench_load with the same settings ----
-if [[ -x $ghz ]]; then
+if [[ -x $ghz && -z $only ]]; then
   log "ghz cross-check"
   payload=$(printf 'x%.0s' $(seq 64) | base64 -w0)
   get_args="[\"$(printf GET | base64)\",\"$(printf bench:key | base64)\"]"
@@ -306,7 +337,7 @@ if [[ -x $ghz ]]; then
 fi
 
 # ---- profile of the sidecar under P1 and P3 (perf, flat, user and kernel) ----
-if ((profile)) && command -v perf >/dev/null; then
+if ((profile)) && [[ -z $only ]] && command -v perf >/dev/null; then
   log "profiling the sidecar under P1 and P3 (perf record)"
   for p in p1:32 p3:1; do
     name=${p%%:*}
@@ -327,12 +358,14 @@ if ((profile)) && command -v perf >/dev/null; then
   done
 fi
 
-# Idle CPU of the main sidecar (three targets, nothing calling) over 10 s.
-ticks() { awk '{print $14 + $15}' "/proc/$main_pid/stat"; }
-idle_start=$(ticks)
-sleep 10
-echo "{\"cpu_percent\": $(awk -v a="$idle_start" -v b="$(ticks)" -v hz="$(getconf CLK_TCK)" \
-  'BEGIN{printf "%.3f", (b - a) / hz / 10 * 100}')}" >"$raw/p6-idle-cpu.json"
+# Idle CPU of the main sidecar (five targets, nothing calling) over 10 s.
+if [[ -z $only ]]; then
+  ticks() { awk '{print $14 + $15}' "/proc/$main_pid/stat"; }
+  idle_start=$(ticks)
+  sleep 10
+  echo "{\"cpu_percent\": $(awk -v a="$idle_start" -v b="$(ticks)" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN{printf "%.3f", (b - a) / hz / 10 * 100}')}" >"$raw/p6-idle-cpu.json"
+fi
 
 echo "{\"loadavg_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >"$raw/meta-end.json"
 log "writing the report"

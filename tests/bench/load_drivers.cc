@@ -544,7 +544,12 @@ nlohmann::json run_stream(const load_options& o) {
   }
   v1::SendStreamRequest request;
   const bool publish = o.mode == load_mode::stream_publish;
-  if (publish) {
+  if (publish && !o.destination.empty()) {
+    auto& send = *request.mutable_send();
+    send.set_target(o.target);
+    send.mutable_publish()->set_destination(o.destination);
+    send.mutable_publish()->mutable_message()->set_body(payload_of(o));
+  } else if (publish) {
     // The queue the default exchange routes to, declared and emptied first.
     auto stub = v1::Broker::NewStub(make_channels(o).front());
     for (const char* method : {"queue.declare", "queue.purge"}) {

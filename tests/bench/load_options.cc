@@ -22,7 +22,8 @@ constexpr std::pair<const char*, load_mode> modes[] = {
                "usage: bench_load --mode MODE [--address HOST:PORT] [--clients N] [--in-flight N]\n"
                "         [--streams N] [--batch N] [--warmup S] [--duration S | --count N] "
                "[--payload BYTES]\n"
-               "         [--target NAME] [--key KEY] [--routing-key KEY] [--label TEXT]\n"
+               "         [--target NAME] [--key KEY] [--routing-key KEY] [--destination D]\n"
+               "         [--label TEXT]\n"
                "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
                "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
                "       recv-hold startup\n",
@@ -80,6 +81,8 @@ load_options parse_load_options(int argc, char** argv) {
         o.key = value;
       } else if (arg == "--routing-key") {
         o.routing_key = value;
+      } else if (arg == "--destination") {
+        o.destination = value;
       } else if (arg == "--label") {
         o.label = value;
       } else if (arg == "--rss-pid") {

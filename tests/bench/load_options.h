@@ -13,7 +13,7 @@ enum class load_mode {
   send_get,        // Broker.Send GET key (the key is SET to the payload first)
   send_set,        // Broker.Send SET key payload
   stream_set,      // Broker.SendStream SET key payload
-  stream_publish,  // Broker.SendStream publish (AMQP, confirmed) to routing_key
+  stream_publish,  // Broker.SendStream confirmed publish: AMQP to routing_key, or to destination
   recv_hold,       // opens `streams` Recv subscriptions, reports the server's RSS
   startup,         // execs `command`, times it to SERVING, reports its idle RSS
 };
@@ -32,6 +32,7 @@ struct load_options {
   std::string target = "cache";       // brokerside target
   std::string key = "bench:key";      // Redis key
   std::string routing_key = "bench";  // AMQP routing key (default exchange)
+  std::string destination;            // else a publish's destination (a NATS subject), as is
   std::string label;                  // copied into the report
   int rss_pid = 0;                    // recv_hold: the process whose RSS is read
   int server_pid = 0;  // if set: its CPU time and context switches over the measured window

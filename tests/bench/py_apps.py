@@ -81,6 +81,63 @@ def pika_publish(a):
     return summary("pika-publish", lat, seconds, payload_bytes=a.payload)
 
 
+async def nats_publish(a):
+    """Core NATS publishing as `nats bench` does it: publish after publish into
+    the client's buffer, one flush (PING / PONG) at the end: the server has
+    them all when it returns."""
+    import nats
+
+    nc = await nats.connect(a.nats, pending_size=64 * 1024 * 1024)
+    body = b"x" * a.payload
+    for _ in range(min(2000, a.count)):  # warm-up
+        await nc.publish(a.subject, body)
+    await nc.flush()
+    start = time.perf_counter()
+    for _ in range(a.count):
+        await nc.publish(a.subject, body)
+    await nc.flush(timeout=60)
+    seconds = time.perf_counter() - start
+    await nc.close()
+    out = summary("nats-py-publish", [], seconds, payload_bytes=a.payload)
+    out["ops"], out["throughput"] = a.count, a.count / seconds  # no latency per publish
+    return out
+
+
+async def nats_js_publish(a):
+    """JetStream publishing with nats-py, each publish awaiting its PubAck,
+    `tasks` at once (as brokerside's stream keeps 64 in flight). Creates (or
+    empties) the memory stream `a.stream` on `a.subject` first."""
+    import nats
+
+    nc = await nats.connect(a.nats)
+    js = nc.jetstream()
+    try:
+        await js.add_stream(name=a.stream, subjects=[a.subject], storage="memory")
+    except Exception:  # exists
+        pass
+    await js.purge_stream(a.stream)
+    body = b"x" * a.payload
+    for _ in range(min(200, a.count)):  # warm-up
+        await js.publish(a.subject, body)
+    lat = []
+    left = a.count
+
+    async def worker():
+        nonlocal left
+        while left > 0:
+            left -= 1
+            t = time.perf_counter_ns()
+            await js.publish(a.subject, body)
+            lat.append(time.perf_counter_ns() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(a.tasks)))
+    seconds = time.perf_counter() - start
+    await js.purge_stream(a.stream)
+    await nc.close()
+    return summary("nats-py-js-publish", lat, seconds, payload_bytes=a.payload, tasks=a.tasks)
+
+
 def redis_set(a):
     import redis
 
@@ -281,7 +338,10 @@ async def redis_tasks(a):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["pika-publish", "redis-set", "grpc-set", "grpc-tasks",
-                                    "redis-tasks"])
+                                    "redis-tasks", "nats-publish", "nats-js-publish"])
+    p.add_argument("--nats")
+    p.add_argument("--subject", default="bench.p9")
+    p.add_argument("--stream", default="BENCHP9")
     p.add_argument("--amqp")
     p.add_argument("--redis-port", type=int)
     p.add_argument("--address")
@@ -305,6 +365,10 @@ def main():
         out = asyncio.run(grpc_tasks(a))
     elif a.mode == "redis-tasks":
         out = asyncio.run(redis_tasks(a))
+    elif a.mode == "nats-publish":
+        out = asyncio.run(nats_publish(a))
+    elif a.mode == "nats-js-publish":
+        out = asyncio.run(nats_js_publish(a))
     else:
         out = asyncio.run(grpc_set(a))
     out["label"] = a.label

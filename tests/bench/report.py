@@ -93,6 +93,8 @@ twem_c50p16 = redis_csv("p0-twem-c50p16")
 idle = [load_json("p6-idle-cpu.json")]
 p6, p6_peak = runs("p6"), runs("p6-peak")
 p7_clients, p7_recv = runs("p7-clients"), runs("p7-recv")
+p9_core, p9_core_natspy = runs("p9-core"), runs("p9-core-natspy")
+p9_js, p9_js_natspy = runs("p9-js"), runs("p9-js-natspy")
 
 
 def rb(table, test, key):
@@ -271,6 +273,21 @@ add("P7", "1,000 open Recv streams (Redis pub/sub): subscribed", "streams",
 add("P7", "RSS per open Recv stream (fresh sidecar; each stream holds its own Redis connection)", "KB",
     [r["rss_per_stream_kb"] if r else None for r in p7_recv], "≤ 20 KB", lambda m: m <= 20)
 
+add("P9", "NATS core publishes through one SendStream (64 in flight, each confirmed by the "
+    "server's PONG): throughput", "msgs/s", [thr(r) for r in p9_core])
+add("P9", "nats-py publishing into its buffer, one flush at the end (`nats bench` style, "
+    "nothing confirmed per message): throughput", "msgs/s", [thr(r) for r in p9_core_natspy])
+add("P9", "core ratio (pair by pair)", "×",
+    pairwise(p9_core, p9_core_natspy, lambda a, b: a["throughput"] / b["throughput"]))
+add("P9", "server CPU per core publish", "µs", [server(r, "cpu_us_per_call") for r in p9_core])
+add("P9", "JetStream publishes through one SendStream, each awaiting its PubAck (64 in flight, "
+    "memory stream): throughput", "msgs/s", [thr(r) for r in p9_js])
+add("P9", "nats-py js.publish, 64 tasks each awaiting its PubAck: throughput", "msgs/s",
+    [thr(r) for r in p9_js_natspy])
+add("P9", "JetStream ratio (pair by pair)", "×",
+    pairwise(p9_js, p9_js_natspy, lambda a, b: a["throughput"] / b["throughput"]))
+add("P9", "JetStream publish p50 through brokerside / nats-py", "µs",
+    pairwise(p9_js, p9_js_natspy, lambda a, b: (a["latency_us"]["p50"], b["latency_us"]["p50"])))
 
 # ---- ghz cross-check ----
 def ghz(name):
@@ -310,10 +327,15 @@ def fmt(v, unit):
 
 
 date = meta["stamp"][:10]
+if meta.get("only"):  # a partial run never overwrites the day's full one
+    date += "-" + meta["only"]
 lines = [f"# brokerside benchmarks, {meta['stamp']}", ""]
+if meta.get("only"):
+    lines += [f"A partial run (BENCH_ONLY={meta['only']}): only those figures ran; the others read "
+              "\"did not run\".", ""]
 lines += [
     f"Machine: {meta['cpus']} × {meta['cpu_model']}, Linux {meta['kernel']}; {meta['compiler']}; "
-    f"gRPC {meta['grpc']}; {meta['redis']}. Commit {meta['commit']}. Load average at start "
+    f"gRPC {meta['grpc']}; {meta['redis']}; {meta.get('nats') or 'nats-server ?'}. Commit {meta['commit']}. Load average at start "
     f"{meta['loadavg_start']}, at end {meta.get('loadavg_end', '?')} (the machine is shared with "
     "other work, so absolute figures are noisy; ratios are taken run against run).",
     "",
@@ -370,7 +392,8 @@ for name, title in (("profile-p1.txt", "P1 (Send GET, 32 in flight)"),
                   "`perf record -F 1999 -g -p <brokerside>` for 5 s while bench_load runs; flat "
                   "(self) time by DSO, then by symbol (entries ≥ 1 %); libgrpc has no symbols:", "", "```"] + text[:40] + ["```"]
 png_name = f"{date}.png"
-lines += ["", f"Latency distributions of P1–P3 and their baselines: [{png_name}]({png_name}).", ""]
+if not meta.get("only"):  # the plot is of P1-P3
+    lines += ["", f"Latency distributions of P1–P3 and their baselines: [{png_name}]({png_name}).", ""]
 markdown = "\n".join(lines)
 
 
@@ -386,6 +409,8 @@ def curve(run_list):
 
 png_written = False
 try:
+    if meta.get("only"):
+        raise ImportError("a partial run")  # the plot is of P1-P3
     import matplotlib
 
     matplotlib.use("Agg")
@@ -423,7 +448,8 @@ try:
     fig.savefig(results / png_name, dpi=90)
     png_written = True
 except ImportError as e:
-    markdown += f"\n(no plot: {e})\n"
+    if not meta.get("only"):
+        markdown += f"\n(no plot: {e})\n"
 
 
 # ---- JSON ----

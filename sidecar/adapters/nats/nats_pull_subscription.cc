@@ -102,7 +102,7 @@ class nats_pull_subscription final : public subscription,
   struct consumer {
     std::string subject;  // the filter: what was subscribed
     std::string stream;   // the stream that takes it
-    std::string name;     // the consumer's (the durable name, or the server's)
+    std::string name;     // the consumer's: the durable name, or bs_<stream key>_<index>
     nats::pull_window window;
   };
   struct delivery {
