@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts, reports and stops REAL brokers from Debian's packages for the tests:
-# redis-server, rabbitmq-server (with its own epmd) and nats-server, each on
-# free loopback ports in its own run directory, remembered by PID.
+# redis-server, rabbitmq-server (with its own epmd), nats-server and Apache
+# Kafka (KRaft, from the jars scripts/deps.sh resolves), each on free loopback
+# ports in its own run directory, remembered by PID.
 #
-#   scripts/brokers.sh start [redis|rabbitmq|nats ...]   (default: all three)
+#   scripts/brokers.sh start [redis|rabbitmq|nats|kafka ...]
+#                            (default: redis, rabbitmq, nats; kafka when asked)
 #   scripts/brokers.sh stop  [...]
 #   scripts/brokers.sh status
 #
@@ -15,7 +17,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run_dir="${BROKERSIDE_RUN_DIR:-$root/.run/brokers}"
 env_file="$run_dir/brokers.env"
-all=(redis rabbitmq nats)
+known=(redis rabbitmq nats kafka)
+all=(redis rabbitmq nats)  # what start does when no broker is named
 
 die() { echo "brokers.sh: $*" >&2; exit 1; }
 
@@ -43,7 +46,7 @@ get() { cat "$run_dir/$1/$2" 2>/dev/null || true; }
 write_env() {
   local tmp="$env_file.tmp"
   : >"$tmp"
-  for b in "${all[@]}"; do
+  for b in "${known[@]}"; do
     [[ -f $run_dir/$b/env ]] && cat "$run_dir/$b/env" >>"$tmp"
   done
   mv "$tmp" "$env_file"
@@ -123,6 +126,54 @@ BROKERSIDE_NATS_PID=$(get nats pid)
 EOT
 }
 
+start_kafka() {
+  local dir="$run_dir/kafka" port controller classpath id
+  classpath="$root/.cache/kafka/classpath.txt"
+  [[ -s $classpath ]] || die "no Kafka classpath: run scripts/deps.sh"
+  port=$(free_port); controller=$(free_port)
+  mkdir -p "$dir/logs"
+  cat >"$dir/server.properties" <<EOT
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOT
+  cat >"$dir/log4j2.properties" <<'EOT'
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=${sys:kafka.logs.dir}/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+EOT
+  local java=(java -Xms64m -Xmx384m -XX:+UseSerialGC -cp "$(cat "$classpath")"
+              -Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkafka.logs.dir="$dir/logs")
+  id=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
+  "${java[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
+    >"$dir/format.log" 2>&1 || die "kafka storage format failed (see $dir/format.log)"
+  "${java[@]}" kafka.Kafka "$dir/server.properties" </dev/null >"$dir/stdout.log" 2>&1 &
+  put kafka pid $!
+  put kafka port "$port"
+  wait_until 60 kafka grep -q "Kafka Server started" "$dir/logs/server.log" ||
+    die "kafka did not start (see $dir/logs/server.log)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_KAFKA_URL=kafka://127.0.0.1:$port
+BROKERSIDE_KAFKA_PORT=$port
+BROKERSIDE_KAFKA_PID=$(get kafka pid)
+EOT
+}
+
 # Sends TERM to the recorded PIDs, waits up to 30 s, then KILLs.
 stop_pids() {
   local pids=() p
@@ -164,9 +215,17 @@ status_broker() {
 cmd=${1:-}
 shift || true
 brokers=("$@")
-((${#brokers[@]})) || brokers=("${all[@]}")
+# start: the default set; stop: every broker this knows, so nothing started
+# by name is left running; status: the default set and any other started.
+if ((${#brokers[@]} == 0)); then
+  brokers=("${all[@]}")
+  for b in "${known[@]}"; do
+    [[ " ${all[*]} " == *" $b "* ]] && continue
+    [[ $cmd == stop || ($cmd == status && -d $run_dir/$b) ]] && brokers+=("$b")
+  done
+fi
 for b in "${brokers[@]}"; do
-  [[ " ${all[*]} " == *" $b "* ]] || die "unknown broker '$b' (known: ${all[*]})"
+  [[ " ${known[*]} " == *" $b "* ]] || die "unknown broker '$b' (known: ${known[*]})"
 done
 
 case $cmd in
@@ -190,6 +249,6 @@ case $cmd in
     exit $rc
     ;;
   *)
-    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats ...]"
+    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats|kafka ...]"
     ;;
 esac

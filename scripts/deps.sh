@@ -21,18 +21,20 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libjemalloc-dev librdkafka-dev
 )
 apt_packages=(
   "${build_packages[@]}"
   # sanitizers, fuzzing, format
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14 clang-tidy-14
-  # real brokers
-  redis-server redis-tools rabbitmq-server nats-server erlang-base
+  # real brokers (Apache Kafka runs on Java from Maven Central's jars)
+  redis-server redis-tools rabbitmq-server nats-server erlang-base openjdk-17-jre-headless maven
   # test clients; openssl makes the certificates of the TLS tests
   python3 python3-venv procps iproute2 openssl
   # the benchmark's Redis proxy to compare with (twemproxy)
   nutcracker
+  # the Kafka benchmark baseline (librdkafka's command-line client)
+  kcat
 )
 # Node.js and Go for the cross-language client tests: Debian's, unless the
 # machine already has its own.
@@ -70,6 +72,17 @@ want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   [[ -x $venv/bin/python ]] || run /usr/bin/python3 -m venv "$venv"
   run "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+fi
+
+# Apache Kafka's runtime classpath (scripts/kafka/pom.xml), for brokers.sh.
+kafka_dir="$root/.cache/kafka"
+stamp="$kafka_dir/classpath.sha256"
+want="$(sha256sum "$root/scripts/kafka/pom.xml" | cut -d' ' -f1)"
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" || ! -s $kafka_dir/classpath.txt ]]; then
+  mkdir -p "$kafka_dir"
+  run timeout 900 mvn -q -B -f "$root/scripts/kafka/pom.xml" dependency:build-classpath \
+    -Dmdep.includeScope=runtime -Dmdep.outputFile="$kafka_dir/classpath.txt"
   echo "$want" >"$stamp"
 fi
 
