@@ -4,8 +4,7 @@
 # Kafka (KRaft, from the jars scripts/deps.sh resolves), each on free loopback
 # ports in its own run directory, remembered by PID.
 #
-#   scripts/brokers.sh start [redis|rabbitmq|nats|kafka ...]
-#                            (default: redis, rabbitmq, nats; kafka when asked)
+#   scripts/brokers.sh start [redis|rabbitmq|nats|kafka ...]   (default: all four)
 #   scripts/brokers.sh stop  [...]
 #   scripts/brokers.sh status
 #
@@ -18,7 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run_dir="${BROKERSIDE_RUN_DIR:-$root/.run/brokers}"
 env_file="$run_dir/brokers.env"
 known=(redis rabbitmq nats kafka)
-all=(redis rabbitmq nats)  # what start does when no broker is named
+all=(redis rabbitmq nats kafka)  # what start does when no broker is named
 
 die() { echo "brokers.sh: $*" >&2; exit 1; }
 
@@ -143,6 +142,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1

@@ -61,7 +61,7 @@ run_ctest build "$log_dir/release.log" "$@"
 step "tests (ASan+UBSan: unit, in-process, sidecar process, Redis end to end, AMQP connection, framed, NATS, network faults, bad gRPC input)"
 if (($# == 0)); then
   run_ctest build-asan "$log_dir/asan.log" -L 'unit|inprocess'
-  run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection|framed_aiomas|framed_peer_requests|nats_interop|nats_own_server|nats_jetstream_recv|redis_faults|amqp_faults|faults_bad_input'
+  run_ctest build-asan "$log_dir/asan-process.log" -R 'sidecar_process|redis_e2e|redis_recv|redis_own_server|amqp_e2e|amqp_connection|framed_aiomas|framed_peer_requests|nats_interop|nats_own_server|nats_jetstream_recv|kafka_e2e|redis_faults|amqp_faults|faults_bad_input'
   step "fuzz (each target $fuzz_seconds s from tests/fuzz/corpus)"
   run_ctest build-fuzz "$log_dir/fuzz.log" -L fuzz
 fi

@@ -5,27 +5,18 @@
 #include "sidecar/adapter_registry.h"
 #include "sidecar/adapters/amqp/amqp_adapter.h"
 #include "sidecar/adapters/framed/framed_adapter.h"
+#include "sidecar/adapters/kafka/kafka_adapter.h"
 #include "sidecar/adapters/nats/nats_adapter.h"
 #include "sidecar/adapters/redis/redis_adapter.h"
 
 namespace brokerside::sidecar {
-namespace {
-
-// Adapters whose schemes are known but which this build does not have yet:
-// their targets load, and their operations answer UNIMPLEMENTED naming them.
-const adapter_descriptor kafka_adapter{
-    .name = "kafka",
-    .schemes = {{.scheme = "kafka", .default_port = 9092}},
-};
-
-}  // namespace
 
 const adapter_registry& builtin_adapters() {
   static const adapter_registry registry({
       &redis_adapter(),
       &amqp_adapter(),
       &nats_adapter(),
-      &kafka_adapter,
+      &kafka_adapter(),
       &framed_adapter(),
   });
   return registry;

@@ -1,7 +1,8 @@
 // The NATS adapter: pooled connections over protocol::nats::connection;
-// Send{publish} as PUB / HPUB confirmed by a flush, Send{request} over the
-// connection's inbox, Recv as core subscriptions on a dedicated connection.
-// JetStream and commands are not built yet (the README status table).
+// Send{publish} as PUB / HPUB confirmed by a flush (or, on a JetStream
+// target, by the stream's PubAck), Send{request} over the connection's
+// inbox, Send{command} as a JetStream API call, Recv as core subscriptions
+// or JetStream pull consumers on a dedicated connection.
 #pragma once
 
 #include "sidecar/adapter_registry.h"

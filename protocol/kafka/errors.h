@@ -1,0 +1,31 @@
+// librdkafka's error codes as a caller acts on them: a small classification,
+// so the layers above never include librdkafka's headers.
+#pragma once
+
+#include <string>
+
+namespace brokerside::protocol::kafka {
+
+// A Kafka error: librdkafka's code (rd_kafka_resp_err_t, negative for its
+// own, positive for the broker's) and its words.
+struct error {
+  int code = 0;
+  std::string text;
+  explicit operator bool() const noexcept { return code != 0; }
+};
+
+enum class error_kind {
+  none,
+  not_found,      // unknown topic or partition
+  too_large,      // the record is above a size limit
+  invalid,        // a bad request (topic name, partitions, configuration)
+  exists,         // the topic exists already
+  unavailable,    // no broker answered: transport, all brokers down, timed out
+  authorization,  // authentication or authorization failed
+  aborted,        // purged or destroyed before it was done
+  refused,        // any other refusal by the broker
+};
+
+error_kind classify(int code) noexcept;
+
+}  // namespace brokerside::protocol::kafka

@@ -1,0 +1,109 @@
+// One Kafka producer on librdkafka: the Kafka protocol, partition leaders,
+// batching, retries and idempotence are librdkafka's. Its event queue is
+// driven from Asio: librdkafka writes a byte to a pipe whenever the queue
+// has events (rd_kafka_queue_io_event_enable), an Asio descriptor waits on
+// the pipe, and delivery reports, admin results, errors and log lines are
+// handled on the executor — no polling thread of ours.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/kafka/errors.h"
+
+namespace brokerside::protocol::kafka {
+
+// librdkafka configuration properties, in order ("bootstrap.servers", ...).
+using properties = std::vector<std::pair<std::string, std::string>>;
+
+struct record {
+  std::string topic;
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::int32_t partition = -1;  // -1: the partitioner's choice (by key)
+};
+
+struct delivery {
+  error failure;               // none: the broker has it
+  bool maybe_written = false;  // failed, yet the broker may have it
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+};
+
+struct topic_spec {
+  std::string name;
+  int partitions = 1;
+  int replication_factor = -1;  // -1: the broker's default
+  std::vector<std::pair<std::string, std::string>> configs;
+};
+
+class producer : public std::enable_shared_from_this<producer> {
+ public:
+  using error_handler = std::function<void(error)>;
+
+  // A producer with `settings` (its delivery reports, errors and logs come
+  // as events; nothing connects until it is used). Null, with `why` naming
+  // the property and librdkafka's reason, when a setting is refused.
+  static std::shared_ptr<producer> create(boost::asio::any_io_executor executor,
+                                          const properties& settings, std::string& why);
+  // Whether librdkafka takes `settings` (--check-config): empty, or why not.
+  static std::string check(const properties& settings);
+
+  ~producer();
+  producer(const producer&) = delete;
+  producer& operator=(const producer&) = delete;
+
+  // A round trip to the cluster (a validate-only CreateTopics, which any
+  // reachable cluster answers, even with a refusal): done(error) once, on
+  // the executor; the error says why the cluster did not answer within
+  // `timeout` (the last error librdkafka reported, such as a failed SASL
+  // login, when there is one).
+  void probe(std::chrono::milliseconds timeout, error_handler done);
+
+  // Queues `r`; done(delivery) once, on the executor, when the broker has
+  // acknowledged it (per acks) or it failed for good. The returned token
+  // is for forget(); 0 when it failed at once (done is then called soon).
+  std::uint64_t produce(const record& r, std::function<void(delivery)> done);
+  // The caller gave up: its completion is dropped (librdkafka cannot take
+  // back one queued record; it may still be written).
+  void forget(std::uint64_t token);
+
+  // Admin operations, each done(error) once on the executor.
+  void create_topic(const topic_spec& topic, std::chrono::milliseconds timeout, error_handler done);
+  void delete_topic(const std::string& name, std::chrono::milliseconds timeout, error_handler done);
+
+  // librdkafka's own errors (a fatal one ends the producer) and log lines,
+  // on the executor.
+  void on_error(std::function<void(const error&, bool fatal)> handler) {
+    error_handler_ = std::move(handler);
+  }
+  void on_log(std::function<void(int level, const std::string&)> handler) {
+    log_handler_ = std::move(handler);
+  }
+
+  // Fails what is pending (errc::aborted) and lets librdkafka go (its
+  // threads are joined on a thread of their own, never on the executor).
+  void close();
+
+  std::size_t pending() const noexcept;
+
+ private:
+  struct impl;
+  explicit producer(std::unique_ptr<impl> i);
+  void wait_for_events();
+  void drain_events();
+
+  std::unique_ptr<impl> impl_;
+  std::function<void(const error&, bool)> error_handler_;
+  std::function<void(int, const std::string&)> log_handler_;
+};
+
+}  // namespace brokerside::protocol::kafka

@@ -1,0 +1,354 @@
+#include "sidecar/adapters/kafka/kafka_adapter.h"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include "pool/errc.h"
+#include "protocol/errc.h"
+#include "protocol/kafka/producer.h"
+#include "sidecar/config_section.h"
+#include "sidecar/pooled_factory.h"
+#include "sidecar/status.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+namespace kafka = protocol::kafka;
+using pool::failure_kind;
+using std::chrono::milliseconds;
+
+// A Kafka target's own settings (targets.<name>.acks, ...): the producer's
+// settings that matter as options, anything else as librdkafka properties.
+struct kafka_options final : adapter_options {
+  kafka::properties producer;                    // librdkafka properties from the options, checked
+  std::string sasl_mechanism = "SCRAM-SHA-512";  // with a user in the URL
+};
+
+std::shared_ptr<const adapter_options> read_options(const config_section& s,
+                                                    const target_settings& target) {
+  auto o = std::make_shared<kafka_options>();
+  // Defaults that make a publish mean what the API says (confirmed, once).
+  std::string acks = "all";
+  bool idempotence = true;
+  milliseconds linger{5};
+  std::string compression = "none";
+  std::uint64_t max_message_bytes = 1 << 20;
+  s.read("acks", acks);
+  s.read("idempotence", idempotence);
+  s.read("linger", linger);
+  s.read("compression", compression);
+  s.read_size("max_message_bytes", max_message_bytes);
+  s.read("sasl_mechanism", o->sasl_mechanism);
+  if (acks != "all" && acks != "1" && acks != "0") {
+    config_fail(s.path("acks"), "'" + acks + "' is not all, 1 or 0");
+  }
+  if (idempotence && acks != "all") {
+    config_fail(s.path("idempotence"), "needs acks: all (or set idempotence: false)");
+  }
+  if (o->sasl_mechanism != "PLAIN" && o->sasl_mechanism != "SCRAM-SHA-256" &&
+      o->sasl_mechanism != "SCRAM-SHA-512") {
+    config_fail(s.path("sasl_mechanism"),
+                "'" + o->sasl_mechanism + "' is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+  }
+  const std::pair<const char*, std::string> named[] = {
+      {"acks", acks},
+      {"idempotence", idempotence ? "true" : "false"},
+      {"linger", std::to_string(linger.count())},
+      {"compression", compression},
+      {"max_message_bytes", std::to_string(max_message_bytes)},
+  };
+  const char* property_of[] = {"acks", "enable.idempotence", "linger.ms", "compression.type",
+                               "message.max.bytes"};
+  for (std::size_t i = 0; i < std::size(named); ++i) {
+    const kafka::properties one{{property_of[i], named[i].second}};
+    if (auto why = kafka::producer::check(one); !why.empty())
+      config_fail(s.path(named[i].first), why);
+    o->producer.push_back(one.front());
+  }
+  // Anything else librdkafka takes, as it names it.
+  const auto extra = s.child("properties");
+  if (extra.present()) {
+    if (!extra.node().IsMap()) config_fail(s.path("properties"), "must be a mapping");
+    for (const auto& entry : extra.node()) {
+      const auto key = entry.first.as<std::string>();
+      const auto value = extra.scalar(key);
+      if (auto why = kafka::producer::check({{key, value}}); !why.empty()) {
+        config_fail(extra.path(key), why);
+      }
+      o->producer.emplace_back(key, value);
+    }
+  }
+  (void)target;
+  return o;
+}
+
+// The producer's settings for `target`: its options, the bootstrap list
+// (every URL of the target), SASL with the URL's user, TLS.
+kafka::properties producer_settings(const target_settings& target) {
+  kafka::properties p;
+  std::string bootstrap;
+  for (const auto& url : target.urls) {
+    const auto port = url.port != 0 ? url.port : url.default_port;
+    const auto host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+    bootstrap += (bootstrap.empty() ? "" : ",") + host + ":" + std::to_string(port);
+  }
+  p.emplace_back("bootstrap.servers", bootstrap);
+  p.emplace_back("client.id", "brokerside");
+  // A record for a topic the cluster does not know fails after this (the
+  // default, 30 s, outlives most callers' deadlines); topics created
+  // through Send{command} are known before it answers.
+  p.emplace_back("topic.metadata.propagation.max.ms", "3000");
+  const auto& url = target.urls.front();
+  const bool sasl = !url.user.empty();
+  p.emplace_back("security.protocol",
+                 url.tls ? (sasl ? "SASL_SSL" : "SSL") : (sasl ? "SASL_PLAINTEXT" : "PLAINTEXT"));
+  const auto& o = target.options_as<kafka_options>();
+  if (sasl) {
+    p.emplace_back("sasl.mechanisms", o.sasl_mechanism);
+    p.emplace_back("sasl.username", url.user);
+    p.emplace_back("sasl.password", url.password);
+  }
+  if (url.tls) {
+    if (!target.tls.ca_file.empty()) p.emplace_back("ssl.ca.location", target.tls.ca_file);
+    if (!target.tls.cert_file.empty()) {
+      p.emplace_back("ssl.certificate.location", target.tls.cert_file);
+      p.emplace_back("ssl.key.location", target.tls.key_file);
+    }
+    if (!target.tls.verify) p.emplace_back("enable.ssl.certificate.verification", "false");
+  }
+  p.insert(p.end(), o.producer.begin(), o.producer.end());
+  return p;
+}
+
+// A pooled Kafka "connection": one librdkafka producer, which holds its own
+// connections to every broker it needs and carries any number of records.
+class pooled_connection final : public pool::connection {
+ public:
+  pooled_connection(boost::asio::any_io_executor executor,
+                    std::shared_ptr<const target_settings> target)
+      : executor_(std::move(executor)), target_(std::move(target)) {}
+  ~pooled_connection() override { close(); }
+
+  void connect(const pool::broker_url&, milliseconds timeout, completion done) override {
+    std::string why;
+    producer_ = kafka::producer::create(executor_, producer_settings(*target_), why);
+    if (!producer_) {
+      *error_text_ = "kafka: " + why;
+      return boost::asio::post(executor_, [done = std::move(done)] {
+        done(make_error_code(protocol::errc::handshake_failed));
+      });
+    }
+    producer_->on_log([name = target_->name](int level, const std::string& text) {
+      // syslog levels: 0-3 errors, 4 warnings, the rest chatter.
+      if (level <= 4) spdlog::warn("target {}: librdkafka: {}", name, text);
+    });
+    producer_->on_error([this](const kafka::error& e, bool fatal) {
+      *error_text_ = "kafka: " + e.text;
+      if (fatal && lost_)
+        std::exchange(lost_, nullptr)(make_error_code(protocol::errc::broker_closed));
+    });
+    producer_->probe(timeout, [error_text = error_text_, done = std::move(done)](kafka::error e) {
+      if (!e) return done({});
+      *error_text = "kafka: no answer from the cluster: " + e.text;
+      done(make_error_code(protocol::errc::connect_timeout));
+    });
+  }
+
+  // The cluster still answers.
+  void health_check(completion done) override {
+    if (!producer_) return done(make_error_code(protocol::errc::aborted));
+    producer_->probe(target_->pool.connect_timeout, [done = std::move(done)](kafka::error e) {
+      done(e ? make_error_code(protocol::errc::connect_timeout) : std::error_code());
+    });
+  }
+
+  void close() override {
+    if (producer_) producer_->close();
+  }
+  // librdkafka reconnects to brokers itself; only a fatal error loses it.
+  void on_lost(completion lost) override { lost_ = std::move(lost); }
+  std::string error_text() const override { return *error_text_; }
+
+  kafka::producer& producer() { return *producer_; }
+  const std::shared_ptr<kafka::producer>& producer_ptr() const { return producer_; }
+
+ private:
+  boost::asio::any_io_executor executor_;
+  std::shared_ptr<const target_settings> target_;
+  std::shared_ptr<kafka::producer> producer_;
+  completion lost_;
+  std::shared_ptr<std::string> error_text_ = std::make_shared<std::string>();
+};
+
+grpc::Status invalid(std::string text) {
+  return to_status(pool::errc::invalid_operation, "kafka: " + std::move(text));
+}
+
+attempt_outcome failed(const kafka::error& e, bool maybe_written, const std::string& topic) {
+  auto code = pool::errc::broker_refused;
+  auto kind = failure_kind::operation;
+  std::string text = "kafka: " + e.text;
+  switch (kafka::classify(e.code)) {
+    case kafka::error_kind::not_found:
+      code = pool::errc::not_found_at_broker;
+      text = "kafka: unknown topic or partition ('" + topic + "'): " + e.text;
+      break;
+    case kafka::error_kind::too_large:
+      code = pool::errc::invalid_operation;
+      text =
+          "kafka: the record is larger than a size limit (max_message_bytes here, "
+          "message.max.bytes at the broker): " +
+          e.text;
+      break;
+    case kafka::error_kind::invalid:
+      code = pool::errc::invalid_operation;
+      break;
+    case kafka::error_kind::exists:
+      code = pool::errc::broker_refused;
+      break;
+    case kafka::error_kind::unavailable:
+    case kafka::error_kind::aborted:
+      // Not performed, or perhaps performed: the pool says which.
+      return attempt_outcome::failed({make_error_code(protocol::errc::aborted),
+                                      failure_kind::connection, maybe_written, text});
+    case kafka::error_kind::authorization:
+      code = pool::errc::access_refused;
+      break;
+    case kafka::error_kind::refused:
+    case kafka::error_kind::none:
+      break;
+  }
+  return attempt_outcome::failed({make_error_code(code), kind, maybe_written, text});
+}
+
+class operations final : public operation_adapter {
+ public:
+  grpc::Status check(const v1::SendRequest& request, bool leased) const override {
+    if (leased) return invalid("leases (transactions) are not implemented for Kafka yet");
+    if (request.has_request()) return invalid("request/reply has no meaning on Kafka: publish");
+    if (request.has_command()) return check_command(request.command());
+    const auto& p = request.publish();
+    if (p.destination().empty()) return invalid("publish.destination: the topic is required");
+    if (p.has_partition() && p.partition() < -1) {
+      return invalid("publish.partition: a partition number, or -1 for the partitioner's choice");
+    }
+    if (p.message().has_value()) {
+      return invalid("publish.message: Kafka records are bytes: give body or json, not value");
+    }
+    for (const auto& [key, value] : p.message().headers()) {
+      if (!value.has_text() && !value.has_bytes()) {
+        return invalid("message.headers['" + key + "']: Kafka header values are text or bytes");
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  // A record's outcome is unknown when its connection goes; the producer
+  // retries on its own (idempotently by default).
+  bool idempotent(const v1::SendRequest& request) const override {
+    return request.has_command() && request.command().args(0) == "topic.describe";
+  }
+
+  void attempt(const v1::SendRequest& request, pool::connection& conn,
+               boost::asio::cancellation_slot cancel, outcome_handler done) const override {
+    auto& c = static_cast<pooled_connection&>(conn);
+    if (request.has_command()) return command(c, request.command(), std::move(done));
+    const auto& p = request.publish();
+    kafka::record r;
+    r.topic = p.destination();
+    const auto& m = p.message();
+    r.value = m.has_json() ? m.json() : m.body();
+    if (!m.key().empty()) r.key = m.key();
+    for (const auto& [key, value] : m.headers()) {
+      r.headers.emplace_back(key, value.has_text() ? value.text() : value.bytes());
+    }
+    if (!m.message_id().empty()) r.headers.emplace_back("message_id", m.message_id());
+    if (p.has_partition()) r.partition = p.partition();
+    const auto token =
+        c.producer().produce(r, [done = std::move(done), topic = r.topic](kafka::delivery d) {
+          if (d.failure) return done(failed(d.failure, d.maybe_written, topic));
+          attempt_outcome out;
+          auto& ack = *out.response.mutable_published();
+          ack.set_partition(d.partition);
+          ack.set_offset(d.offset);
+          done(std::move(out));
+        });
+    // The caller's deadline: its completion is dropped; the record may
+    // still be written (DEADLINE_EXCEEDED: outcome unknown).
+    if (token != 0 && cancel.is_connected()) {
+      cancel.assign([weak = std::weak_ptr<kafka::producer>(c.producer_ptr()),
+                     token](boost::asio::cancellation_type) {
+        if (auto p = weak.lock()) p->forget(token);
+      });
+    }
+  }
+
+ private:
+  // command: ["topic.create", name, partitions?, replication_factor?]
+  // (options: the topic's configs) or ["topic.delete", name].
+  static grpc::Status check_command(const v1::Command& command) {
+    const auto& a = command.args();
+    const auto& verb = a[0];
+    if (verb == "topic.create") {
+      if (a.size() < 2 || a.size() > 4 || a[1].empty()) {
+        return invalid("command: [\"topic.create\", name, partitions?, replication_factor?]");
+      }
+      for (int i = 2; i < a.size(); ++i) {
+        if (a[i].empty() || a[i].find_first_not_of("-0123456789") != std::string::npos) {
+          return invalid("command.args[" + std::to_string(i) + "]: '" + a[i] + "' is not a number");
+        }
+      }
+      return grpc::Status::OK;
+    }
+    if (verb == "topic.delete") {
+      if (a.size() != 2 || a[1].empty() || !command.options().empty()) {
+        return invalid("command: [\"topic.delete\", name]");
+      }
+      return grpc::Status::OK;
+    }
+    return invalid("command: '" + verb + "' is not one of topic.create, topic.delete");
+  }
+
+  static void command(pooled_connection& c, const v1::Command& command, outcome_handler done) {
+    const auto& a = command.args();
+    const milliseconds timeout{30'000};
+    auto answer = [done = std::move(done), name = a[1]](kafka::error e) {
+      if (e) return done(failed(e, true, name));
+      attempt_outcome out;
+      out.response.mutable_reply()->set_text("OK");
+      done(std::move(out));
+    };
+    if (a[0] == "topic.delete") return c.producer().delete_topic(a[1], timeout, std::move(answer));
+    kafka::topic_spec t;
+    t.name = a[1];
+    if (a.size() > 2) t.partitions = std::stoi(a[2]);
+    if (a.size() > 3) t.replication_factor = std::stoi(a[3]);
+    for (const auto& [key, value] : command.options()) {
+      t.configs.emplace_back(key, value.has_text() ? value.text() : value.bytes());
+    }
+    c.producer().create_topic(t, timeout, std::move(answer));
+  }
+};
+
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+  // One producer carries everything; the pool opens another only past this.
+  constexpr std::uint32_t connection_cap = 100'000;
+  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
+          std::make_shared<operations>(),
+          {}};
+}
+
+}  // namespace
+
+const adapter_descriptor& kafka_adapter() {
+  static const adapter_descriptor descriptor{
+      .name = "kafka",
+      .schemes = {{.scheme = "kafka", .default_port = 9092},
+                  {.scheme = "kafkas", .tls = true, .default_port = 9093}},
+      .read_options = read_options,
+      .make = make_binding,
+  };
+  return descriptor;
+}
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,15 @@
+// The Kafka adapter: a pooled "connection" is one librdkafka producer
+// (protocol::kafka::producer), which holds its own broker connections;
+// Send{publish} as a record confirmed per the target's acks (PublishAck
+// partition and offset), Send{command} as topic create / delete. Recv,
+// leases (transactions) and the other commands are not built yet (the
+// README status table).
+#pragma once
+
+#include "sidecar/adapter_registry.h"
+
+namespace brokerside::sidecar {
+
+const adapter_descriptor& kafka_adapter();
+
+}  // namespace brokerside::sidecar
