@@ -124,8 +124,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     stale_upto = next_delivery;
   }
 
-  // Acks (ack) or nacks the client's delivery ids. Needs mutex.
-  void settle(const google::protobuf::RepeatedField<std::uint64_t>& ids, bool ack, bool requeue) {
+  // What the client says of its delivery ids: ack, nack (requeue or drop),
+  // or in progress (they stay unsettled; the broker waits longer before it
+  // redelivers them). Needs mutex.
+  enum class settlement { ack, requeue, drop, in_progress };
+  void settle(const google::protobuf::RepeatedField<std::uint64_t>& ids, settlement how) {
     if (!acknowledges) return;  // nothing to settle at the broker (Redis pub/sub)
     for (const auto id : ids) {
       const auto it = unsettled.find(id);
@@ -134,23 +137,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
         return end(to_status(pool::errc::invalid_operation, "delivery id " + std::to_string(id) +
                                                                 " is unknown or already settled"));
       }
-      if (sub) sub->settle(it->second, ack, requeue);
-      unsettled.erase(it);
-    }
-  }
-
-  // The client is still working on these deliveries: they stay unsettled,
-  // and the broker waits longer before it redelivers them. Needs mutex.
-  void extend(const google::protobuf::RepeatedField<std::uint64_t>& ids) {
-    if (!acknowledges) return;  // nothing to extend at the broker
-    for (const auto id : ids) {
-      const auto it = unsettled.find(id);
-      if (it == unsettled.end()) {
-        if (id != 0 && id <= stale_upto) continue;
-        return end(to_status(pool::errc::invalid_operation, "delivery id " + std::to_string(id) +
-                                                                " is unknown or already settled"));
+      if (how == settlement::in_progress) {
+        if (sub) sub->in_progress(it->second);
+        continue;
       }
-      if (sub) sub->in_progress(it->second);
+      if (sub) sub->settle(it->second, how == settlement::ack, how == settlement::requeue);
+      unsettled.erase(it);
     }
   }
 
@@ -318,14 +310,14 @@ void recv_reactor::OnReadDone(bool ok) {
     // Where the broker has no acknowledgements (Redis pub/sub) these are
     // accepted and ignored.
     case v1::RecvRequest::kAck:
-      if (request_.ack().in_progress()) {
-        state_->extend(request_.ack().delivery_ids());
-      } else {
-        state_->settle(request_.ack().delivery_ids(), true, false);
-      }
+      state_->settle(request_.ack().delivery_ids(), request_.ack().in_progress()
+                                                        ? state::settlement::in_progress
+                                                        : state::settlement::ack);
       break;
     case v1::RecvRequest::kNack:
-      state_->settle(request_.nack().delivery_ids(), false, request_.nack().requeue());
+      state_->settle(request_.nack().delivery_ids(), request_.nack().requeue()
+                                                         ? state::settlement::requeue
+                                                         : state::settlement::drop);
       break;
     case v1::RecvRequest::kReply:
       state_->reply(request_.reply());
@@ -382,7 +374,7 @@ void recv_reactor::OnWriteDone(bool ok) {
   if (ok && state_->auto_ack && written.has_delivery()) {
     google::protobuf::RepeatedField<std::uint64_t> ids;
     ids.Add(written.delivery().delivery_id());
-    state_->settle(ids, true, false);
+    state_->settle(ids, state::settlement::ack);
   }
   state_->outbox.pop_front();
   state_->announce_drops();

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pika
 import redis
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "brokers.sh"
@@ -45,7 +47,7 @@ def test_start_status_stop(tmp_path):
 
         status = brokers(run_dir, "status")
         assert status.returncode == 0
-        assert [line.split(":")[0] for line in status.stdout.splitlines()] == ["redis", "rabbitmq", "nats"]
+        assert [line.split(":")[0] for line in status.stdout.splitlines()] == ["redis", "rabbitmq", "nats", "kafka"]
         assert all("running" in line for line in status.stdout.splitlines())
 
         # Each is a real, working broker on loopback.
@@ -66,12 +68,21 @@ def test_start_status_stop(tmp_path):
         with socket.create_connection(("127.0.0.1", int(env["BROKERSIDE_NATS_PORT"])), timeout=5) as s:
             assert s.recv(4) == b"INFO"
 
+        kafka = env["BROKERSIDE_KAFKA_URL"].removeprefix("kafka://")
+        admin = KafkaAdminClient(bootstrap_servers=kafka)
+        admin.create_topics([NewTopic("brokers-test", 1, 1)])  # (automatic creation is off)
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        assert producer.send("brokers-test", b"hello").get(timeout=30).offset == 0
+        producer.close()
+
         # start is idempotent: the same brokers keep running.
         again = brokers(run_dir, "start")
         assert again.returncode == 0
         assert read_env(run_dir / "brokers.env")["BROKERSIDE_REDIS_PID"] == env["BROKERSIDE_REDIS_PID"]
 
-        pids = [env[k] for k in ("BROKERSIDE_REDIS_PID", "BROKERSIDE_AMQP_PID", "BROKERSIDE_AMQP_BEAM_PID", "BROKERSIDE_NATS_PID")]
+        pids = [env[k] for k in ("BROKERSIDE_REDIS_PID", "BROKERSIDE_AMQP_PID", "BROKERSIDE_AMQP_BEAM_PID",
+                                 "BROKERSIDE_NATS_PID", "BROKERSIDE_KAFKA_PID")]
         assert all(alive(p) for p in pids)
     finally:
         stopped = brokers(run_dir, "stop")
@@ -79,10 +90,10 @@ def test_start_status_stop(tmp_path):
     assert not any(alive(p) for p in pids)
     status = brokers(run_dir, "status")
     assert status.returncode == 3
-    assert status.stdout.splitlines() == ["redis: stopped", "rabbitmq: stopped", "nats: stopped"]
+    assert status.stdout.splitlines() == ["redis: stopped", "rabbitmq: stopped", "nats: stopped", "kafka: stopped"]
 
 
 def test_unknown_broker_is_refused(tmp_path):
     result = brokers(tmp_path, "start", "mysql")
     assert result.returncode == 1
-    assert result.stderr == "brokers.sh: unknown broker 'mysql' (known: redis rabbitmq nats)\n"
+    assert result.stderr == "brokers.sh: unknown broker 'mysql' (known: redis rabbitmq nats kafka)\n"
