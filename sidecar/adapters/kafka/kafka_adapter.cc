@@ -3,9 +3,13 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/kafka/producer.h"
+#include "sidecar/adapters/kafka/kafka_subscription.h"
 #include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
@@ -22,6 +26,9 @@ using std::chrono::milliseconds;
 struct kafka_options final : adapter_options {
   kafka::properties producer;                    // librdkafka properties from the options, checked
   std::string sasl_mechanism = "SCRAM-SHA-512";  // with a user in the URL
+  // Where a consumer group without a committed offset starts: "earliest"
+  // (nothing already in the topic is missed) or "latest".
+  std::string auto_offset_reset = "earliest";
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
@@ -39,6 +46,11 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
   s.read("compression", compression);
   s.read_size("max_message_bytes", max_message_bytes);
   s.read("sasl_mechanism", o->sasl_mechanism);
+  s.read("auto_offset_reset", o->auto_offset_reset);
+  if (o->auto_offset_reset != "earliest" && o->auto_offset_reset != "latest") {
+    config_fail(s.path("auto_offset_reset"),
+                "'" + o->auto_offset_reset + "' is not earliest or latest");
+  }
   if (acks != "all" && acks != "1" && acks != "0") {
     config_fail(s.path("acks"), "'" + acks + "' is not all, 1 or 0");
   }
@@ -82,9 +94,9 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
   return o;
 }
 
-// The producer's settings for `target`: its options, the bootstrap list
+// What producers and consumers of `target` share: the bootstrap list
 // (every URL of the target), SASL with the URL's user, TLS.
-kafka::properties producer_settings(const target_settings& target) {
+kafka::properties connection_settings(const target_settings& target) {
   kafka::properties p;
   std::string bootstrap;
   for (const auto& url : target.urls) {
@@ -94,10 +106,6 @@ kafka::properties producer_settings(const target_settings& target) {
   }
   p.emplace_back("bootstrap.servers", bootstrap);
   p.emplace_back("client.id", "brokerside");
-  // A record for a topic the cluster does not know fails after this (the
-  // default, 30 s, outlives most callers' deadlines); topics created
-  // through Send{command} are known before it answers.
-  p.emplace_back("topic.metadata.propagation.max.ms", "3000");
   const auto& url = target.urls.front();
   const bool sasl = !url.user.empty();
   p.emplace_back("security.protocol",
@@ -116,7 +124,28 @@ kafka::properties producer_settings(const target_settings& target) {
     }
     if (!target.tls.verify) p.emplace_back("enable.ssl.certificate.verification", "false");
   }
+  return p;
+}
+
+// A producer's: the connection's, then the target's producer options and
+// librdkafka properties.
+kafka::properties producer_settings(const target_settings& target) {
+  auto p = connection_settings(target);
+  // A record for a topic the cluster does not know fails after this (the
+  // default, 30 s, outlives most callers' deadlines); topics created
+  // through Send{command} are known before it answers.
+  p.emplace_back("topic.metadata.propagation.max.ms", "3000");
+  const auto& o = target.options_as<kafka_options>();
   p.insert(p.end(), o.producer.begin(), o.producer.end());
+  return p;
+}
+
+// A consumer's (Recv): the connection's, where a new group starts, and how
+// soon a vanished member's partitions go to the others.
+kafka::properties consumer_settings(const target_settings& target) {
+  auto p = connection_settings(target);
+  p.emplace_back("auto.offset.reset", target.options_as<kafka_options>().auto_offset_reset);
+  p.emplace_back("session.timeout.ms", "10000");
   return p;
 }
 
@@ -147,10 +176,22 @@ class pooled_connection final : public pool::connection {
       if (fatal && lost_)
         std::exchange(lost_, nullptr)(make_error_code(protocol::errc::broker_closed));
     });
-    producer_->probe(timeout, [error_text = error_text_, done = std::move(done)](kafka::error e) {
-      if (!e) return done({});
-      *error_text = "kafka: no answer from the cluster: " + e.text;
-      done(make_error_code(protocol::errc::connect_timeout));
+    // The probe's own timeout may run late (librdkafka waits for a broker
+    // before it starts the clock): the connect fails at `timeout` anyway.
+    auto once = std::make_shared<completion>(std::move(done));
+    auto timer = std::make_shared<boost::asio::steady_timer>(executor_, timeout);
+    timer->async_wait([once, error_text = error_text_](boost::system::error_code ec) {
+      if (ec || !*once) return;
+      if (error_text->empty())
+        *error_text = "kafka: no answer from the cluster within the connect timeout";
+      std::exchange(*once, nullptr)(make_error_code(protocol::errc::connect_timeout));
+    });
+    producer_->probe(timeout, [once, timer, error_text = error_text_](kafka::error e) {
+      timer->cancel();
+      if (!*once) return;
+      if (e) *error_text = "kafka: no answer from the cluster: " + e.text;
+      std::exchange(
+          *once, nullptr)(e ? make_error_code(protocol::errc::connect_timeout) : std::error_code());
     });
   }
 
@@ -223,6 +264,33 @@ attempt_outcome failed(const kafka::error& e, bool maybe_written, const std::str
 
 class operations final : public operation_adapter {
  public:
+  operations(boost::asio::any_io_executor executor, kafka::properties consumer)
+      : executor_(std::move(executor)), consumer_(std::move(consumer)) {}
+
+  grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
+    if (subscribe.group().empty()) {
+      return invalid("subscribe.group: a Kafka consumer group is required");
+    }
+    if (subscribe.sources().empty()) return invalid("subscribe.sources: the topics");
+    for (const auto& s : subscribe.sources()) {
+      if (s.empty()) return invalid("subscribe.sources: a topic name must not be empty");
+    }
+    if (subscribe.kind() == v1::SOURCE_KIND_SHARD) {
+      return invalid("subscribe.kind: topics (default) or regular expressions (pattern)");
+    }
+    return grpc::Status::OK;
+  }
+  // Acks commit offsets; the credit pauses the partitions.
+  bool acknowledges(const v1::Subscribe&) const override { return true; }
+  // A group member of its own per stream, not a pooled producer.
+  bool subscribes_on_a_connection() const override { return false; }
+  std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
+                                                   std::uint32_t credit, pool::connection*,
+                                                   subscription_events events) const override {
+    return start_kafka_subscription(boost::asio::make_strand(executor_), consumer_, subscribe,
+                                    credit, std::move(events));
+  }
+
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
     if (leased) return invalid("leases (transactions) are not implemented for Kafka yet");
     if (request.has_request()) return invalid("request/reply has no meaning on Kafka: publish");
@@ -328,13 +396,16 @@ class operations final : public operation_adapter {
     }
     c.producer().create_topic(t, timeout, std::move(answer));
   }
+
+  boost::asio::any_io_executor executor_;  // the target's; each Recv gets a strand of it
+  kafka::properties consumer_;             // consumer_settings
 };
 
-adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // One producer carries everything; the pool opens another only past this.
   constexpr std::uint32_t connection_cap = 100'000;
   return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(),
+          std::make_shared<operations>(std::move(executor), consumer_settings(target)),
           {}};
 }
 

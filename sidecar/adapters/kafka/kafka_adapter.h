@@ -1,9 +1,10 @@
 // The Kafka adapter: a pooled "connection" is one librdkafka producer
 // (protocol::kafka::producer), which holds its own broker connections;
 // Send{publish} as a record confirmed per the target's acks (PublishAck
-// partition and offset), Send{command} as topic create / delete. Recv,
-// leases (transactions) and the other commands are not built yet (the
-// README status table).
+// partition and offset), Send{command} as topic create / delete, Recv as a
+// consumer-group member per stream (kafka_subscription.h). Leases
+// (transactions), a dead-letter topic and the other commands are not built
+// yet (the README status table).
 #pragma once
 
 #include "sidecar/adapter_registry.h"

@@ -6,13 +6,19 @@ kafka-python consumer with every field intact and at the partition and
 offset each PublishAck named; thousands in flight on one SendStream; an
 unknown topic, an oversized record and bad input refused with their
 reasons; an unreachable cluster UNAVAILABLE; settings librdkafka refuses
-stopping startup with the field named."""
+stopping startup with the field named. Recv as a consumer-group member:
+kafka-python's records with their fields, sparse acks committing only the
+acked prefix (a new member gets exactly what follows it), the credit as the
+bound on what is outstanding, a requeued nack coming back flagged."""
 
+import queue
+import threading
+import time
 import uuid
 
 import grpc
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
@@ -153,3 +159,161 @@ def test_settings_librdkafka_refuses_stop_startup_naming_the_field():
     code, out, err = run_binary("--target", "k=kafka://127.0.0.1:9092", "--targets.k.acks=1",
                                 "--targets.k.idempotence=false", "--check-config")
     assert code == 0, err
+
+
+class Member:
+    """A Recv stream in a consumer group, its requests sent as the test goes."""
+
+    def __init__(self, broker, topics, group, credit=100, kind=pb.SOURCE_KIND_DEFAULT):
+        self.requests = queue.Queue()
+        self.requests.put(pb.RecvRequest(subscribe=pb.Subscribe(
+            target="k", sources=topics, group=group, credit=credit, kind=kind)))
+        self.deliveries = []
+        self.error = None
+        self.subscribed = threading.Event()
+        self.stream = broker.Recv(iter(self.requests.get, None), timeout=120)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            for response in self.stream:
+                if response.WhichOneof("kind") == "subscribed":
+                    self.subscribed.set()
+                elif response.WhichOneof("kind") == "delivery":
+                    self.deliveries.append(response.delivery)
+        except grpc.RpcError as e:
+            self.error = e
+
+    def ack(self, *deliveries):
+        self.requests.put(pb.RecvRequest(ack=pb.Ack(delivery_ids=[d.delivery_id for d in deliveries])))
+
+    def nack(self, *deliveries, requeue):
+        self.requests.put(pb.RecvRequest(nack=pb.Nack(
+            delivery_ids=[d.delivery_id for d in deliveries], requeue=requeue)))
+
+    def close(self):
+        self.requests.put(None)  # half-close: acks before it are committed, then it leaves
+        self.thread.join(60)
+
+
+def wait_for(condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def produce_with_kafka_python(kafka_url, topic, values, key=None):
+    producer = KafkaProducer(bootstrap_servers=kafka_url.removeprefix("kafka://"), acks="all")
+    for v in values:
+        producer.send(topic, v, key=key, headers=[("origin", b"kafka-python")])
+    producer.flush(30)
+    producer.close()
+
+
+def test_kafka_python_records_reach_a_group_member_with_their_fields(broker, kafka_url):
+    topic = new_topic(broker)
+    produce_with_kafka_python(kafka_url, topic, [f"r{i}".encode() for i in range(5)], key=b"key")
+    m = Member(broker, [topic], group=f"g-{uuid.uuid4().hex[:6]}")
+    try:
+        assert m.subscribed.wait(60), m.error
+        assert wait_for(lambda: len(m.deliveries) == 5), (len(m.deliveries), m.error)
+        for i, d in enumerate(m.deliveries):
+            assert (d.source, d.partition, d.offset) == (topic, 0, i)
+            assert d.message.body == f"r{i}".encode() and d.message.key == b"key"
+            assert d.message.headers["origin"].bytes == b"kafka-python"
+            assert d.message.timestamp.seconds > 0 and not d.redelivered
+        m.ack(*m.deliveries)
+    finally:
+        m.close()
+
+
+def test_sparse_acks_commit_the_prefix_and_a_new_member_gets_exactly_the_unacked(broker, kafka_url):
+    topic = new_topic(broker)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    produce_with_kafka_python(kafka_url, topic, [str(i).encode() for i in range(6)])
+    first = Member(broker, [topic], group=group)
+    try:
+        assert wait_for(lambda: len(first.deliveries) == 6), (len(first.deliveries), first.error)
+        d = first.deliveries
+        first.ack(d[0], d[1], d[3], d[5])  # 2 and 4 not acked
+    finally:
+        first.close()
+    second = Member(broker, [topic], group=group)
+    try:
+        # The prefix 0-1 was committed: 2 onwards comes again (3 and 5 were
+        # acked after an unacked one, so they come again too: at least once).
+        assert wait_for(lambda: len(second.deliveries) >= 4), (len(second.deliveries), second.error)
+        time.sleep(0.5)
+        assert [x.offset for x in second.deliveries] == [2, 3, 4, 5]
+        second.ack(*second.deliveries)
+    finally:
+        second.close()
+
+
+def test_the_credit_pauses_the_partitions_and_a_requeued_nack_comes_back(broker, kafka_url):
+    topic = new_topic(broker)
+    produce_with_kafka_python(kafka_url, topic, [str(i).encode() for i in range(20)])
+    m = Member(broker, [topic], group=f"g-{uuid.uuid4().hex[:6]}", credit=3)
+    try:
+        assert wait_for(lambda: len(m.deliveries) == 3), (len(m.deliveries), m.error)
+        time.sleep(1)
+        assert len(m.deliveries) == 3  # no more than the credit outstanding
+        first = m.deliveries[0]
+        m.nack(first, requeue=True)
+        assert wait_for(lambda: len(m.deliveries) == 4)
+        again = m.deliveries[3]
+        assert (again.offset, again.redelivered, again.message.body) == (0, True, b"0")
+        # Acking lets the rest through, never more than 3 outstanding.
+        acked = {first.delivery_id}
+        deadline = time.monotonic() + 60
+        while len({x.offset for x in m.deliveries}) < 20 and time.monotonic() < deadline:
+            ready = [x for x in list(m.deliveries) if x.delivery_id not in acked]
+            assert len(ready) <= 3, len(ready)
+            if ready:
+                m.ack(*ready)
+                acked.update(x.delivery_id for x in ready)
+            time.sleep(0.05)
+        assert sorted({x.offset for x in m.deliveries}) == list(range(20))
+        m.ack(*[x for x in m.deliveries if x.delivery_id not in acked])
+    finally:
+        m.close()
+
+
+def test_bad_subscriptions_are_refused(broker):
+    for subscribe, words in ((pb.Subscribe(target="k", sources=["t"]), "consumer group is required"),
+                             (pb.Subscribe(target="k", group="g"), "subscribe.sources"),
+                             (pb.Subscribe(target="k", group="g", sources=["t"], kind=pb.SOURCE_KIND_SHARD),
+                              "subscribe.kind")):
+        with pytest.raises(grpc.RpcError) as e:
+            next(broker.Recv(iter([pb.RecvRequest(subscribe=subscribe)]), timeout=10))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert words in e.value.details(), e.value.details()
+
+
+def test_two_members_of_a_group_share_the_partitions_each_record_once(broker, kafka_url):
+    topic = new_topic(broker, partitions=2)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    a = Member(broker, [topic], group=group)
+    b = None
+    try:
+        assert a.subscribed.wait(60), a.error
+        b = Member(broker, [topic], group=group)
+        assert b.subscribed.wait(60), b.error
+        # Keys chosen so both partitions get records.
+        for i in range(40):
+            broker.Send(publish(topic, str(i).encode(), key=f"key{i}".encode()), timeout=30)
+        both = lambda: a.deliveries + b.deliveries  # noqa: E731
+        assert wait_for(lambda: len({(d.partition, d.offset) for d in both()}) == 40), len(both())
+        for m in (a, b):
+            m.ack(*m.deliveries)
+        assert sorted({d.message.body for d in both()}) == sorted(str(i).encode() for i in range(40))
+        # Each partition was one member's after the rebalance settled.
+        assert a.deliveries and b.deliveries, (len(a.deliveries), len(b.deliveries))
+    finally:
+        a.close()
+        if b:
+            b.close()

@@ -1,0 +1,367 @@
+#include "protocol/kafka/consumer.h"
+
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <unistd.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <thread>
+#include <unordered_map>
+
+#include "protocol/kafka/offset_tracker.h"
+
+namespace brokerside::protocol::kafka {
+
+namespace asio = boost::asio;
+
+namespace {
+
+error error_of(rd_kafka_resp_err_t code, const char* text) {
+  return {static_cast<int>(code), text != nullptr && *text != '\0' ? text : rd_kafka_err2str(code)};
+}
+
+consumed copy_of(const rd_kafka_message_t& m) {
+  consumed c;
+  c.topic = rd_kafka_topic_name(m.rkt);
+  c.partition = m.partition;
+  c.offset = m.offset;
+  if (m.key != nullptr) c.key.emplace(static_cast<const char*>(m.key), m.key_len);
+  if (m.payload != nullptr) c.value.assign(static_cast<const char*>(m.payload), m.len);
+  rd_kafka_timestamp_type_t type;
+  const auto ts = rd_kafka_message_timestamp(&m, &type);
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) c.timestamp_ms = ts;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    for (std::size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      c.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : "");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+struct consumer::impl {
+  asio::posix::stream_descriptor wakeups;  // the pipe's read end
+  int wakeup_writer = -1;
+  rd_kafka_t* rk = nullptr;
+  rd_kafka_queue_t* queue = nullptr;  // the consumer queue: records, rebalances, errors, logs
+  handlers on;
+  std::uint32_t credit = 1;
+  std::deque<consumed> waiting;  // polled, not handed out yet (beyond the credit)
+  struct out {
+    consumed record;  // kept for a requeue
+  };
+  std::unordered_map<std::uint64_t, out> outstanding;  // handed out, not settled; by tag
+  std::uint64_t next_tag = 0;
+  offset_tracker offsets;
+  bool paused = false;
+  bool assigned_once = false;
+  bool closing = false;  // leaving the group
+  bool closed = false;   // left; librdkafka let go
+  std::function<void()> then;
+  // While leaving the group: librdkafka says it is done through
+  // rd_kafka_consumer_closed(), not always with an event, so look again.
+  asio::steady_timer closing_check;
+  int closing_checks = 0;
+
+  explicit impl(asio::any_io_executor executor) : wakeups(executor), closing_check(executor) {}
+};
+
+std::shared_ptr<consumer> consumer::create(asio::any_io_executor executor,
+                                           const properties& settings, std::string& why) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char reason[512];
+  properties all = settings;
+  // Offsets are ours to commit (the acked prefix), never librdkafka's.
+  all.emplace_back("enable.auto.commit", "false");
+  all.emplace_back("enable.auto.offset.store", "false");
+  all.emplace_back("log.queue", "true");
+  for (const auto& [key, value] : all) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), reason, sizeof(reason)) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      why = key + ": " + reason;
+      return nullptr;
+    }
+  }
+  rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
+                                     RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
+                                     RD_KAFKA_EVENT_OFFSET_COMMIT);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    why = reason;
+    return nullptr;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    rd_kafka_destroy(rk);
+    why = "cannot make a pipe for librdkafka's events";
+    return nullptr;
+  }
+  rd_kafka_poll_set_consumer(rk);  // one queue for everything
+  auto i = std::make_unique<impl>(std::move(executor));
+  i->rk = rk;
+  i->queue = rd_kafka_queue_get_consumer(rk);
+  rd_kafka_set_log_queue(rk, i->queue);
+  i->wakeups.assign(fds[0]);
+  i->wakeup_writer = fds[1];
+  rd_kafka_queue_io_event_enable(i->queue, fds[1], "1", 1);
+  return std::shared_ptr<consumer>(new consumer(std::move(i)));
+}
+
+consumer::consumer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+consumer::~consumer() {
+  auto& i = *impl_;
+  if (i.closed || i.rk == nullptr) return;
+  // Dropped without stop(): leave the group on a thread of its own.
+  boost::system::error_code ignored;
+  i.wakeups.close(ignored);
+  std::thread([rk = i.rk, queue = i.queue, writer = i.wakeup_writer] {
+    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    ::close(writer);
+  }).detach();
+}
+
+void consumer::start(const std::vector<std::string>& topics, std::uint32_t credit, handlers h) {
+  auto& i = *impl_;
+  i.on = std::move(h);
+  i.credit = std::max<std::uint32_t>(credit, 1);
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
+  for (const auto& t : topics) {
+    rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const auto err = rd_kafka_subscribe(i.rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  wait_for_events();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    asio::post(i.wakeups.get_executor(), [self = shared_from_this(), err] {
+      if (self->impl_->on.failed) self->impl_->on.failed(error_of(err, nullptr));
+    });
+  }
+}
+
+void consumer::wait_for_events() {
+  impl_->wakeups.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [weak = weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (!self || ec || self->impl_->closed) return;
+        char bytes[256];
+        while (::read(self->impl_->wakeups.native_handle(), bytes, sizeof(bytes)) > 0) {
+        }
+        self->drain_events();
+        if (!self->impl_->closed) self->wait_for_events();
+      });
+}
+
+void consumer::drain_events() {
+  auto& i = *impl_;
+  while (!i.closed) {
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(i.queue, 0);
+    if (ev == nullptr) break;
+    switch (rd_kafka_event_type(ev)) {
+      case RD_KAFKA_EVENT_FETCH:
+        while (const rd_kafka_message_t* m = rd_kafka_event_message_next(ev)) {
+          if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+          if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (i.on.log) i.on.log(4, "consume: " + std::string(rd_kafka_err2str(m->err)));
+            continue;
+          }
+          i.waiting.push_back(copy_of(*m));
+        }
+        break;
+      case RD_KAFKA_EVENT_REBALANCE:
+        rebalance(ev);
+        break;
+      case RD_KAFKA_EVENT_ERROR: {
+        const auto e = error_of(rd_kafka_event_error(ev), rd_kafka_event_error_string(ev));
+        if (rd_kafka_event_error_is_fatal(ev) != 0 ||
+            classify(e.code) == error_kind::authorization) {
+          if (i.on.failed) std::exchange(i.on.failed, nullptr)(e);
+        } else if (i.on.log) {
+          i.on.log(4, e.text);
+        }
+        break;
+      }
+      case RD_KAFKA_EVENT_LOG: {
+        const char* facility = nullptr;
+        const char* text = nullptr;
+        int level = 0;
+        if (rd_kafka_event_log(ev, &facility, &text, &level) == 0 && i.on.log) {
+          i.on.log(level, std::string(facility ? facility : "") + ": " + (text ? text : ""));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  if (i.closing && !i.closed && rd_kafka_consumer_closed(i.rk) != 0) return finish_close();
+  hand_out();
+}
+
+void consumer::rebalance(void* event) {
+  auto* ev = static_cast<rd_kafka_event_t*>(event);
+  auto& i = *impl_;
+  const auto* parts = rd_kafka_event_topic_partition_list(ev);
+  if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    rd_kafka_assign(i.rk, parts);
+    if (i.paused)
+      rd_kafka_pause_partitions(i.rk, const_cast<rd_kafka_topic_partition_list_t*>(parts));
+    if (!i.assigned_once && !i.closing) {
+      i.assigned_once = true;
+      if (i.on.assigned) i.on.assigned();
+    }
+    return;
+  }
+  // Revoked: what was acked is committed while they are still ours; what
+  // was not comes again to whoever gets them (acks for it are refused).
+  commit();
+  for (int n = 0; n < parts->cnt; ++n) {
+    const topic_partition tp{parts->elems[n].topic, parts->elems[n].partition};
+    i.offsets.revoked(tp);
+    std::erase_if(i.waiting, [&](const consumed& c) {
+      return c.topic == tp.first && c.partition == tp.second;
+    });
+    std::erase_if(i.outstanding, [&](const auto& entry) {
+      return entry.second.record.topic == tp.first && entry.second.record.partition == tp.second;
+    });
+  }
+  rd_kafka_assign(i.rk, nullptr);
+}
+
+// Hands out what waits while the credit allows, then pauses or resumes.
+void consumer::hand_out() {
+  auto& i = *impl_;
+  while (!i.closing && !i.waiting.empty() && i.outstanding.size() < i.credit) {
+    auto record = std::move(i.waiting.front());
+    i.waiting.pop_front();
+    i.offsets.delivered({record.topic, record.partition}, record.offset);
+    const auto tag = ++i.next_tag;
+    i.outstanding.emplace(tag, impl::out{record});
+    if (i.on.message) i.on.message(std::move(record), tag);
+  }
+  flow();
+}
+
+void consumer::flow() {
+  auto& i = *impl_;
+  const bool full = i.outstanding.size() >= i.credit || !i.waiting.empty();
+  if (full == i.paused || i.closing) return;
+  rd_kafka_topic_partition_list_t* parts = nullptr;
+  if (rd_kafka_assignment(i.rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (full) {
+    rd_kafka_pause_partitions(i.rk, parts);
+  } else {
+    rd_kafka_resume_partitions(i.rk, parts);
+  }
+  rd_kafka_topic_partition_list_destroy(parts);
+  i.paused = full;
+}
+
+void consumer::settle(std::uint64_t tag, settlement how) {
+  auto& i = *impl_;
+  const auto it = i.outstanding.find(tag);
+  if (it == i.outstanding.end()) {
+    // Its partition was revoked meanwhile: another member has it now.
+    if (i.on.revoked_acks) i.on.revoked_acks();
+    return;
+  }
+  auto record = std::move(it->second.record);
+  i.outstanding.erase(it);
+  if (how == settlement::requeue) {
+    record.redelivered = true;
+    i.waiting.push_front(std::move(record));
+  } else if (i.offsets.acked({record.topic, record.partition}, record.offset)) {
+    commit();
+  }
+  hand_out();
+}
+
+void consumer::set_credit(std::uint32_t credit) {
+  impl_->credit = std::max<std::uint32_t>(credit, 1);
+  hand_out();
+}
+
+// Commits (asynchronously) each partition's acked prefix that moved.
+void consumer::commit() {
+  auto& i = *impl_;
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  for (const auto& tp : i.offsets.partitions()) {
+    const auto offset = i.offsets.to_commit(tp);
+    if (!offset) continue;
+    if (list == nullptr) list = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = *offset;
+    i.offsets.committed(tp, *offset);
+  }
+  if (list == nullptr) return;
+  rd_kafka_commit(i.rk, list, 1);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+void consumer::stop(std::function<void()> then) {
+  auto& i = *impl_;
+  if (i.closing) return;
+  commit();
+  i.closing = true;
+  i.then = std::move(then);
+  i.waiting.clear();
+  // Leaves the group in the background; its revoke comes as an event, and
+  // drain_events() finishes once librdkafka says it is closed.
+  if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(i.rk, i.queue)) {
+    rd_kafka_error_destroy(e);
+    return finish_close();
+  }
+  check_closed();
+}
+
+// Every 50 ms while leaving, for at most 10 s (then librdkafka is let go
+// anyway; rd_kafka_destroy finishes the leaving).
+void consumer::check_closed() {
+  auto& i = *impl_;
+  i.closing_check.expires_after(std::chrono::milliseconds(50));
+  i.closing_check.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    auto& i = *self->impl_;
+    if (ec || i.closed) return;
+    self->drain_events();
+    if (i.closed) return;
+    if (++i.closing_checks >= 200) return self->finish_close();
+    self->check_closed();
+  });
+}
+
+void consumer::finish_close() {
+  auto& i = *impl_;
+  i.closed = true;
+  boost::system::error_code ignored;
+  i.wakeups.close(ignored);
+  i.closing_check.cancel();
+  auto then = std::exchange(i.then, nullptr);
+  auto executor = i.wakeups.get_executor();
+  std::thread([rk = i.rk, queue = i.queue, writer = i.wakeup_writer, then, executor] {
+    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_destroy(rk);
+    ::close(writer);
+    if (then) asio::post(executor, then);
+  }).detach();
+  i.rk = nullptr;
+}
+
+}  // namespace brokerside::protocol::kafka

@@ -1,0 +1,125 @@
+#include "sidecar/adapters/kafka/kafka_subscription.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "pool/errc.h"
+#include "protocol/kafka/consumer.h"
+#include "sidecar/status.h"
+
+namespace brokerside::sidecar {
+namespace {
+
+namespace kafka = protocol::kafka;
+
+class kafka_subscription final : public subscription,
+                                 public std::enable_shared_from_this<kafka_subscription> {
+ public:
+  explicit kafka_subscription(boost::asio::any_io_executor executor)
+      : executor_(std::move(executor)) {}
+
+  void start(kafka::properties settings, const v1::Subscribe& subscribe, std::uint32_t credit,
+             subscription_events events) {
+    events_ = std::move(events);
+    settings.emplace_back("group.id", subscribe.group());
+    std::vector<std::string> topics;
+    for (const auto& s : subscribe.sources()) {
+      // librdkafka takes a regular expression as a topic starting with '^'.
+      topics.push_back(subscribe.kind() == v1::SOURCE_KIND_PATTERN && !s.starts_with('^') ? "^" + s
+                                                                                          : s);
+    }
+    boost::asio::post(executor_, [self = shared_from_this(), settings = std::move(settings),
+                                  topics = std::move(topics), credit] {
+      std::string why;
+      self->consumer_ = kafka::consumer::create(self->executor_, settings, why);
+      if (!self->consumer_) {
+        return self->fail(pool::errc::invalid_operation, "kafka: " + why);
+      }
+      std::weak_ptr<kafka_subscription> weak = self;
+      kafka::consumer::handlers h;
+      h.message = [weak](kafka::consumed c, std::uint64_t tag) {
+        if (auto s = weak.lock()) s->deliver(std::move(c), tag);
+      };
+      h.assigned = [weak] {
+        if (auto s = weak.lock()) s->events_.ready();
+      };
+      h.failed = [weak](kafka::error e) {
+        auto s = weak.lock();
+        if (!s) return;
+        s->fail(kafka::classify(e.code) == kafka::error_kind::authorization
+                    ? pool::errc::access_refused
+                    : pool::errc::unavailable,
+                "kafka: " + e.text);
+      };
+      h.log = [](int level, const std::string& text) {
+        if (level <= 4) spdlog::warn("kafka consumer: {}", text);
+      };
+      self->consumer_->start(topics, credit, std::move(h));
+    });
+  }
+
+  // (These run on gRPC threads; the consumer is the strand's.)
+  void settle(std::uint64_t tag, bool ack, bool requeue) override {
+    const auto how = ack       ? kafka::consumer::settlement::ack
+                     : requeue ? kafka::consumer::settlement::requeue
+                               : kafka::consumer::settlement::drop;
+    boost::asio::post(executor_, [self = shared_from_this(), tag, how] {
+      if (self->consumer_) self->consumer_->settle(tag, how);
+    });
+  }
+
+  void set_credit(std::uint32_t credit) override {
+    boost::asio::post(executor_, [self = shared_from_this(), credit] {
+      if (self->consumer_) self->consumer_->set_credit(credit);
+    });
+  }
+
+  void stop(std::function<void()> then) override {
+    boost::asio::post(executor_, [self = shared_from_this(), then = std::move(then)]() mutable {
+      if (!self->consumer_) return then();
+      self->consumer_->stop(std::move(then));
+    });
+  }
+
+ private:
+  void deliver(kafka::consumed c, std::uint64_t tag) {
+    v1::Delivery d;
+    d.set_source(c.topic);
+    d.set_partition(c.partition);
+    d.set_offset(c.offset);
+    d.set_redelivered(c.redelivered);
+    auto& m = *d.mutable_message();
+    m.set_body(std::move(c.value));
+    if (c.key) m.set_key(std::move(*c.key));
+    for (auto& [name, value] : c.headers) (*m.mutable_headers())[name].set_bytes(std::move(value));
+    if (c.timestamp_ms >= 0) {
+      *m.mutable_timestamp() =
+          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(c.timestamp_ms);
+    }
+    events_.deliver(std::move(d), tag);
+  }
+
+  void fail(pool::errc e, const std::string& text) {
+    if (events_.failed) std::exchange(events_.failed, nullptr)(to_status(make_error_code(e), text));
+  }
+
+  boost::asio::any_io_executor executor_;  // a strand of its own
+  subscription_events events_;
+  std::shared_ptr<kafka::consumer> consumer_;
+};
+
+}  // namespace
+
+std::shared_ptr<subscription> start_kafka_subscription(boost::asio::any_io_executor executor,
+                                                       protocol::kafka::properties settings,
+                                                       const v1::Subscribe& subscribe,
+                                                       std::uint32_t credit,
+                                                       subscription_events events) {
+  auto sub = std::make_shared<kafka_subscription>(std::move(executor));
+  sub->start(std::move(settings), subscribe, credit, std::move(events));
+  return sub;
+}
+
+}  // namespace brokerside::sidecar
