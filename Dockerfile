@@ -22,7 +22,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBROKERSIDE_TESTS=
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libjemalloc2 \
+      libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libjemalloc2 librdkafka1 \
       ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \

@@ -32,7 +32,7 @@ struct kafka_options final : adapter_options {
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
-                                                    const target_settings& target) {
+                                                    const target_settings&) {
   auto o = std::make_shared<kafka_options>();
   // Defaults that make a publish mean what the API says (confirmed, once).
   std::string acks = "all";
@@ -90,7 +90,6 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
       o->producer.emplace_back(key, value);
     }
   }
-  (void)target;
   return o;
 }
 
@@ -311,11 +310,10 @@ class operations final : public operation_adapter {
     return grpc::Status::OK;
   }
 
-  // A record's outcome is unknown when its connection goes; the producer
-  // retries on its own (idempotently by default).
-  bool idempotent(const v1::SendRequest& request) const override {
-    return request.has_command() && request.command().args(0) == "topic.describe";
-  }
+  // A record's outcome is unknown when its producer goes (librdkafka
+  // retries on its own, idempotently by default); topic commands are not
+  // repeatable either.
+  bool idempotent(const v1::SendRequest&) const override { return false; }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn,
                boost::asio::cancellation_slot cancel, outcome_handler done) const override {
