@@ -40,11 +40,6 @@ def test_amqps_with_a_verified_certificate(sidecar, tls_rabbit):
         broker = pb_grpc.BrokerStub(channel)
         declare = pb.Command(args=[b"queue.declare", b"tls.q"])
         broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
-        # The queue's declaration reaches RabbitMQ's disk only with its
-        # transaction log, which a kill -9 a second later can still beat on a
-        # loaded machine (the queue was then gone after the restart, and with
-        # it everything published): make it durable before the test begins.
-        rabbit.ctl("eval", "mnesia:sync_log().")
         message = pb.Message(body=b"over TLS")
         broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key="tls.q", message=message)),
                     timeout=5)
@@ -67,6 +62,11 @@ def test_publishes_that_returned_ok_survive_a_kill_9(sidecar, rabbit):
         broker = pb_grpc.BrokerStub(channel)
         declare = pb.Command(args=[b"queue.declare", queue.encode()], options={"durable": pb.Value(boolean=True)})
         broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
+        # The queue's declaration reaches RabbitMQ's disk only with its
+        # transaction log, which a kill -9 a second later can still beat on a
+        # loaded machine (the queue was then gone after the restart, and with
+        # it everything published): make it durable before the test begins.
+        rabbit.ctl("eval", "mnesia:sync_log().")
 
         outcomes = {}  # message id -> (status code, seconds taken)
         lock = threading.Lock()
