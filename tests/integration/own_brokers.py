@@ -75,6 +75,7 @@ class OwnNats:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.02)
+        self.close()  # (if it still runs, it is not ours to leave behind)
         raise RuntimeError(f"nats-server did not start; see {self.dir / 'nats.log'}")
 
     def kill9(self):

@@ -7,6 +7,7 @@ subscriptions restored after the server is killed -9 and restarted (a
 JetStream one taking up its consumer where it was)."""
 
 import asyncio
+import itertools
 import json
 import os
 import queue
@@ -29,9 +30,10 @@ from own_brokers import OwnNats
 @pytest.fixture
 def own(tmp_path):
     started = []
+    names = itertools.count()  # one directory each, also for one that failed to start
 
     def start(**options):
-        n = OwnNats(tmp_path, name=f"nats{len(started)}", **options)
+        n = OwnNats(tmp_path, name=f"nats{next(names)}", **options)
         started.append(n)
         return n
 
@@ -245,14 +247,25 @@ def test_a_jetstream_recv_takes_up_its_consumer_where_it_was_after_the_server_is
 
 
 def test_a_server_in_lame_duck_mode_hands_its_work_to_the_cluster_peer_it_told_of(sidecar, own):
-    a_route, b_route = free_port(), free_port()
     # A short lame-duck mode: a 1 s grace, then its few clients closed (30 s
     # is the least duration nats-server 2.9 takes, spread over its clients).
     ldm = 'lame_duck_grace_period: "1s"\nlame_duck_duration: "30s"\n'
-    a = own(config=ldm, extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{a_route}",
-                                    "--routes", f"nats://127.0.0.1:{b_route}"])
-    b = own(extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{b_route}",
-                        "--routes", f"nats://127.0.0.1:{a_route}"])
+    # The route ports are picked free before the servers bind them; under a
+    # parallel test run another process may take one meanwhile: new ports.
+    for attempt in range(3):
+        a_route, b_route = free_port(), free_port()
+        a = b = None
+        try:
+            a = own(config=ldm, extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{a_route}",
+                                            "--routes", f"nats://127.0.0.1:{b_route}"])
+            b = own(extra_args=["--cluster_name", "bs", "--cluster", f"nats://127.0.0.1:{b_route}",
+                                "--routes", f"nats://127.0.0.1:{a_route}"])
+            break
+        except RuntimeError:
+            if a:
+                a.close()
+            if attempt == 2:
+                raise
 
     def connect_urls():
         with socket.create_connection(("127.0.0.1", a.port), timeout=2) as s:
