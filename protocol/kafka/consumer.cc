@@ -1,16 +1,13 @@
 #include "protocol/kafka/consumer.h"
 
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
-#include <unistd.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
-#include <thread>
 #include <unordered_map>
 
+#include "protocol/kafka/event_pipe.h"
 #include "protocol/kafka/offset_tracker.h"
 
 namespace brokerside::protocol::kafka {
@@ -50,8 +47,7 @@ consumed copy_of(const rd_kafka_message_t& m) {
 }  // namespace
 
 struct consumer::impl {
-  asio::posix::stream_descriptor wakeups;  // the pipe's read end
-  int wakeup_writer = -1;
+  event_pipe wakeups;  // librdkafka's queue waking Asio
   rd_kafka_t* rk = nullptr;
   rd_kafka_queue_t* queue = nullptr;  // the consumer queue: records, rebalances, errors, logs
   handlers on;
@@ -102,20 +98,16 @@ std::shared_ptr<consumer> consumer::create(asio::any_io_executor executor,
     why = reason;
     return nullptr;
   }
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-    rd_kafka_destroy(rk);
-    why = "cannot make a pipe for librdkafka's events";
-    return nullptr;
-  }
   rd_kafka_poll_set_consumer(rk);  // one queue for everything
   auto i = std::make_unique<impl>(std::move(executor));
   i->rk = rk;
   i->queue = rd_kafka_queue_get_consumer(rk);
   rd_kafka_set_log_queue(rk, i->queue);
-  i->wakeups.assign(fds[0]);
-  i->wakeup_writer = fds[1];
-  rd_kafka_queue_io_event_enable(i->queue, fds[1], "1", 1);
+  if (why = i->wakeups.open(i->queue); !why.empty()) {
+    rd_kafka_queue_destroy(i->queue);
+    rd_kafka_destroy(rk);
+    return nullptr;
+  }
   return std::shared_ptr<consumer>(new consumer(std::move(i)));
 }
 
@@ -125,15 +117,7 @@ consumer::~consumer() {
   auto& i = *impl_;
   if (i.closed || i.rk == nullptr) return;
   // Dropped without stop(): leave the group on a thread of its own.
-  boost::system::error_code ignored;
-  i.wakeups.close(ignored);
-  std::thread([rk = i.rk, queue = i.queue, writer = i.wakeup_writer] {
-    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    ::close(writer);
-  }).detach();
+  i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/true);
 }
 
 void consumer::start(const std::vector<std::string>& topics, std::uint32_t credit, handlers h) {
@@ -149,24 +133,20 @@ void consumer::start(const std::vector<std::string>& topics, std::uint32_t credi
   rd_kafka_topic_partition_list_destroy(list);
   wait_for_events();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    asio::post(i.wakeups.get_executor(), [self = shared_from_this(), err] {
+    asio::post(i.wakeups.executor(), [self = shared_from_this(), err] {
       if (self->impl_->on.failed) self->impl_->on.failed(error_of(err, nullptr));
     });
   }
 }
 
 void consumer::wait_for_events() {
-  impl_->wakeups.async_wait(
-      asio::posix::stream_descriptor::wait_read,
-      [weak = weak_from_this()](boost::system::error_code ec) {
-        auto self = weak.lock();
-        if (!self || ec || self->impl_->closed) return;
-        char bytes[256];
-        while (::read(self->impl_->wakeups.native_handle(), bytes, sizeof(bytes)) > 0) {
-        }
-        self->drain_events();
-        if (!self->impl_->closed) self->wait_for_events();
-      });
+  impl_->wakeups.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->impl_->closed) return;
+    self->impl_->wakeups.drain();
+    self->drain_events();
+    if (!self->impl_->closed) self->wait_for_events();
+  });
 }
 
 void consumer::drain_events() {
@@ -349,18 +329,8 @@ void consumer::check_closed() {
 void consumer::finish_close() {
   auto& i = *impl_;
   i.closed = true;
-  boost::system::error_code ignored;
-  i.wakeups.close(ignored);
   i.closing_check.cancel();
-  auto then = std::exchange(i.then, nullptr);
-  auto executor = i.wakeups.get_executor();
-  std::thread([rk = i.rk, queue = i.queue, writer = i.wakeup_writer, then, executor] {
-    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_destroy(rk);
-    ::close(writer);
-    if (then) asio::post(executor, then);
-  }).detach();
+  i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/false, std::exchange(i.then, nullptr));
   i.rk = nullptr;
 }
 

@@ -1,15 +1,12 @@
 #include "protocol/kafka/producer.h"
 
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
-#include <unistd.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <thread>
 #include <unordered_map>
 
 #include "protocol/errc.h"
+#include "protocol/kafka/event_pipe.h"
 
 namespace brokerside::protocol::kafka {
 
@@ -40,8 +37,7 @@ std::string apply(rd_kafka_conf_t* conf, const properties& settings) {
 }  // namespace
 
 struct producer::impl {
-  asio::posix::stream_descriptor wakeups;  // the pipe's read end
-  int wakeup_writer = -1;                  // librdkafka writes here
+  event_pipe wakeups;  // librdkafka's queue waking Asio
   rd_kafka_t* rk = nullptr;
   rd_kafka_queue_t* queue = nullptr;  // the main queue: reports, admin results, errors, logs
   std::uint64_t next_token = 0;
@@ -79,19 +75,15 @@ std::shared_ptr<producer> producer::create(asio::any_io_executor executor,
     why = reason;
     return nullptr;
   }
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-    rd_kafka_destroy(rk);
-    why = "cannot make a pipe for librdkafka's events";
-    return nullptr;
-  }
   auto i = std::make_unique<impl>(std::move(executor));
   i->rk = rk;
   i->queue = rd_kafka_queue_get_main(rk);
   rd_kafka_set_log_queue(rk, i->queue);
-  i->wakeups.assign(fds[0]);
-  i->wakeup_writer = fds[1];
-  rd_kafka_queue_io_event_enable(i->queue, fds[1], "1", 1);
+  if (why = i->wakeups.open(i->queue); !why.empty()) {
+    rd_kafka_queue_destroy(i->queue);
+    rd_kafka_destroy(rk);
+    return nullptr;
+  }
   auto p = std::shared_ptr<producer>(new producer(std::move(i)));
   p->wait_for_events();
   return p;
@@ -106,17 +98,13 @@ std::size_t producer::pending() const noexcept {
 }
 
 void producer::wait_for_events() {
-  impl_->wakeups.async_wait(
-      asio::posix::stream_descriptor::wait_read,
-      [weak = weak_from_this()](boost::system::error_code ec) {
-        auto self = weak.lock();
-        if (!self || ec || self->impl_->closed) return;
-        char bytes[256];
-        while (::read(self->impl_->wakeups.native_handle(), bytes, sizeof(bytes)) > 0) {
-        }
-        self->drain_events();
-        if (!self->impl_->closed) self->wait_for_events();
-      });
+  impl_->wakeups.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->impl_->closed) return;
+    self->impl_->wakeups.drain();
+    self->drain_events();
+    if (!self->impl_->closed) self->wait_for_events();
+  });
 }
 
 void producer::drain_events() {
@@ -217,7 +205,7 @@ void producer::probe(std::chrono::milliseconds timeout, error_handler done) {
 std::uint64_t producer::produce(const record& r, std::function<void(delivery)> done) {
   auto& i = *impl_;
   if (i.closed) {
-    asio::post(i.wakeups.get_executor(), [done = std::move(done)] {
+    asio::post(i.wakeups.executor(), [done = std::move(done)] {
       delivery failed;
       failed.failure = {static_cast<int>(RD_KAFKA_RESP_ERR__DESTROY), "the producer is closed"};
       done(failed);
@@ -247,7 +235,7 @@ std::uint64_t producer::produce(const record& r, std::function<void(delivery)> d
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
     delivery failed;
     failed.failure = error_of(err, nullptr);
-    asio::post(i.wakeups.get_executor(),
+    asio::post(i.wakeups.executor(),
                [done = std::move(done), failed = std::move(failed)] { done(failed); });
     return 0;
   }
@@ -264,7 +252,7 @@ void producer::create_topic(const topic_spec& topic, std::chrono::milliseconds t
   rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.name.c_str(), topic.partitions,
                                                  topic.replication_factor, reason, sizeof(reason));
   if (t == nullptr) {
-    asio::post(i.wakeups.get_executor(), [done = std::move(done), text = std::string(reason)] {
+    asio::post(i.wakeups.executor(), [done = std::move(done), text = std::string(reason)] {
       done({static_cast<int>(RD_KAFKA_RESP_ERR__INVALID_ARG), text});
     });
     return;
@@ -310,11 +298,9 @@ void producer::close() {
   auto& i = *impl_;
   if (i.closed) return;
   i.closed = true;
-  boost::system::error_code ignored;
-  i.wakeups.close(ignored);
   // Failed soon, not from inside close().
-  asio::post(i.wakeups.get_executor(), [pending = std::exchange(i.pending, {}),
-                                        admin = std::exchange(i.admin, {})] {
+  asio::post(i.wakeups.executor(), [pending = std::exchange(i.pending, {}),
+                                    admin = std::exchange(i.admin, {})] {
     const error closed{static_cast<int>(RD_KAFKA_RESP_ERR__DESTROY), "the connection was closed"};
     for (const auto& [token, done] : pending) {
       delivery failed;
@@ -324,18 +310,10 @@ void producer::close() {
     }
     for (const auto& [token, done] : admin) done(closed);
   });
-  // rd_kafka_destroy joins librdkafka's threads (and waits for what is in
-  // flight up to its own timeouts): never on an io thread.
   rd_kafka_purge(i.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  std::thread([rk = i.rk, queue = i.queue, writer = i.wakeup_writer] {
-    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_destroy(rk);
-    ::close(writer);
-  }).detach();
+  i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/false);
   i.rk = nullptr;
   i.queue = nullptr;
-  i.wakeup_writer = -1;
 }
 
 }  // namespace brokerside::protocol::kafka

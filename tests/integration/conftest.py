@@ -124,6 +124,17 @@ def sidecar(tmp_path):
         s.close()
 
 
+def wait_for(condition, timeout=10):
+    """Polls `condition` every 20 ms until it holds or `timeout` seconds
+    pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
 def run_binary(*args, timeout=10, env=None):
     """Runs brokerside to completion; returns (exit code, stdout, stderr)."""
     done = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout, env=env)

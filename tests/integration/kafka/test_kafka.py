@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+import conftest
 from conftest import run_binary
 
 
@@ -198,12 +199,8 @@ class Member:
 
 
 def wait_for(condition, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
+    """conftest.wait_for, with the longer wait a consumer group's join takes."""
+    return conftest.wait_for(condition, timeout)
 
 
 def produce_with_kafka_python(kafka_url, topic, values, key=None):

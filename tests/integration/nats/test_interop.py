@@ -17,6 +17,7 @@ import pytest
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import wait_for
 
 
 class NatsPeer:
@@ -189,15 +190,6 @@ class Subscriber:
         self.stop.set()
         self.stream.cancel()
         self.thread.join(5)
-
-
-def wait_for(condition, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_nats_py_publishes_reach_recv_with_headers_reply_subjects_and_wildcards(sidecar, nats_url, peer):

@@ -16,6 +16,7 @@ import pytest
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import wait_for
 
 
 @pytest.fixture
@@ -92,15 +93,6 @@ class Consumer:
     def close(self):
         self.requests.put(None)  # half-close: the stream ends well
         self.thread.join(10)
-
-
-def wait_for(condition, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def consumer_info(broker, stream, name):
