@@ -210,6 +210,14 @@ class OwnRabbit:
         subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", node, *args], env=self.env, check=True,
                        capture_output=True, timeout=60)
 
+    def sync_metadata(self):
+        """Writes what was declared (queues, exchanges, bindings) to disk now.
+        A durable queue's declaration reaches RabbitMQ's disk only with its
+        transaction log, which a kill -9 a second later can still beat on a
+        loaded machine (the queue was then gone after the restart, and with it
+        everything published to it): tests that kill -9 call this first."""
+        self.ctl("eval", "mnesia:sync_log().")
+
     def make_certificates(self):
         make_certificates(self.dir)
 

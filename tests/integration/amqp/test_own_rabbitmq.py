@@ -62,11 +62,7 @@ def test_publishes_that_returned_ok_survive_a_kill_9(sidecar, rabbit):
         broker = pb_grpc.BrokerStub(channel)
         declare = pb.Command(args=[b"queue.declare", queue.encode()], options={"durable": pb.Value(boolean=True)})
         broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
-        # The queue's declaration reaches RabbitMQ's disk only with its
-        # transaction log, which a kill -9 a second later can still beat on a
-        # loaded machine (the queue was then gone after the restart, and with
-        # it everything published): make it durable before the test begins.
-        rabbit.ctl("eval", "mnesia:sync_log().")
+        rabbit.sync_metadata()
 
         outcomes = {}  # message id -> (status code, seconds taken)
         lock = threading.Lock()
@@ -187,6 +183,7 @@ def test_a_consumer_survives_a_broker_restart_and_unacked_messages_come_back(sid
         broker = pb_grpc.BrokerStub(channel)
         declare = pb.Command(args=[b"queue.declare", b"restart.q"], options={"durable": pb.Value(boolean=True)})
         broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
+        rabbit.sync_metadata()
         message = pb.Message(body=b"keep me", delivery_mode=pb.DELIVERY_MODE_PERSISTENT)
         broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key="restart.q", message=message)),
                     timeout=5)

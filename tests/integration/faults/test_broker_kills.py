@@ -195,6 +195,7 @@ def test_rabbitmq_killed_three_times_under_load(sidecar, own_rabbit):
     with s.channel() as channel:
         declare = pb.Command(args=[b"queue.declare", queue.encode()], options={"durable": pb.Value(boolean=True)})
         pb_grpc.BrokerStub(channel).Send(pb.SendRequest(target="events", command=declare), timeout=10)
+    own_rabbit.sync_metadata()
 
     def call(stub, worker, i, deadline):
         body = f"{worker}-{i}".encode()
