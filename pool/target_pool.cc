@@ -370,7 +370,12 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     s.operation_errors = self->operation_errors_;
     s.retries = self->retries_;
     s.abandoned = self->abandoned_;
-    s.deliveries_dropped = self->dropped_.load(std::memory_order_relaxed);
+    const auto recv = [&](recv_event e) {
+      return self->recv_counts_[static_cast<std::size_t>(e)].load(std::memory_order_relaxed);
+    };
+    s.deliveries_dropped = recv(recv_event::dropped);
+    s.dead_lettered = recv(recv_event::dead_lettered);
+    s.acks_refused = recv(recv_event::acks_refused);
     s.retry_budget_exhausted = self->budget_exhausted_;
     s.leases_acquired = self->leases_acquired_;
     s.leases_reclaimed = self->leases_reclaimed_;

@@ -4,6 +4,7 @@
 // function may be called from any thread and completes on that strand.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
@@ -39,6 +40,8 @@ struct target_stats {
   std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
   std::uint64_t abandoned = 0;           // attempts whose deadline passed before their reply
   std::uint64_t deliveries_dropped = 0;  // by slow Recv clients
+  std::uint64_t dead_lettered = 0;       // Recv nacks sent to a dead-letter destination
+  std::uint64_t acks_refused = 0;        // Recv settlements for deliveries taken back
   struct lease_view {
     std::string id, holder;
     millis age, ttl_remaining;
@@ -119,9 +122,16 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
                          std::function<void(std::error_code)> lost);
   void release_dedicated(std::uint64_t node);
 
-  // Counts deliveries a subscriber dropped because its client was slow (for
-  // Stats). Safe from any thread.
-  void count_dropped(std::uint64_t n) { dropped_.fetch_add(n, std::memory_order_relaxed); }
+  // Counts what happened to Recv deliveries outside any call (for Stats).
+  // Safe from any thread.
+  enum class recv_event {
+    dropped,        // a subscriber's client was slow (no broker flow control)
+    dead_lettered,  // nacked without requeue, sent to the dead-letter destination
+    acks_refused,   // acked or nacked after the broker took it back (a rebalance)
+  };
+  void count(recv_event what, std::uint64_t n = 1) {
+    recv_counts_[static_cast<std::size_t>(what)].fetch_add(n, std::memory_order_relaxed);
+  }
 
   // The strand everything runs on, for callers' own timers.
   boost::asio::any_io_executor executor() const { return strand_; }
@@ -192,8 +202,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   bool reachable_ = false;    // the last connect succeeded and nothing since failed
   bool last_health_ = false;  // what health_ was last told
   bool stopped_ = false;
-  std::atomic<std::uint64_t> dropped_{0};  // deliveries dropped by slow subscribers
-  mutable std::mutex error_mutex_;         // guards last_connect_error_ (read off the strand)
+  std::array<std::atomic<std::uint64_t>, 3> recv_counts_{};  // by recv_event
+  mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0;

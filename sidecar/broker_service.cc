@@ -260,6 +260,8 @@ void broker_service::fill_target_stats(const target_settings& target,
   c.set_leases_acquired(s.leases_acquired);
   c.set_leases_reclaimed(s.leases_reclaimed);
   c.set_deliveries_dropped(s.deliveries_dropped);
+  c.set_dead_lettered(s.dead_lettered);
+  c.set_acks_refused(s.acks_refused);
   const auto now = pool::clock::now();
   for (const auto& n : s.connections) {
     static constexpr const char* states[] = {"connecting", "idle", "in_use", "leased", "checking"};

@@ -25,6 +25,9 @@ struct subscription_events {
   // such queue, access refused, the broker cancelled the consumer): the
   // stream ends with this status.
   std::function<void(grpc::Status)> failed;
+  // Counts what became of a delivery at the broker outside any call
+  // (dead-lettered, a settlement refused), for Stats.
+  std::function<void(pool::target_pool::recv_event)> count;
   // A name for the Recv stream: the same each time it subscribes again
   // after a connection loss, unlike any other stream's (random, 16 letters
   // and digits). An adapter names what it creates at the broker for the

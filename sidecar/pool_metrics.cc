@@ -68,6 +68,12 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
       {"brokerside_deliveries_dropped_total", "counter",
        "Deliveries dropped because a Recv client did not keep up (no broker flow control).",
        [](const auto& s) { return s.deliveries_dropped; }},
+      {"brokerside_dead_lettered_total", "counter",
+       "Recv deliveries nacked without requeue and sent to the dead-letter destination.",
+       [](const auto& s) { return s.dead_lettered; }},
+      {"brokerside_acks_refused_total", "counter",
+       "Recv acks and nacks for deliveries the broker had taken back (a rebalance).",
+       [](const auto& s) { return s.acks_refused; }},
   };
   for (const auto& f : families) {
     line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);

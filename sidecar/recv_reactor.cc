@@ -187,6 +187,9 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
       std::lock_guard lock(s->mutex);
       s->end(std::move(status));
     };
+    e.count = [weak](pool::target_pool::recv_event what) {
+      if (auto s = weak.lock()) s->target.pool->count(what);
+    };
     return e;
   }
 
@@ -258,7 +261,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     if (!acknowledges && !d.expects_reply() && outbox.size() >= credit) {
       ++dropped;
       ++dropped_total;
-      target.pool->count_dropped(1);
+      target.pool->count(pool::target_pool::recv_event::dropped);
       return;
     }
     announce_drops();

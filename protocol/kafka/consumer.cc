@@ -255,8 +255,14 @@ void consumer::flow() {
   i.paused = full;
 }
 
+const consumed* consumer::find(std::uint64_t tag) const {
+  const auto it = impl_->outstanding.find(tag);
+  return it == impl_->outstanding.end() ? nullptr : &it->second.record;
+}
+
 void consumer::settle(std::uint64_t tag, settlement how) {
   auto& i = *impl_;
+  if (i.closed) return;  // (what was acked is committed)
   const auto it = i.outstanding.find(tag);
   if (it == i.outstanding.end()) {
     // Its partition was revoked meanwhile: another member has it now.
@@ -275,6 +281,7 @@ void consumer::settle(std::uint64_t tag, settlement how) {
 }
 
 void consumer::set_credit(std::uint32_t credit) {
+  if (impl_->closed) return;
   impl_->credit = std::max<std::uint32_t>(credit, 1);
   hand_out();
 }
@@ -282,6 +289,7 @@ void consumer::set_credit(std::uint32_t credit) {
 // Commits (asynchronously) each partition's acked prefix that moved.
 void consumer::commit() {
   auto& i = *impl_;
+  if (i.rk == nullptr) return;
   rd_kafka_topic_partition_list_t* list = nullptr;
   for (const auto& tp : i.offsets.partitions()) {
     const auto offset = i.offsets.to_commit(tp);

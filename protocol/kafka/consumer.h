@@ -60,6 +60,9 @@ class consumer : public std::enable_shared_from_this<consumer> {
   // handled: committed like an ack).
   enum class settlement { ack, requeue, drop };
   void settle(std::uint64_t tag, settlement how);
+  // The record handed out as `tag` and not settled yet (to dead-letter it
+  // before settling it), or null: settled, or its partition revoked.
+  const consumed* find(std::uint64_t tag) const;
   void set_credit(std::uint32_t credit);
 
   // Commits what was acked, leaves the group, then lets librdkafka go (on a

@@ -9,6 +9,7 @@
 #include "pool/errc.h"
 #include "protocol/errc.h"
 #include "protocol/kafka/producer.h"
+#include "sidecar/adapters/kafka/dead_letters.h"
 #include "sidecar/adapters/kafka/kafka_subscription.h"
 #include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
@@ -29,6 +30,9 @@ struct kafka_options final : adapter_options {
   // Where a consumer group without a committed offset starts: "earliest"
   // (nothing already in the topic is missed) or "latest".
   std::string auto_offset_reset = "earliest";
+  // Where a Recv nack without requeue sends the record (empty: it is
+  // counted as handled and committed).
+  std::string dead_letter_topic;
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
@@ -47,6 +51,7 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
   s.read_size("max_message_bytes", max_message_bytes);
   s.read("sasl_mechanism", o->sasl_mechanism);
   s.read("auto_offset_reset", o->auto_offset_reset);
+  s.read("dead_letter_topic", o->dead_letter_topic);
   if (o->auto_offset_reset != "earliest" && o->auto_offset_reset != "latest") {
     config_fail(s.path("auto_offset_reset"),
                 "'" + o->auto_offset_reset + "' is not earliest or latest");
@@ -263,8 +268,11 @@ attempt_outcome failed(const kafka::error& e, bool maybe_written, const std::str
 
 class operations final : public operation_adapter {
  public:
-  operations(boost::asio::any_io_executor executor, kafka::properties consumer)
-      : executor_(std::move(executor)), consumer_(std::move(consumer)) {}
+  operations(boost::asio::any_io_executor executor, kafka::properties consumer,
+             std::shared_ptr<dead_letters> dead_letter)
+      : executor_(std::move(executor)),
+        consumer_(std::move(consumer)),
+        dead_letter_(std::move(dead_letter)) {}
 
   grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
     if (subscribe.group().empty()) {
@@ -286,8 +294,8 @@ class operations final : public operation_adapter {
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
                                                    std::uint32_t credit, pool::connection*,
                                                    subscription_events events) const override {
-    return start_kafka_subscription(boost::asio::make_strand(executor_), consumer_, subscribe,
-                                    credit, std::move(events));
+    return start_kafka_subscription(boost::asio::make_strand(executor_), consumer_, dead_letter_,
+                                    subscribe, credit, std::move(events));
   }
 
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
@@ -395,16 +403,23 @@ class operations final : public operation_adapter {
     c.producer().create_topic(t, timeout, std::move(answer));
   }
 
-  boost::asio::any_io_executor executor_;  // the target's; each Recv gets a strand of it
-  kafka::properties consumer_;             // consumer_settings
+  boost::asio::any_io_executor executor_;      // the target's; each Recv gets a strand of it
+  kafka::properties consumer_;                 // consumer_settings
+  std::shared_ptr<dead_letters> dead_letter_;  // null without a dead_letter_topic
 };
 
 adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // One producer carries everything; the pool opens another only past this.
   constexpr std::uint32_t connection_cap = 100'000;
+  std::shared_ptr<dead_letters> dead_letter;
+  if (const auto& topic = target.options_as<kafka_options>().dead_letter_topic; !topic.empty()) {
+    dead_letter =
+        std::make_shared<dead_letters>(executor, target.name, producer_settings(target), topic);
+  }
   return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(std::move(executor), consumer_settings(target)),
-          {}};
+          std::make_shared<operations>(executor, consumer_settings(target), dead_letter),
+          {},
+          dead_letter};
 }
 
 }  // namespace

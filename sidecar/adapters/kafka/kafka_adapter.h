@@ -2,8 +2,8 @@
 // (protocol::kafka::producer), which holds its own broker connections;
 // Send{publish} as a record confirmed per the target's acks (PublishAck
 // partition and offset), Send{command} as topic create / delete, Recv as a
-// consumer-group member per stream (kafka_subscription.h). Leases
-// (transactions), a dead-letter topic and the other commands are not built
+// consumer-group member per stream (kafka_subscription.h), nacks to a
+// dead-letter topic (dead_letters.h). Leases (transactions) are not built
 // yet (the README status table).
 #pragma once
 

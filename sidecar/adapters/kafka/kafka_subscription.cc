@@ -7,6 +7,7 @@
 
 #include "pool/errc.h"
 #include "protocol/kafka/consumer.h"
+#include "sidecar/adapters/kafka/dead_letters.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -17,12 +18,14 @@ namespace kafka = protocol::kafka;
 class kafka_subscription final : public subscription,
                                  public std::enable_shared_from_this<kafka_subscription> {
  public:
-  explicit kafka_subscription(boost::asio::any_io_executor executor)
-      : executor_(std::move(executor)) {}
+  kafka_subscription(boost::asio::any_io_executor executor,
+                     std::shared_ptr<dead_letters> dead_letter)
+      : executor_(std::move(executor)), dead_letter_(std::move(dead_letter)) {}
 
   void start(kafka::properties settings, const v1::Subscribe& subscribe, std::uint32_t credit,
              subscription_events events) {
     events_ = std::move(events);
+    group_ = subscribe.group();
     settings.emplace_back("group.id", subscribe.group());
     std::vector<std::string> topics;
     for (const auto& s : subscribe.sources()) {
@@ -56,6 +59,9 @@ class kafka_subscription final : public subscription,
       h.log = [](int level, const std::string& text) {
         if (level <= 4) spdlog::warn("kafka consumer: {}", text);
       };
+      h.revoked_acks = [weak] {
+        if (auto s = weak.lock()) s->count(pool::target_pool::recv_event::acks_refused);
+      };
       self->consumer_->start(topics, credit, std::move(h));
     });
   }
@@ -66,7 +72,11 @@ class kafka_subscription final : public subscription,
                      : requeue ? kafka::consumer::settlement::requeue
                                : kafka::consumer::settlement::drop;
     boost::asio::post(executor_, [self = shared_from_this(), tag, how] {
-      if (self->consumer_) self->consumer_->settle(tag, how);
+      if (!self->consumer_) return;
+      if (how == kafka::consumer::settlement::drop && self->dead_letter_) {
+        return self->send_to_dead_letter(tag);
+      }
+      self->consumer_->settle(tag, how);
     });
   }
 
@@ -101,11 +111,41 @@ class kafka_subscription final : public subscription,
     events_.deliver(std::move(d), tag);
   }
 
+  // The record stays outstanding (counted against the credit) until the
+  // dead-letter topic has it; then its offset is committed like an ack's.
+  // If the topic cannot take it, it is requeued: never lost.
+  void send_to_dead_letter(std::uint64_t tag) {
+    const auto* record = consumer_->find(tag);
+    if (record == nullptr) return consumer_->settle(tag, kafka::consumer::settlement::drop);
+    dead_letter_->send(*record, group_, [weak = weak_from_this(), tag](kafka::error e) {
+      auto self = weak.lock();
+      if (!self) return;
+      boost::asio::post(self->executor_, [self, tag, e = std::move(e)] {
+        if (!self->consumer_) return;
+        if (!e) {
+          self->count(pool::target_pool::recv_event::dead_lettered);
+          return self->consumer_->settle(tag, kafka::consumer::settlement::drop);
+        }
+        spdlog::warn(
+            "kafka: a nacked record could not go to the dead-letter topic '{}' ({}): it is "
+            "delivered again",
+            self->dead_letter_->topic(), e.text);
+        self->consumer_->settle(tag, kafka::consumer::settlement::requeue);
+      });
+    });
+  }
+
+  void count(pool::target_pool::recv_event what) {
+    if (events_.count) events_.count(what);
+  }
+
   void fail(pool::errc e, const std::string& text) {
     if (events_.failed) std::exchange(events_.failed, nullptr)(to_status(make_error_code(e), text));
   }
 
-  boost::asio::any_io_executor executor_;  // a strand of its own
+  boost::asio::any_io_executor executor_;      // a strand of its own
+  std::shared_ptr<dead_letters> dead_letter_;  // null: a nack without requeue drops
+  std::string group_;
   subscription_events events_;
   std::shared_ptr<kafka::consumer> consumer_;
 };
@@ -114,10 +154,11 @@ class kafka_subscription final : public subscription,
 
 std::shared_ptr<subscription> start_kafka_subscription(boost::asio::any_io_executor executor,
                                                        protocol::kafka::properties settings,
+                                                       std::shared_ptr<dead_letters> dead_letter,
                                                        const v1::Subscribe& subscribe,
                                                        std::uint32_t credit,
                                                        subscription_events events) {
-  auto sub = std::make_shared<kafka_subscription>(std::move(executor));
+  auto sub = std::make_shared<kafka_subscription>(std::move(executor), std::move(dead_letter));
   sub->start(std::move(settings), subscribe, credit, std::move(events));
   return sub;
 }

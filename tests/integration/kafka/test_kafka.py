@@ -314,3 +314,96 @@ def test_two_members_of_a_group_share_the_partitions_each_record_once(broker, ka
         a.close()
         if b:
             b.close()
+
+
+def counters(broker):
+    return broker.Stats(pb.StatsRequest(target="k"), timeout=5).targets[0].counters
+
+
+def test_a_nack_without_requeue_goes_to_the_dead_letter_topic_then_is_committed(sidecar, kafka_url):
+    dead = f"bs-dlq-{uuid.uuid4().hex[:8]}"
+    s = sidecar("--target", f"k={kafka_url}", f"--targets.k.dead_letter_topic={dead}")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        command(broker, "topic.create", dead, 1)
+        topic = new_topic(broker)
+        group = f"g-{uuid.uuid4().hex[:6]}"
+        produce_with_kafka_python(kafka_url, topic, [b"r0", b"r1", b"r2"], key=b"k1")
+        m = Member(broker, [topic], group=group)
+        try:
+            assert wait_for(lambda: len(m.deliveries) == 3), (len(m.deliveries), m.error)
+            d = m.deliveries
+            m.ack(d[0], d[2])
+            m.nack(d[1], requeue=False)
+            assert wait_for(lambda: counters(broker).dead_lettered == 1), counters(broker)
+        finally:
+            m.close()
+        [letter] = read_back(kafka_url, dead, 1, 1)
+        assert (letter.value, letter.key) == (b"r1", b"k1")
+        headers = dict(letter.headers)
+        assert headers["origin"] == b"kafka-python"  # its own headers kept
+        assert headers["brokerside.dead_letter.topic"] == topic.encode()
+        assert headers["brokerside.dead_letter.partition"] == b"0"
+        assert headers["brokerside.dead_letter.offset"] == b"1"
+        assert headers["brokerside.dead_letter.group"] == group.encode()
+        assert headers["brokerside.dead_letter.reason"] == b"nacked without requeue"
+        # Everything was settled, so all three offsets are committed: the
+        # group's next member gets only what is new.
+        produce_with_kafka_python(kafka_url, topic, [b"r3"])
+        again = Member(broker, [topic], group=group)
+        try:
+            assert wait_for(lambda: len(again.deliveries) == 1), (len(again.deliveries), again.error)
+            time.sleep(0.5)
+            assert [x.offset for x in again.deliveries] == [3]
+            again.ack(*again.deliveries)
+        finally:
+            again.close()
+
+
+def test_a_dead_letter_topic_that_cannot_take_it_gives_the_record_back(sidecar, kafka_url):
+    # (The topic does not exist and the broker creates none.)
+    s = sidecar("--target", f"k={kafka_url}", "--targets.k.dead_letter_topic=bs-no-such-dlq")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        topic = new_topic(broker)
+        produce_with_kafka_python(kafka_url, topic, [b"keep me"])
+        m = Member(broker, [topic], group=f"g-{uuid.uuid4().hex[:6]}")
+        try:
+            assert wait_for(lambda: len(m.deliveries) == 1), (len(m.deliveries), m.error)
+            m.nack(m.deliveries[0], requeue=False)
+            assert wait_for(lambda: len(m.deliveries) == 2), (len(m.deliveries), m.error)
+            again = m.deliveries[1]
+            assert (again.offset, again.redelivered, again.message.body) == (0, True, b"keep me")
+            assert counters(broker).dead_lettered == 0
+            m.ack(again)
+        finally:
+            m.close()
+
+
+def test_acks_for_partitions_a_rebalance_took_away_are_ignored_and_counted(broker, kafka_url):
+    topic = new_topic(broker, partitions=2)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    for i in range(10):
+        broker.Send(publish(topic, str(i).encode(), partition=i % 2), timeout=30)
+    a = Member(broker, [topic], group=group)
+    b = None
+    try:
+        assert wait_for(lambda: len(a.deliveries) == 10), (len(a.deliveries), a.error)
+        first = list(a.deliveries)
+        b = Member(broker, [topic], group=group)
+        # b gets one partition's records again (none were acked).
+        assert wait_for(lambda: len(b.deliveries) == 5), (len(b.deliveries), b.error)
+        taken = b.deliveries[0].partition
+        a.ack(*first)
+        # At least the acks for the partition b has now were refused (all
+        # ten when the assignor took both away before giving one back).
+        assert wait_for(lambda: counters(broker).acks_refused >= 5), counters(broker)
+        assert counters(broker).acks_refused <= 10
+        # b has it: its acks count.
+        b.ack(*b.deliveries)
+        assert {d.partition for d in b.deliveries} == {taken}
+        a.ack(*[d for d in a.deliveries if d.delivery_id not in {x.delivery_id for x in first}])
+    finally:
+        a.close()
+        if b:
+            b.close()
