@@ -61,8 +61,10 @@ struct consumer::impl {
   offset_tracker offsets;
   bool paused = false;
   bool assigned_once = false;
-  bool closing = false;  // leaving the group
-  bool closed = false;   // left; librdkafka let go
+  bool closing = false;       // stopping: committing, then leaving the group
+  bool leaving = false;       // rd_kafka_consumer_close_queue called
+  int commits_in_flight = 0;  // async commits not answered yet
+  bool closed = false;        // left; librdkafka let go
   std::function<void()> then;
   // While leaving the group: librdkafka says it is done through
   // rd_kafka_consumer_closed(), not always with an event, so look again.
@@ -168,6 +170,14 @@ void consumer::drain_events() {
       case RD_KAFKA_EVENT_REBALANCE:
         rebalance(ev);
         break;
+      case RD_KAFKA_EVENT_OFFSET_COMMIT:
+        --i.commits_in_flight;
+        // (Nothing committed is one more redelivery, not a loss.)
+        if (const auto err = rd_kafka_event_error(ev);
+            err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET && i.on.log) {
+          i.on.log(4, std::string("commit: ") + rd_kafka_err2str(err));
+        }
+        break;
       case RD_KAFKA_EVENT_ERROR: {
         const auto e = error_of(rd_kafka_event_error(ev), rd_kafka_event_error_string(ev));
         if (rd_kafka_event_error_is_fatal(ev) != 0 ||
@@ -192,7 +202,8 @@ void consumer::drain_events() {
     }
     rd_kafka_event_destroy(ev);
   }
-  if (i.closing && !i.closed && rd_kafka_consumer_closed(i.rk) != 0) return finish_close();
+  if (i.closing && !i.leaving && i.commits_in_flight <= 0) leave();
+  if (i.leaving && !i.closed && rd_kafka_consumer_closed(i.rk) != 0) return finish_close();
   hand_out();
 }
 
@@ -299,7 +310,7 @@ void consumer::commit() {
     i.offsets.committed(tp, *offset);
   }
   if (list == nullptr) return;
-  rd_kafka_commit(i.rk, list, 1);
+  if (rd_kafka_commit(i.rk, list, 1) == RD_KAFKA_RESP_ERR_NO_ERROR) ++i.commits_in_flight;
   rd_kafka_topic_partition_list_destroy(list);
 }
 
@@ -310,17 +321,26 @@ void consumer::stop(std::function<void()> then) {
   i.closing = true;
   i.then = std::move(then);
   i.waiting.clear();
-  // Leaves the group in the background; its revoke comes as an event, and
-  // drain_events() finishes once librdkafka says it is closed.
-  if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(i.rk, i.queue)) {
-    rd_kafka_error_destroy(e);
-    return finish_close();
-  }
+  // The commits go out before the group is left (leaving does not wait for
+  // them, and a commit lost so is a redelivery).
+  if (i.commits_in_flight <= 0) leave();
   check_closed();
 }
 
-// Every 50 ms while leaving, for at most 10 s (then librdkafka is let go
-// anyway; rd_kafka_destroy finishes the leaving).
+// Leaves the group in the background; its revoke comes as an event, and
+// drain_events() finishes once librdkafka says it is closed.
+void consumer::leave() {
+  auto& i = *impl_;
+  i.leaving = true;
+  if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(i.rk, i.queue)) {
+    rd_kafka_error_destroy(e);
+    finish_close();
+  }
+}
+
+// Every 50 ms while stopping: commits wait at most 5 s, the whole at most
+// 10 s (then librdkafka is let go anyway; rd_kafka_destroy finishes the
+// leaving).
 void consumer::check_closed() {
   auto& i = *impl_;
   i.closing_check.expires_after(std::chrono::milliseconds(50));
@@ -329,7 +349,10 @@ void consumer::check_closed() {
     if (ec || i.closed) return;
     self->drain_events();
     if (i.closed) return;
-    if (++i.closing_checks >= 200) return self->finish_close();
+    ++i.closing_checks;
+    if (!i.leaving && i.closing_checks >= 100) self->leave();
+    if (i.closed) return;
+    if (i.closing_checks >= 200) return self->finish_close();
     self->check_closed();
   });
 }

@@ -78,6 +78,7 @@ class consumer : public std::enable_shared_from_this<consumer> {
   void hand_out();
   void flow();
   void commit();
+  void leave();
   void check_closed();
   void finish_close();
 

@@ -56,4 +56,8 @@ error_kind classify(int code) noexcept {
   }
 }
 
+error closed_error() {
+  return {static_cast<int>(RD_KAFKA_RESP_ERR__DESTROY), "the connection was closed"};
+}
+
 }  // namespace brokerside::protocol::kafka

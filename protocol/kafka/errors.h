@@ -28,4 +28,7 @@ enum class error_kind {
 
 error_kind classify(int code) noexcept;
 
+// What an operation gets when its producer or consumer was closed first.
+error closed_error();
+
 }  // namespace brokerside::protocol::kafka

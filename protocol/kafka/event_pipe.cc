@@ -25,11 +25,12 @@ void event_pipe::drain() {
 }
 
 void event_pipe::let_go(rd_kafka_t* rk, rd_kafka_queue_t* queue, bool leave_group,
-                        std::function<void()> then) {
+                        std::function<void()> then, std::function<void()> before) {
   boost::system::error_code ignored;
   reader_.close(ignored);
   std::thread([rk, queue, leave_group, writer = std::exchange(writer_, -1), then = std::move(then),
-               executor = reader_.get_executor()] {
+               before = std::move(before), executor = reader_.get_executor()] {
+    if (before) before();
     rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
     rd_kafka_queue_destroy(queue);
     if (leave_group) rd_kafka_consumer_close(rk);

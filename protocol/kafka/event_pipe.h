@@ -30,12 +30,12 @@ class event_pipe {
   // Reads what the pipe holds (call before polling the queue).
   void drain();
 
-  // Stops waiting, then on a thread of its own: detaches and destroys
-  // `queue`, leaves the group first when `leave_group` (a consumer dropped
-  // without stopping), destroys `rk`, closes the pipe, and posts `then` (if
-  // any) to the executor.
+  // Stops waiting, then on a thread of its own: runs `before` (if any),
+  // detaches and destroys `queue`, leaves the group first when
+  // `leave_group` (a consumer dropped without stopping), destroys `rk`,
+  // closes the pipe, and posts `then` (if any) to the executor.
   void let_go(rd_kafka_t* rk, rd_kafka_queue_t* queue, bool leave_group,
-              std::function<void()> then = {});
+              std::function<void()> then = {}, std::function<void()> before = {});
 
   boost::asio::any_io_executor executor() { return reader_.get_executor(); }
 

@@ -1,12 +1,8 @@
 #include "protocol/kafka/producer.h"
 
-#include <librdkafka/rdkafka.h>
-
 #include <boost/asio/post.hpp>
-#include <unordered_map>
 
-#include "protocol/errc.h"
-#include "protocol/kafka/event_pipe.h"
+#include "protocol/kafka/producer_impl.h"
 
 namespace brokerside::protocol::kafka {
 
@@ -17,10 +13,6 @@ namespace {
 // A validate-only CreateTopics of this name is the probe: the controller
 // answers it without creating anything.
 constexpr const char* probe_topic = "__brokerside_probe";
-
-error error_of(rd_kafka_resp_err_t code, const char* text) {
-  return {static_cast<int>(code), text != nullptr && *text != '\0' ? text : rd_kafka_err2str(code)};
-}
 
 // Sets `settings` on `conf`; empty, or why not naming the property.
 std::string apply(rd_kafka_conf_t* conf, const properties& settings) {
@@ -36,18 +28,41 @@ std::string apply(rd_kafka_conf_t* conf, const properties& settings) {
 
 }  // namespace
 
-struct producer::impl {
-  event_pipe wakeups;  // librdkafka's queue waking Asio
-  rd_kafka_t* rk = nullptr;
-  rd_kafka_queue_t* queue = nullptr;  // the main queue: reports, admin results, errors, logs
-  std::uint64_t next_token = 0;
-  std::unordered_map<std::uint64_t, std::function<void(delivery)>> pending;  // by token
-  std::unordered_map<std::uint64_t, std::function<void(error)>> admin;       // by token
-  error last_error;  // the last one librdkafka reported, for a probe's failure
-  bool closed = false;
+rd_kafka_AdminOptions_t* producer::impl::admin_options(rd_kafka_admin_op_t op,
+                                                       std::chrono::milliseconds timeout,
+                                                       admin_handler done) {
+  char reason[512];
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, op);
+  const auto ms = static_cast<int>(timeout.count());
+  rd_kafka_AdminOptions_set_request_timeout(options, ms, reason, sizeof(reason));
+  // (Refused by operations that have no operation timeout: ignored.)
+  rd_kafka_AdminOptions_set_operation_timeout(options, ms, reason, sizeof(reason));
+  const auto token = ++next_token;
+  rd_kafka_AdminOptions_set_opaque(options, reinterpret_cast<void*>(token));
+  admin.emplace(token, std::move(done));
+  return options;
+}
 
-  explicit impl(asio::any_io_executor executor) : wakeups(std::move(executor)) {}
-};
+namespace {
+
+// The first topic's error in a CreateTopics / DeleteTopics result.
+error topic_result(rd_kafka_event_t* ev, error e) {
+  if (e || ev == nullptr) return e;
+  const rd_kafka_topic_result_t* const* results = nullptr;
+  std::size_t n = 0;
+  if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT) {
+    results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+  } else {
+    results = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+  }
+  if (n > 0 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return error_of(rd_kafka_topic_result_error(results[0]),
+                    rd_kafka_topic_result_error_string(results[0]));
+  }
+  return {};
+}
+
+}  // namespace
 
 std::string producer::check(const properties& settings) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -67,7 +82,9 @@ std::shared_ptr<producer> producer::create(asio::any_io_executor executor,
   }
   rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
                                      RD_KAFKA_EVENT_CREATETOPICS_RESULT |
-                                     RD_KAFKA_EVENT_DELETETOPICS_RESULT);
+                                     RD_KAFKA_EVENT_DELETETOPICS_RESULT |
+                                     RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT |
+                                     RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT);
   char reason[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof(reason));
   if (rk == nullptr) {  // (conf is still ours)
@@ -134,30 +151,17 @@ void producer::drain_events() {
         }
         break;
       case RD_KAFKA_EVENT_CREATETOPICS_RESULT:
-      case RD_KAFKA_EVENT_DELETETOPICS_RESULT: {
+      case RD_KAFKA_EVENT_DELETETOPICS_RESULT:
+      case RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT:
+      case RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT: {
         const auto token = reinterpret_cast<std::uintptr_t>(rd_kafka_event_opaque(ev));
         const auto it = i.admin.find(token);
         if (it == i.admin.end()) break;
         auto done = std::move(it->second);
         i.admin.erase(it);
-        error e = error_of(rd_kafka_event_error(ev), rd_kafka_event_error_string(ev));
-        if (!e) {
-          const rd_kafka_topic_result_t* const* results = nullptr;
-          std::size_t n = 0;
-          if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT) {
-            results =
-                rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-          } else {
-            results =
-                rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-          }
-          if (n > 0 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            e = error_of(rd_kafka_topic_result_error(results[0]),
-                         rd_kafka_topic_result_error_string(results[0]));
-          }
-        }
+        auto e = error_of(rd_kafka_event_error(ev), rd_kafka_event_error_string(ev));
         if (!e) e.text.clear();
-        done(std::move(e));
+        done(ev, std::move(e));
         break;
       }
       case RD_KAFKA_EVENT_ERROR: {
@@ -260,17 +264,12 @@ void producer::create_topic(const topic_spec& topic, std::chrono::milliseconds t
   for (const auto& [key, value] : topic.configs) {
     rd_kafka_NewTopic_set_config(t, key.c_str(), value.c_str());
   }
-  const auto token = ++i.next_token;
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(i.rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  const auto ms = static_cast<int>(timeout.count());
-  rd_kafka_AdminOptions_set_request_timeout(options, ms, reason, sizeof(reason));
-  rd_kafka_AdminOptions_set_operation_timeout(options, ms, reason, sizeof(reason));
+  rd_kafka_AdminOptions_t* options = i.admin_options(
+      RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout,
+      [done = std::move(done)](rd_kafka_event_t* ev, error e) { done(topic_result(ev, e)); });
   if (topic.name == probe_topic) {
     rd_kafka_AdminOptions_set_validate_only(options, 1, reason, sizeof(reason));
   }
-  rd_kafka_AdminOptions_set_opaque(options, reinterpret_cast<void*>(token));
-  i.admin.emplace(token, std::move(done));
   rd_kafka_CreateTopics(i.rk, &t, 1, options, i.queue);
   rd_kafka_AdminOptions_destroy(options);
   rd_kafka_NewTopic_destroy(t);
@@ -279,16 +278,10 @@ void producer::create_topic(const topic_spec& topic, std::chrono::milliseconds t
 void producer::delete_topic(const std::string& name, std::chrono::milliseconds timeout,
                             error_handler done) {
   auto& i = *impl_;
-  char reason[512];
   rd_kafka_DeleteTopic_t* t = rd_kafka_DeleteTopic_new(name.c_str());
-  const auto token = ++i.next_token;
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(i.rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
-  const auto ms = static_cast<int>(timeout.count());
-  rd_kafka_AdminOptions_set_request_timeout(options, ms, reason, sizeof(reason));
-  rd_kafka_AdminOptions_set_operation_timeout(options, ms, reason, sizeof(reason));
-  rd_kafka_AdminOptions_set_opaque(options, reinterpret_cast<void*>(token));
-  i.admin.emplace(token, std::move(done));
+  rd_kafka_AdminOptions_t* options = i.admin_options(
+      RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout,
+      [done = std::move(done)](rd_kafka_event_t* ev, error e) { done(topic_result(ev, e)); });
   rd_kafka_DeleteTopics(i.rk, &t, 1, options, i.queue);
   rd_kafka_AdminOptions_destroy(options);
   rd_kafka_DeleteTopic_destroy(t);
@@ -308,10 +301,13 @@ void producer::close() {
       failed.maybe_written = true;
       done(failed);
     }
-    for (const auto& [token, done] : admin) done(closed);
+    for (const auto& [token, done] : admin) done(nullptr, closed);
   });
   rd_kafka_purge(i.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/false);
+  // Calls that block end within their timeouts; librdkafka goes after them.
+  std::function<void()> before;
+  if (i.blocking) before = [blocking = std::move(i.blocking)] { blocking->join(); };
+  i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/false, {}, std::move(before));
   i.rk = nullptr;
   i.queue = nullptr;
 }

@@ -45,6 +45,41 @@ struct topic_spec {
   std::vector<std::pair<std::string, std::string>> configs;
 };
 
+// What the cluster says about itself (metadata), as of one answer.
+struct partition_info {
+  std::int32_t id = 0;
+  std::int32_t leader = -1;  // -1: none right now
+  std::vector<std::int32_t> replicas, in_sync;
+  error failure;  // the broker's error for this partition, if any
+};
+struct topic_info {
+  std::string name;
+  std::vector<partition_info> partitions;
+  error failure;  // e.g. unknown topic
+};
+struct broker_info {
+  std::int32_t id = 0;
+  std::string host;
+  int port = 0;
+};
+struct cluster_info {
+  std::vector<broker_info> brokers;
+  std::vector<topic_info> topics;
+};
+// A partition's low and high watermarks: its first offset still kept and
+// the offset the next record gets.
+struct watermarks {
+  std::int32_t partition = 0;
+  std::int64_t low = -1, high = -1;
+  error failure;
+};
+// A consumer group's committed offset for one partition.
+struct committed_offset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = -1;  // the next record the group reads; -1: none committed
+};
+
 class producer : public std::enable_shared_from_this<producer> {
  public:
   using error_handler = std::function<void(error)>;
@@ -80,6 +115,21 @@ class producer : public std::enable_shared_from_this<producer> {
   void create_topic(const topic_spec& topic, std::chrono::milliseconds timeout, error_handler done);
   void delete_topic(const std::string& name, std::chrono::milliseconds timeout, error_handler done);
 
+  // What the cluster knows (producer_admin.cc), each done(error, result)
+  // once on the executor. Metadata of every topic (`topic` empty) or one.
+  void metadata(const std::string& topic, std::chrono::milliseconds timeout,
+                std::function<void(error, cluster_info)> done);
+  // Each partition's watermarks of `topic`.
+  void watermarks_of(const std::string& topic, std::chrono::milliseconds timeout,
+                     std::function<void(error, std::vector<watermarks>)> done);
+  // `group`'s committed offsets, every partition it has committed for.
+  void committed(const std::string& group, std::chrono::milliseconds timeout,
+                 std::function<void(error, std::vector<committed_offset>)> done);
+  // `topic`'s configuration entries that differ from the broker's defaults.
+  void topic_configs(
+      const std::string& topic, std::chrono::milliseconds timeout,
+      std::function<void(error, std::vector<std::pair<std::string, std::string>>)> done);
+
   // librdkafka's own errors (a fatal one ends the producer) and log lines,
   // on the executor.
   void on_error(std::function<void(const error&, bool fatal)> handler) {
@@ -98,6 +148,10 @@ class producer : public std::enable_shared_from_this<producer> {
  private:
   struct impl;
   explicit producer(std::unique_ptr<impl> i);
+  // Runs `work` (which may block on librdkafka, and posts its outcome to
+  // the executor) on the producer's blocking thread; librdkafka stays until
+  // it returns.
+  void post_blocking(std::function<void()> work);
   void wait_for_events();
   void drain_events();
 

@@ -10,6 +10,7 @@
 #include "protocol/errc.h"
 #include "protocol/kafka/producer.h"
 #include "sidecar/adapters/kafka/dead_letters.h"
+#include "sidecar/adapters/kafka/kafka_commands.h"
 #include "sidecar/adapters/kafka/kafka_subscription.h"
 #include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
@@ -19,7 +20,6 @@ namespace brokerside::sidecar {
 namespace {
 
 namespace kafka = protocol::kafka;
-using pool::failure_kind;
 using std::chrono::milliseconds;
 
 // A Kafka target's own settings (targets.<name>.acks, ...): the producer's
@@ -225,47 +225,6 @@ class pooled_connection final : public pool::connection {
   std::shared_ptr<std::string> error_text_ = std::make_shared<std::string>();
 };
 
-grpc::Status invalid(std::string text) {
-  return to_status(pool::errc::invalid_operation, "kafka: " + std::move(text));
-}
-
-attempt_outcome failed(const kafka::error& e, bool maybe_written, const std::string& topic) {
-  auto code = pool::errc::broker_refused;
-  auto kind = failure_kind::operation;
-  std::string text = "kafka: " + e.text;
-  switch (kafka::classify(e.code)) {
-    case kafka::error_kind::not_found:
-      code = pool::errc::not_found_at_broker;
-      text = "kafka: unknown topic or partition ('" + topic + "'): " + e.text;
-      break;
-    case kafka::error_kind::too_large:
-      code = pool::errc::invalid_operation;
-      text =
-          "kafka: the record is larger than a size limit (max_message_bytes here, "
-          "message.max.bytes at the broker): " +
-          e.text;
-      break;
-    case kafka::error_kind::invalid:
-      code = pool::errc::invalid_operation;
-      break;
-    case kafka::error_kind::exists:
-      code = pool::errc::broker_refused;
-      break;
-    case kafka::error_kind::unavailable:
-    case kafka::error_kind::aborted:
-      // Not performed, or perhaps performed: the pool says which.
-      return attempt_outcome::failed({make_error_code(protocol::errc::aborted),
-                                      failure_kind::connection, maybe_written, text});
-    case kafka::error_kind::authorization:
-      code = pool::errc::access_refused;
-      break;
-    case kafka::error_kind::refused:
-    case kafka::error_kind::none:
-      break;
-  }
-  return attempt_outcome::failed({make_error_code(code), kind, maybe_written, text});
-}
-
 class operations final : public operation_adapter {
  public:
   operations(boost::asio::any_io_executor executor, kafka::properties consumer,
@@ -276,14 +235,14 @@ class operations final : public operation_adapter {
 
   grpc::Status check_subscribe(const v1::Subscribe& subscribe) const override {
     if (subscribe.group().empty()) {
-      return invalid("subscribe.group: a Kafka consumer group is required");
+      return kafka_invalid("subscribe.group: a Kafka consumer group is required");
     }
-    if (subscribe.sources().empty()) return invalid("subscribe.sources: the topics");
+    if (subscribe.sources().empty()) return kafka_invalid("subscribe.sources: the topics");
     for (const auto& s : subscribe.sources()) {
-      if (s.empty()) return invalid("subscribe.sources: a topic name must not be empty");
+      if (s.empty()) return kafka_invalid("subscribe.sources: a topic name must not be empty");
     }
     if (subscribe.kind() == v1::SOURCE_KIND_SHARD) {
-      return invalid("subscribe.kind: topics (default) or regular expressions (pattern)");
+      return kafka_invalid("subscribe.kind: topics (default) or regular expressions (pattern)");
     }
     return grpc::Status::OK;
   }
@@ -299,20 +258,24 @@ class operations final : public operation_adapter {
   }
 
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
-    if (leased) return invalid("leases (transactions) are not implemented for Kafka yet");
-    if (request.has_request()) return invalid("request/reply has no meaning on Kafka: publish");
-    if (request.has_command()) return check_command(request.command());
+    if (leased) return kafka_invalid("leases (transactions) are not implemented for Kafka yet");
+    if (request.has_request())
+      return kafka_invalid("request/reply has no meaning on Kafka: publish");
+    if (request.has_command()) return check_kafka_command(request.command());
     const auto& p = request.publish();
-    if (p.destination().empty()) return invalid("publish.destination: the topic is required");
+    if (p.destination().empty()) return kafka_invalid("publish.destination: the topic is required");
     if (p.has_partition() && p.partition() < -1) {
-      return invalid("publish.partition: a partition number, or -1 for the partitioner's choice");
+      return kafka_invalid(
+          "publish.partition: a partition number, or -1 for the partitioner's choice");
     }
     if (p.message().has_value()) {
-      return invalid("publish.message: Kafka records are bytes: give body or json, not value");
+      return kafka_invalid(
+          "publish.message: Kafka records are bytes: give body or json, not value");
     }
     for (const auto& [key, value] : p.message().headers()) {
       if (!value.has_text() && !value.has_bytes()) {
-        return invalid("message.headers['" + key + "']: Kafka header values are text or bytes");
+        return kafka_invalid("message.headers['" + key +
+                             "']: Kafka header values are text or bytes");
       }
     }
     return grpc::Status::OK;
@@ -326,7 +289,8 @@ class operations final : public operation_adapter {
   void attempt(const v1::SendRequest& request, pool::connection& conn,
                boost::asio::cancellation_slot cancel, outcome_handler done) const override {
     auto& c = static_cast<pooled_connection&>(conn);
-    if (request.has_command()) return command(c, request.command(), std::move(done));
+    if (request.has_command())
+      return run_kafka_command(c.producer(), request.command(), std::move(done));
     const auto& p = request.publish();
     kafka::record r;
     r.topic = p.destination();
@@ -340,7 +304,7 @@ class operations final : public operation_adapter {
     if (p.has_partition()) r.partition = p.partition();
     const auto token =
         c.producer().produce(r, [done = std::move(done), topic = r.topic](kafka::delivery d) {
-          if (d.failure) return done(failed(d.failure, d.maybe_written, topic));
+          if (d.failure) return done(kafka_failure(d.failure, d.maybe_written, topic));
           attempt_outcome out;
           auto& ack = *out.response.mutable_published();
           ack.set_partition(d.partition);
@@ -358,51 +322,6 @@ class operations final : public operation_adapter {
   }
 
  private:
-  // command: ["topic.create", name, partitions?, replication_factor?]
-  // (options: the topic's configs) or ["topic.delete", name].
-  static grpc::Status check_command(const v1::Command& command) {
-    const auto& a = command.args();
-    const auto& verb = a[0];
-    if (verb == "topic.create") {
-      if (a.size() < 2 || a.size() > 4 || a[1].empty()) {
-        return invalid("command: [\"topic.create\", name, partitions?, replication_factor?]");
-      }
-      for (int i = 2; i < a.size(); ++i) {
-        if (a[i].empty() || a[i].find_first_not_of("-0123456789") != std::string::npos) {
-          return invalid("command.args[" + std::to_string(i) + "]: '" + a[i] + "' is not a number");
-        }
-      }
-      return grpc::Status::OK;
-    }
-    if (verb == "topic.delete") {
-      if (a.size() != 2 || a[1].empty() || !command.options().empty()) {
-        return invalid("command: [\"topic.delete\", name]");
-      }
-      return grpc::Status::OK;
-    }
-    return invalid("command: '" + verb + "' is not one of topic.create, topic.delete");
-  }
-
-  static void command(pooled_connection& c, const v1::Command& command, outcome_handler done) {
-    const auto& a = command.args();
-    const milliseconds timeout{30'000};
-    auto answer = [done = std::move(done), name = a[1]](kafka::error e) {
-      if (e) return done(failed(e, true, name));
-      attempt_outcome out;
-      out.response.mutable_reply()->set_text("OK");
-      done(std::move(out));
-    };
-    if (a[0] == "topic.delete") return c.producer().delete_topic(a[1], timeout, std::move(answer));
-    kafka::topic_spec t;
-    t.name = a[1];
-    if (a.size() > 2) t.partitions = std::stoi(a[2]);
-    if (a.size() > 3) t.replication_factor = std::stoi(a[3]);
-    for (const auto& [key, value] : command.options()) {
-      t.configs.emplace_back(key, value.has_text() ? value.text() : value.bytes());
-    }
-    c.producer().create_topic(t, timeout, std::move(answer));
-  }
-
   boost::asio::any_io_executor executor_;      // the target's; each Recv gets a strand of it
   kafka::properties consumer_;                 // consumer_settings
   std::shared_ptr<dead_letters> dead_letter_;  // null without a dead_letter_topic

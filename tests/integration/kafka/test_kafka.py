@@ -407,3 +407,72 @@ def test_acks_for_partitions_a_rebalance_took_away_are_ignored_and_counted(broke
         a.close()
         if b:
             b.close()
+
+
+def plain(value):
+    """A reply Value as Python: maps with text keys, lists, ints, text."""
+    kind = value.WhichOneof("kind")
+    if kind == "map":
+        return {plain(e.key): plain(e.value) for e in value.map.entries}
+    if kind == "array":
+        return [plain(v) for v in value.array.values]
+    return getattr(value, kind)
+
+
+def test_commands_describe_the_cluster_a_topic_its_offsets_and_a_groups_lag(broker, kafka_url):
+    name = f"bs-{uuid.uuid4().hex[:10]}"
+    command(broker, "topic.create", name, 3, **{"retention.ms": "3600000"})
+    described = plain(command(broker, "topic.describe", name).reply)
+    assert described["name"] == name
+    assert [p["partition"] for p in described["partitions"]] == [0, 1, 2]
+    assert all(p["leader"] == 1 and p["replicas"] == [1] and p["in_sync"] == [1]
+               for p in described["partitions"])
+    assert described["configs"]["retention.ms"] == "3600000"
+
+    cluster = plain(command(broker, "metadata").reply)
+    [b] = cluster["brokers"]
+    assert (b["id"], f"{b['host']}:{b['port']}") == (1, kafka_url.removeprefix("kafka://"))
+    assert name in [t["name"] for t in cluster["topics"]]
+
+    for i in range(5):
+        broker.Send(publish(name, str(i).encode(), partition=0), timeout=30)
+    broker.Send(publish(name, b"x", partition=2), timeout=30)
+    offsets = plain(command(broker, "offsets", name).reply)
+    assert offsets == [{"partition": 0, "low": 0, "high": 5}, {"partition": 1, "low": 0, "high": 0},
+                       {"partition": 2, "low": 0, "high": 1}]
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    m = Member(broker, [name], group=group)
+    try:
+        assert wait_for(lambda: len(m.deliveries) == 6), (len(m.deliveries), m.error)
+        m.ack(*[d for d in m.deliveries if d.partition == 0 and d.offset < 2])
+    finally:
+        m.close()
+    lag = plain(command(broker, "group.lag", group).reply)
+    # Committed: partition 0 up to offset 2; nothing past 0 on 1 and 2.
+    assert (lag["group"], lag["lag"]) == (group, 3 + 0 + 1), lag
+    by_partition = {p["partition"]: p for p in lag["partitions"]}
+    assert {p: (x["topic"], x["high"], x["lag"]) for p, x in by_partition.items()} == {
+        0: (name, 5, 3), 1: (name, 0, 0), 2: (name, 1, 1)}, lag
+    assert by_partition[0]["committed"] == 2
+    # Naming a topic the group never read gives all of it as its lag.
+    other = new_topic(broker, partitions=2)
+    broker.Send(publish(other, b"y", partition=1), timeout=30)
+    lag = plain(command(broker, "group.lag", group, other).reply)
+    assert lag["lag"] == 1, lag
+    assert [(p["topic"], p["partition"], p["committed"], p["lag"]) for p in lag["partitions"]] == [
+        (other, 0, -1, 0), (other, 1, -1, 1)], lag
+
+
+def test_commands_refuse_what_they_cannot_do(broker):
+    for args, code, words in (
+            (["topic.describe", "bs-no-such-topic"], grpc.StatusCode.NOT_FOUND, "unknown topic"),
+            (["offsets", "bs-no-such-topic"], grpc.StatusCode.NOT_FOUND, "unknown topic"),
+            (["offsets"], grpc.StatusCode.INVALID_ARGUMENT, '["offsets", topic]'),
+            (["metadata", "x"], grpc.StatusCode.INVALID_ARGUMENT, '["metadata"]'),
+            (["group.lag", ""], grpc.StatusCode.INVALID_ARGUMENT, "group.lag"),
+            (["topic.list"], grpc.StatusCode.INVALID_ARGUMENT, "is not one of topic.create")):
+        with pytest.raises(grpc.RpcError) as e:
+            command(broker, *args)
+        assert e.value.code() == code, (args, e.value.details())
+        assert words in e.value.details(), (args, e.value.details())
