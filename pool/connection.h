@@ -53,6 +53,11 @@ class connection {
   // "[v6]:port"), to fail over to: asked once, when connect succeeds.
   virtual std::vector<std::string> peers() const { return {}; }
 
+  // Whether the connection may serve other callers after a lease ends; a
+  // connection whose lease changed it for good (a Kafka transactional
+  // producer) answers false and is closed at Release, whatever discard says.
+  virtual bool reusable_after_lease() const { return true; }
+
   // The broker's own words for the last failed connect, if it gave any
   // (e.g. "WRONGPASS invalid username-password pair"); never a secret.
   virtual std::string error_text() const { return {}; }

@@ -318,6 +318,10 @@ void target_pool::release(std::string id, bool discard, done_fn done) {
       done(ec);
       return;
     }
+    if (const auto it = self->conns_.find(l.connection_id);
+        it != self->conns_.end() && !it->second->reusable_after_lease()) {
+      discard = true;
+    }
     if (self->owing_.erase(l.connection_id) != 0 && !discard) {
       spdlog::debug(
           "target {}: lease {} released while its connection still owed an answer "

@@ -75,16 +75,20 @@ if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
-# Apache Kafka's runtime classpath (scripts/kafka/pom.xml), for brokers.sh.
+# Apache Kafka's runtime classpaths: scripts/kafka/pom.xml (4.4, for
+# brokers.sh and most tests) and pom-3.9.xml (the SCRAM test's broker).
 kafka_dir="$root/.cache/kafka"
-stamp="$kafka_dir/classpath.sha256"
-want="$(sha256sum "$root/scripts/kafka/pom.xml" | cut -d' ' -f1)"
-if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" || ! -s $kafka_dir/classpath.txt ]]; then
-  mkdir -p "$kafka_dir"
-  run timeout 900 mvn -q -B -f "$root/scripts/kafka/pom.xml" dependency:build-classpath \
-    -Dmdep.includeScope=runtime -Dmdep.outputFile="$kafka_dir/classpath.txt"
-  echo "$want" >"$stamp"
-fi
+mkdir -p "$kafka_dir"
+for pom in pom.xml pom-3.9.xml; do
+  name=${pom%.xml}; name=classpath${name#pom}
+  stamp="$kafka_dir/$name.sha256"
+  want="$(sha256sum "$root/scripts/kafka/$pom" | cut -d' ' -f1)"
+  if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" || ! -s $kafka_dir/$name.txt ]]; then
+    run timeout 900 mvn -q -B -f "$root/scripts/kafka/$pom" dependency:build-classpath \
+      -Dmdep.includeScope=runtime -Dmdep.outputFile="$kafka_dir/$name.txt"
+    echo "$want" >"$stamp"
+  fi
+done
 
 # Node.js test client, pinned by package-lock.json.
 node_dir="$root/tests/clients/node"

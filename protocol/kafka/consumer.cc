@@ -60,6 +60,7 @@ struct consumer::impl {
   std::uint64_t next_tag = 0;
   offset_tracker offsets;
   bool paused = false;
+  bool commit_posted = false;  // commit_soon() is pending
   bool assigned_once = false;
   bool closing = false;       // stopping: committing, then leaving the group
   bool leaving = false;       // rd_kafka_consumer_close_queue called
@@ -286,7 +287,7 @@ void consumer::settle(std::uint64_t tag, settlement how) {
     record.redelivered = true;
     i.waiting.push_front(std::move(record));
   } else if (i.offsets.acked({record.topic, record.partition}, record.offset)) {
-    commit();
+    commit_soon();
   }
   hand_out();
 }
@@ -295,6 +296,20 @@ void consumer::set_credit(std::uint32_t credit) {
   if (impl_->closed) return;
   impl_->credit = std::max<std::uint32_t>(credit, 1);
   hand_out();
+}
+
+// One commit for all the settles of this turn: an Ack of many ids comes as
+// many settles, posted one after another before this runs.
+void consumer::commit_soon() {
+  auto& i = *impl_;
+  if (i.commit_posted) return;
+  i.commit_posted = true;
+  asio::post(i.wakeups.executor(), [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->impl_->commit_posted = false;
+    self->commit();
+  });
 }
 
 // Commits (asynchronously) each partition's acked prefix that moved.
@@ -310,7 +325,11 @@ void consumer::commit() {
     i.offsets.committed(tp, *offset);
   }
   if (list == nullptr) return;
-  if (rd_kafka_commit(i.rk, list, 1) == RD_KAFKA_RESP_ERR_NO_ERROR) ++i.commits_in_flight;
+  // The result comes to our queue as an event (rd_kafka_commit's async
+  // results come to none we poll).
+  if (rd_kafka_commit_queue(i.rk, list, i.queue, nullptr, nullptr) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ++i.commits_in_flight;
+  }
   rd_kafka_topic_partition_list_destroy(list);
 }
 

@@ -77,6 +77,7 @@ class consumer : public std::enable_shared_from_this<consumer> {
   void rebalance(void* event);
   void hand_out();
   void flow();
+  void commit_soon();
   void commit();
   void leave();
   void check_closed();

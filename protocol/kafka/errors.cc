@@ -47,6 +47,8 @@ error_kind classify(int code) noexcept {
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
       return error_kind::authorization;
+    case RD_KAFKA_RESP_ERR__SSL:
+      return error_kind::tls;
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
     case RD_KAFKA_RESP_ERR__DESTROY:
@@ -55,6 +57,8 @@ error_kind classify(int code) noexcept {
       return error_kind::refused;
   }
 }
+
+bool scram_works_with_kafka_4() noexcept { return rd_kafka_version() >= 0x02060100; }
 
 error closed_error() {
   return {static_cast<int>(RD_KAFKA_RESP_ERR__DESTROY), "the connection was closed"};

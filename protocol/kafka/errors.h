@@ -22,6 +22,7 @@ enum class error_kind {
   exists,         // the topic exists already
   unavailable,    // no broker answered: transport, all brokers down, timed out
   authorization,  // authentication or authorization failed
+  tls,            // the TLS handshake failed (e.g. the certificate was not verified)
   aborted,        // purged or destroyed before it was done
   refused,        // any other refusal by the broker
 };
@@ -30,5 +31,9 @@ error_kind classify(int code) noexcept;
 
 // What an operation gets when its producer or consumer was closed first.
 error closed_error();
+
+// Whether this librdkafka logs in with SCRAM to Kafka 4.0 and newer: before
+// 2.6.1 it sends a nonce those brokers refuse (confluentinc/librdkafka#4895).
+bool scram_works_with_kafka_4() noexcept;
 
 }  // namespace brokerside::protocol::kafka

@@ -110,6 +110,8 @@ producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 producer::~producer() { close(); }
 
+asio::any_io_executor producer::executor() const { return impl_->wakeups.executor(); }
+
 std::size_t producer::pending() const noexcept {
   return impl_->pending.size() + impl_->admin.size();
 }
@@ -304,9 +306,17 @@ void producer::close() {
     for (const auto& [token, done] : admin) done(nullptr, closed);
   });
   rd_kafka_purge(i.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  // Calls that block end within their timeouts; librdkafka goes after them.
+  // Calls that block end within their timeouts; librdkafka goes after them,
+  // and after the open transaction is aborted (else read_committed
+  // consumers wait for the broker's transaction timeout).
   std::function<void()> before;
-  if (i.blocking) before = [blocking = std::move(i.blocking)] { blocking->join(); };
+  if (i.blocking || i.in_transaction) {
+    before = [blocking = std::move(i.blocking), rk = i.rk, abort = i.in_transaction] {
+      if (blocking) blocking->join();
+      if (!abort) return;
+      if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk, 5000)) rd_kafka_error_destroy(e);
+    };
+  }
   i.wakeups.let_go(i.rk, i.queue, /*leave_group=*/false, {}, std::move(before));
   i.rk = nullptr;
   i.queue = nullptr;

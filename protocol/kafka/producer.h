@@ -130,6 +130,17 @@ class producer : public std::enable_shared_from_this<producer> {
       const std::string& topic, std::chrono::milliseconds timeout,
       std::function<void(error, std::vector<std::pair<std::string, std::string>>)> done);
 
+  // Transactions, on a producer made with a transactional.id
+  // (producer_txn.cc). init, commit and abort block in librdkafka, so they
+  // run on the blocking thread: done(error) once, on the executor. A failed
+  // commit's error says when the transaction must be aborted. A producer
+  // closed inside a transaction aborts it before librdkafka goes.
+  void init_transactions(std::chrono::milliseconds timeout, error_handler done);
+  error begin_transaction();
+  void commit_transaction(std::chrono::milliseconds timeout, error_handler done);
+  void abort_transaction(std::chrono::milliseconds timeout, error_handler done);
+  bool in_transaction() const noexcept;
+
   // librdkafka's own errors (a fatal one ends the producer) and log lines,
   // on the executor.
   void on_error(std::function<void(const error&, bool fatal)> handler) {
@@ -144,6 +155,7 @@ class producer : public std::enable_shared_from_this<producer> {
   void close();
 
   std::size_t pending() const noexcept;
+  boost::asio::any_io_executor executor() const;
 
  private:
   struct impl;

@@ -33,7 +33,8 @@ struct producer::impl {
   // One thread for librdkafka's calls that block (metadata, watermarks),
   // made on the first; joined before librdkafka is let go.
   std::shared_ptr<boost::asio::thread_pool> blocking;
-  error last_error;  // the last one librdkafka reported, for a probe's failure
+  error last_error;             // the last one librdkafka reported, for a probe's failure
+  bool in_transaction = false;  // begun, not yet committed or aborted
   bool closed = false;
 
   explicit impl(boost::asio::any_io_executor executor) : wakeups(std::move(executor)) {}

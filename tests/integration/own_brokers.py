@@ -3,14 +3,16 @@ must not suffer (kill -9 and restart, a password, a TLS listener): each on
 free loopback ports and in the test's own directory, remembered and killed
 by PID, started again on the same port and data."""
 
+import base64
 import os
 import socket
 import subprocess
 import time
+import uuid
 
 import pika
 
-from conftest import free_port
+from conftest import ROOT, free_port
 
 
 def make_certificates(directory):
@@ -239,3 +241,98 @@ class OwnRabbit:
             self.server.wait()
         self.epmd.kill()
         self.epmd.wait()
+
+
+class OwnKafka:
+    """A single-node Apache Kafka (KRaft) of the test's own, as
+    scripts/brokers.sh starts one, that can be killed -9 and started again on
+    the same ports and log. With `sasl_users` ({user: password}) it also
+    listens with SASL_SSL (a certificate made here; PLAIN users in its JAAS
+    line, the same users for SCRAM-SHA-512 made at format time): `sasl_port`,
+    `dir / "ca.pem"`. `version` "3.9" runs Kafka 3.9 (scripts/kafka/pom-3.9.xml)
+    instead of 4.4."""
+
+    def __init__(self, tmp_path, sasl_users=None, version="4.4"):
+        self.dir = tmp_path / "kafka"
+        (self.dir / "logs").mkdir(parents=True)
+        self.port, self.controller = free_port(), free_port()
+        self.sasl_port = free_port() if sasl_users else None
+        classpath = (ROOT / ".cache" / "kafka" / ("classpath.txt" if version == "4.4" else
+                                                   f"classpath-{version}.txt")).read_text().strip()
+        self.java = ["java", "-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", "-cp", classpath,
+                     f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+                     f"-Dkafka.logs.dir={self.dir / 'logs'}"]
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        extra = []
+        if sasl_users:
+            make_certificates(self.dir)
+            # Kafka reads a PEM keystore as the key then its certificate chain.
+            (self.dir / "keystore.pem").write_text((self.dir / "server.key").read_text() +
+                                                   (self.dir / "server.pem").read_text())
+            listeners.append(f"SASL_SSL://127.0.0.1:{self.sasl_port}")
+            protocols += ",SASL_SSL:SASL_SSL"
+            plain_users = " ".join(f'user_{u}="{p}"' for u, p in sasl_users.items())
+            extra = ["sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+                     "listener.name.sasl_ssl.plain.sasl.jaas.config="
+                     f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+                     "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                     "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                     "ssl.keystore.type=PEM", f"ssl.keystore.location={self.dir / 'keystore.pem'}"]
+        (self.dir / "server.properties").write_text("\n".join([
+            "process.roles=broker,controller", "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{self.controller}",
+            f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{self.controller}",
+            f"advertised.listeners={','.join(listeners)}",
+            "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
+            f"listener.security.protocol.map={protocols}", f"log.dirs={self.dir / 'data'}",
+            "num.partitions=1", "auto.create.topics.enable=false", "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Restarted after a kill -9, the broker registers again only once
+            # the controller has fenced its old self (9 s by default).
+            "broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=500", *extra, ""]))
+        (self.dir / "log4j2.properties").write_text("\n".join([
+            "rootLogger.level=INFO", "rootLogger.appenderRef.file.ref=file", "appender.file.type=File",
+            "appender.file.name=file", "appender.file.fileName=${sys:kafka.logs.dir}/server.log",
+            "appender.file.layout.type=PatternLayout", "appender.file.layout.pattern=[%d] %p %m (%c)%n", ""]))
+        cluster = "-"
+        while cluster.startswith("-"):  # (Kafka refuses ids that look like options)
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        users = []
+        for user, password in (sasl_users or {}).items():
+            users += ["--add-scram", f'SCRAM-SHA-512=[name="{user}",password="{password}"]']
+        subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c",
+                        str(self.dir / "server.properties"), *users], check=True, capture_output=True, timeout=120)
+        self.proc = None
+        self.url = f"kafka://127.0.0.1:{self.port}"
+
+    def start(self, timeout=90):
+        """Starts it (again); returns once it says it started, noting when
+        in `accepted_at`."""
+        log = self.dir / "logs" / "server.log"
+        seen = log.stat().st_size if log.exists() else 0
+        out = open(self.dir / "stdout.log", "ab")
+        self.proc = subprocess.Popen([*self.java, "kafka.Kafka", str(self.dir / "server.properties")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists():
+                with open(log, "rb") as f:
+                    f.seek(seen)
+                    if b"Kafka Server started" in f.read():
+                        self.accepted_at = time.monotonic()
+                        return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.close()
+        raise RuntimeError(f"kafka did not start (see {log})")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.kill9()

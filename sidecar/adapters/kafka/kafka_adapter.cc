@@ -5,6 +5,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <random>
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
@@ -110,6 +111,9 @@ kafka::properties connection_settings(const target_settings& target) {
   }
   p.emplace_back("bootstrap.servers", bootstrap);
   p.emplace_back("client.id", "brokerside");
+  // Back within half a second of a broker's return (librdkafka's default
+  // backs off up to 10 s between reconnects); `properties` may override it.
+  p.emplace_back("reconnect.backoff.max.ms", "500");
   const auto& url = target.urls.front();
   const bool sasl = !url.user.empty();
   p.emplace_back("security.protocol",
@@ -175,11 +179,6 @@ class pooled_connection final : public pool::connection {
       // syslog levels: 0-3 errors, 4 warnings, the rest chatter.
       if (level <= 4) spdlog::warn("target {}: librdkafka: {}", name, text);
     });
-    producer_->on_error([this](const kafka::error& e, bool fatal) {
-      *error_text_ = "kafka: " + e.text;
-      if (fatal && lost_)
-        std::exchange(lost_, nullptr)(make_error_code(protocol::errc::broker_closed));
-    });
     // The probe's own timeout may run late (librdkafka waits for a broker
     // before it starts the clock): the connect fails at `timeout` anyway.
     auto once = std::make_shared<completion>(std::move(done));
@@ -189,6 +188,29 @@ class pooled_connection final : public pool::connection {
       if (error_text->empty())
         *error_text = "kafka: no answer from the cluster within the connect timeout";
       std::exchange(*once, nullptr)(make_error_code(protocol::errc::connect_timeout));
+    });
+    producer_->on_error([this, once, timer](const kafka::error& e, bool fatal) {
+      const auto kind = kafka::classify(e.code);
+      // (librdkafka's "all brokers are down" that follows says less than
+      // the refusal before it.)
+      if (kind != kafka::error_kind::unavailable || error_text_->empty()) {
+        *error_text_ = "kafka: " + e.text;
+      }
+      // A refused login or certificate does not get better by waiting (and
+      // librdkafka would retry it forever): the connect fails now, saying so.
+      if (*once && (kind == kafka::error_kind::authorization || kind == kafka::error_kind::tls)) {
+        if (kind == kafka::error_kind::authorization && !kafka::scram_works_with_kafka_4() &&
+            target_->options_as<kafka_options>().sasl_mechanism.starts_with("SCRAM")) {
+          *error_text_ +=
+              " (if the broker runs Kafka 4.0 or newer: this librdkafka, older than 2.6.1, cannot "
+              "log in to it with SCRAM, confluentinc/librdkafka#4895; use sasl_mechanism PLAIN "
+              "over TLS there)";
+        }
+        timer->cancel();
+        return std::exchange(*once, nullptr)(make_error_code(protocol::errc::handshake_failed));
+      }
+      if (fatal && lost_)
+        std::exchange(lost_, nullptr)(make_error_code(protocol::errc::broker_closed));
     });
     producer_->probe(timeout, [once, timer, error_text = error_text_](kafka::error e) {
       timer->cancel();
@@ -209,18 +231,82 @@ class pooled_connection final : public pool::connection {
 
   void close() override {
     if (producer_) producer_->close();
+    if (txn_) txn_->close();  // (aborting its open transaction)
   }
+  // A connection that ran transactions holds a transactional producer:
+  // not for other callers.
+  bool reusable_after_lease() const override { return !txn_; }
   // librdkafka reconnects to brokers itself; only a fatal error loses it.
   void on_lost(completion lost) override { lost_ = std::move(lost); }
   std::string error_text() const override { return *error_text_; }
 
   kafka::producer& producer() { return *producer_; }
-  const std::shared_ptr<kafka::producer>& producer_ptr() const { return producer_; }
+  // Where a publish goes: the lease's transactional producer while a
+  // transaction is open, else the connection's own.
+  const std::shared_ptr<kafka::producer>& producer_for_publish() const {
+    return txn_ && txn_->in_transaction() ? txn_ : producer_;
+  }
+
+  // txn.begin / txn.commit / txn.abort on a lease: done(outcome) once, on
+  // the executor. The first txn.begin makes the connection's transactional
+  // producer (its own transactional.id) and registers it with the cluster.
+  void transaction(const std::string& verb, operation_adapter::outcome_handler done) {
+    const milliseconds timeout{30'000};
+    auto answer = [done](kafka::error e) {
+      if (e) return done(kafka_failure(e, false, ""));
+      attempt_outcome out;
+      out.response.mutable_reply()->set_text("OK");
+      done(std::move(out));
+    };
+    auto refuse = [this, done](std::string text) {
+      boost::asio::post(executor_, [done, text = std::move(text)] {
+        done(attempt_outcome::failed({make_error_code(pool::errc::broker_refused),
+                                      pool::failure_kind::operation, false, "kafka: " + text}));
+      });
+    };
+    const bool open = txn_ && txn_->in_transaction();
+    if (verb == "txn.begin") {
+      if (open) return refuse("a transaction is open on this lease already: commit or abort it");
+      if (txn_) {
+        return boost::asio::post(executor_, [answer, e = txn_->begin_transaction()] { answer(e); });
+      }
+      std::string why;
+      auto settings = producer_settings(*target_);
+      settings.emplace_back("transactional.id", transactional_id());
+      txn_ = kafka::producer::create(executor_, settings, why);
+      if (!txn_) return refuse("cannot make a transactional producer: " + why);
+      txn_->on_log([name = target_->name](int level, const std::string& text) {
+        if (level <= 4) spdlog::warn("target {}: librdkafka (transactions): {}", name, text);
+      });
+      return txn_->init_transactions(timeout,
+                                     [this, weak = std::weak_ptr(txn_), answer](kafka::error e) {
+                                       // (Only this connection holds it: alive, so is the
+                                       // connection.)
+                                       auto txn = weak.lock();
+                                       if (!txn) return answer(kafka::closed_error());
+                                       if (!e) e = txn->begin_transaction();
+                                       if (e && txn_ == txn)
+                                         std::exchange(txn_, nullptr)->close();  // not registered
+                                       answer(e);
+                                     });
+    }
+    if (!open) return refuse("no transaction is open on this lease: txn.begin first");
+    if (verb == "txn.commit") return txn_->commit_transaction(timeout, answer);
+    txn_->abort_transaction(timeout, answer);
+  }
 
  private:
   boost::asio::any_io_executor executor_;
   std::shared_ptr<const target_settings> target_;
+  // "brokerside-<target>-<random>": one per connection, so no two
+  // transactional producers fence each other.
+  std::string transactional_id() const {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    return fmt::format("brokerside-{}-{:016x}", target_->name, rng());
+  }
+
   std::shared_ptr<kafka::producer> producer_;
+  std::shared_ptr<kafka::producer> txn_;  // made by a lease's first txn.begin
   completion lost_;
   std::shared_ptr<std::string> error_text_ = std::make_shared<std::string>();
 };
@@ -258,10 +344,21 @@ class operations final : public operation_adapter {
   }
 
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
-    if (leased) return kafka_invalid("leases (transactions) are not implemented for Kafka yet");
     if (request.has_request())
       return kafka_invalid("request/reply has no meaning on Kafka: publish");
-    if (request.has_command()) return check_kafka_command(request.command());
+    if (request.has_command()) {
+      const auto& a = request.command().args();
+      if (!a[0].starts_with("txn.")) return check_kafka_command(request.command());
+      if (a.size() != 1 || (a[0] != "txn.begin" && a[0] != "txn.commit" && a[0] != "txn.abort")) {
+        return kafka_invalid("command: [\"txn.begin\"], [\"txn.commit\"] or [\"txn.abort\"]");
+      }
+      if (!leased) {
+        return to_status(
+            pool::errc::needs_lease,
+            "kafka: a transaction runs on a lease: Acquire one, then send '" + a[0] + "' with it");
+      }
+      return grpc::Status::OK;
+    }
     const auto& p = request.publish();
     if (p.destination().empty()) return kafka_invalid("publish.destination: the topic is required");
     if (p.has_partition() && p.partition() < -1) {
@@ -289,8 +386,11 @@ class operations final : public operation_adapter {
   void attempt(const v1::SendRequest& request, pool::connection& conn,
                boost::asio::cancellation_slot cancel, outcome_handler done) const override {
     auto& c = static_cast<pooled_connection&>(conn);
-    if (request.has_command())
+    if (request.has_command()) {
+      const auto& verb = request.command().args(0);
+      if (verb.starts_with("txn.")) return c.transaction(verb, std::move(done));
       return run_kafka_command(c.producer(), request.command(), std::move(done));
+    }
     const auto& p = request.publish();
     kafka::record r;
     r.topic = p.destination();
@@ -302,8 +402,9 @@ class operations final : public operation_adapter {
     }
     if (!m.message_id().empty()) r.headers.emplace_back("message_id", m.message_id());
     if (p.has_partition()) r.partition = p.partition();
+    const auto& producer = c.producer_for_publish();
     const auto token =
-        c.producer().produce(r, [done = std::move(done), topic = r.topic](kafka::delivery d) {
+        producer->produce(r, [done = std::move(done), topic = r.topic](kafka::delivery d) {
           if (d.failure) return done(kafka_failure(d.failure, d.maybe_written, topic));
           attempt_outcome out;
           auto& ack = *out.response.mutable_published();
@@ -314,10 +415,10 @@ class operations final : public operation_adapter {
     // The caller's deadline: its completion is dropped; the record may
     // still be written (DEADLINE_EXCEEDED: outcome unknown).
     if (token != 0 && cancel.is_connected()) {
-      cancel.assign([weak = std::weak_ptr<kafka::producer>(c.producer_ptr()),
-                     token](boost::asio::cancellation_type) {
-        if (auto p = weak.lock()) p->forget(token);
-      });
+      cancel.assign(
+          [weak = std::weak_ptr<kafka::producer>(producer), token](boost::asio::cancellation_type) {
+            if (auto p = weak.lock()) p->forget(token);
+          });
     }
   }
 

@@ -3,8 +3,8 @@
 // Send{publish} as a record confirmed per the target's acks (PublishAck
 // partition and offset), Send{command} as topic create / delete, Recv as a
 // consumer-group member per stream (kafka_subscription.h), nacks to a
-// dead-letter topic (dead_letters.h). Leases (transactions) are not built
-// yet (the README status table).
+// dead-letter topic (dead_letters.h), commands (kafka_commands.h), and a
+// lease as a transactional producer (txn.begin / txn.commit / txn.abort).
 #pragma once
 
 #include "sidecar/adapter_registry.h"

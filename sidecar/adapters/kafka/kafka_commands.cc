@@ -1,5 +1,6 @@
 #include "sidecar/adapters/kafka/kafka_commands.h"
 
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
 
@@ -207,6 +208,25 @@ void group_lag(kafka::producer& producer, const std::string& group, const std::s
       });
 }
 
+// Calls done({}) once `name` is in the cluster's metadata, checking every
+// 50 ms until `until` (then done({}) anyway: it exists at the controller).
+void await_topic(const std::shared_ptr<kafka::producer>& producer, const std::string& name,
+                 std::chrono::steady_clock::time_point until,
+                 std::function<void(kafka::error)> done) {
+  producer->metadata(
+      name, admin_timeout,
+      [weak = producer->weak_from_this(), name, until, done](kafka::error e, kafka::cluster_info) {
+        auto self = weak.lock();
+        if (!e || !self || std::chrono::steady_clock::now() >= until) return done({});
+        auto timer = std::make_shared<boost::asio::steady_timer>(self->executor(),
+                                                                 std::chrono::milliseconds(50));
+        timer->async_wait([timer, weak, name, until, done](boost::system::error_code) {
+          if (auto self = weak.lock()) return await_topic(self, name, until, done);
+          done({});
+        });
+      });
+}
+
 }  // namespace
 
 grpc::Status kafka_invalid(std::string text) {
@@ -249,7 +269,7 @@ void run_kafka_command(kafka::producer& producer, const v1::Command& command,
   if (verb == "offsets") return offsets(producer, a[1], std::move(done));
   if (verb == "group.lag")
     return group_lag(producer, a[1], a.size() > 2 ? a[2] : "", std::move(done));
-  auto ok = [done = std::move(done), name = a[1]](kafka::error e) {
+  auto ok = [done, name = a[1]](kafka::error e) {
     if (e) return done(kafka_failure(e, true, name));
     done(answer(text("OK")));
   };
@@ -261,7 +281,14 @@ void run_kafka_command(kafka::producer& producer, const v1::Command& command,
   for (const auto& [key, value] : command.options()) {
     t.configs.emplace_back(key, value.has_text() ? value.text() : value.bytes());
   }
-  producer.create_topic(t, admin_timeout, std::move(ok));
+  producer.create_topic(
+      t, admin_timeout, [weak = producer.weak_from_this(), ok, name = a[1]](kafka::error e) {
+        auto self = weak.lock();
+        if (e || !self) return ok(e);
+        // The controller has it; answer once the brokers know it too, so a
+        // publish or a describe right after finds it.
+        await_topic(self, name, std::chrono::steady_clock::now() + std::chrono::seconds(5), ok);
+      });
 }
 
 attempt_outcome kafka_failure(const kafka::error& e, bool maybe_written, const std::string& topic) {
@@ -288,6 +315,7 @@ attempt_outcome kafka_failure(const kafka::error& e, bool maybe_written, const s
       break;
     case kafka::error_kind::unavailable:
     case kafka::error_kind::aborted:
+    case kafka::error_kind::tls:
       // Not performed, or perhaps performed: the pool says which.
       return attempt_outcome::failed({make_error_code(protocol::errc::aborted),
                                       failure_kind::connection, maybe_written, text});
