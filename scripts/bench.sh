@@ -10,6 +10,7 @@
 #   BENCH_REPS=3 BENCH_DURATION=5 BENCH_JOBS=1 BENCH_PROFILE=1 scripts/bench.sh
 #   BENCH_BASELINE=/path/to/other/brokerside BENCH_BASELINE_LABEL=ce031f8 scripts/bench.sh
 #   BENCH_ONLY=p9 scripts/bench.sh  (only the NATS figures, P9; the others then read "n/a")
+#   BENCH_ONLY=p8 scripts/bench.sh  (only the Kafka figures, P8)
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -81,7 +82,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq nats || true
+  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq nats kafka || true
 }
 trap cleanup EXIT
 
@@ -89,9 +90,9 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-log "starting redis, rabbitmq and nats (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
+log "starting redis, rabbitmq, nats and kafka (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
 brokers_started=1
-"$root/scripts/brokers.sh" start redis rabbitmq nats >"$raw/brokers.log" 2>&1 ||
+"$root/scripts/brokers.sh" start redis rabbitmq nats kafka >"$raw/brokers.log" 2>&1 ||
   die "brokers did not start (see $raw/brokers.log)"
 # shellcheck disable=SC1091
 source "$BROKERSIDE_RUN_DIR/brokers.env"
@@ -99,6 +100,8 @@ redis_url=$BROKERSIDE_REDIS_URL
 redis_port=$BROKERSIDE_REDIS_PORT
 amqp_url=$BROKERSIDE_AMQP_URL
 nats_url=$BROKERSIDE_NATS_URL
+kafka_url=$BROKERSIDE_KAFKA_URL
+kafka_bootstrap=${kafka_url#kafka://}
 
 # A mature Redis proxy beside brokerside: twemproxy (Debian's nutcracker),
 # pooled and pipelined, one server connection, on the servers' core.
@@ -138,6 +141,7 @@ start_sidecar() {
     --server.threads=1 --log.level=warn \
     --target cache="$redis_url" --target events="$amqp_url" --target pubsub="$redis_url" \
     --target nats="$nats_url" --target natsjs="$nats_url" --targets.natsjs.jetstream=true \
+    --target kafka="$kafka_url" \
     --targets.pubsub.pool.max_connections=1100 --targets.pubsub.pool.max_pending=2000 \
     --targets.cache.pool.max_pending=16384 >>"$raw/sidecar-$name.log" 2>&1 &
   sidecar_pid=$!
@@ -203,6 +207,7 @@ cat >"$raw/meta.json" <<EOT
  "ghz": "$ghz_version",
  "only": "$only",
  "nats": "$(nats-server --version 2>/dev/null | sed 's/"//g')",
+ "kafka": "Apache Kafka 4.4.0 (KRaft), librdkafka $(dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null || echo unknown)",
  "baseline": "$([[ -n $baseline_bin ]] && echo "$baseline_label")",
  "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' with uncommitted changes')"}
 EOT
@@ -227,12 +232,41 @@ p9() {
     --server-pid "$main_pid" >"$raw/p9-js-$rep.json"
 }
 
+# P8: Kafka. Confirmed publishes (acks=all, idempotent, 64 in flight on one
+# SendStream) against kcat producing the same records straight to the
+# broker and against a kafka-python app; then Recv in a consumer group
+# (acking every delivery) against kcat -C, reading the records kcat wrote.
+# A fresh one-partition topic for each.
+p8() {
+  local rep=$1 t="bench.p8.$stamp.$rep" py=("${client[@]}" timeout 300 "$python" tests/bench/py_apps.py)
+  "${py[@]}" kafka-topic --kafka "$kafka_bootstrap" --topic "$t.side" >/dev/null
+  "${client[@]}" "$load_bin" --mode stream-publish --address "$side_addr" --target kafka \
+    --destination "$t.side" --in-flight 64 --warmup "$warmup" --count 100000 \
+    --server-pid "$main_pid" >"$raw/p8-pub-$rep.json"
+  "${py[@]}" kafka-topic --kafka "$kafka_bootstrap" --topic "$t.kcat" >/dev/null
+  "${py[@]}" kcat-produce --kafka "$kafka_bootstrap" --topic "$t.kcat" --count 200000 \
+    >"$raw/p8-pub-kcat-$rep.json"
+  "${py[@]}" kafka-topic --kafka "$kafka_bootstrap" --topic "$t.py" >/dev/null
+  "${py[@]}" kafka-publish --kafka "$kafka_bootstrap" --topic "$t.py" --count 100000 \
+    >"$raw/p8-pub-kpy-$rep.json"
+  "${client[@]}" timeout 300 "$load_bin" --mode recv-consume --address "$side_addr" --target kafka \
+    --destination "$t.kcat" --group "bench-p8-$stamp-$rep" --in-flight 1000 --count 200000 \
+    >"$raw/p8-recv-$rep.json"
+  "${py[@]}" kcat-consume --kafka "$kafka_bootstrap" --topic "$t.kcat" --count 200000 \
+    >"$raw/p8-recv-kcat-$rep.json"
+}
+
 for rep in $(seq "$reps"); do
   log "repetition $rep/$reps"
   if [[ $only == p9 ]]; then
     p9 "$rep"
     continue
   fi
+  if [[ $only == p8 ]]; then
+    p8 "$rep"
+    continue
+  fi
+  p8 "$rep"
   p9 "$rep"
   # P0 ceilings and P1/P3 pairs, each pair back to back.
   load --mode echo-unary --address "$echo_addr" --in-flight 32 --server-pid "$echo_pid" \

@@ -12,6 +12,8 @@ namespace brokerside::bench {
 nlohmann::json run_unary(const load_options& o);
 nlohmann::json run_stream(const load_options& o);
 nlohmann::json run_recv_hold(const load_options& o);
+// recv_consume.cc
+nlohmann::json run_recv_consume(const load_options& o);
 
 // startup_probe.cc
 nlohmann::json run_startup(const load_options& o);

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
       case bench::load_mode::recv_hold:
         out = bench::run_recv_hold(options);
         break;
+      case bench::load_mode::recv_consume:
+        out = bench::run_recv_consume(options);
+        break;
       case bench::load_mode::startup:
         out = bench::run_startup(options);
         break;

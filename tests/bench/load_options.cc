@@ -10,10 +10,11 @@ namespace brokerside::bench {
 namespace {
 
 constexpr std::pair<const char*, load_mode> modes[] = {
-    {"echo-unary", load_mode::echo_unary}, {"echo-stream", load_mode::echo_stream},
-    {"send-get", load_mode::send_get},     {"send-set", load_mode::send_set},
-    {"stream-set", load_mode::stream_set}, {"stream-publish", load_mode::stream_publish},
-    {"recv-hold", load_mode::recv_hold},   {"startup", load_mode::startup},
+    {"echo-unary", load_mode::echo_unary},     {"echo-stream", load_mode::echo_stream},
+    {"send-get", load_mode::send_get},         {"send-set", load_mode::send_set},
+    {"stream-set", load_mode::stream_set},     {"stream-publish", load_mode::stream_publish},
+    {"recv-hold", load_mode::recv_hold},       {"startup", load_mode::startup},
+    {"recv-consume", load_mode::recv_consume},
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -23,10 +24,10 @@ constexpr std::pair<const char*, load_mode> modes[] = {
                "         [--streams N] [--batch N] [--warmup S] [--duration S | --count N] "
                "[--payload BYTES]\n"
                "         [--target NAME] [--key KEY] [--routing-key KEY] [--destination D]\n"
-               "         [--label TEXT]\n"
+               "         [--group NAME] [--label TEXT]\n"
                "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
                "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
-               "       recv-hold startup\n",
+               "       recv-hold recv-consume startup\n",
                why);
   std::exit(2);
 }
@@ -83,6 +84,8 @@ load_options parse_load_options(int argc, char** argv) {
         o.routing_key = value;
       } else if (arg == "--destination") {
         o.destination = value;
+      } else if (arg == "--group") {
+        o.group = value;
       } else if (arg == "--label") {
         o.label = value;
       } else if (arg == "--rss-pid") {

@@ -15,6 +15,7 @@ enum class load_mode {
   stream_set,      // Broker.SendStream SET key payload
   stream_publish,  // Broker.SendStream confirmed publish: AMQP to routing_key, or to destination
   recv_hold,       // opens `streams` Recv subscriptions, reports the server's RSS
+  recv_consume,    // one Recv stream in `group` reads `count` deliveries of `destination`, acking
   startup,         // execs `command`, times it to SERVING, reports its idle RSS
 };
 
@@ -33,6 +34,7 @@ struct load_options {
   std::string key = "bench:key";      // Redis key
   std::string routing_key = "bench";  // AMQP routing key (default exchange)
   std::string destination;            // else a publish's destination (a NATS subject), as is
+  std::string group;                  // recv_consume: the consumer group
   std::string label;                  // copied into the report
   int rss_pid = 0;                    // recv_hold: the process whose RSS is read
   int server_pid = 0;  // if set: its CPU time and context switches over the measured window

@@ -5,6 +5,10 @@
   py_apps.py grpc-set      --address HOST:PORT --duration S [--window 1] [--payload 64]
   py_apps.py grpc-tasks    --address HOST:PORT --duration S [--tasks 64] [--payload 64]
   py_apps.py redis-tasks   --redis-port P --duration S [--tasks 64] [--payload 64]
+  py_apps.py kafka-topic   --kafka HOST:PORT --topic T            (P8: a new topic, one partition)
+  py_apps.py kafka-publish --kafka HOST:PORT --topic T --count N  (kafka-python, acks=all)
+  py_apps.py kcat-produce  --kafka HOST:PORT --topic T --count N  (kcat -P, acks=all, idempotent)
+  py_apps.py kcat-consume  --kafka HOST:PORT --topic T --count N  (kcat -C from the beginning)
 
 Each prints one JSON object: ops, seconds, throughput and exact latency
 percentiles (every sample kept; nearest rank), like bench_load.
@@ -335,10 +339,82 @@ async def redis_tasks(a):
     return out
 
 
+def kafka_topic(a):
+    """Makes topic a.topic (a new name each run) with one partition."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=a.kafka)
+    admin.create_topics([NewTopic(a.topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    return {"mode": "kafka-topic", "topic": a.topic}
+
+
+def kafka_publish(a):
+    """kafka-python as an app would use it: send() after send() (it batches
+    and pipelines; linger 5 ms as brokerside's producer), acks=all, one
+    flush at the end: every record acknowledged when it returns."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=a.kafka, acks="all", linger_ms=5)
+    body = b"x" * a.payload
+    for _ in range(min(2000, a.count)):  # warm-up
+        producer.send(a.topic, body)
+    producer.flush(60)
+    start = time.perf_counter()
+    futures = [producer.send(a.topic, body) for _ in range(a.count)]
+    producer.flush(120)
+    seconds = time.perf_counter() - start
+    errors = sum(1 for f in futures if f.failed())
+    producer.close()
+    out = summary("kafka-python-publish", [], seconds, errors=errors, payload_bytes=a.payload)
+    out["ops"], out["throughput"] = a.count, a.count / seconds  # no latency per record
+    return out
+
+
+def kcat(a, args, stdin=None):
+    """Runs kcat with `args`; (seconds it took, its exit code)."""
+    import subprocess
+
+    start = time.perf_counter()
+    done = subprocess.run(["kcat", "-b", a.kafka, *args], stdin=stdin, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=300)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+    return seconds, done.returncode
+
+
+def kcat_produce(a):
+    """kcat producing a.count records of a.payload bytes straight to the
+    broker with the settings brokerside's producer has (acks=all,
+    idempotent, linger 5 ms): librdkafka's own ceiling. It exits once every
+    record is acknowledged; its start and its connect are in the time."""
+    with tempfile.TemporaryFile() as lines:
+        lines.write((b"x" * a.payload + b"\n") * a.count)
+        lines.seek(0)
+        seconds, code = kcat(a, ["-P", "-t", a.topic, "-X", "acks=all", "-X", "enable.idempotence=true",
+                                 "-X", "linger.ms=5"], stdin=lines)
+    out = summary("kcat-produce", [], seconds, errors=int(code != 0), payload_bytes=a.payload)
+    out["ops"], out["throughput"] = a.count, a.count / seconds
+    return out
+
+
+def kcat_consume(a):
+    """kcat reading a.count records from the beginning of a.topic's one
+    partition (no group, nothing committed): librdkafka's own ceiling."""
+    seconds, code = kcat(a, ["-C", "-t", a.topic, "-o", "beginning", "-c", str(a.count), "-q", "-e"])
+    out = summary("kcat-consume", [], seconds, errors=int(code != 0))
+    out["ops"], out["throughput"] = a.count, a.count / seconds
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["pika-publish", "redis-set", "grpc-set", "grpc-tasks",
-                                    "redis-tasks", "nats-publish", "nats-js-publish"])
+                                    "redis-tasks", "nats-publish", "nats-js-publish", "kafka-topic",
+                                    "kafka-publish", "kcat-produce", "kcat-consume"])
+    p.add_argument("--kafka")
+    p.add_argument("--topic")
     p.add_argument("--nats")
     p.add_argument("--subject", default="bench.p9")
     p.add_argument("--stream", default="BENCHP9")
@@ -369,6 +445,9 @@ def main():
         out = asyncio.run(nats_publish(a))
     elif a.mode == "nats-js-publish":
         out = asyncio.run(nats_js_publish(a))
+    elif a.mode in ("kafka-topic", "kafka-publish", "kcat-produce", "kcat-consume"):
+        out = {"kafka-topic": kafka_topic, "kafka-publish": kafka_publish, "kcat-produce": kcat_produce,
+               "kcat-consume": kcat_consume}[a.mode](a)
     else:
         out = asyncio.run(grpc_set(a))
     out["label"] = a.label

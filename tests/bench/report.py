@@ -95,6 +95,8 @@ p6, p6_peak = runs("p6"), runs("p6-peak")
 p7_clients, p7_recv = runs("p7-clients"), runs("p7-recv")
 p9_core, p9_core_natspy = runs("p9-core"), runs("p9-core-natspy")
 p9_js, p9_js_natspy = runs("p9-js"), runs("p9-js-natspy")
+p8_pub, p8_pub_kcat, p8_pub_kpy = runs("p8-pub"), runs("p8-pub-kcat"), runs("p8-pub-kpy")
+p8_recv, p8_recv_kcat = runs("p8-recv"), runs("p8-recv-kcat")
 
 
 def rb(table, test, key):
@@ -272,6 +274,24 @@ add("P7", "1,000 open Recv streams (Redis pub/sub): subscribed", "streams",
     [r["subscribed"] if r else None for r in p7_recv])
 add("P7", "RSS per open Recv stream (fresh sidecar; each stream holds its own Redis connection)", "KB",
     [r["rss_per_stream_kb"] if r else None for r in p7_recv], "≤ 20 KB", lambda m: m <= 20)
+
+add("P8", "Kafka publishes through one SendStream (acks=all, idempotent, 64 B, 64 in flight, each "
+    "answered with its partition and offset): throughput", "msgs/s", [thr(r) for r in p8_pub])
+add("P8", "kcat -P straight to the broker, same settings (librdkafka's ceiling; its start is in "
+    "the time): throughput", "msgs/s", [thr(r) for r in p8_pub_kcat])
+add("P8", "publish ratio to kcat (pair by pair)", "×",
+    pairwise(p8_pub, p8_pub_kcat, lambda a, b: a["throughput"] / b["throughput"]))
+add("P8", "kafka-python app, send() after send(), one flush (acks=all): throughput", "msgs/s",
+    [thr(r) for r in p8_pub_kpy])
+add("P8", "publish ratio to kafka-python (pair by pair)", "×",
+    pairwise(p8_pub, p8_pub_kpy, lambda a, b: a["throughput"] / b["throughput"]))
+add("P8", "server CPU per publish", "µs", [server(r, "cpu_us_per_call") for r in p8_pub])
+add("P8", "Recv in a consumer group (credit 1,000, every delivery acked, offsets committed): "
+    "throughput", "msgs/s", [thr(r) for r in p8_recv])
+add("P8", "kcat -C from the beginning (no group, no commits): throughput", "msgs/s",
+    [thr(r) for r in p8_recv_kcat])
+add("P8", "consume ratio to kcat (pair by pair)", "×",
+    pairwise(p8_recv, p8_recv_kcat, lambda a, b: a["throughput"] / b["throughput"]))
 
 add("P9", "NATS core publishes through one SendStream (64 in flight, each confirmed by the "
     "server's PONG): throughput", "msgs/s", [thr(r) for r in p9_core])
