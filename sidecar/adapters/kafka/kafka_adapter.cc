@@ -114,6 +114,10 @@ kafka::properties connection_settings(const target_settings& target) {
   // Back within half a second of a broker's return (librdkafka's default
   // backs off up to 10 s between reconnects); `properties` may override it.
   p.emplace_back("reconnect.backoff.max.ms", "500");
+  // A request goes out when it is ready, not when the last one was acked
+  // (librdkafka leaves Nagle on: 5.1k against 6.9k publishes/s at 64 in
+  // flight here, bench P8).
+  p.emplace_back("socket.nagle.disable", "true");
   const auto& url = target.urls.front();
   const bool sasl = !url.user.empty();
   p.emplace_back("security.protocol",
