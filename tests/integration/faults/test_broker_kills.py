@@ -78,8 +78,10 @@ def kill_cycles(load, broker, down_for):
     return kills
 
 
-def report(what, outcomes, kills, watch, final, extra=""):
-    """Prints the figures and checks what every kill test checks."""
+def report(what, outcomes, kills, watch, final, extra="", rate_recovery=True):
+    """Prints the figures and checks what every kill test checks. Without
+    `rate_recovery` the 90 % rate is printed, not checked; the first OK call
+    must still come within RECOVERY_LIMIT of the broker's return."""
     recoveries = [recovery_time(outcomes, killed, back) for killed, back in kills]
     taken, deadline, code = slowest(outcomes)
     failed = [o for o in outcomes if o.code != "OK"]
@@ -102,9 +104,12 @@ def report(what, outcomes, kills, watch, final, extra=""):
     assert failed, "the kills went unnoticed: nothing failed"
     late = [o for o in outcomes if o.ended - o.started > o.deadline + DEADLINE_SLACK]
     assert not late, f"{len(late)} calls outlived their deadline by > 50 ms, e.g. {late[0]}"
-    for n, (pre, rec) in enumerate(recoveries, 1):
+    for n, ((pre, rec), (killed, back)) in enumerate(zip(recoveries, kills), 1):
         assert pre > 0, f"kill {n}: no throughput before it"
-        assert rec is not None and rec <= RECOVERY_LIMIT, f"kill {n}: recovery {rec} s"
+        if rate_recovery:
+            assert rec is not None and rec <= RECOVERY_LIMIT, f"kill {n}: recovery {rec} s"
+        first = first_ok_after(outcomes, back)
+        assert first is not None and first <= RECOVERY_LIMIT, f"kill {n}: first OK call {first} s after"
     assert watch.samples > 0
     assert watch.max_connections <= MAX_CONNECTIONS
     assert len(final.connections) <= MAX_CONNECTIONS
