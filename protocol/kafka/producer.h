@@ -18,6 +18,10 @@
 
 #include "protocol/kafka/errors.h"
 
+// librdkafka's handle types, named without its header.
+struct rd_kafka_s;
+struct rd_kafka_error_s;
+
 namespace brokerside::protocol::kafka {
 
 // librdkafka configuration properties, in order ("bootstrap.servers", ...).
@@ -164,6 +168,9 @@ class producer : public std::enable_shared_from_this<producer> {
   // the executor) on the producer's blocking thread; librdkafka stays until
   // it returns.
   void post_blocking(std::function<void()> work);
+  // producer_txn.cc: commit or abort, as librdkafka's `end` does it.
+  void end_transaction(::rd_kafka_error_s* (*end)(::rd_kafka_s*, int),
+                       std::chrono::milliseconds timeout, error_handler done);
   void wait_for_events();
   void drain_events();
 

@@ -44,32 +44,29 @@ void producer::init_transactions(std::chrono::milliseconds timeout, error_handle
   });
 }
 
-// Commit or abort: the transaction is over for the caller either way once
-// it succeeded; a failed commit stays open until aborted.
-void producer::commit_transaction(std::chrono::milliseconds timeout, error_handler done) {
+// Commit or abort (`end`): the transaction is over once it succeeded; a
+// failed commit stays open until aborted.
+void producer::end_transaction(rd_kafka_error_t* (*end)(rd_kafka_t*, int),
+                               std::chrono::milliseconds timeout, error_handler done) {
   auto& i = *impl_;
   auto executor = i.wakeups.executor();
   if (i.closed) return asio::post(executor, [done] { done(closed_error()); });
-  post_blocking([rk = i.rk, timeout, executor, weak = weak_from_this(), done = std::move(done)] {
-    auto e = take(rd_kafka_commit_transaction(rk, static_cast<int>(timeout.count())));
-    asio::post(executor, [weak, done, e = std::move(e)] {
-      if (auto self = weak.lock(); self && !e) self->impl_->in_transaction = false;
-      done(e);
-    });
-  });
+  post_blocking(
+      [rk = i.rk, end, timeout, executor, weak = weak_from_this(), done = std::move(done)] {
+        auto e = take(end(rk, static_cast<int>(timeout.count())));
+        asio::post(executor, [weak, done, e = std::move(e)] {
+          if (auto self = weak.lock(); self && !e) self->impl_->in_transaction = false;
+          done(e);
+        });
+      });
+}
+
+void producer::commit_transaction(std::chrono::milliseconds timeout, error_handler done) {
+  end_transaction(rd_kafka_commit_transaction, timeout, std::move(done));
 }
 
 void producer::abort_transaction(std::chrono::milliseconds timeout, error_handler done) {
-  auto& i = *impl_;
-  auto executor = i.wakeups.executor();
-  if (i.closed) return asio::post(executor, [done] { done(closed_error()); });
-  post_blocking([rk = i.rk, timeout, executor, weak = weak_from_this(), done = std::move(done)] {
-    auto e = take(rd_kafka_abort_transaction(rk, static_cast<int>(timeout.count())));
-    asio::post(executor, [weak, done, e = std::move(e)] {
-      if (auto self = weak.lock(); self && !e) self->impl_->in_transaction = false;
-      done(e);
-    });
-  });
+  end_transaction(rd_kafka_abort_transaction, timeout, std::move(done));
 }
 
 }  // namespace brokerside::protocol::kafka

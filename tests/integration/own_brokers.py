@@ -31,7 +31,22 @@ def make_certificates(directory):
     (directory / "server.key").chmod(0o644)
 
 
-class OwnNats:
+class OwnProcess:
+    """A broker that is one process of ours, `self.proc`: kill9() kills it
+    (-9) and waits; close() does so if it still runs."""
+
+    proc = None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.kill9()
+
+
+class OwnNats(OwnProcess):
     """nats-server with the options a test gives (--user/--pass, --auth, --tls with
     certificates made here, JetStream with a file store in its directory, one
     NKEY user or other `config` in a configuration file, `extra_args`),
@@ -80,17 +95,9 @@ class OwnNats:
         self.close()  # (if it still runs, it is not ours to leave behind)
         raise RuntimeError(f"nats-server did not start; see {self.dir / 'nats.log'}")
 
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
-class OwnRedis:
+class OwnRedis(OwnProcess):
     """redis-server with appendonly yes and appendfsync always: a write it
     answered OK is on disk, so it survives kill -9."""
 
@@ -130,13 +137,6 @@ class OwnRedis:
         except OSError:
             return False
 
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.kill9()
 
 
 class OwnRabbit:
@@ -243,7 +243,7 @@ class OwnRabbit:
         self.epmd.wait()
 
 
-class OwnKafka:
+class OwnKafka(OwnProcess):
     """A single-node Apache Kafka (KRaft) of the test's own, as
     scripts/brokers.sh starts one, that can be killed -9 and started again on
     the same ports and log. With `sasl_users` ({user: password}) it also
@@ -329,10 +329,3 @@ class OwnKafka:
         self.close()
         raise RuntimeError(f"kafka did not start (see {log})")
 
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.kill9()
