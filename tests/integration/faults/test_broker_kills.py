@@ -78,6 +78,19 @@ def kill_cycles(load, broker, down_for):
     return kills
 
 
+def load_through_kills(address, target, call, broker, deadline, down_for):
+    """Runs `call` under the steady load while the broker is killed KILLS
+    times, watching Stats; returns (outcomes, kills, watch, final Stats)."""
+    watch = StatsWatch(address, target).start()
+    load = Load(address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
+    try:
+        kills = kill_cycles(load, broker, down_for=down_for)
+    finally:
+        load.stop()
+        watch.stop()
+    return load.all(), kills, watch, settled_stats(address, target)
+
+
 def report(what, outcomes, kills, watch, final, extra="", rate_recovery=True):
     """Prints the figures and checks what every kill test checks. Without
     `rate_recovery` the 90 % rate is printed, not checked; the first OK call
@@ -153,15 +166,8 @@ def test_redis_killed_three_times_under_load(sidecar, own_redis):
         return key, code
 
     deadline = 1.0
-    watch = StatsWatch(s.address, "cache").start()
-    load = Load(s.address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
-    try:
-        kills = kill_cycles(load, own_redis, down_for=1.0)
-    finally:
-        load.stop()
-        watch.stop()
-    final = settled_stats(s.address, "cache")
-    outcomes = load.all()
+    outcomes, kills, watch, final = load_through_kills(s.address, "cache", call, own_redis, deadline,
+                                                          down_for=1.0)
     calls = [o for o in outcomes if o.key is not None]  # the Sends (an Acquire that failed has no key)
 
     # What Redis holds now.
@@ -209,15 +215,8 @@ def test_rabbitmq_killed_three_times_under_load(sidecar, own_rabbit):
         return body, send(stub, request, deadline)
 
     deadline = 2.0
-    watch = StatsWatch(s.address, "events").start()
-    load = Load(s.address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
-    try:
-        kills = kill_cycles(load, own_rabbit, down_for=0)
-    finally:
-        load.stop()
-        watch.stop()
-    final = settled_stats(s.address, "events")
-    outcomes = load.all()
+    outcomes, kills, watch, final = load_through_kills(s.address, "events", call, own_rabbit, deadline,
+                                                          down_for=0)
 
     # What the broker holds now, consumed and counted.
     connection = pika.BlockingConnection(pika.URLParameters(own_rabbit.url))
@@ -287,15 +286,8 @@ def test_nats_jetstream_killed_three_times_under_load(sidecar, own_nats):
         return message_id, send(stub, request, deadline)
 
     deadline = 2.0
-    watch = StatsWatch(s.address, "orders").start()
-    load = Load(s.address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
-    try:
-        kills = kill_cycles(load, own_nats, down_for=1.0)
-    finally:
-        load.stop()
-        watch.stop()
-    final = settled_stats(s.address, "orders")
-    outcomes = load.all()
+    outcomes, kills, watch, final = load_through_kills(s.address, "orders", call, own_nats, deadline,
+                                                          down_for=1.0)
 
     with s.channel() as channel:
         info = pb_grpc.BrokerStub(channel).Send(pb.SendRequest(target="orders", command=pb.Command(

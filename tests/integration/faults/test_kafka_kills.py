@@ -24,9 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 from conftest import wait_for
-from faults_support import Load, StatsWatch, settled_stats
 from own_brokers import OwnKafka
-from test_broker_kills import MAX_CONNECTIONS, RATE, WORKERS, kill_cycles, report, sidecar_args
+from test_broker_kills import MAX_CONNECTIONS, load_through_kills, report, sidecar_args
 
 
 @pytest.fixture
@@ -74,15 +73,8 @@ def test_kafka_killed_three_times_under_publishing(sidecar, own_kafka):
         return body, "OK"
 
     deadline = 2.0
-    watch = StatsWatch(s.address, "events").start()
-    load = Load(s.address, call, workers=WORKERS, deadline=deadline, rate=RATE).start()
-    try:
-        kills = kill_cycles(load, own_kafka, down_for=0)
-    finally:
-        load.stop()
-        watch.stop()
-    final = settled_stats(s.address, "events")
-    outcomes = load.all()
+    outcomes, kills, watch, final = load_through_kills(s.address, "events", call, own_kafka, deadline,
+                                                          down_for=0)
 
     records, expected = read_all(own_kafka.url.removeprefix("kafka://"), topic, 2)
     stored = [r.value for r in records]
