@@ -52,6 +52,7 @@ error_kind classify(int code) noexcept {
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
     case RD_KAFKA_RESP_ERR__DESTROY:
+    case RD_KAFKA_RESP_ERR__INCONSISTENT:
       return error_kind::aborted;
     default:
       return error_kind::refused;

@@ -23,7 +23,7 @@ enum class error_kind {
   unavailable,    // no broker answered: transport, all brokers down, timed out
   authorization,  // authentication or authorization failed
   tls,            // the TLS handshake failed (e.g. the certificate was not verified)
-  aborted,        // purged or destroyed before it was done
+  aborted,        // purged or destroyed before it was done, or acked without an offset
   refused,        // any other refusal by the broker
 };
 

@@ -94,7 +94,9 @@ def test_kafka_killed_three_times_under_publishing(sidecar, own_kafka):
     report("kafka", outcomes, kills, watch, final, rate_recovery=False,
            extra=f"; in the log afterwards {len(stored)} (of {expected}), OK and missing {len(missing)}, "
                  f"duplicates {duplicates}, outcome unknown {len(unknown)} of which "
-                 f"{sum(k in stored_set for k in unknown)} were stored")
+                 f"{sum(k in stored_set for k in unknown)} were stored (ABORTED "
+                 f"{sum(published[k] == 'ABORTED' for k in unknown)}, stored "
+                 f"{sum(published[k] == 'ABORTED' and k in stored_set for k in unknown)})")
     assert len(stored) == expected
     assert not missing, (f"{len(missing)} publishes returned OK and are gone, e.g. {missing[:5]}, acked at "
                          f"{[acked.get(k) for k in missing[:5]]}, where the log now holds "
