@@ -58,6 +58,10 @@ class connection {
   // producer) answers false and is closed at Release, whatever discard says.
   virtual bool reusable_after_lease() const { return true; }
 
+  // Records the client library holds that the broker has not acknowledged
+  // yet (Kafka: librdkafka's queue), for Stats; 0 where there is none.
+  virtual std::uint64_t queued() const { return 0; }
+
   // The broker's own words for the last failed connect, if it gave any
   // (e.g. "WRONGPASS invalid username-password pair"); never a secret.
   virtual std::string error_text() const { return {}; }

@@ -367,6 +367,9 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     target_stats s;
     s.pool = self->core_.snapshot();
     s.connections = self->core_.nodes();
+    for (const auto& [id, conn] : self->conns_) {
+      if (const auto n = conn->queued(); n != 0) s.queued.emplace(id, n);
+    }
     for (const auto& url : self->target_.urls) s.urls.push_back(url.redacted);
     s.breaker = self->core_.breaker();
     s.healthy = self->last_health_;

@@ -49,6 +49,7 @@ struct target_stats {
   };
   std::vector<lease_view> leases;
   std::vector<node_view> connections;
+  std::map<std::uint64_t, std::uint64_t> queued;  // connection::queued() by node id, if not 0
   // Every URL by index (node_view::url), redacted: the configured ones, then
   // those learned from the broker (a NATS cluster's other servers).
   std::vector<std::string> urls;

@@ -86,7 +86,7 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
-    grpc::CallbackServerContext*) {
+    grpc::CallbackServerContext* context) {
   if (auto status = admission(); !status.ok()) {
     metrics_.count_call(rpc_method::recv, status.error_code());
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
@@ -110,7 +110,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         out = target;
         return grpc::Status::OK;
       },
-      metrics_, recv_streams_);
+      metrics_, recv_streams_, context->peer());
 }
 
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
@@ -210,9 +210,14 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
   auto* reactor = context->DefaultReactor();
   targets_.stats([this, reactor, response,
                   only = request->target()](std::map<std::string, pool::target_stats> pools) {
+    auto streams = recv_streams_.describe_all();
     for (const auto& target : targets_.configuration().targets) {
       if (!only.empty() && only != target.name) continue;
-      fill_target_stats(target, pools, *response->add_targets());
+      auto& out = *response->add_targets();
+      fill_target_stats(target, pools, out);
+      for (auto& [name, stream] : streams) {
+        if (name == target.name) *out.add_subscriptions() = std::move(stream);
+      }
     }
     set_duration(*response->mutable_uptime(),
                  std::chrono::steady_clock::now() - metrics_.started());
@@ -270,6 +275,7 @@ void broker_service::fill_target_stats(const target_settings& target,
     conn.set_url(n.url < s.urls.size() ? s.urls[n.url] : "");
     conn.set_state(states[static_cast<int>(n.state)]);
     conn.set_in_flight(n.in_flight);
+    if (const auto q = s.queued.find(n.id); q != s.queued.end()) conn.set_queued(q->second);
     set_duration(*conn.mutable_age(), now - n.created);
     if (n.state == pool::node_state::idle) set_duration(*conn.mutable_idle(), now - n.since);
   }

@@ -52,6 +52,11 @@ class broker_service final : public v1::Broker::CallbackService {
     return recv_streams_.wait_idle(deadline);
   }
 
+  // Every open Recv stream as Stats shows it, with its target's name.
+  std::vector<std::pair<std::string, v1::SubscriptionStats>> subscriptions() const {
+    return recv_streams_.describe_all();
+  }
+
   // The caller's gRPC deadline on the pool's clock (a day if none).
   static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
 

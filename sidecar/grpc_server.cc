@@ -121,6 +121,10 @@ bool grpc_server::target_healthy(const std::string& target) const {
   return health_->serving(target);
 }
 
+std::vector<std::pair<std::string, v1::SubscriptionStats>> grpc_server::subscriptions() const {
+  return service_->subscriptions();
+}
+
 void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::milliseconds drain_delay) {
   const auto deadline = std::chrono::system_clock::now() + grace;
   if (!server_ || !serving_.exchange(false)) return;

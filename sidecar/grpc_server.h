@@ -7,10 +7,16 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
 #include "sidecar/startup_error.h"
+
+namespace brokerside::v1 {
+class SubscriptionStats;
+}
 
 namespace grpc {
 class Server;
@@ -42,6 +48,9 @@ class grpc_server {
 
   // Whether the target's health is SERVING (false if unknown).
   bool target_healthy(const std::string& target) const;
+
+  // Every open Recv stream as Stats shows it, with its target's name.
+  std::vector<std::pair<std::string, v1::SubscriptionStats>> subscriptions() const;
 
   // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE and open
   // Recv streams end (UNAVAILABLE); after `drain_delay` the listeners close;

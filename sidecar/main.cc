@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "brokerside/v1/brokerside.pb.h"
 #include "sidecar/admin_server.h"
 #include "sidecar/cli.h"
 #include "sidecar/grpc_server.h"
@@ -75,6 +76,7 @@ int serve(const bs::config& cfg) {
              targets.stats([&, reply](std::map<std::string, brokerside::pool::target_stats> pools) {
                auto text = metrics.render();
                bs::render_pool_metrics(cfg, pools, text);
+               bs::render_recv_metrics(cfg, grpc.subscriptions(), text);
                reply(std::move(text));
              });
            }});

@@ -56,6 +56,10 @@ class subscription {
   // let go (AMQP: close the channel and wait for the broker's close-ok, so
   // acks still in the output are not lost with it), then call `then`, once.
   virtual void stop(std::function<void()> then) { then(); }
+  // Adds what the broker's side knows to the stream's Stats (Kafka: the
+  // partitions held and their lag). Any thread, and quick: it reads a
+  // snapshot, never asks the broker.
+  virtual void fill_stats(v1::SubscriptionStats& /*out*/) const {}
 };
 
 // How one attempt of a Send ended: the pool's part (error, kind, written,

@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
+#include <tuple>
 
+#include "brokerside/v1/brokerside.pb.h"
 #include "sidecar/metrics.h"
 
 namespace brokerside::sidecar {
@@ -38,6 +41,13 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
        [](const auto& s) { return s.pool.waiters; }},
       {"brokerside_pool_in_flight", "gauge", "Operations awaiting their reply.",
        [](const auto& s) { return s.pool.in_flight; }},
+      {"brokerside_client_queued", "gauge",
+       "Records the client library holds that the broker has not acknowledged (Kafka).",
+       [](const auto& s) {
+         std::uint64_t n = 0;
+         for (const auto& [id, queued] : s.queued) n += queued;
+         return n;
+       }},
       {"brokerside_breaker_open", "gauge", "1 while the circuit breaker is open or half-open.",
        [](const auto& s) { return s.breaker == pool::breaker_state::closed ? 0 : 1; }},
       {"brokerside_operations_total", "counter", "Operations run.",
@@ -92,6 +102,50 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
         line("{}{{target=\"{}\",state=\"{}\"}} {}\n", f.name, target, state, n);
       }
     }
+  }
+}
+
+void render_recv_metrics(const config& cfg,
+                         const std::vector<std::pair<std::string, v1::SubscriptionStats>>& streams,
+                         std::string& out) {
+  auto line = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+  };
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> per_target;  // streams, unsettled
+  // One series per partition: while a rebalance moves it, two members may
+  // both report it for a moment; the larger lag stands.
+  std::map<std::tuple<std::string, std::string, std::string, std::int32_t>, std::int64_t> lag;
+  for (const auto& target : cfg.targets) per_target[target.name];
+  for (const auto& [target, s] : streams) {
+    auto& [count, unsettled] = per_target[target];
+    ++count;
+    unsettled += s.unsettled();
+    for (const auto& p : s.partitions()) {
+      if (p.lag() < 0) continue;
+      auto& l = lag[{target, s.group(), p.topic(), p.partition()}];
+      l = std::max(l, p.lag());
+    }
+  }
+  line("# HELP brokerside_recv_streams Open Recv streams.\n# TYPE brokerside_recv_streams gauge\n");
+  for (const auto& [target, n] : per_target) {
+    line("brokerside_recv_streams{{target=\"{}\"}} {}\n", label_value(target), n.first);
+  }
+  line(
+      "# HELP brokerside_recv_unsettled Deliveries handed to Recv clients and not yet settled.\n"
+      "# TYPE brokerside_recv_unsettled gauge\n");
+  for (const auto& [target, n] : per_target) {
+    line("brokerside_recv_unsettled{{target=\"{}\"}} {}\n", label_value(target), n.second);
+  }
+  line(
+      "# HELP brokerside_recv_partition_lag Records of a partition its consumer group has not "
+      "committed (Kafka, from librdkafka's statistics).\n"
+      "# TYPE brokerside_recv_partition_lag gauge\n");
+  for (const auto& [key, n] : lag) {
+    const auto& [target, group, topic, partition] = key;
+    line(
+        "brokerside_recv_partition_lag{{target=\"{}\",group=\"{}\",topic=\"{}\","
+        "partition=\"{}\"}} {}\n",
+        label_value(target), label_value(group), label_value(topic), partition, n);
   }
 }
 

@@ -1,6 +1,9 @@
 #include "sidecar/recv_reactor.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
+#include <chrono>
 #include <random>
 #include <string>
 
@@ -17,8 +20,10 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   recv_reactor* reactor = nullptr;
   target_set::entry target;
   v1::Subscribe subscribe;
-  std::uint32_t credit = default_credit;  // most responses buffered
-  std::deque<v1::RecvResponse> outbox;    // front() is being written
+  std::string peer;                                  // the client, for Stats
+  std::chrono::steady_clock::time_point subscribed;  // for Stats
+  std::uint32_t credit = default_credit;             // most responses buffered
+  std::deque<v1::RecvResponse> outbox;               // front() is being written
   bool writing = false;
   bool ending = false;  // finish once the outbox is written
   bool finished = false;
@@ -75,6 +80,21 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
       release();
       reactor->finish(end_status);
     }
+  }
+
+  // This stream for Stats. Needs mutex.
+  void describe(v1::SubscriptionStats& out) const {
+    for (const auto& source : subscribe.sources()) out.add_sources(source);
+    out.set_group(subscribe.group());
+    out.set_holder(peer);
+    const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - subscribed);
+    *out.mutable_age() = google::protobuf::util::TimeUtil::MillisecondsToDuration(age.count());
+    out.set_credit(credit);
+    out.set_unsettled(static_cast<std::uint32_t>(unsettled.size()));
+    out.set_delivered(next_delivery);
+    out.set_dropped(dropped_total);
+    if (sub) sub->fill_stats(out);
   }
 
   // Lets the dedicated connection go, once the subscription has stopped
@@ -274,12 +294,14 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   }
 };
 
-recv_reactor::recv_reactor(validate_fn validate, metrics& m, recv_registry& streams)
+recv_reactor::recv_reactor(validate_fn validate, metrics& m, recv_registry& streams,
+                           std::string peer)
     : validate_(std::move(validate)),
       metrics_(m),
       streams_(streams),
       state_(std::make_shared<state>()) {
   state_->reactor = this;
+  state_->peer = std::move(peer);
   StartRead(&request_);
 }
 
@@ -346,15 +368,27 @@ void recv_reactor::subscribe(const v1::Subscribe& request) {
     if (request.credit() != 0) state_->credit = request.credit();
     state_->acknowledges = target.operations->acknowledges(request);
     state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
+    state_->subscribed = std::chrono::steady_clock::now();
   }
   // A drain ends the stream (it has no end of its own): its subscription
   // stops, so what the client has not acked goes back to the broker.
-  auto registration = streams_.add([weak = std::weak_ptr<state>(state_)](grpc::Status status) {
-    auto s = weak.lock();
-    if (!s) return;
-    std::lock_guard lock(s->mutex);
-    s->end(std::move(status));
-  });
+  const std::weak_ptr<state> weak = state_;
+  auto registration = streams_.add(
+      [weak](grpc::Status status) {
+        auto s = weak.lock();
+        if (!s) return;
+        std::lock_guard lock(s->mutex);
+        s->end(std::move(status));
+      },
+      [weak](std::string& target, v1::SubscriptionStats& out) {
+        auto s = weak.lock();
+        if (!s) return false;
+        std::lock_guard lock(s->mutex);
+        if (s->ending || s->target.config == nullptr) return false;
+        s->describe(out);
+        target = s->target.config->name;
+        return true;
+      });
   {
     std::lock_guard lock(state_->mutex);
     // Kept until OnDone if the stream has ended already.

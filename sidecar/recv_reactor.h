@@ -33,7 +33,7 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
   // Starts reading at once. Deletes itself when gRPC is done with the call.
   // Once subscribed, the stream is in `streams` (which must outlive the
   // call) until its subscription has stopped, so a drain can end it.
-  recv_reactor(validate_fn validate, metrics& m, recv_registry& streams);
+  recv_reactor(validate_fn validate, metrics& m, recv_registry& streams, std::string peer);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;

@@ -7,19 +7,25 @@
 #include <optional>
 #include <vector>
 
+#include "brokerside/v1/brokerside.pb.h"
+
 namespace brokerside::sidecar {
 
 struct recv_registry::shared {
   std::mutex mutex;
-  std::condition_variable idle;          // signalled as handles drop
-  std::map<std::uint64_t, end_fn> open;  // by registration number
+  std::condition_variable idle;  // signalled as handles drop
+  struct stream {
+    end_fn end;
+    describe_fn describe;
+  };
+  std::map<std::uint64_t, stream> open;  // by registration number
   std::uint64_t next = 0;
   std::optional<grpc::Status> ended;  // end_all()'s status, once it has run
 };
 
 recv_registry::recv_registry() : shared_(std::make_shared<shared>()) {}
 
-std::shared_ptr<void> recv_registry::add(end_fn end) {
+std::shared_ptr<void> recv_registry::add(end_fn end, describe_fn describe) {
   std::unique_lock lock(shared_->mutex);
   if (shared_->ended) {
     const auto status = *shared_->ended;
@@ -28,7 +34,7 @@ std::shared_ptr<void> recv_registry::add(end_fn end) {
     lock.lock();
   }
   const auto id = shared_->next++;
-  shared_->open.emplace(id, std::move(end));
+  shared_->open.emplace(id, shared::stream{std::move(end), std::move(describe)});
   // A handle that owns nothing: its deleter is the unregistration.
   return {nullptr, [s = shared_, id](void*) {
             std::lock_guard lock(s->mutex);
@@ -42,10 +48,28 @@ void recv_registry::end_all(const grpc::Status& status) {
   {
     std::lock_guard lock(shared_->mutex);
     shared_->ended = status;
-    for (const auto& [id, end] : shared_->open) ends.push_back(end);
+    for (const auto& [id, stream] : shared_->open) ends.push_back(stream.end);
   }
   // Outside the lock: ending a stream may drop its handle.
   for (auto& end : ends) end(status);
+}
+
+std::vector<std::pair<std::string, v1::SubscriptionStats>> recv_registry::describe_all() const {
+  std::vector<describe_fn> describes;
+  {
+    std::lock_guard lock(shared_->mutex);
+    for (const auto& [id, stream] : shared_->open) {
+      if (stream.describe) describes.push_back(stream.describe);
+    }
+  }
+  // Outside the lock: a stream describes itself under its own.
+  std::vector<std::pair<std::string, v1::SubscriptionStats>> all;
+  for (const auto& describe : describes) {
+    std::string target;
+    v1::SubscriptionStats stats;
+    if (describe(target, stats)) all.emplace_back(std::move(target), std::move(stats));
+  }
+  return all;
 }
 
 bool recv_registry::wait_idle(std::chrono::system_clock::time_point deadline) {

@@ -10,6 +10,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace brokerside::v1 {
+class SubscriptionStats;
+}
 
 namespace brokerside::sidecar {
 
@@ -18,6 +25,9 @@ class recv_registry {
   // Ends one stream with a status; called from any thread, at most once,
   // maybe after the stream has ended on its own.
   using end_fn = std::function<void(grpc::Status)>;
+  // Describes one stream for Stats: fills `out` and names its target, or
+  // answers false (it is ending). Called from any thread.
+  using describe_fn = std::function<bool(std::string& target, v1::SubscriptionStats& out)>;
 
   recv_registry();
 
@@ -25,7 +35,10 @@ class recv_registry {
   // dropped: drop it once the stream's subscription has stopped. Once
   // end_all() has run, `end` is called at once (before this returns; the
   // caller must not hold a lock `end` takes).
-  std::shared_ptr<void> add(end_fn end);
+  std::shared_ptr<void> add(end_fn end, describe_fn describe = {});
+
+  // Every open stream that describes itself, with its target's name.
+  std::vector<std::pair<std::string, v1::SubscriptionStats>> describe_all() const;
 
   // Ends every registered stream, and every stream added from now on, with
   // `status`.

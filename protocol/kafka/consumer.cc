@@ -9,6 +9,7 @@
 
 #include "protocol/kafka/event_pipe.h"
 #include "protocol/kafka/offset_tracker.h"
+#include "protocol/kafka/statistics.h"
 
 namespace brokerside::protocol::kafka {
 
@@ -59,6 +60,7 @@ struct consumer::impl {
   std::unordered_map<std::uint64_t, out> outstanding;  // handed out, not settled; by tag
   std::uint64_t next_tag = 0;
   offset_tracker offsets;
+  statistics_cell stats;  // librdkafka's last statistics report
   bool paused = false;
   bool commit_posted = false;  // commit_soon() is pending
   bool assigned_once = false;
@@ -94,7 +96,7 @@ std::shared_ptr<consumer> consumer::create(asio::any_io_executor executor,
   }
   rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
                                      RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
-                                     RD_KAFKA_EVENT_OFFSET_COMMIT);
+                                     RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_STATS);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -170,6 +172,9 @@ void consumer::drain_events() {
         break;
       case RD_KAFKA_EVENT_REBALANCE:
         rebalance(ev);
+        break;
+      case RD_KAFKA_EVENT_STATS:
+        if (const char* json = rd_kafka_event_stats(ev)) i.stats.set(parse_statistics(json));
         break;
       case RD_KAFKA_EVENT_OFFSET_COMMIT:
         --i.commits_in_flight;
@@ -291,6 +296,8 @@ void consumer::settle(std::uint64_t tag, settlement how) {
   }
   hand_out();
 }
+
+statistics consumer::last_statistics() const { return impl_->stats.get(); }
 
 void consumer::set_credit(std::uint32_t credit) {
   if (impl_->closed) return;

@@ -19,6 +19,7 @@
 
 #include "protocol/kafka/errors.h"
 #include "protocol/kafka/producer.h"
+#include "protocol/kafka/statistics.h"
 
 namespace brokerside::protocol::kafka {
 
@@ -64,6 +65,9 @@ class consumer : public std::enable_shared_from_this<consumer> {
   // before settling it), or null: settled, or its partition revoked.
   const consumed* find(std::uint64_t tag) const;
   void set_credit(std::uint32_t credit);
+  // librdkafka's last statistics report (statistics.interval.ms): the
+  // partitions this member fetches, with their lag. Any thread.
+  statistics last_statistics() const;
 
   // Commits what was acked, leaves the group, then lets librdkafka go (on a
   // thread of its own); `then` on the executor once it has left.

@@ -80,11 +80,11 @@ std::shared_ptr<producer> producer::create(asio::any_io_executor executor,
     rd_kafka_conf_destroy(conf);
     return nullptr;
   }
-  rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
-                                     RD_KAFKA_EVENT_CREATETOPICS_RESULT |
-                                     RD_KAFKA_EVENT_DELETETOPICS_RESULT |
-                                     RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT |
-                                     RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT);
+  rd_kafka_conf_set_events(
+      conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
+                RD_KAFKA_EVENT_CREATETOPICS_RESULT | RD_KAFKA_EVENT_DELETETOPICS_RESULT |
+                RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT |
+                RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT | RD_KAFKA_EVENT_STATS);
   char reason[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof(reason));
   if (rk == nullptr) {  // (conf is still ours)
@@ -111,6 +111,8 @@ producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 producer::~producer() { close(); }
 
 asio::any_io_executor producer::executor() const { return impl_->wakeups.executor(); }
+
+statistics producer::last_statistics() const { return impl_->stats.get(); }
 
 std::size_t producer::pending() const noexcept {
   return impl_->pending.size() + impl_->admin.size();
@@ -183,6 +185,9 @@ void producer::drain_events() {
         if (error_handler_) error_handler_(e, rd_kafka_event_error_is_fatal(ev) != 0);
         break;
       }
+      case RD_KAFKA_EVENT_STATS:
+        if (const char* json = rd_kafka_event_stats(ev)) i.stats.set(parse_statistics(json));
+        break;
       case RD_KAFKA_EVENT_LOG: {
         const char* facility = nullptr;
         const char* text = nullptr;

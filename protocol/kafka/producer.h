@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "protocol/kafka/errors.h"
+#include "protocol/kafka/statistics.h"
 
 // librdkafka's handle types, named without its header.
 struct rd_kafka_s;
@@ -159,6 +160,9 @@ class producer : public std::enable_shared_from_this<producer> {
   void close();
 
   std::size_t pending() const noexcept;
+  // librdkafka's last statistics report (statistics.interval.ms): records
+  // still queued in it. Any thread.
+  statistics last_statistics() const;
   boost::asio::any_io_executor executor() const;
 
  private:

@@ -12,6 +12,7 @@
 
 #include "protocol/kafka/event_pipe.h"
 #include "protocol/kafka/producer.h"
+#include "protocol/kafka/statistics.h"
 
 namespace brokerside::protocol::kafka {
 
@@ -33,6 +34,7 @@ struct producer::impl {
   // One thread for librdkafka's calls that block (metadata, watermarks),
   // made on the first; joined before librdkafka is let go.
   std::shared_ptr<boost::asio::thread_pool> blocking;
+  statistics_cell stats;        // librdkafka's last statistics report
   error last_error;             // the last one librdkafka reported, for a probe's failure
   bool in_transaction = false;  // begun, not yet committed or aborted
   bool closed = false;

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -149,3 +151,12 @@ def brokers():
     path = run_dir / "brokers.env"
     assert path.exists(), f"no {path}: start the brokers with scripts/brokers.sh start"
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def http_get(port, path):
+    """(status, body) of a GET on the sidecar's admin listener."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -34,6 +34,9 @@ struct kafka_options final : adapter_options {
   // Where a Recv nack without requeue sends the record (empty: it is
   // counted as handled and committed).
   std::string dead_letter_topic;
+  // How often librdkafka reports its queues and each Recv member's lag for
+  // Stats (statistics.interval.ms); 0: never.
+  milliseconds statistics_interval{5000};
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
@@ -53,6 +56,7 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
   s.read("sasl_mechanism", o->sasl_mechanism);
   s.read("auto_offset_reset", o->auto_offset_reset);
   s.read("dead_letter_topic", o->dead_letter_topic);
+  s.read("statistics_interval", o->statistics_interval);
   if (o->auto_offset_reset != "earliest" && o->auto_offset_reset != "latest") {
     config_fail(s.path("auto_offset_reset"),
                 "'" + o->auto_offset_reset + "' is not earliest or latest");
@@ -123,6 +127,9 @@ kafka::properties connection_settings(const target_settings& target) {
   p.emplace_back("security.protocol",
                  url.tls ? (sasl ? "SASL_SSL" : "SSL") : (sasl ? "SASL_PLAINTEXT" : "PLAINTEXT"));
   const auto& o = target.options_as<kafka_options>();
+  if (o.statistics_interval.count() > 0) {
+    p.emplace_back("statistics.interval.ms", std::to_string(o.statistics_interval.count()));
+  }
   if (sasl) {
     p.emplace_back("sasl.mechanisms", o.sasl_mechanism);
     p.emplace_back("sasl.username", url.user);
@@ -240,6 +247,10 @@ class pooled_connection final : public pool::connection {
   // A connection that ran transactions holds a transactional producer:
   // not for other callers.
   bool reusable_after_lease() const override { return !txn_; }
+  std::uint64_t queued() const override {
+    return (producer_ ? producer_->last_statistics().queued : 0) +
+           (txn_ ? txn_->last_statistics().queued : 0);
+  }
   // librdkafka reconnects to brokers itself; only a fatal error loses it.
   void on_lost(completion lost) override { lost_ = std::move(lost); }
   std::string error_text() const override { return *error_text_; }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <mutex>
 
 #include "pool/errc.h"
 #include "protocol/kafka/consumer.h"
@@ -39,6 +40,10 @@ class kafka_subscription final : public subscription,
       self->consumer_ = kafka::consumer::create(self->executor_, settings, why);
       if (!self->consumer_) {
         return self->fail(pool::errc::invalid_operation, "kafka: " + why);
+      }
+      {
+        std::lock_guard lock(self->described_mutex_);
+        self->described_ = self->consumer_;
       }
       std::weak_ptr<kafka_subscription> weak = self;
       kafka::consumer::handlers h;
@@ -84,6 +89,24 @@ class kafka_subscription final : public subscription,
     boost::asio::post(executor_, [self = shared_from_this(), credit] {
       if (self->consumer_) self->consumer_->set_credit(credit);
     });
+  }
+
+  void fill_stats(v1::SubscriptionStats& out) const override {
+    std::shared_ptr<const kafka::consumer> consumer;
+    {
+      std::lock_guard lock(described_mutex_);
+      consumer = described_;
+    }
+    if (!consumer) return;
+    for (const auto& p : consumer->last_statistics().partitions) {
+      auto& part = *out.add_partitions();
+      part.set_topic(p.topic);
+      part.set_partition(p.partition);
+      part.set_position(p.position);
+      part.set_committed(p.committed);
+      part.set_high_watermark(p.high_watermark);
+      part.set_lag(p.lag);
+    }
   }
 
   void stop(std::function<void()> then) override {
@@ -148,6 +171,9 @@ class kafka_subscription final : public subscription,
   std::string group_;
   subscription_events events_;
   std::shared_ptr<kafka::consumer> consumer_;
+  // The consumer as Stats reads it, from other threads.
+  mutable std::mutex described_mutex_;
+  std::shared_ptr<const kafka::consumer> described_;
 };
 
 }  // namespace

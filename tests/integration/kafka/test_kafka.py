@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 import conftest
-from conftest import run_binary
+from conftest import http_get, run_binary
 
 
 @pytest.fixture
@@ -249,6 +249,50 @@ def test_sparse_acks_commit_the_prefix_and_a_new_member_gets_exactly_the_unacked
         second.ack(*second.deliveries)
     finally:
         second.close()
+
+
+def test_stats_show_each_member_its_partitions_committed_offsets_and_lag(sidecar, kafka_url):
+    s = sidecar("--target", f"k={kafka_url}", "--targets.k.statistics_interval=200ms")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        topic = new_topic(broker, partitions=2)
+        group = f"g-{uuid.uuid4().hex[:6]}"
+        for i in range(10):
+            broker.Send(publish(topic, str(i).encode(), partition=i % 2), timeout=30)
+        m = Member(broker, [topic], group=group)
+        try:
+            assert wait_for(lambda: len(m.deliveries) == 10), (len(m.deliveries), m.error)
+            m.ack(*[d for d in m.deliveries if d.partition == 0])  # 5 acked on 0, none on 1
+
+            def member():
+                subs = broker.Stats(pb.StatsRequest(target="k"), timeout=10).targets[0].subscriptions
+                return subs[0] if len(subs) == 1 else None
+
+            def settled():
+                sub = member()
+                return sub is not None and sub.unsettled == 5 and \
+                    [(p.partition, p.committed) for p in sub.partitions] == [(0, 5), (1, 0)]
+            assert wait_for(settled, timeout=15), member()
+            sub = member()
+            assert list(sub.sources) == [topic] and sub.group == group
+            assert sub.holder.startswith(("ipv4:127.0.0.1:", "ipv6:[::1]:")) and sub.credit > 0
+            assert sub.delivered == 10 and sub.dropped == 0
+            p0, p1 = sub.partitions
+            assert (p0.topic, p0.position, p0.high_watermark, p0.lag) == (topic, 5, 5, 0)
+            # Nothing acked on 1: the group's offset there is its start, 0.
+            assert (p1.position, p1.high_watermark, p1.lag) == (5, 5, 5)
+            metrics = http_get(s.admin_port, "/metrics")[1]
+            for series in ['brokerside_recv_streams{target="k"} 1', 'brokerside_recv_unsettled{target="k"} 5',
+                           f'brokerside_recv_partition_lag{{target="k",group="{group}",topic="{topic}",'
+                           f'partition="0"}} 0',
+                           f'brokerside_recv_partition_lag{{target="k",group="{group}",topic="{topic}",'
+                           f'partition="1"}} 5',
+                           'brokerside_client_queued{target="k"} 0']:
+                assert series in metrics.splitlines(), series
+        finally:
+            m.close()
+        assert wait_for(lambda: not broker.Stats(pb.StatsRequest(target="k"),
+                                                 timeout=10).targets[0].subscriptions)
 
 
 def test_the_credit_pauses_the_partitions_and_a_requeued_nack_comes_back(broker, kafka_url):

@@ -4,8 +4,6 @@ the admin listener, logging, and one-line errors for bad input."""
 import json
 import socket
 import time
-import urllib.error
-import urllib.request
 
 import grpc
 import pytest
@@ -14,21 +12,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-from conftest import free_port, run_binary
+from conftest import free_port, http_get, run_binary
 
 REDIS = "cache=redis://app:hunter2@127.0.0.1:6379/0"
 
 
 def get_request(target="cache"):
     return pb.SendRequest(target=target, command=pb.Command(args=[b"GET", b"k"]))
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_reflection_lists_the_services(sidecar):
