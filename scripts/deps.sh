@@ -35,6 +35,9 @@ apt_packages=(
   nutcracker
   # the Kafka benchmark baseline (librdkafka's command-line client)
   kcat
+  # the Java test client: javac, and grpc-java's code generator (the
+  # registry reachable here does not serve io.grpc:protoc-gen-grpc-java)
+  openjdk-17-jdk-headless protobuf-compiler-grpc-java-plugin
 )
 # Node.js and Go for the cross-language client tests: Debian's, unless the
 # machine already has its own.
@@ -89,6 +92,17 @@ for pom in pom.xml pom-3.9.xml; do
     echo "$want" >"$stamp"
   fi
 done
+
+# Java test client: the runtime classpath of tests/clients/java/pom.xml.
+java_dir="$root/.cache/java"
+mkdir -p "$java_dir"
+stamp="$java_dir/classpath.sha256"
+want="$(sha256sum "$root/tests/clients/java/pom.xml" | cut -d' ' -f1)"
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" || ! -s $java_dir/classpath.txt ]]; then
+  run timeout 900 mvn -q -B -f "$root/tests/clients/java/pom.xml" dependency:build-classpath \
+    -Dmdep.includeScope=runtime -Dmdep.outputFile="$java_dir/classpath.txt"
+  echo "$want" >"$stamp"
+fi
 
 # Node.js test client, pinned by package-lock.json.
 node_dir="$root/tests/clients/node"

@@ -1,8 +1,11 @@
-"""Apps in Node.js (@grpc/grpc-js, proto loaded at run time) and Go
-(google.golang.org/grpc, generated stubs) call brokerside: the API works from
+"""Apps in Node.js (@grpc/grpc-js, proto loaded at run time), Go
+(google.golang.org/grpc, generated stubs) and Java (grpc-java, stubs from
+Debian's protoc and protoc-gen-grpc-java) call brokerside: the API works from
 the languages its users write in, not only from Python and C++. Each does
 Send, SendStream and Recv against the real Redis from scripts/brokers.sh,
-and redis-py reads what they wrote."""
+and redis-py reads what they wrote; the Java app also runs a lease with
+MULTI/EXEC, a binary-safe round trip, an acked delivery and a malformed
+Send."""
 
 import json
 import os
@@ -64,3 +67,29 @@ def test_go_client(sidecar, brokers, tmp_path):
     out = subprocess.run([str(binary), s.address, prefix], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     check(json.loads(out.stdout), url, prefix, "go")
+
+
+def test_java_client(sidecar, brokers, tmp_path):
+    java_dir = CLIENTS / "java"
+    classpath = (ROOT / ".cache" / "java" / "classpath.txt").read_text().strip()
+    generated, classes = tmp_path / "generated", tmp_path / "classes"
+    generated.mkdir()
+    # Only brokerside/**: grpc-services has the health stubs already.
+    subprocess.run(["protoc", f"-I{ROOT / 'proto'}", f"--java_out={generated}",
+                    "--plugin=protoc-gen-grpc-java=/usr/bin/grpc_java_plugin", f"--grpc-java_out={generated}",
+                    "brokerside/v1/brokerside.proto"], check=True, timeout=60)
+    sources = [str(p) for p in generated.rglob("*.java")] + [str(p) for p in (java_dir / "src").rglob("*.java")]
+    subprocess.run(["javac", "--release", "17", "-nowarn", "-d", str(classes), "-cp", classpath, *sources],
+                   check=True, capture_output=True, timeout=300)
+    s, url = start(sidecar, brokers)
+    prefix = f"java:{os.getpid()}"
+    out = subprocess.run(["java", "-cp", f"{classes}:{classpath}", "dev.brokerside.smoke.Smoke", s.address, prefix],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert reply["delivery"].pop("stream_ended") is True  # the half-close ended the stream
+    check(reply, url, prefix, "java")
+    assert reply["binary_intact"] is True
+    assert reply["lease_exec"] == ["OK", "in a transaction"]
+    assert reply["bad_code"] == 3  # INVALID_ARGUMENT
+    assert "args" in reply["bad_details"], reply["bad_details"]
