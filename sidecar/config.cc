@@ -1,9 +1,11 @@
 #include "sidecar/config.h"
 
+#include <grp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -240,6 +242,28 @@ void read_listen(const config_section& s, listen_settings& out) {
   s.read("unix_socket", out.unix_socket);
   if (!out.unix_socket.empty() && out.unix_socket.front() != '/') {
     config_fail(s.path("unix_socket"), "must be an absolute path");
+  }
+  if (s.get("unix_socket_mode")) {
+    // Octal, as chmod takes it ("0660"); YAML would read 0660 as a number.
+    const auto text = s.scalar("unix_socket_mode");
+    std::uint32_t m = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m, 8);
+    if (ec != std::errc() || end != text.data() + text.size() || m > 0777 || text.empty()) {
+      config_fail(s.path("unix_socket_mode"), "'" + text + "' is not an octal mode like \"0660\"");
+    }
+    out.unix_socket_mode = m;
+  }
+  if (s.get("unix_socket_group")) {
+    const auto text = s.scalar("unix_socket_group");
+    std::uint32_t gid = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), gid);
+    if (ec == std::errc() && end == text.data() + text.size()) {
+      out.unix_socket_group = gid;
+    } else if (const ::group* g = ::getgrnam(text.c_str()); g != nullptr) {
+      out.unix_socket_group = g->gr_gid;
+    } else {
+      config_fail(s.path("unix_socket_group"), "'" + text + "' is neither a gid nor a known group");
+    }
   }
   if (out.grpc.empty() && out.unix_socket.empty()) {
     config_fail(s.path("grpc"), "empty, and no listen.unix_socket either: nothing to serve on");

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -16,9 +17,11 @@
 namespace brokerside::sidecar {
 
 struct listen_settings {
-  std::string grpc = "127.0.0.1:7300";   // host:port for gRPC; "" disables TCP
-  std::string unix_socket;               // also serve gRPC on this socket path
-  std::string admin = "127.0.0.1:7301";  // /healthz, /readyz, /metrics; "" disables
+  std::string grpc = "127.0.0.1:7300";             // host:port for gRPC; "" disables TCP
+  std::string unix_socket;                         // also serve gRPC on this socket path
+  std::uint32_t unix_socket_mode = 0660;           // its permissions: owner and group may connect
+  std::optional<std::uint32_t> unix_socket_group;  // its group (a gid); unset: the process's
+  std::string admin = "127.0.0.1:7301";            // /healthz, /readyz, /metrics; "" disables
 };
 
 struct server_settings {

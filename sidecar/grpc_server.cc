@@ -3,10 +3,14 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -54,6 +58,22 @@ void prepare_unix_socket(const std::string& path) {
 
 }  // namespace
 
+// Who may connect to the socket: its mode (default 0660) and group, set
+// once gRPC has made it (it is made with the umask's permissions).
+void grpc_server::restrict_unix_socket() {
+  const auto& path = config_.listen.unix_socket;
+  if (::chmod(path.c_str(), config_.listen.unix_socket_mode) != 0) {
+    throw startup_error("listen.unix_socket_mode: cannot chmod " + path + ": " +
+                        std::strerror(errno));
+  }
+  if (config_.listen.unix_socket_group &&
+      ::chown(path.c_str(), static_cast<uid_t>(-1), *config_.listen.unix_socket_group) != 0) {
+    throw startup_error("listen.unix_socket_group: cannot give " + path + " to group " +
+                        std::to_string(*config_.listen.unix_socket_group) + ": " +
+                        std::strerror(errno) + " (the process must be in that group)");
+  }
+}
+
 grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets)
     : config_(cfg),
       metrics_(m),
@@ -99,12 +119,17 @@ void grpc_server::start() {
   }
   builder.RegisterService(service_.get());
   builder.RegisterService(health_.get());
+  // The socket is made owner-only and opened up by restrict_unix_socket(),
+  // so no one else can connect in between.
+  const mode_t umask_before = ::umask(0177);
   server_ = builder.BuildAndStart();
+  ::umask(umask_before);
   if (!server_) {
     throw startup_error("listen: gRPC could not start on " + (config_.listen.grpc.empty()
                                                                   ? config_.listen.unix_socket
                                                                   : config_.listen.grpc));
   }
+  if (!config_.listen.unix_socket.empty()) restrict_unix_socket();
   health_->set("", true);
   // A target is SERVING only once its pool has reached it (target_set tells).
   for (const auto& target : config_.targets) {

@@ -61,6 +61,8 @@ class grpc_server {
                 std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0));
 
  private:
+  void restrict_unix_socket();
+
   const config& config_;                     // listeners and limits
   metrics& metrics_;                         // shared with the service
   std::unique_ptr<broker_service> service_;  // the Broker service

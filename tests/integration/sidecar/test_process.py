@@ -2,7 +2,9 @@
 the admin listener, logging, and one-line errors for bad input."""
 
 import json
+import os
 import socket
+import stat
 import time
 
 import grpc
@@ -148,6 +150,23 @@ def test_unix_socket_listener(sidecar, tmp_path):
     with grpc.insecure_channel(f"unix:{path}") as channel:
         reply = pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5)
         assert [t.name for t in reply.targets] == ["cache"]
+    # Owner and group only, by default, whatever the umask.
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+
+
+def test_unix_socket_mode_and_group_are_set_and_checked(sidecar, tmp_path):
+    path = tmp_path / "grpc.sock"
+    sidecar("--target", REDIS, f"--unix-socket={path}", "--listen.unix_socket_mode=0600",
+            "--listen.unix_socket_group=12345")  # (the tests run as root: any gid may be given)
+    st = os.stat(path)
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o600, 12345)
+    code, _, err = run_binary("--target", REDIS, f"--unix-socket={tmp_path / 'b.sock'}",
+                              "--listen.unix_socket_mode=rw", "--check-config")
+    assert code == 2 and err.strip() == \
+        'brokerside: configuration: listen.unix_socket_mode: \'rw\' is not an octal mode like "0660"'
+    code, _, err = run_binary("--target", REDIS, f"--unix-socket={tmp_path / 'b.sock'}",
+                              "--listen.unix_socket_group=no-such-group-here", "--check-config")
+    assert code == 2 and "listen.unix_socket_group: 'no-such-group-here' is neither a gid nor a known group" in err
 
 
 def test_probe_exit_codes(sidecar):
