@@ -4,7 +4,9 @@
 #
 #   podman build --format docker -t brokerside .   (or docker build; podman's
 #   default OCI format silently drops the HEALTHCHECK)
-#   podman run -p 7300:7300 brokerside --target cache=redis://redis:6379
+#   podman run -p 7300:7300 brokerside                (listens on 0.0.0.0:7300, 7301)
+#   podman run -p 7300:7300 brokerside --listen=0.0.0.0:7300 --target cache=redis://redis:6379
+#   (arguments replace the default ones, listeners included)
 
 FROM debian:bookworm AS build
 WORKDIR /src
@@ -31,8 +33,11 @@ RUN apt-get update \
 COPY --from=build /build/sidecar/brokerside /usr/local/bin/brokerside
 USER 10001:10001
 EXPOSE 7300 7301
-# Listen on all interfaces inside the container; the admin port serves
-# /healthz, /readyz and /metrics to the kubelet and Prometheus.
-ENTRYPOINT ["/usr/local/bin/brokerside", "--listen=0.0.0.0:7300", "--admin=0.0.0.0:7301"]
+# The arguments are CMD, not ENTRYPOINT, so that Kubernetes `args` (e.g.
+# --config=...) replace them and a configuration file's listeners hold
+# (flags override the file). By default: all interfaces inside the
+# container; the admin port serves /healthz, /readyz and /metrics.
+ENTRYPOINT ["/usr/local/bin/brokerside"]
+CMD ["--listen=0.0.0.0:7300", "--admin=0.0.0.0:7301"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/brokerside", "--probe=127.0.0.1:7300"]

@@ -118,3 +118,5 @@ export GOBIN="$root/.cache/gobin"
 [[ -x $GOBIN/protoc-gen-go ]] || run go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.31.0
 [[ -x $GOBIN/protoc-gen-go-grpc ]] || run go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 (cd "$root/tests/clients/go" && run go mod download)
+# kustomize, pinned, from the Go module proxy: renders deploy/'s overlays.
+[[ "$("$GOBIN/kustomize" version 2>/dev/null)" == v5.8.1 ]] || run go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
