@@ -270,6 +270,16 @@ void read_listen(const config_section& s, listen_settings& out) {
   }
   s.read("admin", out.admin);
   if (!out.admin.empty()) check_host_port(s.path("admin"), out.admin);
+  const auto tls = s.child("tls");
+  tls.read("cert_file", out.tls.cert_file);
+  tls.read("key_file", out.tls.key_file);
+  tls.read("client_ca_file", out.tls.client_ca_file);
+  tls.read("reload_interval", out.tls.reload_interval);
+  tls.done();
+  if (auto why = check_server_tls(out.tls, s.path("tls")); !why.empty()) {
+    const auto colon = why.find(": ");
+    config_fail(why.substr(0, colon), why.substr(colon + 2));
+  }
   s.done();
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/server_tls.h"
 #include "sidecar/target_settings.h"
 
 namespace brokerside::sidecar {
@@ -22,6 +23,7 @@ struct listen_settings {
   std::uint32_t unix_socket_mode = 0660;           // its permissions: owner and group may connect
   std::optional<std::uint32_t> unix_socket_group;  // its group (a gid); unset: the process's
   std::string admin = "127.0.0.1:7301";            // /healthz, /readyz, /metrics; "" disables
+  server_tls_settings tls;                         // TLS (mTLS) on the grpc TCP listener
 };
 
 struct server_settings {

@@ -16,6 +16,7 @@
 
 #include "sidecar/broker_service.h"
 #include "sidecar/health_service.h"
+#include "sidecar/server_tls.h"
 #include "sidecar/units.h"
 
 namespace brokerside::sidecar {
@@ -110,7 +111,7 @@ void grpc_server::start() {
 
   if (!config_.listen.grpc.empty()) {
     check_tcp_bindable(config_.listen.grpc);
-    builder.AddListeningPort(config_.listen.grpc, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(config_.listen.grpc, server_credentials(config_.listen.tls), &port_);
   }
   if (!config_.listen.unix_socket.empty()) {
     prepare_unix_socket(config_.listen.unix_socket);

@@ -61,7 +61,8 @@ BINARY = os.environ.get("BROKERSIDE_BIN", str(ROOT / "build" / "sidecar" / "brok
 class Sidecar:
     """A brokerside process on free loopback ports; stderr captured."""
 
-    def __init__(self, args, tmp_path):
+    def __init__(self, args, tmp_path, credentials=None):
+        self.credentials = credentials  # the listener's TLS, as a client must speak it
         self.port = free_port()
         self.admin_port = free_port()
         self.stderr_path = tmp_path / f"brokerside-{self.port}.log"
@@ -82,7 +83,7 @@ class Sidecar:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"brokerside exited {self.proc.returncode}: {self.log()}")
             try:
-                with grpc.insecure_channel(self.address) as channel:
+                with self.channel() as channel:
                     stub = health_pb2_grpc.HealthStub(channel)
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -93,6 +94,8 @@ class Sidecar:
         raise RuntimeError("brokerside did not become SERVING")
 
     def channel(self):
+        if self.credentials is not None:
+            return grpc.secure_channel(self.address, self.credentials)
         return grpc.insecure_channel(self.address)
 
     def terminate(self):
@@ -116,8 +119,8 @@ class Sidecar:
 def sidecar(tmp_path):
     started = []
 
-    def start(*args):
-        s = Sidecar(list(args), tmp_path)
+    def start(*args, credentials=None):
+        s = Sidecar(list(args), tmp_path, credentials)
         started.append(s)
         return s
 

@@ -31,6 +31,10 @@ def make_certificates(directory):
     (directory / "server.key").chmod(0o644)
 
 
+class PortTaken(RuntimeError):
+    """A broker could not bind a port free_port() had found free."""
+
+
 class OwnProcess:
     """A broker that is one process of ours, `self.proc`: kill9() kills it
     (-9) and waits; close() does so if it still runs."""
@@ -255,21 +259,45 @@ class OwnKafka(OwnProcess):
     def __init__(self, tmp_path, sasl_users=None, version="4.4"):
         self.dir = tmp_path / "kafka"
         (self.dir / "logs").mkdir(parents=True)
-        self.port, self.controller = free_port(), free_port()
-        self.sasl_port = free_port() if sasl_users else None
+        self.sasl_users = sasl_users
+        self.pick_ports()
         classpath = (ROOT / ".cache" / "kafka" / ("classpath.txt" if version == "4.4" else
                                                    f"classpath-{version}.txt")).read_text().strip()
         self.java = ["java", "-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", "-cp", classpath,
                      f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
                      f"-Dkafka.logs.dir={self.dir / 'logs'}"]
-        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
-        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-        extra = []
         if sasl_users:
             make_certificates(self.dir)
             # Kafka reads a PEM keystore as the key then its certificate chain.
             (self.dir / "keystore.pem").write_text((self.dir / "server.key").read_text() +
                                                    (self.dir / "server.pem").read_text())
+        self.write_properties()
+        (self.dir / "log4j2.properties").write_text("\n".join([
+            "rootLogger.level=INFO", "rootLogger.appenderRef.file.ref=file", "appender.file.type=File",
+            "appender.file.name=file", "appender.file.fileName=${sys:kafka.logs.dir}/server.log",
+            "appender.file.layout.type=PatternLayout", "appender.file.layout.pattern=[%d] %p %m (%c)%n", ""]))
+        cluster = "-"
+        while cluster.startswith("-"):  # (Kafka refuses ids that look like options)
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        users = []
+        for user, password in (sasl_users or {}).items():
+            users += ["--add-scram", f'SCRAM-SHA-512=[name="{user}",password="{password}"]']
+        subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c",
+                        str(self.dir / "server.properties"), *users], check=True, capture_output=True, timeout=120)
+        self.proc = None
+        self.started = False
+
+    def pick_ports(self):
+        self.port, self.controller = free_port(), free_port()
+        self.sasl_port = free_port() if self.sasl_users else None
+        self.url = f"kafka://127.0.0.1:{self.port}"
+
+    def write_properties(self):
+        sasl_users = self.sasl_users
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        extra = []
+        if sasl_users:
             listeners.append(f"SASL_SSL://127.0.0.1:{self.sasl_port}")
             protocols += ",SASL_SSL:SASL_SSL"
             plain_users = " ".join(f'user_{u}="{p}"' for u, p in sasl_users.items())
@@ -292,24 +320,22 @@ class OwnKafka(OwnProcess):
             # Restarted after a kill -9, the broker registers again only once
             # the controller has fenced its old self (9 s by default).
             "broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=500", *extra, ""]))
-        (self.dir / "log4j2.properties").write_text("\n".join([
-            "rootLogger.level=INFO", "rootLogger.appenderRef.file.ref=file", "appender.file.type=File",
-            "appender.file.name=file", "appender.file.fileName=${sys:kafka.logs.dir}/server.log",
-            "appender.file.layout.type=PatternLayout", "appender.file.layout.pattern=[%d] %p %m (%c)%n", ""]))
-        cluster = "-"
-        while cluster.startswith("-"):  # (Kafka refuses ids that look like options)
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        users = []
-        for user, password in (sasl_users or {}).items():
-            users += ["--add-scram", f'SCRAM-SHA-512=[name="{user}",password="{password}"]']
-        subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c",
-                        str(self.dir / "server.properties"), *users], check=True, capture_output=True, timeout=120)
-        self.proc = None
-        self.url = f"kafka://127.0.0.1:{self.port}"
 
     def start(self, timeout=90):
         """Starts it (again); returns once it says it started, noting when
-        in `accepted_at`."""
+        in `accepted_at`. A first start whose ports another process took
+        between free_port() and the bind is tried again on new ones (a
+        restart keeps its ports: clients know them)."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if self.started or attempt == 2:
+                    raise
+                self.pick_ports()
+                self.write_properties()
+
+    def _start(self, timeout):
         log = self.dir / "logs" / "server.log"
         seen = log.stat().st_size if log.exists() else 0
         out = open(self.dir / "stdout.log", "ab")
@@ -322,10 +348,17 @@ class OwnKafka(OwnProcess):
                     f.seek(seen)
                     if b"Kafka Server started" in f.read():
                         self.accepted_at = time.monotonic()
+                        self.started = True
                         return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
         self.close()
+        if log.exists():
+            with open(log, "rb") as f:
+                f.seek(seen)
+                taken = b"Address already in use" in f.read()
+            if taken:
+                raise PortTaken(f"kafka: a port was taken before it bound (see {log})")
         raise RuntimeError(f"kafka did not start (see {log})")
 

@@ -169,7 +169,8 @@ TEST(config, every_error_names_its_setting) {
       {"listen: [1]", "listen: must be a mapping"},
       {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, targets, readiness)"},
       {"listen: {grpcc: x}",
-       "listen.grpcc: unknown setting (known here: grpc, unix_socket, admin)"},
+       "listen.grpcc: unknown setting (known here: grpc, unix_socket, unix_socket_mode, "
+       "unix_socket_group, admin, tls)"},
       {"listen: {grpc: nope}", "listen.grpc: 'nope' is not host:port (e.g. 127.0.0.1:7300)"},
       {"listen: {grpc: 'h:99999'}", "listen.grpc: 'h:99999' is not host:port"},
       {"listen: {admin: ':1'}", "listen.admin: ':1' is not host:port"},

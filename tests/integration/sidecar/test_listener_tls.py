@@ -1,0 +1,139 @@
+"""TLS on the gRPC listener: the server's certificate from files, a client CA
+that makes it mutual (a client without a certificate it signed is refused at
+the handshake, a plaintext client too), and a rotation of the files taken up
+by new connections within the reload interval while an open stream goes on.
+Bad files stop startup with one line naming the setting."""
+
+import shutil
+import subprocess
+import threading
+
+import grpc
+import pytest
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import run_binary, wait_for
+
+KEY = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+
+
+def openssl(directory, command):
+    subprocess.run(command.split(), cwd=directory, check=True, capture_output=True)
+
+
+def sign(directory, name, subject, extension):
+    (directory / f"{name}.ext").write_text(extension)
+    openssl(directory, f"openssl req {KEY} -keyout {name}.key -out {name}.csr -subj {subject}")
+    openssl(directory, f"openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+                       f"-extfile {name}.ext -out {name}.pem")
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A CA; two server certificates for localhost (the second replaces the
+    first in a rotation); a client certificate with a SPIFFE ID."""
+    openssl(tmp_path, f"openssl req -x509 {KEY} -keyout ca.key -out ca.pem -days 1 -subj /CN=brokerside-test-ca")
+    san = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+    sign(tmp_path, "server-a", "/CN=server-a", san)
+    sign(tmp_path, "server-b", "/CN=server-b", san)
+    sign(tmp_path, "client", "/CN=orders", "subjectAltName=URI:spiffe://test/ns/orders/sa/app")
+    (tmp_path / "other").mkdir()
+    openssl(tmp_path / "other", f"openssl req -x509 {KEY} -keyout ca.key -out ca.pem -days 1 -subj /CN=other-ca")
+    # The files the sidecar watches start as server-a's.
+    shutil.copy(tmp_path / "server-a.pem", tmp_path / "tls.crt")
+    shutil.copy(tmp_path / "server-a.key", tmp_path / "tls.key")
+    return tmp_path
+
+
+def credentials(pki, client=True):
+    read = lambda name: (pki / name).read_bytes()
+    if client:
+        return grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
+    return grpc.ssl_channel_credentials(read("ca.pem"))
+
+
+def tls_args(pki, *extra):
+    return ["--target", "cache=redis://127.0.0.1:1", f"--listen.tls.cert_file={pki / 'tls.crt'}",
+            f"--listen.tls.key_file={pki / 'tls.key'}", f"--listen.tls.client_ca_file={pki / 'ca.pem'}",
+            "--listen.tls.reload_interval=1s", *extra]
+
+
+def served_certificate_subject(port):
+    """The subject CN of the certificate the listener presents now, from a
+    fresh handshake by openssl s_client (it shows the server's certificate
+    even when the server then refuses it for want of a client certificate)."""
+    hello = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost"],
+                           input=b"", capture_output=True, timeout=10).stdout
+    text = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=hello,
+                          capture_output=True, timeout=10).stdout.decode()
+    return text.strip().rsplit("=", 1)[-1].strip()
+
+
+def test_mutual_tls_admits_only_clients_the_ca_signed(sidecar, pki):
+    s = sidecar(*tls_args(pki), credentials=credentials(pki))
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        reply = pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5)
+        assert [t.name for t in reply.targets] == ["cache"]
+    for refused in (grpc.insecure_channel(s.address),
+                    grpc.secure_channel(s.address, credentials(pki, client=False)),
+                    grpc.secure_channel(s.address, grpc.ssl_channel_credentials(
+                        (pki / "ca.pem").read_bytes(), (pki / "other" / "ca.key").read_bytes(),
+                        (pki / "other" / "ca.pem").read_bytes()))):
+        with refused as channel, pytest.raises(grpc.RpcError) as e:
+            pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=3)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_without_a_client_ca_serves_any_client(sidecar, pki):
+    args = [a for a in tls_args(pki) if "client_ca_file" not in a]
+    s = sidecar(*args, credentials=credentials(pki, client=False))
+    with grpc.secure_channel(s.address, credentials(pki, client=False)) as channel:
+        assert pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5).targets
+
+
+def test_a_rotation_reaches_new_connections_and_open_streams_go_on(sidecar, pki):
+    s = sidecar(*tls_args(pki), credentials=credentials(pki))
+    assert served_certificate_subject(s.port) == "server-a"
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        stub = pb_grpc.BrokerStub(channel)
+        requests, outcomes, ids = [], [], iter(range(1, 1000))
+        ready = threading.Event()
+
+        def send():
+            yield pb.SendStreamRequest(id=next(ids), send=pb.SendRequest(
+                target="cache", command=pb.Command(args=[b"PING"])))
+            ready.wait(30)
+            yield pb.SendStreamRequest(id=next(ids), send=pb.SendRequest(
+                target="cache", command=pb.Command(args=[b"PING"])))
+
+        stream = stub.SendStream(send(), timeout=60)
+        outcomes.append(next(stream))  # (the target is unreachable: an outcome, not a stream error)
+        # Kubernetes swaps a mounted Secret's files in place.
+        shutil.copy(pki / "server-b.pem", pki / "tls.crt.new")
+        shutil.copy(pki / "server-b.key", pki / "tls.key.new")
+        (pki / "tls.crt.new").rename(pki / "tls.crt")
+        (pki / "tls.key.new").rename(pki / "tls.key")
+        assert wait_for(lambda: served_certificate_subject(s.port) == "server-b", timeout=10)
+        ready.set()
+        outcomes.append(next(stream))
+        assert [o.id for o in outcomes] == [1, 2]
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        assert pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5).targets
+
+
+def test_bad_tls_files_stop_startup_naming_the_setting(pki):
+    cases = [
+        (["--listen.tls.cert_file=/nonexistent.pem", f"--listen.tls.key_file={pki / 'tls.key'}"],
+         "listen.tls.cert_file: cannot use /nonexistent.pem"),
+        ([f"--listen.tls.cert_file={pki / 'server-a.pem'}", f"--listen.tls.key_file={pki / 'server-b.key'}"],
+         f"listen.tls.key_file: {pki / 'server-b.key'} is not the key of {pki / 'server-a.pem'}"),
+        ([f"--listen.tls.cert_file={pki / 'server-a.pem'}"], "listen.tls.key_file: required with cert_file"),
+        ([f"--listen.tls.client_ca_file={pki / 'ca.pem'}"], "listen.tls.cert_file: required with"),
+        ([f"--listen.tls.cert_file={pki / 'server-a.pem'}", f"--listen.tls.key_file={pki / 'server-a.key'}",
+          f"--listen.tls.client_ca_file={pki / 'client.ext'}"], "listen.tls.client_ca_file: cannot use"),
+    ]
+    for args, expected in cases:
+        code, _, err = run_binary("--target", "cache=redis://127.0.0.1:1", *args, "--check-config")
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and expected in err, (expected, err)
