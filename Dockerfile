@@ -1,8 +1,10 @@
 # brokerside image: built with Debian bookworm's packages only (the same
-# scripts/deps.sh a developer machine uses), run as a non-root user from a
-# slim runtime stage.
+# scripts/deps.sh a developer machine uses); the runtime stage is `scratch`
+# holding the binary, exactly the shared objects it links, the CA bundle and
+# a passwd entry for uid 10001 — no shell, no package manager.
 #
-#   podman build --format docker -t brokerside .   (or docker build; podman's
+#   scripts/image.sh                                 (builds and smoke-tests it)
+#   podman build --format docker -t brokerside .     (or docker build; podman's
 #   default OCI format silently drops the HEALTHCHECK)
 #   podman run -p 7300:7300 brokerside                (listens on 0.0.0.0:7300, 7301)
 #   podman run -p 7300:7300 brokerside --listen=0.0.0.0:7300 --target cache=redis://redis:6379
@@ -20,17 +22,19 @@ COPY sidecar sidecar
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBROKERSIDE_TESTS=OFF \
  && ninja -C /build brokerside \
  && strip /build/sidecar/brokerside
+# The runtime's whole file system: what the binary links (the loader
+# included), resolved through symlinks, and nothing else.
+RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs \
+ && cp /build/sidecar/brokerside /rootfs/usr/local/bin/ \
+ && ldd /build/sidecar/brokerside \
+      | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' \
+      | xargs -I{} cp --parents -L {} /rootfs \
+ && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
+ && echo 'brokerside:x:10001:10001:brokerside:/nonexistent:/nonexistent' >/rootfs/etc/passwd \
+ && echo 'brokerside:x:10001:' >/rootfs/etc/group
 
-FROM debian:bookworm-slim
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libjemalloc2 librdkafka1 \
-      ca-certificates \
- && apt-get clean \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 brokerside \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin brokerside
-COPY --from=build /build/sidecar/brokerside /usr/local/bin/brokerside
+FROM scratch
+COPY --from=build /rootfs /
 USER 10001:10001
 EXPOSE 7300 7301
 # The arguments are CMD, not ENTRYPOINT, so that Kubernetes `args` (e.g.
