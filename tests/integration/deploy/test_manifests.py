@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from conftest import run_binary
+from own_brokers import make_certificates
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE = ROOT / ".cache" / "gobin" / "kustomize"
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
-OVERLAYS = ["sidecar", "daemonset"]
+OVERLAYS = ["sidecar", "daemonset", "daemonset-tcp"]
 IMAGE = "registry.example.com/brokerside:0.1.0"
 
 
@@ -100,6 +101,17 @@ def test_the_embedded_configuration_is_valid_and_the_probes_use_its_listeners(re
             secret = tmp_path / "secret"
             secret.write_text("test-password\n")
             target["password_file"] = str(secret)
+    if "tls" in config["listen"]:
+        # Mounted from a Secret, readable by the process's group.
+        tls = config["listen"]["tls"]
+        tls_dir = str(Path(tls["cert_file"]).parent)
+        tls_mount = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == tls_dir)
+        assert next(v for v in spec["volumes"] if v["name"] == tls_mount["name"])["secret"]
+        assert spec["securityContext"]["fsGroup"] == sidecar["securityContext"]["runAsGroup"]
+        assert tls["client_ca_file"], "TCP on a shared node needs client certificates"
+        make_certificates(tmp_path)
+        tls.update(cert_file=str(tmp_path / "server.pem"), key_file=str(tmp_path / "server.key"),
+                   client_ca_file=str(tmp_path / "ca.pem"))
     if "unix_socket" in config["listen"]:
         socket_dir = str(Path(config["listen"]["unix_socket"]).parent)
         socket_mount = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == socket_dir)
@@ -203,3 +215,20 @@ def test_the_podmonitor_finds_both_forms_pods_at_their_admin_port(rendered):
         assert selector.items() <= template["metadata"]["labels"].items(), overlay
         assert endpoint["port"] in {p["name"] for p in brokerside_container(template["spec"])["ports"]}
         assert endpoint["path"] == template["metadata"]["annotations"]["prometheus.io/path"]
+
+
+def test_the_tcp_form_keeps_calls_on_their_node_behind_mutual_tls(rendered):
+    docs = rendered["daemonset-tcp"][1]
+    service = next(d for d in docs if d["kind"] == "Service")
+    daemonset = workload(docs)
+    template = daemonset["spec"]["template"]
+    assert service["spec"]["internalTrafficPolicy"] == "Local"
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    [port] = service["spec"]["ports"]
+    container = brokerside_container(template["spec"])
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["brokerside.yaml"])
+    assert config["listen"]["grpc"] == f"0.0.0.0:{port['port']}"
+    assert config["listen"]["tls"]["client_ca_file"]
+    # No gRPC probe: the kubelet's would speak plaintext to a TLS port.
+    assert not any("grpc" in container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
