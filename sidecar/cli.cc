@@ -62,6 +62,11 @@ brokerside serves pooled broker connections over gRPC (brokerside.v1.Broker).
   --probe[=HOST:PORT]       ask a running sidecar's gRPC health service; exit 0 if
                             SERVING (default address: the configured listener)
   --probe-service NAME      with --probe: check this target instead of the sidecar
+  --probe-ca FILE           with --probe: speak TLS, verifying the server with this CA
+  --probe-cert FILE         with --probe-ca: present this client certificate (mTLS)
+  --probe-key FILE          with --probe-cert: its private key
+  --probe-server-name NAME  with --probe-ca: the name to expect in the server's
+                            certificate (default: the address's host)
   -h, --help                this text
   --version                 print the version
 )";
@@ -104,7 +109,8 @@ cli_options parse_cli(int argc, const char* const* argv) {
       continue;
     }
     const bool known = name == "config" || name == "probe-service" || name == "target" ||
-                       name.find('.') != std::string::npos ||
+                       name == "probe-ca" || name == "probe-cert" || name == "probe-key" ||
+                       name == "probe-server-name" || name.find('.') != std::string::npos ||
                        std::any_of(std::begin(aliases), std::end(aliases),
                                    [&](const alias& a) { return a.flag == name; });
     if (!known) throw config_error("unknown flag --" + name + " (see --help)");
@@ -116,6 +122,14 @@ cli_options parse_cli(int argc, const char* const* argv) {
       out.config_path = *value;
     } else if (name == "probe-service") {
       out.probe_service = *value;
+    } else if (name == "probe-ca") {
+      out.probe_tls.ca_file = *value;
+    } else if (name == "probe-cert") {
+      out.probe_tls.cert_file = *value;
+    } else if (name == "probe-key") {
+      out.probe_tls.key_file = *value;
+    } else if (name == "probe-server-name") {
+      out.probe_tls.server_name = *value;
     } else if (name == "target") {
       const auto eq = value->find('=');
       if (eq == std::string::npos || eq == 0) {

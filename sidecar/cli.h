@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sidecar/config.h"
+#include "sidecar/probe.h"
 
 namespace brokerside::sidecar {
 
@@ -18,6 +19,7 @@ struct cli_options {
   std::vector<setting_override> overrides;  // --a.b.c=value, --target, --listen, ...
   std::string probe_address;                // --probe[=host:port]
   std::string probe_service;                // --probe-service: health service name
+  probe_tls_settings probe_tls;             // --probe-ca, --probe-cert, --probe-key, ...
 };
 
 // Parses argv. Throws config_error naming the flag on bad usage.

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       if (address.rfind("0.0.0.0:", 0) == 0) address = "127.0.0.1" + address.substr(7);
       if (address.rfind("[::]:", 0) == 0) address = "[::1]" + address.substr(4);
       if (address.empty()) address = "unix:" + cfg.listen.unix_socket;
-      return bs::probe(address, cli.probe_service);
+      return bs::probe(address, cli.probe_service, cli.probe_tls);
     }
     default:
       return serve(cfg);

@@ -3,13 +3,44 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <utility>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace brokerside::sidecar {
 
-int probe(const std::string& address, const std::string& service) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+}  // namespace
+
+int probe(const std::string& address, const std::string& service, const probe_tls_settings& tls) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments arguments;
+  if (!tls.ca_file.empty()) {
+    grpc::SslCredentialsOptions options;
+    const std::pair<const std::string*, std::string*> files[] = {
+        {&tls.ca_file, &options.pem_root_certs},
+        {&tls.cert_file, &options.pem_cert_chain},
+        {&tls.key_file, &options.pem_private_key}};
+    for (const auto& [path, into] : files) {
+      if (!path->empty() && !read_file(*path, *into)) {
+        std::fprintf(stderr, "brokerside: --probe: cannot read %s\n", path->c_str());
+        return 1;
+      }
+    }
+    credentials = grpc::SslCredentials(options);
+    if (!tls.server_name.empty()) arguments.SetSslTargetNameOverride(tls.server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(address, credentials, arguments);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));

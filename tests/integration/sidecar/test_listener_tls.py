@@ -85,6 +85,23 @@ def test_mutual_tls_admits_only_clients_the_ca_signed(sidecar, pki):
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+def test_the_probe_speaks_tls_with_a_client_certificate(sidecar, pki):
+    s = sidecar(*tls_args(pki), credentials=credentials(pki))
+    tls = ["--probe-ca", str(pki / "ca.pem"), "--probe-cert", str(pki / "client.pem"),
+           "--probe-key", str(pki / "client.key")]
+    code, out, _ = run_binary(f"--probe={s.address}", *tls)
+    assert code == 0 and "SERVING" in out
+    # The certificate names localhost and 127.0.0.1: another name is refused.
+    code, _, err = run_binary(f"--probe={s.address}", *tls, "--probe-server-name", "elsewhere.example")
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = run_binary(f"--probe={s.address}", "--probe-ca", str(pki / "ca.pem"))  # no client certificate
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = run_binary(f"--probe={s.address}")  # plaintext
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = run_binary(f"--probe={s.address}", "--probe-ca", str(pki / "missing.pem"))
+    assert code == 1 and "cannot read" in err and str(pki / "missing.pem") in err
+
+
 def test_tls_without_a_client_ca_serves_any_client(sidecar, pki):
     args = [a for a in tls_args(pki) if "client_ca_file" not in a]
     s = sidecar(*args, credentials=credentials(pki, client=False))
