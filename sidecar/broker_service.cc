@@ -35,7 +35,7 @@ grpc::Status broker_service::admission() const {
 }
 
 broker_service::broker_service(const target_set& targets, metrics& m)
-    : targets_(targets), metrics_(m), calls_(targets) {}
+    : targets_(targets), metrics_(m), auth_(targets.configuration()), calls_(targets, auth_) {}
 
 void broker_service::begin_drain() {
   draining_ = true;
@@ -68,8 +68,12 @@ grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* cont
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    return finish(context, rpc_method::send, status);
+  }
   auto* reactor = context->DefaultReactor();
-  calls_.run(*request, *response, deadline_of(*context), [this, reactor](grpc::Status status) {
+  calls_.run(*request, *response, deadline_of(*context), who, [this, reactor](grpc::Status status) {
     metrics_.count_call(rpc_method::send, status.error_code());
     reactor->Finish(status);
   });
@@ -82,7 +86,12 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  return new send_stream_reactor(calls_, metrics_, deadline_of(*context));
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    metrics_.count_call(rpc_method::send_stream, status.error_code());
+    return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
+  }
+  return new send_stream_reactor(calls_, metrics_, deadline_of(*context), std::move(who));
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
@@ -91,12 +100,19 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
     metrics_.count_call(rpc_method::recv, status.error_code());
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    metrics_.count_call(rpc_method::recv, status.error_code());
+    return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
+  }
   return new recv_reactor(
-      [this](const v1::Subscribe& subscribe, target_set::entry& out) {
+      [this, who](const v1::Subscribe& subscribe, target_set::entry& out) {
         // A stream opened before the drain may subscribe after it began.
         if (auto status = admission(); !status.ok()) return status;
         target_set::entry target;
         if (auto status = calls_.find_target(subscribe.target(), target); !status.ok())
+          return status;
+        if (auto status = auth_.authorize(*target.config, call_kind::recv, who); !status.ok())
           return status;
         if (!target.pool || !target.operations) return adapter_missing(target);
         if (auto status = target.operations->check_subscribe(subscribe); !status.ok()) {
@@ -117,8 +133,15 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
                                                   const v1::AcquireRequest* request,
                                                   v1::AcquireResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::acquire, status);
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    return finish(context, rpc_method::acquire, status);
+  }
   target_set::entry target;
   if (auto status = calls_.find_target(request->target(), target); !status.ok()) {
+    return finish(context, rpc_method::acquire, status);
+  }
+  if (auto status = auth_.authorize(*target.config, call_kind::acquire, who); !status.ok()) {
     return finish(context, rpc_method::acquire, status);
   }
   if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
@@ -151,6 +174,10 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* broker_service::Renew(grpc::CallbackServerContext* context,
                                                 const v1::RenewRequest* request,
                                                 v1::RenewResponse* response) {
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    return finish(context, rpc_method::renew, status);
+  }
   const auto found = targets_.find_lease(request->lease());
   if (!found) {
     return finish(context, rpc_method::renew,
@@ -181,6 +208,10 @@ grpc::ServerUnaryReactor* broker_service::Renew(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* broker_service::Release(grpc::CallbackServerContext* context,
                                                   const v1::ReleaseRequest* request,
                                                   v1::ReleaseResponse*) {
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    return finish(context, rpc_method::release, status);
+  }
   const auto found = targets_.find_lease(request->lease());
   if (!found) {
     return finish(context, rpc_method::release,
@@ -201,6 +232,10 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
                                                 const v1::StatsRequest* request,
                                                 v1::StatsResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::stats, status);
+  std::string who;
+  if (auto status = auth_.identify(*context, who); !status.ok()) {
+    return finish(context, rpc_method::stats, status);
+  }
   if (!request->target().empty()) {
     target_set::entry target;
     if (auto status = calls_.find_target(request->target(), target); !status.ok()) {

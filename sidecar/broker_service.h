@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/caller_auth.h"
 #include "sidecar/metrics.h"
 #include "sidecar/recv_registry.h"
 #include "sidecar/send_call.h"
@@ -72,6 +73,7 @@ class broker_service final : public v1::Broker::CallbackService {
 
   const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
+  caller_auth auth_;                   // who calls, and whether they may
   send_call calls_;                    // Send and SendStream operations
   std::atomic<bool> draining_{false};  // set by begin_drain()
   recv_registry recv_streams_;         // open Recv streams, which a drain ends

@@ -9,10 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "protocol/tls.h"
 #include "sidecar/adapter_registry.h"
+#include "sidecar/caller_auth.h"
 #include "sidecar/config_section.h"
 #include "sidecar/units.h"
 
@@ -186,6 +188,21 @@ target_settings read_target(const config_section& s, const std::string& name,
   read_retry(s.child("retry"), target.retry);
   read_breaker(s.child("breaker"), target.breaker);
   read_lease(s.child("lease"), target.lease);
+  const auto allow = s.child("allow");
+  if (allow.present()) {
+    const std::pair<const char*, std::optional<std::vector<std::string>>*> kinds[] = {
+        {"send", &target.allow_send},
+        {"recv", &target.allow_recv},
+        {"acquire", &target.allow_acquire}};
+    for (const auto& [key, into] : kinds) {
+      if (!allow.get(key)) continue;
+      *into = allow.strings(key);
+      for (const auto& pattern : **into) {
+        if (pattern.empty()) config_fail(allow.path(key), "an empty caller pattern");
+      }
+    }
+    allow.done();
+  }
   if (target.adapter->read_options) target.options = target.adapter->read_options(s, target);
   s.done();
   return target;
@@ -283,6 +300,19 @@ void read_listen(const config_section& s, listen_settings& out) {
   s.done();
 }
 
+void read_auth(const config_section& s, auth_settings& out) {
+  s.read("tokens_file", out.tokens_file);
+  s.done();
+  if (out.tokens_file.empty()) return;
+  std::ifstream in(out.tokens_file, std::ios::binary);
+  if (!in) config_fail(s.path("tokens_file"), "cannot read " + out.tokens_file);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::vector<token_entry> tokens;
+  if (auto why = parse_tokens(text, tokens); !why.empty()) {
+    config_fail(s.path("tokens_file"), out.tokens_file + ", " + why);
+  }
+}
+
 void read_server(const config_section& s, server_settings& out) {
   s.read("threads", out.threads);
   if (out.threads > 1024) config_fail(s.path("threads"), "must be at most 1024");
@@ -355,6 +385,7 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
   try {
     const config_section top(root, "");
     read_listen(top.child("listen"), out.listen);
+    read_auth(top.child("auth"), out.auth);
     read_server(top.child("server"), out.server);
     read_log(top.child("log"), out.log);
     const auto targets = top.child("targets");

@@ -49,8 +49,16 @@ struct readiness_settings {
   std::vector<std::string> required_targets;  // /readyz waits for these
 };
 
+// Who calls (sidecar/caller_auth.h).
+struct auth_settings {
+  // "NAME sha256:HEX" lines; a caller sends "authorization: Bearer TOKEN".
+  // Re-read when it changes. Empty: no tokens.
+  std::string tokens_file;
+};
+
 struct config {
   listen_settings listen;
+  auth_settings auth;
   server_settings server;
   log_settings log;
   readiness_settings readiness;

@@ -70,9 +70,13 @@ grpc::Status send_call::find_target(const std::string& name, target_set::entry& 
 }
 
 void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
-                    pool::time_point deadline, std::function<void(grpc::Status)> done) const {
+                    pool::time_point deadline, const std::string& who,
+                    std::function<void(grpc::Status)> done) const {
   target_set::entry target;
   if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
+  if (auto status = auth_.authorize(*target.config, call_kind::send, who); !status.ok()) {
+    return done(status);
+  }
   if (auto status = check_operation(request); !status.ok()) return done(status);
   if (!target.pool || !target.operations) return done(adapter_missing(target));
   const bool leased = !request.lease().empty();

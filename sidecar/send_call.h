@@ -10,21 +10,22 @@
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "pool/time.h"
+#include "sidecar/caller_auth.h"
 #include "sidecar/target_set.h"
 
 namespace brokerside::sidecar {
 
 class send_call {
  public:
-  // `targets` must outlive this.
-  explicit send_call(const target_set& targets) : targets_(targets) {}
+  // `targets` and `auth` must outlive this.
+  send_call(const target_set& targets, const caller_auth& auth) : targets_(targets), auth_(auth) {}
 
-  // Runs `request` until `deadline`. Completion: done(status) exactly once,
-  // maybe before this returns, with `response` filled on OK. Cancellation:
-  // none; the deadline bounds it. The caller keeps request and response
-  // alive until done.
+  // Runs `request` for the caller `who` (caller_auth::identify) until
+  // `deadline`. Completion: done(status) exactly once, maybe before this
+  // returns, with `response` filled on OK. Cancellation: none; the deadline
+  // bounds it. The caller keeps request and response alive until done.
   void run(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,
-           std::function<void(grpc::Status)> done) const;
+           const std::string& who, std::function<void(grpc::Status)> done) const;
 
   // The target named `name`, or the status its absence earns (also for
   // Recv, Acquire and Stats).
@@ -32,6 +33,7 @@ class send_call {
 
  private:
   const target_set& targets_;  // immutable after startup
+  const caller_auth& auth_;    // who may send where
 };
 
 // The status of an operation on a target whose adapter this build lacks.

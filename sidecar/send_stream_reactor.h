@@ -33,7 +33,9 @@ class send_stream_reactor final
   static constexpr std::size_t max_coalesced_bytes = 1 << 20;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline);
+  // `who` is the caller (caller_auth::identify), for every operation.
+  send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline,
+                      std::string who);
   ~send_stream_reactor() override;
 
   void OnReadDone(bool ok) override;
@@ -60,6 +62,7 @@ class send_stream_reactor final
   const send_call& calls_;           // runs each operation
   metrics& metrics_;                 // per-operation counters
   const pool::time_point deadline_;  // the stream's deadline bounds each operation
+  const std::string who_;            // the caller
   inbound* reading_ = nullptr;       // the read in progress
   std::mutex mutex_;                 // guards everything below
   std::vector<std::unique_ptr<inbound>> inbound_owned_;      // every message read into

@@ -7,6 +7,9 @@
 #include <cassert>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "pool/settings.h"
 #include "protocol/tls.h"
@@ -36,6 +39,9 @@ struct target_settings : pool::target_config {
   std::uint64_t write_low_water = 1 << 20;
   // TLS for TLS schemes (rediss, amqps, ...): the settings, and the context
   // built from them when the configuration is loaded (null for plain targets).
+  // Who may send, recv and acquire (caller identity patterns: exact, or a
+  // prefix ending in '*'); unset: every caller the listener admits.
+  std::optional<std::vector<std::string>> allow_send, allow_recv, allow_acquire;
   protocol::tls_options tls;
   std::shared_ptr<const protocol::tls_context> tls_context;
   // The adapter's own options; null when it has none.

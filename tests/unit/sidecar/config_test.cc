@@ -167,7 +167,8 @@ TEST(config, literal_override_keeps_yaml_special_characters) {
 TEST(config, every_error_names_its_setting) {
   const std::pair<const char*, const char*> cases[] = {
       {"listen: [1]", "listen: must be a mapping"},
-      {"bogus: 1", "bogus: unknown setting (known here: listen, server, log, targets, readiness)"},
+      {"bogus: 1",
+       "bogus: unknown setting (known here: listen, auth, server, log, targets, readiness)"},
       {"listen: {grpcc: x}",
        "listen.grpcc: unknown setting (known here: grpc, unix_socket, unix_socket_mode, "
        "unix_socket_group, admin, tls)"},
@@ -217,7 +218,7 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
        "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
        "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
-       "breaker, lease)"},
+       "breaker, lease, allow)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'redis://127.0.0.1:9100'}}",
        "targets.c.listen: unknown URL scheme 'redis' (known: framed, framed+unix)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",

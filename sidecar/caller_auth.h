@@ -1,0 +1,79 @@
+// Who calls, and whether they may: a caller is named by a bearer token
+// (`authorization: Bearer ...`, checked against the SHA-256 hashes of
+// auth.tokens_file, re-read when it changes) or by its mTLS client
+// certificate (its SPIFFE ID, URI, DNS name or CN, in that order); each
+// target's `allow` lists say which callers may send, recv and acquire.
+// Health and reflection never ask.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grpc {
+class ServerContextBase;
+}
+
+namespace brokerside::sidecar {
+
+struct config;
+struct target_settings;
+
+// One line of a tokens file: "NAME sha256:HEX" (64 hex digits).
+struct token_entry {
+  std::string name;                    // the caller is "token:NAME"
+  std::array<unsigned char, 32> hash;  // SHA-256 of the token
+};
+
+// Parses a tokens file: '#' comments and blank lines allowed. Empty on
+// success, else "line N: reason" (never the line itself). Pure.
+std::string parse_tokens(std::string_view text, std::vector<token_entry>& out);
+
+// Whether `who` matches `pattern`: equal, or starting with what precedes a
+// trailing '*'. Pure.
+bool identity_matches(std::string_view pattern, std::string_view who) noexcept;
+
+enum class call_kind { send, recv, acquire };
+
+class caller_auth {
+ public:
+  // Reads auth.tokens_file (the configuration has checked it).
+  explicit caller_auth(const config& cfg);
+
+  // Whether TCP callers must be identified: a tokens file or a client CA is
+  // set.
+  bool required() const noexcept { return required_; }
+
+  // Names the caller ("token:NAME", "spiffe://...", "dns:...", "cn:...",
+  // "unix" for the Unix socket; empty when nothing names it and none is
+  // required). UNAUTHENTICATED for a token that matches none, or a TCP
+  // caller without an identity where one is required.
+  grpc::Status identify(const grpc::ServerContextBase& context, std::string& who) const;
+
+  // OK if `who` may do `kind` on `target`, else PERMISSION_DENIED naming the
+  // rule (targets.NAME.allow.KIND).
+  grpc::Status authorize(const target_settings& target, call_kind kind,
+                         const std::string& who) const;
+
+ private:
+  // The token table, re-read when the file's modification time changes
+  // (looked at once a second at most).
+  std::shared_ptr<const std::vector<token_entry>> tokens() const;
+
+  std::string tokens_file_;
+  bool required_ = false;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const std::vector<token_entry>> tokens_;
+  mutable std::chrono::steady_clock::time_point checked_{};
+  mutable std::chrono::system_clock::time_point file_time_{};
+  mutable std::chrono::steady_clock::time_point last_denial_log_{};
+};
+
+}  // namespace brokerside::sidecar
