@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -90,7 +91,11 @@ bool identity_matches(std::string_view pattern, std::string_view who) noexcept {
 
 caller_auth::caller_auth(const config& cfg)
     : tokens_file_(cfg.auth.tokens_file),
-      required_(!cfg.auth.tokens_file.empty() || !cfg.listen.tls.client_ca_file.empty()) {
+      required_(!cfg.auth.tokens_file.empty() || !cfg.listen.tls.client_ca_file.empty()),
+      asks_(required_ || cfg.listen.tls.enabled() ||
+            std::any_of(cfg.targets.begin(), cfg.targets.end(), [](const target_settings& t) {
+              return t.allow_send || t.allow_recv || t.allow_acquire;
+            })) {
   tokens();
 }
 
@@ -123,6 +128,7 @@ std::shared_ptr<const std::vector<token_entry>> caller_auth::tokens() const {
 
 grpc::Status caller_auth::identify(const grpc::ServerContextBase& context, std::string& who) const {
   who.clear();
+  if (!asks_) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   if (const auto it = metadata.find("authorization");
       it != metadata.end() && !tokens_file_.empty()) {

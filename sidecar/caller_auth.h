@@ -69,6 +69,9 @@ class caller_auth {
 
   std::string tokens_file_;
   bool required_ = false;
+  // Whether anything asks who calls (a tokens file, TLS, an allow list):
+  // if not, identify() returns at once (no AuthContext, no peer string).
+  bool asks_ = false;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<const std::vector<token_entry>> tokens_;
   mutable std::chrono::steady_clock::time_point checked_{};

@@ -141,6 +141,22 @@ def test_a_client_certificate_names_the_caller(sidecar, brokers, tmp_path, pki):
                                    "(targets.cache.allow.recv)")
 
 
+def test_callers_on_the_unix_socket_are_unix_unless_they_send_a_token(sidecar, brokers, tmp_path, tokens):
+    socket = tmp_path / "grpc.sock"
+    s = sidecar(f"--config={config(tmp_path, tokens, brokers['BROKERSIDE_REDIS_URL'])}", f"--unix-socket={socket}")
+    with grpc.insecure_channel(f"unix:{socket}") as channel:
+        stub = pb_grpc.BrokerStub(channel)
+        # The socket's permissions admitted it: no token needed, named "unix".
+        assert ping(stub, None, target="open").reply.text == "PONG"
+        code, details = code_and_details(lambda: ping(stub, None))
+        assert (code, details) == (grpc.StatusCode.PERMISSION_DENIED,
+                                   "'unix' may not send on target 'cache' (targets.cache.allow.send)")
+        assert ping(stub, APP).reply.text == "PONG"  # a token names it instead
+    with s.channel() as channel:  # over TCP the same call needs an identity
+        code, _ = code_and_details(lambda: ping(pb_grpc.BrokerStub(channel), None, target="open"))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_bad_auth_settings_stop_startup_naming_the_setting(tmp_path, tokens):
     bad = tmp_path / "bad-tokens"
     bad.write_text("app " + APP + "\n")  # the token itself, not its hash
