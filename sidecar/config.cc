@@ -304,9 +304,7 @@ void read_auth(const config_section& s, auth_settings& out) {
   s.read("tokens_file", out.tokens_file);
   s.done();
   if (out.tokens_file.empty()) return;
-  std::ifstream in(out.tokens_file, std::ios::binary);
-  if (!in) config_fail(s.path("tokens_file"), "cannot read " + out.tokens_file);
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const auto text = read_config_file(s.path("tokens_file"), out.tokens_file);
   std::vector<token_entry> tokens;
   if (auto why = parse_tokens(text, tokens); !why.empty()) {
     config_fail(s.path("tokens_file"), out.tokens_file + ", " + why);

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -137,12 +138,25 @@ void config_section::done() const {
   }
 }
 
-std::string read_secret_file(const std::string& path, const std::string& file) {
+std::string read_config_file(const std::string& path, const std::string& file) {
+  std::error_code ec;
+  // (Follows symlinks: Kubernetes mounts Secrets as links to regular files.)
+  const auto status = std::filesystem::status(file, ec);
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    config_fail(path, "'" + file + "' is not a regular file");
+  }
+  if (const auto size = std::filesystem::file_size(file, ec); !ec && size > (1u << 20)) {
+    config_fail(path, "'" + file + "' is larger than 1 MiB");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) config_fail(path, "cannot read '" + file + "': " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  auto secret = text.str();
+  return text.str();
+}
+
+std::string read_secret_file(const std::string& path, const std::string& file) {
+  auto secret = read_config_file(path, file);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   if (secret.empty()) config_fail(path, "'" + file + "' is empty");
   return secret;

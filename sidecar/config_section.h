@@ -16,6 +16,11 @@ namespace brokerside::sidecar {
 // Throws config_error("path: reason").
 [[noreturn]] void config_fail(const std::string& path, const std::string& reason);
 
+// The whole of `file`, named by the setting at `path`; fails naming it when
+// the file cannot be read, is not a regular file (a device such as
+// /dev/zero would never end) or holds more than 1 MiB.
+std::string read_config_file(const std::string& path, const std::string& file);
+
 // The secret in `file` (a trailing newline dropped), for the setting at
 // `path`; fails naming it when the file cannot be read or is empty.
 std::string read_secret_file(const std::string& path, const std::string& file);

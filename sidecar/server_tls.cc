@@ -8,6 +8,8 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <utility>
 
 namespace brokerside::sidecar {
 namespace {
@@ -33,6 +35,18 @@ std::string check_server_tls(const server_tls_settings& tls, const std::string& 
   if (tls.key_file.empty()) return path + ".key_file: required with cert_file";
   if (tls.reload_interval < std::chrono::seconds(1)) {
     return path + ".reload_interval: at least 1s";
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {".cert_file", &tls.cert_file},
+      {".key_file", &tls.key_file},
+      {".client_ca_file", &tls.client_ca_file}};
+  for (const auto& [key, file] : files) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(*file, ec);
+    if (!file->empty() && !ec && std::filesystem::exists(status) &&
+        !std::filesystem::is_regular_file(status)) {
+      return path + key + ": '" + *file + "' is not a regular file";
+    }
   }
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
                                                         &SSL_CTX_free);

@@ -161,7 +161,7 @@ def test_bad_auth_settings_stop_startup_naming_the_setting(tmp_path, tokens):
     bad = tmp_path / "bad-tokens"
     bad.write_text("app " + APP + "\n")  # the token itself, not its hash
     for args, expected in [
-        (["--auth.tokens_file=/nonexistent/tokens"], "auth.tokens_file: cannot read /nonexistent/tokens"),
+        (["--auth.tokens_file=/nonexistent/tokens"], "auth.tokens_file: cannot read '/nonexistent/tokens'"),
         ([f"--auth.tokens_file={bad}"], f"auth.tokens_file: {bad}, line 1: expected sha256: and 64 hex digits"),
         (["--targets.cache.allow.send=['']"], "targets.cache.allow.send: an empty caller pattern"),
         (["--targets.cache.allow.publish=[x]"], "targets.cache.allow.publish: unknown setting"),
