@@ -10,10 +10,9 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "sidecar/config.h"
+#include "sidecar/config_section.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -107,11 +106,16 @@ std::shared_ptr<const std::vector<token_entry>> caller_auth::tokens() const {
   checked_ = now;
   const auto time = modified(tokens_file_);
   if (tokens_ && (!time || *time == file_time_)) return tokens_;
-  std::ifstream in(tokens_file_, std::ios::binary);
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // The reader startup used: a regular file of at most 1 MiB.
+  std::string text, unreadable;
+  try {
+    text = read_config_file("auth.tokens_file", tokens_file_);
+  } catch (const config_error& e) {
+    unreadable = e.what();
+  }
   auto table = std::make_shared<std::vector<token_entry>>();
-  if (!in.good() && !in.eof()) {
-    spdlog::warn("auth.tokens_file: cannot read {}: keeping the tokens read before", tokens_file_);
+  if (!unreadable.empty()) {
+    spdlog::warn("{}; keeping the tokens read before", unreadable);
   } else if (auto why = parse_tokens(text, *table); !why.empty()) {
     // A half-written file must not lock everyone out: the last good table
     // stays until the file parses again.
