@@ -5,6 +5,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,6 +44,15 @@ class subscription {
   // Settles the delivery with adapter tag `tag`: ack, or reject (and
   // requeue or drop / dead-letter).
   virtual void settle(std::uint64_t tag, bool ack, bool requeue) = 0;
+  // Whether the broker can redeliver a rejected delivery after a delay
+  // (JetStream's -NAK with a delay); where it cannot, a Nack with a delay
+  // is refused rather than ignored.
+  virtual bool delays_redelivery() const { return false; }
+  // Rejects the delivery with tag `tag` for redelivery no sooner than
+  // `delay`. Called only where delays_redelivery() says so.
+  virtual void requeue_after(std::uint64_t tag, std::chrono::nanoseconds /*delay*/) {
+    settle(tag, false, true);
+  }
   // The most deliveries outstanding is now `credit`.
   virtual void set_credit(std::uint32_t credit) = 0;
   // The client is still working on the delivery with tag `tag`: the broker

@@ -148,8 +148,14 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // or in progress (they stay unsettled; the broker waits longer before it
   // redelivers them). Needs mutex.
   enum class settlement { ack, requeue, drop, in_progress };
-  void settle(const google::protobuf::RepeatedField<std::uint64_t>& ids, settlement how) {
+  void settle(const google::protobuf::RepeatedField<std::uint64_t>& ids, settlement how,
+              std::chrono::nanoseconds delay = {}) {
     if (!acknowledges) return;  // nothing to settle at the broker (Redis pub/sub)
+    if (delay.count() != 0 && sub && !sub->delays_redelivery()) {
+      return end(to_status(pool::errc::invalid_operation,
+                           "Nack.delay: this target's broker cannot delay a redelivery "
+                           "(nack without a delay, or delay in the application)"));
+    }
     for (const auto id : ids) {
       const auto it = unsettled.find(id);
       if (it == unsettled.end()) {
@@ -161,7 +167,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
         if (sub) sub->in_progress(it->second);
         continue;
       }
-      if (sub) sub->settle(it->second, how == settlement::ack, how == settlement::requeue);
+      if (sub && delay.count() != 0) {
+        sub->requeue_after(it->second, delay);
+      } else if (sub) {
+        sub->settle(it->second, how == settlement::ack, how == settlement::requeue);
+      }
       unsettled.erase(it);
     }
   }
@@ -339,11 +349,21 @@ void recv_reactor::OnReadDone(bool ok) {
                                                         ? state::settlement::in_progress
                                                         : state::settlement::ack);
       break;
-    case v1::RecvRequest::kNack:
-      state_->settle(request_.nack().delivery_ids(), request_.nack().requeue()
-                                                         ? state::settlement::requeue
-                                                         : state::settlement::drop);
+    case v1::RecvRequest::kNack: {
+      const auto& nack = request_.nack();
+      const auto delay = std::chrono::nanoseconds(
+          google::protobuf::util::TimeUtil::DurationToNanoseconds(nack.delay()));
+      if (delay.count() < 0 || (delay.count() > 0 && !nack.requeue())) {
+        state_->end(to_status(pool::errc::invalid_operation,
+                              delay.count() < 0 ? "Nack.delay is negative"
+                                                : "Nack.delay needs requeue: true (a dropped "
+                                                  "message is not redelivered)"));
+        break;
+      }
+      state_->settle(nack.delivery_ids(),
+                     nack.requeue() ? state::settlement::requeue : state::settlement::drop, delay);
       break;
+    }
     case v1::RecvRequest::kReply:
       state_->reply(request_.reply());
       break;

@@ -56,6 +56,11 @@ std::string pull_request(std::uint32_t batch, std::chrono::milliseconds expires)
   return "{\"batch\":" + std::to_string(batch) + ",\"expires\":" + std::to_string(ns) + "}";
 }
 
+std::string delayed_nak_body(std::chrono::nanoseconds delay) {
+  if (delay.count() <= 0) return std::string(nak_body);
+  return std::string(nak_body) + " {\"delay\":" + std::to_string(delay.count()) + "}";
+}
+
 pull_reply classify_pull_reply(const msg& m) noexcept {
   if (m.headers.empty()) return pull_reply::message;
   header_block h;

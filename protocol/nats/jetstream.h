@@ -47,6 +47,9 @@ inline constexpr std::string_view ack_body = "+ACK";
 inline constexpr std::string_view nak_body = "-NAK";       // redeliver (now)
 inline constexpr std::string_view term_body = "+TERM";     // never redeliver
 inline constexpr std::string_view progress_body = "+WPI";  // still working: restart ack_wait
+// "-NAK {"delay":N}": redeliver no sooner than `delay` (nanoseconds on the
+// wire; nats-server 2.7.1 and later). A delay of zero or less is a plain -NAK.
+std::string delayed_nak_body(std::chrono::nanoseconds delay);
 
 // How much a pull consumer asks for: at most `credit` messages delivered and
 // not yet settled, one pull at a time, and a new pull only once at least

@@ -44,14 +44,15 @@ class nats_pull_subscription final : public subscription,
   // (These run on gRPC threads; the state is the strand's.)
   void settle(std::uint64_t tag, bool ack, bool requeue) override {
     const auto body = ack ? nats::ack_body : requeue ? nats::nak_body : nats::term_body;
-    boost::asio::post(executor_, [self = shared_from_this(), tag, body] {
-      const auto it = self->unsettled_.find(tag);
-      if (it == self->unsettled_.end()) return;
-      (void)self->conn_->send(it->second.ack_subject, {}, body);
-      const auto index = it->second.consumer;
-      self->unsettled_.erase(it);
-      self->consumers_[index].window.settled();
-      self->pull(index);
+    boost::asio::post(executor_,
+                      [self = shared_from_this(), tag, body] { self->settled(tag, body); });
+  }
+
+  bool delays_redelivery() const override { return true; }
+
+  void requeue_after(std::uint64_t tag, std::chrono::nanoseconds delay) override {
+    boost::asio::post(executor_, [self = shared_from_this(), tag, delay] {
+      self->settled(tag, nats::delayed_nak_body(delay));
     });
   }
 
@@ -109,6 +110,18 @@ class nats_pull_subscription final : public subscription,
     std::string ack_subject;
     std::size_t consumer = 0;
   };
+
+  // The delivery with tag `tag` is settled with `body` at the broker, which
+  // frees its place in the credit.
+  void settled(std::uint64_t tag, std::string_view body) {
+    const auto it = unsettled_.find(tag);
+    if (it == unsettled_.end()) return;
+    (void)conn_->send(it->second.ack_subject, {}, body);
+    const auto index = it->second.consumer;
+    unsettled_.erase(it);
+    consumers_[index].window.settled();
+    pull(index);
+  }
 
   void share(std::uint32_t credit) {
     const auto n = static_cast<std::uint32_t>(consumers_.size());

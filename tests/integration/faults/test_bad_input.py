@@ -262,6 +262,28 @@ def test_ack_for_unknown_delivery_id(side):
     assert queue_count(side, queue) == 3
 
 
+def test_a_nack_delay_where_the_broker_cannot_delay(side):
+    """RabbitMQ has no delayed redelivery: the delay is refused, not ignored
+    (a message nacked for later would otherwise come straight back)."""
+    queue = f"r4.delay.{TAG}"
+    amqp_queue(side, queue)
+    publish(side, queue, 2)
+    nack = pb.Nack(delivery_ids=[1], requeue=True)
+    nack.delay.FromMilliseconds(500)
+    def messages():
+        yield pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=[queue], credit=10))
+        time.sleep(1.0)  # the deliveries are in
+        yield pb.RecvRequest(nack=nack)
+    code, details, responses = recv_until_end(side.stub, messages(), timeout=5)
+    assert sum(r.HasField("delivery") for r in responses) == 2
+    assert code == "INVALID_ARGUMENT"
+    assert details.startswith("Nack.delay: this target's broker cannot delay a redelivery"), details
+    deadline = time.monotonic() + 10
+    while queue_count(side, queue) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queue_count(side, queue) == 2  # nothing lost with the stream
+
+
 def client_process(side, count, queue, *extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     return subprocess.Popen([sys.executable, str(HERE / "vanishing_client.py"), side.address, str(count), queue,

@@ -86,9 +86,11 @@ class Consumer:
         self.requests.put(pb.RecvRequest(ack=pb.Ack(
             delivery_ids=[d.delivery_id for d in deliveries], in_progress=in_progress)))
 
-    def nack(self, *deliveries, requeue):
-        self.requests.put(pb.RecvRequest(nack=pb.Nack(
-            delivery_ids=[d.delivery_id for d in deliveries], requeue=requeue)))
+    def nack(self, *deliveries, requeue, delay_ms=0):
+        nack = pb.Nack(delivery_ids=[d.delivery_id for d in deliveries], requeue=requeue)
+        if delay_ms:
+            nack.delay.FromMilliseconds(delay_ms)
+        self.requests.put(pb.RecvRequest(nack=nack))
 
     def close(self):
         self.requests.put(None)  # half-close: the stream ends well
@@ -132,6 +134,33 @@ def test_acks_naks_and_terms_settle_at_the_broker_and_a_nak_is_redelivered_flagg
         assert wait_for(lambda: c.error is not None)
         assert c.error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "already settled" in c.error.details()
+    finally:
+        c.close()
+
+
+def test_a_nak_with_a_delay_is_redelivered_no_sooner_than_the_delay(js):
+    broker, stream, prefix = js
+    assert publish(broker, f"{prefix}.d", b"later").offset == 1
+    c = Consumer(broker, [f"{prefix}.d"], group="delayed")
+    try:
+        assert c.subscribed.wait(10)
+        assert wait_for(lambda: len(c.deliveries) == 1), c.deliveries
+        nacked_at = time.monotonic()
+        c.nack(c.deliveries[0], requeue=True, delay_ms=1500)
+        # The broker counts it pending redelivery, and the credit is free
+        # again, yet it does not come back before its delay.
+        assert wait_for(lambda: len(c.deliveries) == 2, timeout=10), c.deliveries
+        waited = time.monotonic() - nacked_at
+        assert waited >= 1.4, f"redelivered after {waited:.2f} s, before the 1.5 s delay"
+        again = c.deliveries[1]
+        assert (again.message.body, again.offset, again.redelivered) == (b"later", 1, True)
+        c.ack(again)
+        assert wait_for(lambda: consumer_info(broker, stream, "delayed")["num_ack_pending"].integer == 0)
+        # A delay on a nack that drops, or a negative one, is the client's mistake.
+        c.nack(again, requeue=False, delay_ms=100)
+        assert wait_for(lambda: c.error is not None)
+        assert c.error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "Nack.delay needs requeue" in c.error.details()
     finally:
         c.close()
 

@@ -41,6 +41,11 @@ TEST(nats_jetstream, a_pull_request_asks_for_a_batch_that_expires) {
             "{\"batch\":25,\"expires\":1500000000}");
 }
 
+TEST(nats_jetstream, a_delayed_nak_carries_its_delay_in_nanoseconds) {
+  EXPECT_EQ(delayed_nak_body(std::chrono::milliseconds(1500)), "-NAK {\"delay\":1500000000}");
+  EXPECT_EQ(delayed_nak_body(std::chrono::nanoseconds(0)), "-NAK");
+}
+
 msg status(std::string headers) {
   msg m;
   m.subject = "_INBOX.pull.0";
