@@ -24,7 +24,10 @@ class connection {
   virtual ~connection() = default;
 
   // Connects and completes the protocol's handshake with `url` within
-  // `timeout`. Completes once, on the connection's executor.
+  // `timeout`. Completes once, on the connection's executor. A login the
+  // broker refused (credentials, permissions on a vhost) completes with
+  // errc::access_refused: the pool fails its waiters at once with it, as
+  // waiting and retrying would not change the answer.
   virtual void connect(const broker_url& url, millis timeout, completion done) = 0;
 
   // A cheap round trip (Redis PING, AMQP heartbeat) on an idle connection.

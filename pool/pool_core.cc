@@ -65,7 +65,9 @@ void pool_core::connected(std::uint64_t id, std::error_code ec, time_point now) 
     // reachable; their ensure decides whether and when to retry, so a dead
     // broker is not hammered from here.
     serve(now, /*open_for_waiters=*/false);
-    if (count(node_state::connecting) == 0) {
+    if (ec == errc::access_refused) {
+      fail_waiters(ec, false);
+    } else if (count(node_state::connecting) == 0) {
       fail_waiters(breaker_.failing_fast() ? errc::circuit_open : errc::unavailable,
                    !breaker_.failing_fast());
     }

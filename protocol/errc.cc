@@ -25,6 +25,8 @@ class category final : public std::error_category {
         return "connect timed out";
       case errc::handshake_failed:
         return "handshake refused by the broker";
+      case errc::access_refused:
+        return "login refused by the broker";
       case errc::aborted:
         return "connection closed with the operation pending";
       case errc::field_too_long:

@@ -22,7 +22,9 @@ enum class errc {
   channel_closed,       // the broker closed the channel (AMQP channel exception); connection kept
   publish_nacked,       // the broker refused a confirmed publish (basic.nack)
   publish_returned,     // a mandatory publish could not be routed (basic.return)
-  refused,  // the broker refused the operation and said why (NATS -ERR); connection kept
+  refused,         // the broker refused the operation and said why (NATS -ERR); connection kept
+  access_refused,  // the broker refused the login (credentials, rights to the vhost): the handshake
+                   // failed
 };
 
 const std::error_category& protocol_category() noexcept;

@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "pool/connection.h"
+#include "pool/errc.h"
+#include "protocol/errc.h"
 #include "protocol/stream.h"
 #include "sidecar/target_settings.h"
 
@@ -25,6 +27,15 @@ inline protocol::endpoint endpoint_for(const pool::broker_url& url, const target
     to.server_name = target.tls.server_name;
   }
   return to;
+}
+
+// What a pooled connection's connect completes with when the protocol's
+// connect failed with `ec`: a refused login as pool::errc::access_refused
+// (the pool fails its waiters with it at once, rather than retrying),
+// anything else as it is.
+inline std::error_code connect_error(std::error_code ec) {
+  if (ec == protocol::errc::access_refused) return make_error_code(pool::errc::access_refused);
+  return ec;
 }
 
 template <typename Connection>

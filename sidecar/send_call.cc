@@ -39,7 +39,10 @@ grpc::Status adapter_missing(const target_set::entry& target) {
 
 std::string with_connect_error(std::string message, std::error_code ec,
                                const pool::target_pool& pool) {
-  if (ec != pool::errc::unavailable && ec != pool::errc::circuit_open) return message;
+  if (ec != pool::errc::unavailable && ec != pool::errc::circuit_open &&
+      ec != pool::errc::access_refused) {
+    return message;
+  }
   if (auto why = pool.last_connect_error(); !why.empty()) {
     message += " (last connect error: " + why + ")";
   }

@@ -80,8 +80,10 @@ handshake::action handshake::resume(const method& m) {
   if (const auto* close = std::get_if<connection_close>(&m)) {
     // A refused login (403) or vhost (530): the broker's words, answered
     // with close-ok so it can let go of the socket.
-    auto a = fail(errc::handshake_failed, {close->reply_code, close->reply_text,
-                                           close->failing_class_id, close->failing_method_id});
+    const bool login = close->reply_code == 403 || close->reply_code == 530;
+    auto a = fail(
+        login ? errc::access_refused : errc::handshake_failed,
+        {close->reply_code, close->reply_text, close->failing_class_id, close->failing_method_id});
     a.send.emplace_back(connection_close_ok{});
     return a;
   }
@@ -133,7 +135,7 @@ handshake::action handshake::closed(std::error_code ec) {
   switch (state_) {
     case state::awaiting_tune:
       // Brokers without authentication_failure_close just hang up.
-      return fail(errc::handshake_failed,
+      return fail(errc::access_refused,
                   {0, "login refused (the broker closed the connection)", 0, 0});
     case state::awaiting_open_ok:
       return fail(errc::handshake_failed,

@@ -146,8 +146,12 @@ std::size_t session::consume(std::string_view in, output& out, std::error_code& 
 
 void session::on_error(std::string text, std::error_code& ec) {
   if (state_ != state::ready) {
+    // 'Authorization Violation', 'User Authentication Expired', ...: the
+    // login; anything else (a TLS mismatch) the handshake.
+    const bool login = starts_with_word(text, "Authorization Violation") ||
+                       text.find("Authentication") != std::string::npos;
     last_error_ = std::move(text);
-    ec = errc::handshake_failed;
+    ec = login ? errc::access_refused : errc::handshake_failed;
     return;
   }
   // Refusals of one operation; the connection stays.

@@ -101,7 +101,13 @@ handshake::action handshake::resume(const value& reply, std::string& out) {
 
 handshake::action handshake::fail(std::string text) {
   state_ = state::failed;
-  return {.error = make_error_code(errc::handshake_failed), .text = std::move(text)};
+  // WRONGPASS (6.0+), "ERR invalid password" (AUTH before 6.0), NOAUTH
+  // (HELLO without the password a server requires), NOPERM (a user without
+  // the right to a handshake command).
+  const bool login = text.starts_with("WRONGPASS") || text.starts_with("NOAUTH") ||
+                     text.starts_with("NOPERM") || text.starts_with("ERR invalid password");
+  return {.error = make_error_code(login ? errc::access_refused : errc::handshake_failed),
+          .text = std::move(text)};
 }
 
 }  // namespace brokerside::protocol::redis

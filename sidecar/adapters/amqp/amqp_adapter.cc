@@ -97,7 +97,7 @@ class pooled_connection final : public pool::connection {
     client_->connect(std::move(o), [text = error_text_, done = std::move(done)](
                                        std::error_code ec, amqp::broker_reply reply) {
       *text = ec ? describe(reply, ec) : "";
-      done(ec);
+      done(connect_error(ec));
     });
   }
 

@@ -218,7 +218,10 @@ class pooled_connection final : public pool::connection {
               "over TLS there)";
         }
         timer->cancel();
-        return std::exchange(*once, nullptr)(make_error_code(protocol::errc::handshake_failed));
+        return std::exchange(*once,
+                             nullptr)(kind == kafka::error_kind::authorization
+                                          ? make_error_code(pool::errc::access_refused)
+                                          : make_error_code(protocol::errc::handshake_failed));
       }
       if (fatal && lost_)
         std::exchange(lost_, nullptr)(make_error_code(protocol::errc::broker_closed));

@@ -94,7 +94,7 @@ class pooled_connection final : public pool::connection {
     conn_->connect(std::move(o), [error_text = error_text_, done = std::move(done)](
                                      std::error_code ec, std::string text) {
       *error_text = ec ? "nats: " + (text.empty() ? ec.message() : text) : "";
-      done(ec);
+      done(connect_error(ec));
     });
   }
 

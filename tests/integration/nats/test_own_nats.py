@@ -85,7 +85,7 @@ def test_a_login_the_server_refuses_says_why_without_the_password(sidecar, own):
         wrong.target = "wrong"
         with pytest.raises(grpc.RpcError) as e:
             broker.Send(wrong, timeout=10)
-        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "Authorization Violation" in e.value.details(), e.value.details()
         assert "nope-nope" not in e.value.details()
         assert "nope-nope" not in s.log()
@@ -134,7 +134,7 @@ def test_nkey_authentication_signs_the_servers_nonce_with_the_seed_file(sidecar,
             refused.target = target
             with pytest.raises(grpc.RpcError) as e:
                 broker.Send(refused, timeout=10)
-            assert e.value.code() == grpc.StatusCode.UNAVAILABLE, target
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, target
             assert "Authorization Violation" in e.value.details(), e.value.details()
     log = s.log()
     for secret in (seed.read_text().strip(), other.read_text().strip()):

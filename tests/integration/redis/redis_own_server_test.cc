@@ -69,7 +69,7 @@ TEST(redis_own_server, tls_with_a_generated_certificate_and_auth_from_a_file) {
   }
   v1::SendResponse response;
   const auto status = sidecar.send(sidecar.command("wrong_password", {"PING"}), response);
-  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_code(), StatusCode::PERMISSION_DENIED);
   EXPECT_NE(status.error_message().find("WRONGPASS"), std::string::npos) << status_text(status);
   EXPECT_EQ(status.error_message().find("nope"), std::string::npos) << "the password leaked";
 }

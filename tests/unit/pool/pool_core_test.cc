@@ -453,6 +453,24 @@ TEST_F(pool_test, failover_moves_to_the_next_url_and_failed_ones_go_last) {
   EXPECT_EQ(pool_->url_order(), (std::vector<std::size_t>{2, 0, 1}));
 }
 
+TEST_F(pool_test, a_refused_login_fails_every_waiter_at_once_without_a_retry) {
+  make();
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  pool_->acquire(2, grant_kind::shared, now_ + millis(5000), now_);
+  const auto connects = only(take(), kind::connect);
+  ASSERT_EQ(connects.size(), 2u);
+  // The other connect is still under way: waiting for it would only hear
+  // the same refusal later.
+  pool_->connected(connects[0].node, make_error_code(errc::access_refused), now_);
+  const auto fails = only(take(), kind::fail);
+  ASSERT_EQ(fails.size(), 2u);
+  for (const auto& f : fails) {
+    EXPECT_EQ(f.error, make_error_code(errc::access_refused));
+    EXPECT_FALSE(f.connection_error);  // not a reason to reconnect and try again
+  }
+  EXPECT_EQ(pool_->counters().connect_failures, 1u);
+}
+
 TEST_F(pool_test, a_retired_connection_takes_no_work_and_its_replacement_goes_elsewhere) {
   make(2, [](target_config& t) { t.pool.min_idle = 1; });
   pool_->start(now_);

@@ -109,7 +109,7 @@ TEST(amqp_handshake, the_brokers_close_is_the_reason_and_is_answered) {
   handshake h(o);
   (void)h.resume(connection_start{});
   const auto a = h.resume(connection_close{403, "ACCESS_REFUSED - Login was refused", 0, 0});
-  EXPECT_EQ(a.error, errc::handshake_failed);
+  EXPECT_EQ(a.error, errc::access_refused);
   EXPECT_EQ(a.reply.code, 403);
   EXPECT_EQ(a.reply.text, "ACCESS_REFUSED - Login was refused");
   ASSERT_EQ(a.send.size(), 1u);
@@ -127,7 +127,7 @@ TEST(amqp_handshake, a_socket_closed_after_start_ok_is_a_refused_login) {
     handshake h(o);
     (void)h.resume(connection_start{});
     const auto a = h.closed(errc::connection_closed);
-    EXPECT_EQ(a.error, errc::handshake_failed);
+    EXPECT_EQ(a.error, errc::access_refused);
     EXPECT_EQ(a.reply.text, "login refused (the broker closed the connection)");
   }
   {

@@ -96,11 +96,11 @@ TEST_F(nats_session_test, info_values_are_kept_and_the_golden_path_works) {
 
 TEST_F(nats_session_test, a_refused_login_fails_the_handshake_with_the_servers_words) {
   ASSERT_FALSE(feed("INFO {}\r\n"));
-  EXPECT_EQ(feed("-ERR 'Authorization Violation'\r\n"), errc::handshake_failed);
+  EXPECT_EQ(feed("-ERR 'Authorization Violation'\r\n"), errc::access_refused);
   EXPECT_EQ(s_.last_error(), "Authorization Violation");
-  s_.on_abort(errc::handshake_failed, 0);
+  s_.on_abort(errc::access_refused, 0);
   ASSERT_TRUE(done_.has_value());
-  EXPECT_EQ(*done_, errc::handshake_failed);
+  EXPECT_EQ(*done_, errc::access_refused);
   EXPECT_EQ(text_, "Authorization Violation");
 }
 

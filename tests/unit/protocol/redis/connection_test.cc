@@ -126,7 +126,7 @@ TEST_F(redis_connection_test, a_refused_login_fails_connect_with_the_servers_tex
   o.password = "wrong";
   connect(std::move(o), "-WRONGPASS invalid username-password pair\r\n");
   ASSERT_TRUE(connect_done_);
-  EXPECT_EQ(connected_, errc::handshake_failed);
+  EXPECT_EQ(connected_, errc::access_refused);
   EXPECT_EQ(connect_text_, "WRONGPASS invalid username-password pair");
   EXPECT_TRUE(wire_->closed);
   EXPECT_TRUE(lost_.empty());

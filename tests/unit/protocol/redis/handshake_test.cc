@@ -119,7 +119,7 @@ TEST(redis_handshake, a_refused_login_fails_without_falling_back) {
     h.start(out);
     out.clear();
     const auto a = h.resume(error(refusal), out);
-    EXPECT_EQ(a.error, errc::handshake_failed) << refusal;
+    EXPECT_EQ(a.error, errc::access_refused) << refusal;
     EXPECT_EQ(a.text, refusal);
     EXPECT_EQ(out, "") << refusal;
     EXPECT_EQ(h.current(), handshake::state::failed);
@@ -138,7 +138,7 @@ TEST(redis_handshake, every_reply_is_awaited_and_the_first_error_reported) {
   a = h.resume(ok, out);
   EXPECT_FALSE(a.error);
   a = h.resume(error("ERR DB index is out of range"), out);
-  EXPECT_EQ(a.error, errc::handshake_failed);
+  EXPECT_EQ(a.error, errc::access_refused);  // the login, reported first
   EXPECT_EQ(a.text, "ERR invalid password");
   EXPECT_FALSE(a.done);
   EXPECT_EQ(out, "");
