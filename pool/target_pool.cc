@@ -30,6 +30,7 @@ struct target_pool::attempt_run {
   asio::cancellation_signal cancel;  // fired at the deadline
   bool over = false;                 // settled: by the outcome or the deadline
   settle_fn settled;
+  time_point started = clock::now();  // handed to the connection
 };
 
 std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
@@ -113,42 +114,43 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
 
 void target_pool::attempt(std::shared_ptr<operation> op) {
   const auto waiter = next_waiter_++;
-  wait_for(
-      waiter, grant_kind::shared, op->deadline,
-      // Weak: the callback waits inside the pool (waiting_), so a strong
-      // reference would keep the pool alive forever.
-      [weak = weak_from_this(), op](std::error_code ec, bool connection_error, std::uint64_t node) {
-        auto self = weak.lock();
-        if (!self) return;
-        if (ec) {
-          self->finish_attempt(
-              op,
-              {ec, connection_error ? failure_kind::connection : failure_kind::operation, false});
-          return;
-        }
-        // The operation's timer keeps its deadline (and its backoffs between
-        // attempts): one timer per operation, not one per attempt.
-        self->run_attempt(op->attempt, node, op->deadline, op->backoff,
-                          [self, op, node](std::optional<attempt_result> result) {
-                            if (!result) {
-                              // The deadline first. A reply that still comes is dropped
-                              // and the connection kept (Envoy's cancelled pipelined
-                              // request) — unless it stays silent for
-                              // health_check_interval (pool_core::abandoned).
-                              self->core_.abandoned(node, clock::now());
-                              self->apply();
-                              ++self->operation_errors_;
-                              ++self->abandoned_;
-                              op->done(errc::deadline_exceeded, {});
-                              return;
-                            }
-                            const bool broken =
-                                result->error && result->kind == failure_kind::connection;
-                            self->core_.done(node, broken, clock::now());
-                            self->apply();
-                            self->finish_attempt(op, std::move(*result));
-                          });
-      });
+  wait_for(waiter, grant_kind::shared, op->deadline,
+           // Weak: the callback waits inside the pool (waiting_), so a strong
+           // reference would keep the pool alive forever.
+           [weak = weak_from_this(), op, asked = clock::now()](
+               std::error_code ec, bool connection_error, std::uint64_t node) {
+             auto self = weak.lock();
+             if (!self) return;
+             if (!ec) self->wait_latency_.record(clock::now() - asked);
+             if (ec) {
+               self->finish_attempt(
+                   op, {ec, connection_error ? failure_kind::connection : failure_kind::operation,
+                        false});
+               return;
+             }
+             // The operation's timer keeps its deadline (and its backoffs between
+             // attempts): one timer per operation, not one per attempt.
+             self->run_attempt(op->attempt, node, op->deadline, op->backoff,
+                               [self, op, node](std::optional<attempt_result> result) {
+                                 if (!result) {
+                                   // The deadline first. A reply that still comes is dropped
+                                   // and the connection kept (Envoy's cancelled pipelined
+                                   // request) — unless it stays silent for
+                                   // health_check_interval (pool_core::abandoned).
+                                   self->core_.abandoned(node, clock::now());
+                                   self->apply();
+                                   ++self->operation_errors_;
+                                   ++self->abandoned_;
+                                   op->done(errc::deadline_exceeded, {});
+                                   return;
+                                 }
+                                 const bool broken =
+                                     result->error && result->kind == failure_kind::connection;
+                                 self->core_.done(node, broken, clock::now());
+                                 self->apply();
+                                 self->finish_attempt(op, std::move(*result));
+                               });
+           });
 }
 
 void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
@@ -177,6 +179,7 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
               }
               run->over = true;
               run->timer.cancel();
+              self->round_trip_latency_.record(clock::now() - run->started);
               run->settled(std::move(result));
             });
           });

@@ -21,6 +21,7 @@
 
 #include "pool/connection.h"
 #include "pool/ensure.h"
+#include "pool/latency_histogram.h"
 #include "pool/lease_table.h"
 #include "pool/pool_core.h"
 #include "pool/retry_budget.h"
@@ -134,6 +135,13 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
     recv_counts_[static_cast<std::size_t>(what)].fetch_add(n, std::memory_order_relaxed);
   }
 
+  // How long operations waited for a pooled connection, and how long their
+  // attempts took from handing the operation to the connection until its
+  // answer (attempts cut short by the deadline are not in it). Safe from
+  // any thread.
+  const latency_histogram& wait_latency() const noexcept { return wait_latency_; }
+  const latency_histogram& round_trip_latency() const noexcept { return round_trip_latency_; }
+
   // The strand everything runs on, for callers' own timers.
   boost::asio::any_io_executor executor() const { return strand_; }
 
@@ -204,6 +212,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   bool last_health_ = false;  // what health_ was last told
   bool stopped_ = false;
   std::array<std::atomic<std::uint64_t>, 3> recv_counts_{};  // by recv_event
+  latency_histogram wait_latency_;                           // waits for a shared connection
+  latency_histogram round_trip_latency_;                     // attempts, handed over to answered
   mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;

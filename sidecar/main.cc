@@ -17,6 +17,7 @@
 #include "sidecar/admin_server.h"
 #include "sidecar/cli.h"
 #include "sidecar/grpc_server.h"
+#include "sidecar/latency_metrics.h"
 #include "sidecar/logging.h"
 #include "sidecar/pool_metrics.h"
 #include "sidecar/probe.h"
@@ -77,6 +78,7 @@ int serve(const bs::config& cfg) {
                auto text = metrics.render();
                bs::render_pool_metrics(cfg, pools, text);
                bs::render_recv_metrics(cfg, grpc.subscriptions(), text);
+               bs::render_latency_metrics(targets, text);
                reply(std::move(text));
              });
            }});

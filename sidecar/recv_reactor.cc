@@ -41,7 +41,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   bool acknowledges = false;
   bool auto_ack = false;  // ACK_MODE_AUTO: acked once written to the client
   std::shared_ptr<subscription> sub;
-  std::unordered_map<std::uint64_t, std::uint64_t> unsettled;
+  struct outstanding {
+    std::uint64_t tag;                            // the adapter's
+    std::chrono::steady_clock::time_point since;  // handed to the client
+  };
+  std::unordered_map<std::uint64_t, outstanding> unsettled;
   std::uint64_t stale_upto = 0;
   // Deliveries with expects_reply not yet answered: the adapter's tag, by
   // delivery id.
@@ -163,15 +167,17 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
         return end(to_status(pool::errc::invalid_operation, "delivery id " + std::to_string(id) +
                                                                 " is unknown or already settled"));
       }
+      const auto tag = it->second.tag;
       if (how == settlement::in_progress) {
-        if (sub) sub->in_progress(it->second);
+        if (sub) sub->in_progress(tag);
         continue;
       }
       if (sub && delay.count() != 0) {
-        sub->requeue_after(it->second, delay);
+        sub->requeue_after(tag, delay);
       } else if (sub) {
-        sub->settle(it->second, how == settlement::ack, how == settlement::requeue);
+        sub->settle(tag, how == settlement::ack, how == settlement::requeue);
       }
+      target.observed->settle.record(std::chrono::steady_clock::now() - it->second.since);
       unsettled.erase(it);
     }
   }
@@ -296,7 +302,10 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
     announce_drops();
     d.set_delivery_id(++next_delivery);
-    if (acknowledges) unsettled.emplace(next_delivery, tag);
+    target.observed->bytes_from_broker.fetch_add(d.message().ByteSizeLong(),
+                                                 std::memory_order_relaxed);
+    if (acknowledges)
+      unsettled.emplace(next_delivery, outstanding{tag, std::chrono::steady_clock::now()});
     if (d.expects_reply()) awaiting_reply.emplace(next_delivery, tag);
     v1::RecvResponse response;
     *response.mutable_delivery() = std::move(d);

@@ -1,5 +1,7 @@
 #include "sidecar/send_call.h"
 
+#include <chrono>
+
 #include "pool/errc.h"
 #include "sidecar/status.h"
 
@@ -22,6 +24,31 @@ grpc::Status check_operation(const v1::SendRequest& request) {
   }
   return to_status(pool::errc::invalid_operation,
                    "no operation: set one of command, publish, request");
+}
+
+target_observations::kind kind_of(const v1::SendRequest& request) {
+  switch (request.operation_case()) {
+    case v1::SendRequest::kPublish:
+      return target_observations::kind::publish;
+    case v1::SendRequest::kRequest:
+      return target_observations::kind::request;
+    default:
+      return target_observations::kind::command;
+  }
+}
+
+// The operation's encoded size, for bytes_to_broker.
+std::uint64_t operation_bytes(const v1::SendRequest& request) {
+  switch (request.operation_case()) {
+    case v1::SendRequest::kCommand:
+      return request.command().ByteSizeLong();
+    case v1::SendRequest::kPublish:
+      return request.publish().ByteSizeLong();
+    case v1::SendRequest::kRequest:
+      return request.request().ByteSizeLong();
+    default:
+      return 0;
+  }
 }
 
 }  // namespace
@@ -110,10 +137,16 @@ void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
                        attempt_done(std::move(outcome.result));
                      });
   };
+  const auto kind = kind_of(request);
+  target.observed->bytes_to_broker.fetch_add(operation_bytes(request), std::memory_order_relaxed);
   auto finish = [done = std::move(done), last, &response, name = request.target(),
-                 pool = target.pool](std::error_code ec, std::string detail) {
+                 pool = target.pool, observed = target.observed, kind,
+                 started = std::chrono::steady_clock::now()](std::error_code ec,
+                                                             std::string detail) {
+    observed->call(kind).record(std::chrono::steady_clock::now() - started);
     if (!ec) {
       response.Swap(last.get());
+      observed->bytes_from_broker.fetch_add(response.ByteSizeLong(), std::memory_order_relaxed);
       return done(grpc::Status::OK);
     }
     const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;

@@ -7,7 +7,7 @@ namespace brokerside::sidecar {
 
 target_set::target_set(boost::asio::any_io_executor executor, const config& cfg) : config_(cfg) {
   for (const auto& target : cfg.targets) {
-    entry e{&target, nullptr, nullptr, {}, nullptr};
+    entry e{&target, nullptr, nullptr, {}, nullptr, std::make_shared<target_observations>()};
     auto binding =
         target.adapter->implemented() ? target.adapter->make(target, executor) : adapter_binding{};
     if (binding.connections) {

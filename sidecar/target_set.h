@@ -15,6 +15,7 @@
 #include "pool/target_pool.h"
 #include "sidecar/adapter_registry.h"
 #include "sidecar/config.h"
+#include "sidecar/target_observations.h"
 
 namespace brokerside::sidecar {
 
@@ -37,7 +38,8 @@ class target_set {
     std::shared_ptr<pool::target_pool> pool;              // null: adapter not in this build
     std::shared_ptr<const operation_adapter> operations;  // null: as pool
     std::string missing;  // without a pool: why, if more is known than "no adapter"
-    std::shared_ptr<target_service> service;  // beside the pool, if any
+    std::shared_ptr<target_service> service;        // beside the pool, if any
+    std::shared_ptr<target_observations> observed;  // never null
   };
   // The target named `name`, or nullopt.
   std::optional<entry> find(std::string_view name) const;
