@@ -38,6 +38,9 @@ apt_packages=(
   # the Java test client: javac, and grpc-java's code generator (the
   # registry reachable here does not serve io.grpc:protoc-gen-grpc-java)
   openjdk-17-jdk-headless protobuf-compiler-grpc-java-plugin
+  # observability: promtool checks /metrics and the alert rules; tmux runs
+  # `brokerside stats --watch` in a terminal the test reads
+  prometheus tmux
 )
 # Node.js and Go for the cross-language client tests: Debian's, unless the
 # machine already has its own.

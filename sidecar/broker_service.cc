@@ -250,6 +250,7 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
       if (!only.empty() && only != target.name) continue;
       auto& out = *response->add_targets();
       fill_target_stats(target, pools, out);
+      if (const auto entry = targets_.find(target.name)) fill_latencies(*entry, out);
       for (auto& [name, stream] : streams) {
         if (name == target.name) *out.add_subscriptions() = std::move(stream);
       }
@@ -261,6 +262,33 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
+}
+
+namespace {
+
+void fill_histogram(const pool::latency_histogram::snapshot& s, v1::Histogram& out) {
+  for (const auto b : pool::latency_histogram::bounds) out.add_bounds_seconds(b);
+  for (const auto n : s.counts) out.add_counts(n);
+  out.set_count(s.count);
+  out.set_sum_seconds(s.sum_seconds);
+}
+
+}  // namespace
+
+void broker_service::fill_latencies(const target_set::entry& target, v1::TargetStats& out) {
+  auto& latencies = *out.mutable_latencies();
+  const auto& observed = *target.observed;
+  for (std::size_t k = 0; k < target_observations::kind_names.size(); ++k) {
+    fill_histogram(observed.calls[k].read(),
+                   latencies[std::string("call.") + target_observations::kind_names[k]]);
+  }
+  fill_histogram(observed.settle.read(), latencies["recv.settle"]);
+  if (target.pool) {
+    fill_histogram(target.pool->wait_latency().read(), latencies["pool.wait"]);
+    fill_histogram(target.pool->round_trip_latency().read(), latencies["broker.round_trip"]);
+  }
+  out.set_bytes_to_broker(observed.bytes_to_broker.load(std::memory_order_relaxed));
+  out.set_bytes_from_broker(observed.bytes_from_broker.load(std::memory_order_relaxed));
 }
 
 void broker_service::fill_target_stats(const target_settings& target,

@@ -68,6 +68,8 @@ class broker_service final : public v1::Broker::CallbackService {
   static void fill_target_stats(const target_settings& target,
                                 const std::map<std::string, pool::target_stats>& pools,
                                 v1::TargetStats& out);
+  // The target's latency histograms and byte counts.
+  static void fill_latencies(const target_set::entry& target, v1::TargetStats& out);
   // The status new calls get while draining, or OK.
   grpc::Status admission() const;
 

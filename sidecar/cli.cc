@@ -42,6 +42,7 @@ std::string usage(const adapter_registry& adapters) {
     schemes.erase(0, cut);
   }
   return R"(usage: brokerside [options]
+       brokerside stats [--address HOST:PORT] [--watch] [--json] ...  (stats --help)
 
 brokerside serves pooled broker connections over gRPC (brokerside.v1.Broker).
 

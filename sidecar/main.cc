@@ -21,6 +21,7 @@
 #include "sidecar/logging.h"
 #include "sidecar/pool_metrics.h"
 #include "sidecar/probe.h"
+#include "sidecar/stats_console.h"
 #include "sidecar/target_set.h"
 #include "sidecar/version.h"
 
@@ -125,6 +126,9 @@ int main(int argc, char** argv) {
   // on each call) for lock-order cycles; that bookkeeping cost P1 13-19 %
   // of its throughput in the benchmark's paired trials.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (argc > 1 && std::string_view(argv[1]) == "stats") {
+    return bs::stats_console(std::vector<std::string>(argv + 2, argv + argc));
+  }
   bs::cli_options cli;
   try {
     cli = bs::parse_cli(argc, argv);

@@ -22,7 +22,8 @@ bool read_file(const std::string& path, std::string& out) {
 
 }  // namespace
 
-int probe(const std::string& address, const std::string& service, const probe_tls_settings& tls) {
+std::shared_ptr<grpc::Channel> sidecar_channel(const std::string& address,
+                                               const probe_tls_settings& tls, std::string& error) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments arguments;
   if (!tls.ca_file.empty()) {
@@ -33,14 +34,23 @@ int probe(const std::string& address, const std::string& service, const probe_tl
         {&tls.key_file, &options.pem_private_key}};
     for (const auto& [path, into] : files) {
       if (!path->empty() && !read_file(*path, *into)) {
-        std::fprintf(stderr, "brokerside: --probe: cannot read %s\n", path->c_str());
-        return 1;
+        error = "cannot read " + *path;
+        return nullptr;
       }
     }
     credentials = grpc::SslCredentials(options);
     if (!tls.server_name.empty()) arguments.SetSslTargetNameOverride(tls.server_name);
   }
-  auto channel = grpc::CreateCustomChannel(address, credentials, arguments);
+  return grpc::CreateCustomChannel(address, credentials, arguments);
+}
+
+int probe(const std::string& address, const std::string& service, const probe_tls_settings& tls) {
+  std::string error;
+  auto channel = sidecar_channel(address, tls, error);
+  if (!channel) {
+    std::fprintf(stderr, "brokerside: --probe: %s\n", error.c_str());
+    return 1;
+  }
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));

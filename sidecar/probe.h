@@ -2,7 +2,12 @@
 // it is SERVING, for container HEALTHCHECKs and exec probes.
 #pragma once
 
+#include <memory>
 #include <string>
+
+namespace grpc {
+class Channel;
+}
 
 namespace brokerside::sidecar {
 
@@ -14,6 +19,11 @@ struct probe_tls_settings {
   std::string key_file;     // its key
   std::string server_name;  // expected in the server's certificate; empty: the host
 };
+
+// A channel to the sidecar at `address`, over TLS if `tls` says so; null,
+// with `error` naming the file, when one of its files cannot be read.
+std::shared_ptr<grpc::Channel> sidecar_channel(const std::string& address,
+                                               const probe_tls_settings& tls, std::string& error);
 
 // Checks `service` ("" for the sidecar itself, or a target name) at
 // `address` (host:port or unix:/path). Prints the status; returns the exit
