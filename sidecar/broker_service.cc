@@ -68,15 +68,17 @@ grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* cont
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
   if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
-  std::string who;
-  if (auto status = auth_.identify(*context, who); !status.ok()) {
+  call_info info;
+  if (auto status = auth_.identify(*context, info.who); !status.ok()) {
     return finish(context, rpc_method::send, status);
   }
+  info.trace = calls_.trace_of(context->client_metadata());
   auto* reactor = context->DefaultReactor();
-  calls_.run(*request, *response, deadline_of(*context), who, [this, reactor](grpc::Status status) {
-    metrics_.count_call(rpc_method::send, status.error_code());
-    reactor->Finish(status);
-  });
+  calls_.run(*request, *response, deadline_of(*context), info,
+             [this, reactor](grpc::Status status) {
+               metrics_.count_call(rpc_method::send, status.error_code());
+               reactor->Finish(status);
+             });
   return reactor;
 }
 
@@ -91,7 +93,8 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  return new send_stream_reactor(calls_, metrics_, deadline_of(*context), std::move(who));
+  return new send_stream_reactor(calls_, metrics_, deadline_of(*context),
+                                 {std::move(who), calls_.trace_of(context->client_metadata())});
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(

@@ -344,6 +344,15 @@ void read_log(const config_section& s, log_settings& out) {
   } else {
     config_fail(s.path("format"), "must be text or json, not '" + format + "'");
   }
+  s.read("access_sample", out.access_sample);
+  if (!(out.access_sample >= 0 && out.access_sample <= 1)) {
+    config_fail(s.path("access_sample"), "must be a share from 0 to 1");
+  }
+  s.done();
+}
+
+void read_tracing(const config_section& s, tracing_settings& out) {
+  s.read("generate", out.generate);
   s.done();
 }
 
@@ -386,6 +395,7 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     read_auth(top.child("auth"), out.auth);
     read_server(top.child("server"), out.server);
     read_log(top.child("log"), out.log);
+    read_tracing(top.child("tracing"), out.tracing);
     const auto targets = top.child("targets");
     if (targets.present()) {
       for (const auto& entry : targets.node()) {

@@ -43,6 +43,18 @@ enum class log_format { text, json };
 struct log_settings {
   std::string level = "info";  // trace, debug, info, warn, error, off
   log_format format = log_format::text;
+  // One JSON line per Send / SendStream operation on stdout (trace id,
+  // caller, target, operation, status, durations), for this share of them
+  // (0: none, 1: all); sampled by trace id where the call has one, so a
+  // trace is logged whole or not at all.
+  double access_sample = 0;
+};
+
+// W3C trace context (sidecar/trace_context.h).
+struct tracing_settings {
+  // Calls without a traceparent get a new one (so their messages can be
+  // followed through the broker); false: none is invented.
+  bool generate = false;
 };
 
 struct readiness_settings {
@@ -61,6 +73,7 @@ struct config {
   auth_settings auth;
   server_settings server;
   log_settings log;
+  tracing_settings tracing;
   readiness_settings readiness;
   std::vector<target_settings> targets;
 

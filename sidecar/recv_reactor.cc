@@ -9,6 +9,7 @@
 
 #include "pool/errc.h"
 #include "sidecar/status.h"
+#include "sidecar/trace_context.h"
 
 namespace brokerside::sidecar {
 
@@ -302,6 +303,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
     announce_drops();
     d.set_delivery_id(++next_delivery);
+    if (!d.message().headers().empty()) {
+      if (auto trace = trace_from_headers(d.message()); !trace.empty()) {
+        d.mutable_trace()->set_traceparent(std::move(trace.parent));
+        d.mutable_trace()->set_tracestate(std::move(trace.state));
+      }
+    }
     target.observed->bytes_from_broker.fetch_add(d.message().ByteSizeLong(),
                                                  std::memory_order_relaxed);
     if (acknowledges)

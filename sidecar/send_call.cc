@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "pool/errc.h"
+#include "sidecar/metrics.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -99,9 +100,26 @@ grpc::Status send_call::find_target(const std::string& name, target_set::entry& 
                        "' (configured: " + (known.empty() ? std::string("none") : known) + ")");
 }
 
-void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
-                    pool::time_point deadline, const std::string& who,
+void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
+                    pool::time_point deadline, const call_info& info,
                     std::function<void(grpc::Status)> done) const {
+  const auto& who = info.who;
+  // A publish or request in a trace goes out with its context in the
+  // message's headers: a copy of the request then (only then) carries them.
+  const v1::SendRequest* effective = &given;
+  std::shared_ptr<v1::SendRequest> traced;
+  if (!info.trace.empty() && (given.has_publish() || given.has_request())) {
+    const auto& message =
+        given.has_publish() ? given.publish().message() : given.request().message();
+    if (!message.headers().contains("traceparent")) {
+      traced = std::make_shared<v1::SendRequest>(given);
+      add_trace_headers(info.trace, traced->has_publish()
+                                        ? *traced->mutable_publish()->mutable_message()
+                                        : *traced->mutable_request()->mutable_message());
+      effective = traced.get();
+    }
+  }
+  const auto& request = *effective;
   target_set::entry target;
   if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
   if (auto status = auth_.authorize(*target.config, call_kind::send, who); !status.ok()) {
@@ -128,7 +146,7 @@ void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
   // The last attempt's response, held by the attempts' callbacks: an
   // outcome after the deadline lands here, never in the caller's response.
   auto last = std::make_shared<v1::SendResponse>();
-  auto attempt = [adapter = target.operations, request = &request, last](
+  auto attempt = [adapter = target.operations, request = &request, last, traced](
                      pool::connection& conn, boost::asio::cancellation_slot cancel,
                      pool::target_pool::attempt_done attempt_done) {
     adapter->attempt(*request, conn, cancel,
@@ -139,21 +157,32 @@ void send_call::run(const v1::SendRequest& request, v1::SendResponse& response,
   };
   const auto kind = kind_of(request);
   target.observed->bytes_to_broker.fetch_add(operation_bytes(request), std::memory_order_relaxed);
-  auto finish = [done = std::move(done), last, &response, name = request.target(),
-                 pool = target.pool, observed = target.observed, kind,
-                 started = std::chrono::steady_clock::now()](std::error_code ec,
-                                                             std::string detail) {
-    observed->call(kind).record(std::chrono::steady_clock::now() - started);
-    if (!ec) {
-      response.Swap(last.get());
-      observed->bytes_from_broker.fetch_add(response.ByteSizeLong(), std::memory_order_relaxed);
-      return done(grpc::Status::OK);
-    }
-    const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;
-    done(to_status(ec, with_connect_error(broker_words ? std::move(detail)
-                                                       : "target '" + name + "': " + ec.message(),
-                                          ec, *pool)));
-  };
+  const bool logged = access_.sampled(info.trace);
+  auto finish =
+      [this, done = std::move(done), last, &response, name = request.target(), pool = target.pool,
+       observed = target.observed, kind, logged, caller = logged ? info.who : std::string(),
+       trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),
+       started = std::chrono::steady_clock::now()](std::error_code ec, std::string detail) {
+        const auto elapsed = std::chrono::steady_clock::now() - started;
+        observed->call(kind).record(elapsed);
+        grpc::Status status;
+        if (!ec) {
+          response.Swap(last.get());
+          observed->bytes_from_broker.fetch_add(response.ByteSizeLong(), std::memory_order_relaxed);
+        } else {
+          const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;
+          status = to_status(
+              ec, with_connect_error(
+                      broker_words ? std::move(detail) : "target '" + name + "': " + ec.message(),
+                      ec, *pool));
+        }
+        if (logged) {
+          access_.write({trace_id, caller, name,
+                         target_observations::kind_names[static_cast<std::size_t>(kind)],
+                         status_code_name(status.error_code()), status.error_message(), elapsed});
+        }
+        done(std::move(status));
+      };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
     target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));

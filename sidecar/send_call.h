@@ -10,22 +10,38 @@
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "pool/time.h"
+#include "sidecar/access_log.h"
 #include "sidecar/caller_auth.h"
 #include "sidecar/target_set.h"
+#include "sidecar/trace_context.h"
 
 namespace brokerside::sidecar {
+
+// What a Send carries beside its request: who calls and in which trace.
+struct call_info {
+  std::string who;      // caller_auth::identify
+  trace_context trace;  // from the call's metadata (or made up: tracing.generate)
+};
 
 class send_call {
  public:
   // `targets` and `auth` must outlive this.
-  send_call(const target_set& targets, const caller_auth& auth) : targets_(targets), auth_(auth) {}
+  send_call(const target_set& targets, const caller_auth& auth)
+      : targets_(targets), auth_(auth), access_(targets.configuration().log.access_sample) {}
 
-  // Runs `request` for the caller `who` (caller_auth::identify) until
-  // `deadline`. Completion: done(status) exactly once, maybe before this
-  // returns, with `response` filled on OK. Cancellation: none; the deadline
-  // bounds it. The caller keeps request and response alive until done.
+  // Runs `request` for the caller and trace of `info` until `deadline`; a
+  // publish or request carries the trace context in its message's headers.
+  // Completion: done(status) exactly once, maybe before this returns, with
+  // `response` filled on OK. Cancellation: none; the deadline bounds it.
+  // The caller keeps request and response alive until done; `info` is
+  // read before run returns.
   void run(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,
-           const std::string& who, std::function<void(grpc::Status)> done) const;
+           const call_info& info, std::function<void(grpc::Status)> done) const;
+
+  // The trace context of a call with this client metadata.
+  trace_context trace_of(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) const {
+    return trace_from_metadata(metadata, targets_.configuration().tracing.generate);
+  }
 
   // The target named `name`, or the status its absence earns (also for
   // Recv, Acquire and Stats).
@@ -34,6 +50,7 @@ class send_call {
  private:
   const target_set& targets_;  // immutable after startup
   const caller_auth& auth_;    // who may send where
+  access_log access_;          // a line per sampled operation
 };
 
 // The status of an operation on a target whose adapter this build lacks.

@@ -18,8 +18,8 @@ struct send_stream_reactor::operation {
 };
 
 send_stream_reactor::send_stream_reactor(const send_call& calls, metrics& m,
-                                         pool::time_point deadline, std::string who)
-    : calls_(calls), metrics_(m), deadline_(deadline), who_(std::move(who)) {
+                                         pool::time_point deadline, call_info info)
+    : calls_(calls), metrics_(m), deadline_(deadline), info_(std::move(info)) {
   {
     std::lock_guard lock(mutex_);
     reading_ = take_inbound_locked();
@@ -86,7 +86,7 @@ void send_stream_reactor::OnReadDone(bool ok) {
     const auto& send =
         first_single ? request.send() : request.operations(i - (single ? 1 : 0)).send();
     op->outcome.set_id(first_single ? request.id() : request.operations(i - (single ? 1 : 0)).id());
-    calls_.run(send, *op->outcome.mutable_result(), deadline_, who_,
+    calls_.run(send, *op->outcome.mutable_result(), deadline_, info_,
                [this, op](grpc::Status status) { completed(op, status); });
   }
   if (read_more) StartRead(&reading_->request);

@@ -17,10 +17,9 @@
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "pool/time.h"
 #include "sidecar/metrics.h"
+#include "sidecar/send_call.h"
 
 namespace brokerside::sidecar {
-
-class send_call;
 
 class send_stream_reactor final
     : public grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse> {
@@ -33,9 +32,9 @@ class send_stream_reactor final
   static constexpr std::size_t max_coalesced_bytes = 1 << 20;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  // `who` is the caller (caller_auth::identify), for every operation.
+  // `info` (the caller, the stream's trace context) is every operation's.
   send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline,
-                      std::string who);
+                      call_info info);
   ~send_stream_reactor() override;
 
   void OnReadDone(bool ok) override;
@@ -62,7 +61,7 @@ class send_stream_reactor final
   const send_call& calls_;           // runs each operation
   metrics& metrics_;                 // per-operation counters
   const pool::time_point deadline_;  // the stream's deadline bounds each operation
-  const std::string who_;            // the caller
+  const call_info info_;             // the caller and the stream's trace
   inbound* reading_ = nullptr;       // the read in progress
   std::mutex mutex_;                 // guards everything below
   std::vector<std::unique_ptr<inbound>> inbound_owned_;      // every message read into

@@ -66,10 +66,12 @@ class Sidecar:
         self.port = free_port()
         self.admin_port = free_port()
         self.stderr_path = tmp_path / f"brokerside-{self.port}.log"
+        self.stdout_path = tmp_path / f"brokerside-{self.port}.out"  # the access log, if on
         self._stderr = open(self.stderr_path, "wb")
+        self._stdout = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(
             [BINARY, f"--listen=127.0.0.1:{self.port}", f"--admin=127.0.0.1:{self.admin_port}", *args],
-            stdout=subprocess.DEVNULL,
+            stdout=self._stdout,
             stderr=self._stderr,
         )
         self.address = f"127.0.0.1:{self.port}"
@@ -108,11 +110,15 @@ class Sidecar:
         self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
+    def output(self):
+        return self.stdout_path.read_text(errors="replace")
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self._stderr.close()
+        self._stdout.close()
 
 
 @pytest.fixture

@@ -187,3 +187,108 @@ def test_the_stats_console_says_what_is_wrong_with_its_arguments(sidecar):
     assert code == 2 and "unknown flag --bogus" in err
     code, out, err = run_binary("stats", "--address", "127.0.0.1:1", "--interval", "0.1")
     assert code == 1 and "127.0.0.1:1" in err
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+APPS_OWN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class Receiver:
+    """A Recv stream on its own thread, collecting deliveries (acked at once)."""
+
+    def __init__(self, broker, target, sources):
+        self.deliveries, self.subscribed = [], threading.Event()
+        self._done = threading.Event()
+        self._acks = []
+
+        def requests():
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target=target, sources=sources, credit=50,
+                                                        ack_mode=pb.ACK_MODE_AUTO))
+            self._done.wait(30)
+
+        self._stream = broker.Recv(requests(), timeout=30)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for r in self._stream:
+                if r.HasField("subscribed"):
+                    self.subscribed.set()
+                elif r.HasField("delivery"):
+                    self.deliveries.append(r.delivery)
+        except grpc.RpcError:
+            pass
+
+    def close(self):
+        self._done.set()
+        self._stream.cancel()
+        self._thread.join(10)
+
+
+def publish(broker, target, trace=None, headers=None, **where):
+    message = pb.Message(body=b"traced")
+    for k, v in (headers or {}).items():
+        message.headers[k].text = v
+    metadata = (("traceparent", trace), ("tracestate", "bs=1")) if trace else ()
+    return broker.Send(pb.SendRequest(target=target, publish=pb.Publish(message=message, **where)),
+                       metadata=metadata, timeout=5)
+
+
+def test_a_trace_crosses_the_broker_in_the_messages_headers_and_the_access_log_says_so(sidecar, brokers):
+    s = sidecar("--target", f"events={brokers['BROKERSIDE_AMQP_URL']}",
+                "--target", f"nats={brokers['BROKERSIDE_NATS_URL']}",
+                "--target", f"cache={brokers['BROKERSIDE_REDIS_URL']}",
+                "--log.access_sample=1")
+    queue, subject = f"{TAG}.traced", f"{TAG}.traced"
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        broker.Send(pb.SendRequest(target="events", command=pb.Command(
+            args=[b"queue.declare", queue.encode()], options={"auto_delete": pb.Value(boolean=True)})),
+            timeout=5)
+        amqp, nats = Receiver(broker, "events", [queue]), Receiver(broker, "nats", [subject])
+        try:
+            assert amqp.subscribed.wait(10) and nats.subscribed.wait(10)
+            publish(broker, "events", PARENT, routing_key=queue)
+            publish(broker, "events", PARENT, headers={"traceparent": APPS_OWN}, routing_key=queue)
+            publish(broker, "events", None, routing_key=queue)
+            publish(broker, "nats", PARENT, destination=subject)
+            publish(broker, "cache", PARENT, destination=f"{TAG}.chan")  # Redis: no headers, no error
+            assert wait_for(lambda: len(amqp.deliveries) == 3 and len(nats.deliveries) == 1)
+        finally:
+            amqp.close()
+            nats.close()
+    first, own, untraced = amqp.deliveries
+    assert (first.trace.traceparent, first.trace.tracestate) == (PARENT, "bs=1")
+    assert first.message.headers["traceparent"].text == PARENT  # as any AMQP consumer sees it
+    assert own.trace.traceparent == APPS_OWN  # the app's own header wins
+    assert not untraced.HasField("trace") and "traceparent" not in untraced.message.headers
+    assert nats.deliveries[0].trace.traceparent == PARENT
+    assert nats.deliveries[0].message.headers["traceparent"].text == PARENT
+
+    lines = [json.loads(line) for line in s.output().splitlines() if line.startswith("{")]
+    publishes = [l for l in lines if l["operation"] == "publish"]
+    assert len(publishes) == 5, lines
+    traced = [l for l in publishes if l.get("trace_id") == PARENT[3:35]]
+    assert {l["target"] for l in traced} == {"events", "nats", "cache"}
+    assert all(l["status"] == "OK" and l["duration_ms"] > 0 and l["caller"] == "" for l in publishes)
+    assert any(l["operation"] == "command" and l["target"] == "events" for l in lines)
+
+
+def test_tracing_generate_gives_a_call_without_a_trace_a_new_one(sidecar, brokers):
+    s = sidecar("--target", f"nats={brokers['BROKERSIDE_NATS_URL']}", "--tracing.generate=true")
+    subject = f"{TAG}.generated"
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        r = Receiver(broker, "nats", [subject])
+        try:
+            assert r.subscribed.wait(10)
+            publish(broker, "nats", None, destination=subject)
+            publish(broker, "nats", PARENT, destination=subject)  # a caller's own is kept
+            assert wait_for(lambda: len(r.deliveries) == 2)
+        finally:
+            r.close()
+    made, given = r.deliveries
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", made.trace.traceparent)
+    assert made.trace.traceparent != PARENT
+    assert given.trace.traceparent == PARENT
