@@ -95,6 +95,30 @@ def test_publishes_are_read_back_by_kafka_python_where_their_acks_said(broker, k
     assert command(broker, "topic.delete", topic).reply.text == "OK"
 
 
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_trace_in_the_calls_metadata_travels_as_record_headers_both_ways(broker, kafka_url):
+    topic = new_topic(broker)
+    broker.Send(publish(topic, b"traced"), metadata=(("traceparent", PARENT), ("tracestate", "bs=1")),
+                timeout=30)
+    (record,) = read_back(kafka_url, topic, 1, 1)
+    assert dict(record.headers) == {"traceparent": PARENT.encode(), "tracestate": b"bs=1"}
+    # A producer of its own in the same trace: its consumer through brokerside continues it.
+    producer = KafkaProducer(bootstrap_servers=kafka_url.removeprefix("kafka://"))
+    producer.send(topic, b"from kafka-python", headers=[("traceparent", PARENT.encode())])
+    producer.flush()
+    producer.close()
+    m = Member(broker, [topic], group=f"g-{uuid.uuid4().hex[:6]}")
+    try:
+        assert m.subscribed.wait(60), m.error
+        assert wait_for(lambda: len(m.deliveries) == 2), (len(m.deliveries), m.error)
+        assert [(d.trace.traceparent, d.trace.tracestate) for d in m.deliveries] == [(PARENT, "bs=1"), (PARENT, "")]
+        m.ack(*m.deliveries)
+    finally:
+        m.close()
+
+
 def test_thousands_in_flight_on_one_stream_all_acknowledged_once(broker, kafka_url):
     topic = new_topic(broker, partitions=2)
     n = 3000
