@@ -6,8 +6,11 @@
 #   scripts/image.sh                                 (builds and smoke-tests it)
 #   podman build --format docker -t brokerside .     (or docker build; podman's
 #   default OCI format silently drops the HEALTHCHECK)
-#   podman run -p 7300:7300 brokerside                (listens on 0.0.0.0:7300, 7301)
-#   podman run -p 7300:7300 brokerside --listen=0.0.0.0:7300 --target cache=redis://redis:6379
+#   podman run brokerside --target cache=redis://redis:6379   (gRPC on 127.0.0.1:7300 in
+#   the container's network: its pod's other containers; admin on 0.0.0.0:7301)
+#   podman run -p 7300:7300 brokerside --listen=0.0.0.0:7300 --server.allow_insecure_remote=true \
+#     --target cache=redis://redis:6379   (a quick local try: anyone reaching the port may call;
+#   give listen.tls or auth.tokens_file instead, else brokerside refuses to start)
 #   (arguments replace the default ones, listeners included)
 
 FROM debian:bookworm AS build
@@ -39,9 +42,11 @@ USER 10001:10001
 EXPOSE 7300 7301
 # The arguments are CMD, not ENTRYPOINT, so that Kubernetes `args` (e.g.
 # --config=...) replace them and a configuration file's listeners hold
-# (flags override the file). By default: all interfaces inside the
-# container; the admin port serves /healthz, /readyz and /metrics.
+# (flags override the file). By default gRPC on the container's loopback
+# (the pod's containers share it: a sidecar's app reaches it) and the admin
+# port, which serves /healthz, /readyz and /metrics and no broker, on every
+# interface.
 ENTRYPOINT ["/usr/local/bin/brokerside"]
-CMD ["--listen=0.0.0.0:7300", "--admin=0.0.0.0:7301"]
+CMD ["--listen=127.0.0.1:7300", "--admin=0.0.0.0:7301"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/brokerside", "--probe=127.0.0.1:7300"]

@@ -11,6 +11,7 @@
 #   BENCH_BASELINE=/path/to/other/brokerside BENCH_BASELINE_LABEL=ce031f8 scripts/bench.sh
 #   BENCH_ONLY=p9 scripts/bench.sh  (only the NATS figures, P9; the others then read "n/a")
 #   BENCH_ONLY=p8 scripts/bench.sh  (only the Kafka figures, P8)
+#   BENCH_ONLY=p1-3 scripts/bench.sh  (P0-P3 and their baseline pairs only)
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -256,19 +257,10 @@ p8() {
     >"$raw/p8-recv-kcat-$rep.json"
 }
 
-for rep in $(seq "$reps"); do
-  log "repetition $rep/$reps"
-  if [[ $only == p9 ]]; then
-    p9 "$rep"
-    continue
-  fi
-  if [[ $only == p8 ]]; then
-    p8 "$rep"
-    continue
-  fi
-  p8 "$rep"
-  p9 "$rep"
-  # P0 ceilings and P1/P3 pairs, each pair back to back.
+# P0 ceilings and the P1 / P3 / P2 pairs (this build, then the baseline's,
+# back to back).
+p1to3() {
+  local rep=$1
   load --mode echo-unary --address "$echo_addr" --in-flight 32 --server-pid "$echo_pid" \
     >"$raw/p0-echo-u32-$rep.json"
   load --mode send-get --address "$side_addr" --in-flight 32 --server-pid "$main_pid" \
@@ -288,6 +280,20 @@ for rep in $(seq "$reps"); do
   load --mode stream-set --address "$side_addr" --in-flight 50 --server-pid "$main_pid" \
     >"$raw/p2-$rep.json"
   baseline_load "$raw/p2-base-$rep.json" --mode stream-set --in-flight 50
+}
+
+for rep in $(seq "$reps"); do
+  log "repetition $rep/$reps"
+  if [[ $only == p9 ]]; then
+    p9 "$rep"
+    continue
+  fi
+  if [[ $only == p8 ]]; then
+    p8 "$rep"
+    continue
+  fi
+  p1to3 "$rep"
+  [[ $only == p1-3 ]] && continue
   # P2b: batches of 16 on one stream (800 in flight) against 50 clients
   # pipelining 16 each.
   redis_bench 50 set 2000000 16 >"$raw/p0-redis-c50p16-$rep.csv"
@@ -344,11 +350,16 @@ for rep in $(seq "$reps"); do
     >"$raw/p7-recv-$rep.json"
   stop_sidecar "$sidecar_pid"
   sleep 1
+  # Last: a Kafka broker that has just taken a million records (kcat) stays
+  # busy for seconds (flushes, GC) on the cores the next figures need; run
+  # first, it cost P1 a quarter of its rate in the 2026-12-02 run.
+  p8 "$rep"
+  p9 "$rep"
 done
 
 # ---- ghz cross-check, once: bare echo and P1 (Send GET), at 32 and at 1 in
 # flight, one connection, each followed by bench_load with the same settings ----
-if [[ -x $ghz && -z $only ]]; then
+if [[ -x $ghz && ( -z $only || $only == p1-3 ) ]]; then
   log "ghz cross-check"
   payload=$(printf 'x%.0s' $(seq 64) | base64 -w0)
   get_args="[\"$(printf GET | base64)\",\"$(printf bench:key | base64)\"]"
@@ -371,7 +382,7 @@ if [[ -x $ghz && -z $only ]]; then
 fi
 
 # ---- profile of the sidecar under P1 and P3 (perf, flat, user and kernel) ----
-if ((profile)) && [[ -z $only ]] && command -v perf >/dev/null; then
+if ((profile)) && [[ -z $only || $only == p1-3 ]] && command -v perf >/dev/null; then
   log "profiling the sidecar under P1 and P3 (perf record)"
   for p in p1:32 p3:1; do
     name=${p%%:*}

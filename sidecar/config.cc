@@ -325,7 +325,22 @@ void read_server(const config_section& s, server_settings& out) {
   if (out.drain_delay > out.shutdown_grace) {
     config_fail(s.path("drain_delay"), "must not exceed server.shutdown_grace");
   }
+  s.read("allow_insecure_remote", out.allow_insecure_remote);
   s.done();
+}
+
+// Secure by default: a gRPC listener other hosts can reach must check who
+// calls (TLS, bearer tokens), unless the configuration says otherwise.
+void check_exposure(const config& c) {
+  if (c.listen.grpc.empty() || loopback_address(c.listen.grpc)) return;
+  if (c.listen.tls.enabled() || !c.auth.tokens_file.empty() || c.server.allow_insecure_remote) {
+    return;
+  }
+  config_fail("listen.grpc",
+              "'" + c.listen.grpc +
+                  "' can be reached from other hosts and nothing checks who calls: listen on "
+                  "127.0.0.1 or a Unix socket, or set listen.tls or auth.tokens_file (or "
+                  "server.allow_insecure_remote: true where a network policy keeps others out)");
 }
 
 void read_log(const config_section& s, log_settings& out) {
@@ -368,6 +383,16 @@ void read_readiness(const config_section& s, config& out) {
 
 }  // namespace
 
+bool loopback_address(std::string_view host_port) noexcept {
+  std::string_view host = host_port.substr(0, host_port.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const bool dotted = std::all_of(host.begin(), host.end(),
+                                  [](char ch) { return (ch >= '0' && ch <= '9') || ch == '.'; });
+  return host == "localhost" || host == "::1" || (host.starts_with("127.") && dotted);
+}
+
 const target_settings* config::find_target(std::string_view name) const {
   for (const auto& target : targets) {
     if (target.name == name) return &target;
@@ -408,6 +433,7 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     const auto readiness = top.child("readiness");
     top.done();
     read_readiness(readiness, out);
+    check_exposure(out);
   } catch (const YAML::Exception& e) {
     throw config_error("line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

@@ -36,6 +36,10 @@ struct server_settings {
   // listeners close; 0: close at once. (A call racing the close itself may be
   // answered CANCELLED by gRPC core, grpc/grpc#41785; it was not run.)
   std::chrono::milliseconds drain_delay{0};
+  // Serve gRPC on a TCP address other hosts can reach without TLS or
+  // bearer tokens (warned at every start). False: such a listener stops
+  // startup, since whoever reaches it uses every target's credentials.
+  bool allow_insecure_remote = false;
 };
 
 enum class log_format { text, json };
@@ -79,6 +83,10 @@ struct config {
 
   const target_settings* find_target(std::string_view name) const;
 };
+
+// Whether the host of `host_port` ("127.0.0.1:7300", "[::1]:7300",
+// "localhost:7300") is only reachable from this host. Pure.
+bool loopback_address(std::string_view host_port) noexcept;
 
 // A configuration error: what() is one line, "setting: reason".
 class config_error : public std::runtime_error {

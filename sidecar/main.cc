@@ -63,6 +63,13 @@ void log_startup(const bs::config& cfg, const bs::grpc_server& grpc, int admin_p
                 implemented ? "" : ", not implemented in this build");
   }
   if (cfg.targets.empty()) spdlog::warn("no targets configured (add one with --target NAME=URL)");
+  if (!cfg.listen.grpc.empty() && !bs::loopback_address(cfg.listen.grpc) &&
+      !cfg.listen.tls.enabled() && cfg.auth.tokens_file.empty()) {
+    spdlog::warn(
+        "gRPC on {} can be reached from other hosts and nothing checks who calls "
+        "(server.allow_insecure_remote): whoever reaches it uses every target's credentials",
+        cfg.listen.grpc);
+  }
 }
 
 int serve(const bs::config& cfg) {

@@ -184,6 +184,8 @@ def test_the_sidecar_is_native_and_its_grpc_port_is_the_pods_own(rendered):
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
     assert 7300 not in opened and 7301 in opened
+    config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["brokerside.yaml"])
+    assert config["listen"]["grpc"] == "127.0.0.1:7300", "the app's alone: secure by default"
 
 
 def test_the_daemonset_serves_the_node_on_a_socket_only_and_updates_one_node_at_a_time(rendered):

@@ -51,7 +51,9 @@ server:
   keepalive_timeout: 5s
   shutdown_grace: 30s
   drain_delay: 2s
-log: {level: debug, format: json}
+  allow_insecure_remote: true
+log: {level: debug, format: json, access_sample: 0.25}
+tracing: {generate: true}
 readiness:
   required_targets: [cache]
 targets:
@@ -90,6 +92,9 @@ targets:
 )",
                              {});
   EXPECT_EQ(c.listen.grpc, "0.0.0.0:7400");
+  EXPECT_TRUE(c.server.allow_insecure_remote);
+  EXPECT_EQ(c.log.access_sample, 0.25);
+  EXPECT_TRUE(c.tracing.generate);
   EXPECT_EQ(c.listen.unix_socket, "/run/brokerside/grpc.sock");
   EXPECT_EQ(c.listen.admin, "");
   EXPECT_EQ(c.server.threads, 4u);
@@ -159,6 +164,21 @@ TEST(config, overrides_win_over_the_file_and_create_sections) {
   EXPECT_EQ(c.log.format, log_format::json);
 }
 
+TEST(config, loopback_listeners_need_no_authentication_and_others_do) {
+  for (const char* local : {"127.0.0.1:7300", "127.5.6.7:1", "[::1]:7300", "localhost:7300"}) {
+    EXPECT_TRUE(loopback_address(local)) << local;
+    EXPECT_NO_THROW(load_config(std::string("listen: {grpc: '") + local + "'}", {})) << local;
+  }
+  for (const char* remote : {"0.0.0.0:7300", "[::]:7300", "10.1.2.3:7300", "127.evil.example:1",
+                             "brokerside.internal:7300", "[::ffff:127.0.0.1]:1"}) {
+    EXPECT_FALSE(loopback_address(remote)) << remote;
+  }
+  // A Unix socket only is local; tokens or TLS make a remote listener fine.
+  EXPECT_NO_THROW(load_config("listen: {grpc: '', unix_socket: /run/bs.sock}", {}));
+  EXPECT_NO_THROW(
+      load_config("listen: {grpc: '0.0.0.0:7300'}\nserver: {allow_insecure_remote: true}", {}));
+}
+
 TEST(config, literal_override_keeps_yaml_special_characters) {
   const auto c = load_config("", {{"targets.x.url", "redis://h:1/0?a=b#frag", true}});
   EXPECT_EQ(c.find_target("x")->urls[0].option("a"), "b#frag");
@@ -168,7 +188,17 @@ TEST(config, every_error_names_its_setting) {
   const std::pair<const char*, const char*> cases[] = {
       {"listen: [1]", "listen: must be a mapping"},
       {"bogus: 1",
-       "bogus: unknown setting (known here: listen, auth, server, log, targets, readiness)"},
+       "bogus: unknown setting (known here: listen, auth, server, log, tracing, targets, "
+       "readiness)"},
+      {"listen: {grpc: '0.0.0.0:7300'}",
+       "listen.grpc: '0.0.0.0:7300' can be reached from other hosts and nothing checks who "
+       "calls: listen on 127.0.0.1 or a Unix socket, or set listen.tls or auth.tokens_file (or "
+       "server.allow_insecure_remote: true where a network policy keeps others out)"},
+      {"listen: {grpc: '[::]:7300'}", "listen.grpc: '[::]:7300' can be reached from other hosts"},
+      {"listen: {grpc: '10.0.0.5:7300'}",
+       "listen.grpc: '10.0.0.5:7300' can be reached from other hosts"},
+      {"log: {access_sample: 2}", "log.access_sample: must be a share from 0 to 1"},
+      {"tracing: {generate: maybe}", "tracing.generate: "},
       {"listen: {grpcc: x}",
        "listen.grpcc: unknown setting (known here: grpc, unix_socket, unix_socket_mode, "
        "unix_socket_group, admin, tls)"},
