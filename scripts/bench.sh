@@ -351,8 +351,9 @@ for rep in $(seq "$reps"); do
   stop_sidecar "$sidecar_pid"
   sleep 1
   # Last: a Kafka broker that has just taken a million records (kcat) stays
-  # busy for seconds (flushes, GC) on the cores the next figures need; run
-  # first, it cost P1 a quarter of its rate in the 2026-12-02 run.
+  # busy for seconds (flushes, GC) on the cores the next figures need. Run
+  # first (2026-12-02), P1 read 0.77x of its baseline, which ran after it;
+  # with P1-P3 alone the same two builds read 0.96x (2026-12-02-p1-3).
   p8 "$rep"
   p9 "$rep"
 done
