@@ -334,10 +334,10 @@ TEST_F(redis_e2e, watch_on_a_lease_aborts_the_transaction_when_another_caller_wr
   EXPECT_TRUE(stub_->Release(context().get(), release, &released).ok());
 }
 
-TEST_F(redis_e2e, a_refused_password_is_a_clear_unavailable_without_the_password) {
+TEST_F(redis_e2e, a_refused_password_is_a_clear_permission_denied_without_the_password) {
   v1::SendResponse response;
   const auto status = stub_->Send(context().get(), command("wrongpass", {"PING"}), &response);
-  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_code(), StatusCode::PERMISSION_DENIED);
   EXPECT_NE(status.error_message().find("WRONGPASS"), std::string::npos) << status.error_message();
   EXPECT_NE(status.error_message().find("nobody:***@"), std::string::npos)
       << status.error_message();
