@@ -121,13 +121,13 @@ void target_pool::attempt(std::shared_ptr<operation> op) {
                std::error_code ec, bool connection_error, std::uint64_t node) {
              auto self = weak.lock();
              if (!self) return;
-             if (!ec) self->wait_latency_.record(clock::now() - asked);
              if (ec) {
                self->finish_attempt(
                    op, {ec, connection_error ? failure_kind::connection : failure_kind::operation,
                         false});
                return;
              }
+             self->wait_latency_.record(clock::now() - asked);
              // The operation's timer keeps its deadline (and its backoffs between
              // attempts): one timer per operation, not one per attempt.
              self->run_attempt(op->attempt, node, op->deadline, op->backoff,

@@ -332,10 +332,7 @@ void read_server(const config_section& s, server_settings& out) {
 // Secure by default: a gRPC listener other hosts can reach must check who
 // calls (TLS, bearer tokens), unless the configuration says otherwise.
 void check_exposure(const config& c) {
-  if (c.listen.grpc.empty() || loopback_address(c.listen.grpc)) return;
-  if (c.listen.tls.enabled() || !c.auth.tokens_file.empty() || c.server.allow_insecure_remote) {
-    return;
-  }
+  if (!exposed_without_auth(c) || c.server.allow_insecure_remote) return;
   config_fail("listen.grpc",
               "'" + c.listen.grpc +
                   "' can be reached from other hosts and nothing checks who calls: listen on "
@@ -382,6 +379,11 @@ void read_readiness(const config_section& s, config& out) {
 }
 
 }  // namespace
+
+bool exposed_without_auth(const config& c) noexcept {
+  return !c.listen.grpc.empty() && !loopback_address(c.listen.grpc) && !c.listen.tls.enabled() &&
+         c.auth.tokens_file.empty();
+}
 
 bool loopback_address(std::string_view host_port) noexcept {
   std::string_view host = host_port.substr(0, host_port.rfind(':'));

@@ -84,6 +84,11 @@ struct config {
   const target_settings* find_target(std::string_view name) const;
 };
 
+// Whether the configuration serves gRPC on a TCP address other hosts can
+// reach with nothing checking who calls (no listen.tls, no tokens): refused
+// at load unless server.allow_insecure_remote, then warned at every start.
+bool exposed_without_auth(const config& c) noexcept;
+
 // Whether the host of `host_port` ("127.0.0.1:7300", "[::1]:7300",
 // "localhost:7300") is only reachable from this host. Pure.
 bool loopback_address(std::string_view host_port) noexcept;

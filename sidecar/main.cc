@@ -63,8 +63,7 @@ void log_startup(const bs::config& cfg, const bs::grpc_server& grpc, int admin_p
                 implemented ? "" : ", not implemented in this build");
   }
   if (cfg.targets.empty()) spdlog::warn("no targets configured (add one with --target NAME=URL)");
-  if (!cfg.listen.grpc.empty() && !bs::loopback_address(cfg.listen.grpc) &&
-      !cfg.listen.tls.enabled() && cfg.auth.tokens_file.empty()) {
+  if (bs::exposed_without_auth(cfg)) {
     spdlog::warn(
         "gRPC on {} can be reached from other hosts and nothing checks who calls "
         "(server.allow_insecure_remote): whoever reaches it uses every target's credentials",
