@@ -7,7 +7,9 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +37,16 @@ struct adapter_descriptor {
   // this build (its operations answer UNIMPLEMENTED naming it).
   adapter_binding (*make)(const target_settings& target,
                           boost::asio::any_io_executor executor) = nullptr;
+  // The classes its commands fall into, for rules' "+@class" / "-@class"
+  // (bit i of a mask = command_class_names[i]); empty: it has none.
+  std::span<const std::string_view> command_class_names;
+  // The classes of command `name` (its subcommand `sub`), nullopt if the
+  // adapter does not know it; null when it has no classes.
+  std::optional<std::uint64_t> (*command_classes)(std::string_view name,
+                                                  std::string_view sub) = nullptr;
+  // The destination a command publishes to, if it has one (Redis PUBLISH's
+  // channel), for rules' destinations; null: its commands name none.
+  std::optional<std::string_view> (*command_destination)(const v1::Command& command) = nullptr;
 
   bool implemented() const noexcept { return make != nullptr; }
 };

@@ -1,6 +1,7 @@
 #include "sidecar/broker_service.h"
 
 #include "pool/errc.h"
+#include "sidecar/caller_metrics.h"
 #include "sidecar/recv_reactor.h"
 #include "sidecar/send_call.h"
 #include "sidecar/send_stream_reactor.h"
@@ -89,12 +90,16 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
   std::string who;
-  if (auto status = auth_.identify(*context, who); !status.ok()) {
+  stream_slot slot;
+  auto status = auth_.identify(*context, who);
+  if (status.ok()) status = auth_.callers().open_stream(who, slot);
+  if (!status.ok()) {
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
   return new send_stream_reactor(calls_, metrics_, deadline_of(*context),
-                                 {std::move(who), calls_.trace_of(context->client_metadata())});
+                                 {std::move(who), calls_.trace_of(context->client_metadata())},
+                                 std::move(slot));
 }
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
@@ -104,7 +109,10 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }
   std::string who;
-  if (auto status = auth_.identify(*context, who); !status.ok()) {
+  stream_slot slot;
+  auto status = auth_.identify(*context, who);
+  if (status.ok()) status = auth_.callers().open_stream(who, slot);
+  if (!status.ok()) {
     metrics_.count_call(rpc_method::recv, status.error_code());
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }
@@ -115,7 +123,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         target_set::entry target;
         if (auto status = calls_.find_target(subscribe.target(), target); !status.ok())
           return status;
-        if (auto status = auth_.authorize(*target.config, call_kind::recv, who); !status.ok())
+        if (auto status = auth_.authorize_recv(*target.config, subscribe, who); !status.ok())
           return status;
         if (!target.pool || !target.operations) return adapter_missing(target);
         if (auto status = target.operations->check_subscribe(subscribe); !status.ok()) {
@@ -129,7 +137,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         out = target;
         return grpc::Status::OK;
       },
-      metrics_, recv_streams_, context->peer());
+      metrics_, recv_streams_, context->peer(), std::move(slot));
 }
 
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
@@ -261,6 +269,7 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
     set_duration(*response->mutable_uptime(),
                  std::chrono::steady_clock::now() - metrics_.started());
     response->set_version(version);
+    if (only.empty()) fill_caller_stats(auth_.callers().snapshot(), *response);
     metrics_.count_call(rpc_method::stats, grpc::StatusCode::OK);
     reactor->Finish(grpc::Status::OK);
   });

@@ -58,6 +58,9 @@ class broker_service final : public v1::Broker::CallbackService {
     return recv_streams_.describe_all();
   }
 
+  // Every caller identity's figures (sidecar/caller_table.h).
+  std::vector<caller_snapshot> callers() const { return auth_.callers().snapshot(); }
+
   // The caller's gRPC deadline on the pool's clock (a day if none).
   static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
 

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <filesystem>
 
+#include "sidecar/access_rules.h"
+#include "sidecar/adapter_registry.h"
 #include "sidecar/config.h"
 #include "sidecar/config_section.h"
 
@@ -84,17 +86,19 @@ std::string parse_tokens(std::string_view text, std::vector<token_entry>& out) {
 }
 
 bool identity_matches(std::string_view pattern, std::string_view who) noexcept {
-  if (pattern.ends_with('*')) return who.starts_with(pattern.substr(0, pattern.size() - 1));
-  return pattern == who;
+  return glob_matches(pattern, who);
 }
 
 caller_auth::caller_auth(const config& cfg)
     : tokens_file_(cfg.auth.tokens_file),
       required_(!cfg.auth.tokens_file.empty() || !cfg.listen.tls.client_ca_file.empty()),
       asks_(required_ || cfg.listen.tls.enabled() ||
-            std::any_of(cfg.targets.begin(), cfg.targets.end(), [](const target_settings& t) {
-              return t.allow_send || t.allow_recv || t.allow_acquire;
-            })) {
+            std::any_of(cfg.targets.begin(), cfg.targets.end(),
+                        [](const target_settings& t) {
+                          return t.allow_send || t.allow_recv || t.allow_acquire ||
+                                 !t.rules.empty();
+                        })),
+      callers_(cfg, asks_) {
   tokens();
 }
 
@@ -183,18 +187,9 @@ grpc::Status caller_auth::identify(const grpc::ServerContextBase& context, std::
   return grpc::Status::OK;
 }
 
-grpc::Status caller_auth::authorize(const target_settings& target, call_kind kind,
-                                    const std::string& who) const {
-  static constexpr const char* kinds[] = {"send", "recv", "acquire"};
-  const auto& rule = kind == call_kind::send   ? target.allow_send
-                     : kind == call_kind::recv ? target.allow_recv
-                                               : target.allow_acquire;
-  if (!rule) return grpc::Status::OK;
-  for (const auto& pattern : *rule) {
-    if (identity_matches(pattern, who)) return grpc::Status::OK;
-  }
-  const auto kind_name = kinds[static_cast<int>(kind)];
-  const auto caller = who.empty() ? std::string("an unidentified caller") : "'" + who + "'";
+grpc::Status caller_auth::deny(const std::string& who, std::string_view rule,
+                               const std::string& message) const {
+  callers_.count_denied(who, rule);
   {
     // At most one line a second: a client retrying a refusal in a loop
     // must not flood the log.
@@ -202,13 +197,102 @@ grpc::Status caller_auth::authorize(const target_settings& target, call_kind kin
     const auto now = std::chrono::steady_clock::now();
     if (now - last_denial_log_ >= std::chrono::seconds(1)) {
       last_denial_log_ = now;
-      spdlog::warn("denied: {} may not {} on target '{}' (targets.{}.allow.{})", caller, kind_name,
-                   target.name, target.name, kind_name);
+      spdlog::warn("denied: {}", message);
     }
   }
-  return {grpc::StatusCode::PERMISSION_DENIED, caller + " may not " + kind_name + " on target '" +
-                                                   target.name + "' (targets." + target.name +
-                                                   ".allow." + kind_name + ")"};
+  return {grpc::StatusCode::PERMISSION_DENIED, message};
+}
+
+namespace {
+
+std::string caller_text(const std::string& who) {
+  return who.empty() ? std::string("an unidentified caller") : "'" + who + "'";
+}
+
+}  // namespace
+
+grpc::Status caller_auth::authorize(const target_settings& target, call_kind kind,
+                                    const std::string& who) const {
+  static constexpr const char* kinds[] = {"send", "recv", "acquire"};
+  const auto& allowed = kind == call_kind::send   ? target.allow_send
+                        : kind == call_kind::recv ? target.allow_recv
+                                                  : target.allow_acquire;
+  const auto kind_name = kinds[static_cast<int>(kind)];
+  if (allowed && std::none_of(allowed->begin(), allowed->end(), [&](const std::string& pattern) {
+        return identity_matches(pattern, who);
+      })) {
+    return deny(who, std::string("allow.") + kind_name,
+                caller_text(who) + " may not " + kind_name + " on target '" + target.name +
+                    "' (targets." + target.name + ".allow." + kind_name + ")");
+  }
+  if (!target.rules.empty() && rule_for(target.rules, who) == nullptr) {
+    return deny(who, "rules",
+                caller_text(who) + " is named by no rule of target '" + target.name +
+                    "' (targets." + target.name + ".rules)");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status caller_auth::authorize_send(const target_settings& target,
+                                         const v1::SendRequest& request,
+                                         const std::string& who) const {
+  if (auto status = authorize(target, call_kind::send, who); !status.ok()) return status;
+  if (target.rules.empty()) return grpc::Status::OK;
+  const auto& rule = *rule_for(target.rules, who);
+  // What the operation reaches: a publish's or request's destination (its
+  // routing key when that is empty: AMQP's default exchange routes to the
+  // queue of that name), a command's where the adapter names one.
+  std::optional<std::string_view> destination;
+  const char* verb = "publish to";
+  if (request.has_publish() || request.has_request()) {
+    const auto& d =
+        request.has_publish() ? request.publish().destination() : request.request().destination();
+    const auto& key =
+        request.has_publish() ? request.publish().routing_key() : request.request().routing_key();
+    destination = d.empty() ? std::string_view(key) : std::string_view(d);
+    if (request.has_request()) verb = "send a request to";
+  } else if (request.has_command() && target.adapter->command_destination) {
+    destination = target.adapter->command_destination(request.command());
+  }
+  if (destination && rule.destinations &&
+      std::none_of(rule.destinations->begin(), rule.destinations->end(),
+                   [&](const std::string& p) { return glob_matches(p, *destination); })) {
+    return deny(who, "destinations",
+                caller_text(who) + " may not " + verb + " '" + std::string(*destination) +
+                    "' on target '" + target.name + "' (" + rule.path + ".destinations)");
+  }
+  if (request.has_command() && rule.commands && !request.command().args().empty()) {
+    const auto& args = request.command().args();
+    const std::string_view name = args[0];
+    const std::string_view sub = args.size() > 1 ? std::string_view(args[1]) : std::string_view();
+    const auto classes = target.adapter->command_classes
+                             ? target.adapter->command_classes(name, sub)
+                             : std::optional<std::uint64_t>();
+    if (!command_allowed(*rule.commands, name, sub, classes)) {
+      return deny(who, "commands",
+                  caller_text(who) + " may not run '" + std::string(name) + "' on target '" +
+                      target.name + "' (" + rule.path + ".commands)");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status caller_auth::authorize_recv(const target_settings& target,
+                                         const v1::Subscribe& subscribe,
+                                         const std::string& who) const {
+  if (auto status = authorize(target, call_kind::recv, who); !status.ok()) return status;
+  if (target.rules.empty()) return grpc::Status::OK;
+  const auto& rule = *rule_for(target.rules, who);
+  if (!rule.destinations) return grpc::Status::OK;
+  for (const auto& source : subscribe.sources()) {
+    if (std::none_of(rule.destinations->begin(), rule.destinations->end(),
+                     [&](const std::string& p) { return glob_matches(p, source); })) {
+      return deny(who, "destinations",
+                  caller_text(who) + " may not receive from '" + source + "' on target '" +
+                      target.name + "' (" + rule.path + ".destinations)");
+    }
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace brokerside::sidecar

@@ -2,7 +2,9 @@
 // (`authorization: Bearer ...`, checked against the SHA-256 hashes of
 // auth.tokens_file, re-read when it changes) or by its mTLS client
 // certificate (its SPIFFE ID, URI, DNS name or CN, in that order); each
-// target's `allow` lists say which callers may send, recv and acquire.
+// target's `allow` lists say which callers may send, recv and acquire, and
+// its `rules` which destinations and commands each may reach. Denials are
+// counted per caller (caller_table) and logged at most once a second.
 // Health and reflection never ask.
 #pragma once
 
@@ -16,6 +18,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "brokerside/v1/brokerside.pb.h"
+#include "sidecar/caller_table.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -36,8 +41,8 @@ struct token_entry {
 // success, else "line N: reason" (never the line itself). Pure.
 std::string parse_tokens(std::string_view text, std::vector<token_entry>& out);
 
-// Whether `who` matches `pattern`: equal, or starting with what precedes a
-// trailing '*'. Pure.
+// Whether `who` matches `pattern`, where '*' stands for any run of
+// characters ("token:*", "spiffe://example.org/ns/*/sa/web"). Pure.
 bool identity_matches(std::string_view pattern, std::string_view who) noexcept;
 
 enum class call_kind { send, recv, acquire };
@@ -57,15 +62,31 @@ class caller_auth {
   // caller without an identity where one is required.
   grpc::Status identify(const grpc::ServerContextBase& context, std::string& who) const;
 
-  // OK if `who` may do `kind` on `target`, else PERMISSION_DENIED naming the
-  // rule (targets.NAME.allow.KIND).
+  // OK if `who` may do `kind` on `target` (its allow list, and some rule
+  // naming `who` where the target has rules), else PERMISSION_DENIED naming
+  // the setting (targets.NAME.allow.KIND, targets.NAME.rules).
   grpc::Status authorize(const target_settings& target, call_kind kind,
                          const std::string& who) const;
+  // The same for one Send operation, with the destination it publishes to
+  // or requests from and the command it runs checked against the rule for
+  // `who` (targets.NAME.rules[i].destinations / .commands).
+  grpc::Status authorize_send(const target_settings& target, const v1::SendRequest& request,
+                              const std::string& who) const;
+  // The same for a Recv subscription and each of its sources.
+  grpc::Status authorize_recv(const target_settings& target, const v1::Subscribe& subscribe,
+                              const std::string& who) const;
+
+  // Every caller's counters and quotas.
+  caller_table& callers() const noexcept { return callers_; }
 
  private:
   // The token table, re-read when the file's modification time changes
   // (looked at once a second at most).
   std::shared_ptr<const std::vector<token_entry>> tokens() const;
+  // PERMISSION_DENIED with `message`, counted for `who` under `rule` and
+  // logged (at most a line a second).
+  grpc::Status deny(const std::string& who, std::string_view rule,
+                    const std::string& message) const;
 
   std::string tokens_file_;
   bool required_ = false;
@@ -77,6 +98,7 @@ class caller_auth {
   mutable std::chrono::steady_clock::time_point checked_{};
   mutable std::chrono::system_clock::time_point file_time_{};
   mutable std::chrono::steady_clock::time_point last_denial_log_{};
+  mutable caller_table callers_;  // per identity: counters, quotas
 };
 
 }  // namespace brokerside::sidecar

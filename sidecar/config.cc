@@ -163,6 +163,42 @@ void read_connection(const config_section& s, target_settings& target) {
   }
 }
 
+// Caller patterns: a list of at least one, none empty.
+std::vector<std::string> read_callers(const config_section& s) {
+  auto callers = s.strings("callers");
+  if (callers.empty()) {
+    config_fail(s.path("callers"),
+                "required: the callers this applies to (identity patterns, '*' for everyone)");
+  }
+  for (const auto& pattern : callers) {
+    if (pattern.empty()) config_fail(s.path("callers"), "an empty caller pattern");
+  }
+  return callers;
+}
+
+void read_rules(const config_section& s, target_settings& target) {
+  for (const auto& r : s.sections("rules")) {
+    access_rule rule;
+    rule.path = r.where();
+    rule.callers = read_callers(r);
+    if (r.get("destinations")) rule.destinations = r.strings("destinations");
+    if (r.get("commands")) {
+      const auto texts = r.strings("commands");
+      rule.commands.emplace();
+      for (std::size_t i = 0; i < texts.size(); ++i) {
+        command_rule item;
+        if (auto why = parse_command_rule(texts[i], target.adapter->command_class_names, item);
+            !why.empty()) {
+          config_fail(r.path("commands") + "[" + std::to_string(i) + "]", why);
+        }
+        rule.commands->push_back(std::move(item));
+      }
+    }
+    r.done();
+    target.rules.push_back(std::move(rule));
+  }
+}
+
 target_settings read_target(const config_section& s, const std::string& name,
                             const adapter_registry& adapters) {
   if (!valid_target_name(name)) {
@@ -203,6 +239,7 @@ target_settings read_target(const config_section& s, const std::string& name,
     }
     allow.done();
   }
+  read_rules(s, target);
   if (target.adapter->read_options) target.options = target.adapter->read_options(s, target);
   s.done();
   return target;
@@ -308,6 +345,27 @@ void read_auth(const config_section& s, auth_settings& out) {
   std::vector<token_entry> tokens;
   if (auto why = parse_tokens(text, tokens); !why.empty()) {
     config_fail(s.path("tokens_file"), out.tokens_file + ", " + why);
+  }
+}
+
+void read_quotas(const config_section& s, std::vector<quota_settings>& out) {
+  for (const auto& q : s.sections("quotas")) {
+    quota_settings quota;
+    quota.path = q.where();
+    quota.callers = read_callers(q);
+    q.read("operations_per_second", quota.operations_per_second);
+    if (!(quota.operations_per_second >= 0 && quota.operations_per_second <= 1e9)) {
+      config_fail(q.path("operations_per_second"), "must be from 0 (no limit) to 1e9");
+    }
+    q.read_size("bytes_per_second", quota.bytes_per_second);
+    q.read("burst", quota.burst);
+    if (quota.burst < std::chrono::milliseconds(1) || quota.burst > std::chrono::hours(1)) {
+      config_fail(q.path("burst"), "must be between 1ms and 1h");
+    }
+    q.read("in_flight", quota.in_flight);
+    q.read("streams", quota.streams);
+    q.done();
+    out.push_back(std::move(quota));
   }
 }
 
@@ -420,6 +478,7 @@ config load_config(std::string_view yaml_text, const std::vector<setting_overrid
     const config_section top(root, "");
     read_listen(top.child("listen"), out.listen);
     read_auth(top.child("auth"), out.auth);
+    read_quotas(top, out.quotas);
     read_server(top.child("server"), out.server);
     read_log(top.child("log"), out.log);
     read_tracing(top.child("tracing"), out.tracing);

@@ -72,9 +72,23 @@ struct auth_settings {
   std::string tokens_file;
 };
 
+// Limits on one caller identity (sidecar/caller_table.h): each identity the
+// callers patterns match gets its own (callers nothing names share the
+// identity ""); beyond one, RESOURCE_EXHAUSTED naming it. 0: no limit.
+struct quota_settings {
+  std::string path;                        // "quotas[0]", for messages
+  std::vector<std::string> callers;        // identity patterns ('*' globs)
+  double operations_per_second = 0;        // Send / SendStream operations
+  std::uint64_t bytes_per_second = 0;      // of the operations the caller sends
+  std::chrono::milliseconds burst{1'000};  // how far ahead of the rates an idle caller may go
+  std::uint32_t in_flight = 0;             // operations not yet answered
+  std::uint32_t streams = 0;               // open SendStream and Recv streams
+};
+
 struct config {
   listen_settings listen;
   auth_settings auth;
+  std::vector<quota_settings> quotas;  // the first whose callers match applies
   server_settings server;
   log_settings log;
   tracing_settings tracing;

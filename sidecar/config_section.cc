@@ -127,6 +127,19 @@ std::vector<std::string> config_section::strings(const std::string& key) const {
   return out;
 }
 
+std::vector<config_section> config_section::sections(const std::string& key) const {
+  std::vector<config_section> out;
+  const auto value = get(key);
+  if (!value) return out;
+  if (!value.IsSequence()) config_fail(path(key), "must be a list");
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto where = path(key) + "[" + std::to_string(i) + "]";
+    if (!value[i].IsMap()) config_fail(where, "must be a mapping");
+    out.emplace_back(value[i], where);
+  }
+  return out;
+}
+
 void config_section::done() const {
   if (!present()) return;
   for (const auto& entry : node_) {

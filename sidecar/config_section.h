@@ -50,6 +50,8 @@ class config_section {
   void read_size(const std::string& key, std::uint64_t& out) const;  // "4MiB", 65536
   std::vector<std::string> strings(const std::string& key) const;    // a value or a list
   std::string scalar(const std::string& key) const;
+  // The mappings of the list at `key` ("key[0]", ...); empty if absent.
+  std::vector<config_section> sections(const std::string& key) const;
 
   // Fails on the first key of this mapping that no read declared.
   void done() const;

@@ -151,6 +151,8 @@ std::vector<std::pair<std::string, v1::SubscriptionStats>> grpc_server::subscrip
   return service_->subscriptions();
 }
 
+std::vector<caller_snapshot> grpc_server::callers() const { return service_->callers(); }
+
 void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::milliseconds drain_delay) {
   const auto deadline = std::chrono::system_clock::now() + grace;
   if (!server_ || !serving_.exchange(false)) return;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/caller_table.h"
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
 #include "sidecar/startup_error.h"
@@ -51,6 +52,8 @@ class grpc_server {
 
   // Every open Recv stream as Stats shows it, with its target's name.
   std::vector<std::pair<std::string, v1::SubscriptionStats>> subscriptions() const;
+  // Every caller identity's figures (sidecar/caller_table.h).
+  std::vector<caller_snapshot> callers() const;
 
   // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE and open
   // Recv streams end (UNAVAILABLE); after `drain_delay` the listeners close;

@@ -15,6 +15,7 @@
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "sidecar/admin_server.h"
+#include "sidecar/caller_metrics.h"
 #include "sidecar/cli.h"
 #include "sidecar/grpc_server.h"
 #include "sidecar/latency_metrics.h"
@@ -86,6 +87,7 @@ int serve(const bs::config& cfg) {
                bs::render_pool_metrics(cfg, pools, text);
                bs::render_recv_metrics(cfg, grpc.subscriptions(), text);
                bs::render_latency_metrics(targets, text);
+               bs::render_caller_metrics(grpc.callers(), text);
                reply(std::move(text));
              });
            }});

@@ -321,11 +321,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
 };
 
 recv_reactor::recv_reactor(validate_fn validate, metrics& m, recv_registry& streams,
-                           std::string peer)
+                           std::string peer, stream_slot slot)
     : validate_(std::move(validate)),
       metrics_(m),
       streams_(streams),
-      state_(std::make_shared<state>()) {
+      state_(std::make_shared<state>()),
+      slot_(std::move(slot)) {
   state_->reactor = this;
   state_->peer = std::move(peer);
   StartRead(&request_);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/caller_table.h"
 #include "sidecar/metrics.h"
 #include "sidecar/recv_registry.h"
 #include "sidecar/target_set.h"
@@ -33,7 +34,9 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
   // Starts reading at once. Deletes itself when gRPC is done with the call.
   // Once subscribed, the stream is in `streams` (which must outlive the
   // call) until its subscription has stopped, so a drain can end it.
-  recv_reactor(validate_fn validate, metrics& m, recv_registry& streams, std::string peer);
+  // `slot` counts the stream against its caller's quota until the end.
+  recv_reactor(validate_fn validate, metrics& m, recv_registry& streams, std::string peer,
+               stream_slot slot);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -51,6 +54,7 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
   recv_registry& streams_;        // where a drain finds this stream
   v1::RecvRequest request_;       // the read in progress
   std::shared_ptr<state> state_;  // shared with pool callbacks that may outlive this
+  stream_slot slot_;              // this stream, as its caller's quota counts it
 };
 
 }  // namespace brokerside::sidecar

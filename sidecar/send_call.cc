@@ -122,10 +122,10 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   const auto& request = *effective;
   target_set::entry target;
   if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
-  if (auto status = auth_.authorize(*target.config, call_kind::send, who); !status.ok()) {
+  if (auto status = check_operation(request); !status.ok()) return done(status);
+  if (auto status = auth_.authorize_send(*target.config, request, who); !status.ok()) {
     return done(status);
   }
-  if (auto status = check_operation(request); !status.ok()) return done(status);
   if (!target.pool || !target.operations) return done(adapter_missing(target));
   const bool leased = !request.lease().empty();
   if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
@@ -155,16 +155,22 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
                        attempt_done(std::move(outcome.result));
                      });
   };
+  const auto bytes = operation_bytes(request);
+  std::shared_ptr<operation_slot> slot;  // the caller's quota hold, if callers are tracked
+  if (auto status = auth_.callers().admit_operation(who, bytes, slot); !status.ok()) {
+    return done(status);
+  }
   const auto kind = kind_of(request);
-  target.observed->bytes_to_broker.fetch_add(operation_bytes(request), std::memory_order_relaxed);
+  target.observed->bytes_to_broker.fetch_add(bytes, std::memory_order_relaxed);
   const bool logged = access_.sampled(info.trace);
   auto finish =
       [this, done = std::move(done), last, &response, name = request.target(), pool = target.pool,
-       observed = target.observed, kind, logged, caller = logged ? info.who : std::string(),
+       observed = target.observed, kind, logged, slot, caller = logged ? info.who : std::string(),
        trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),
        started = std::chrono::steady_clock::now()](std::error_code ec, std::string detail) {
         const auto elapsed = std::chrono::steady_clock::now() - started;
         observed->call(kind).record(elapsed);
+        if (slot) slot->release();
         grpc::Status status;
         if (!ec) {
           response.Swap(last.get());

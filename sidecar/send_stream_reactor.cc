@@ -18,8 +18,13 @@ struct send_stream_reactor::operation {
 };
 
 send_stream_reactor::send_stream_reactor(const send_call& calls, metrics& m,
-                                         pool::time_point deadline, call_info info)
-    : calls_(calls), metrics_(m), deadline_(deadline), info_(std::move(info)) {
+                                         pool::time_point deadline, call_info info,
+                                         stream_slot slot)
+    : calls_(calls),
+      metrics_(m),
+      deadline_(deadline),
+      info_(std::move(info)),
+      slot_(std::move(slot)) {
   {
     std::lock_guard lock(mutex_);
     reading_ = take_inbound_locked();

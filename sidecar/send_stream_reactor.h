@@ -16,6 +16,7 @@
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "pool/time.h"
+#include "sidecar/caller_table.h"
 #include "sidecar/metrics.h"
 #include "sidecar/send_call.h"
 
@@ -32,9 +33,10 @@ class send_stream_reactor final
   static constexpr std::size_t max_coalesced_bytes = 1 << 20;
 
   // Starts reading at once. Deletes itself when gRPC is done with the call.
-  // `info` (the caller, the stream's trace context) is every operation's.
-  send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline,
-                      call_info info);
+  // `info` (the caller, the stream's trace context) is every operation's;
+  // `slot` counts the stream against its caller's quota until the end.
+  send_stream_reactor(const send_call& calls, metrics& m, pool::time_point deadline, call_info info,
+                      stream_slot slot);
   ~send_stream_reactor() override;
 
   void OnReadDone(bool ok) override;
@@ -62,6 +64,7 @@ class send_stream_reactor final
   metrics& metrics_;                 // per-operation counters
   const pool::time_point deadline_;  // the stream's deadline bounds each operation
   const call_info info_;             // the caller and the stream's trace
+  stream_slot slot_;                 // this stream, as its caller's quota counts it
   inbound* reading_ = nullptr;       // the read in progress
   std::mutex mutex_;                 // guards everything below
   std::vector<std::unique_ptr<inbound>> inbound_owned_;      // every message read into

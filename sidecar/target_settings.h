@@ -13,6 +13,7 @@
 
 #include "pool/settings.h"
 #include "protocol/tls.h"
+#include "sidecar/access_rules.h"
 
 namespace brokerside::sidecar {
 
@@ -37,11 +38,13 @@ struct target_settings : pool::target_config {
   // until what is unwritten drains below low. 0: off.
   std::uint64_t write_high_water = 4 << 20;
   std::uint64_t write_low_water = 1 << 20;
-  // TLS for TLS schemes (rediss, amqps, ...): the settings, and the context
-  // built from them when the configuration is loaded (null for plain targets).
   // Who may send, recv and acquire (caller identity patterns: exact, or a
   // prefix ending in '*'); unset: every caller the listener admits.
   std::optional<std::vector<std::string>> allow_send, allow_recv, allow_acquire;
+  // What each caller may reach (sidecar/access_rules.h); empty: no rules.
+  std::vector<access_rule> rules;
+  // TLS for TLS schemes (rediss, amqps, ...): the settings, and the context
+  // built from them when the configuration is loaded (null for plain targets).
   protocol::tls_options tls;
   std::shared_ptr<const protocol::tls_context> tls_context;
   // The adapter's own options; null when it has none.

@@ -5,6 +5,7 @@
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
+#include "protocol/redis/command_classes.h"
 #include "protocol/redis/commands.h"
 #include "protocol/redis/connection.h"
 #include "sidecar/pooled_factory.h"
@@ -267,6 +268,15 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
           {}};
 }
 
+// PUBLISH's and SPUBLISH's channel: a command that reaches a destination.
+std::optional<std::string_view> publish_channel(const v1::Command& command) {
+  const auto& args = command.args();
+  if (args.size() >= 2 &&
+      (redis::iequals(args[0], "PUBLISH") || redis::iequals(args[0], "SPUBLISH")))
+    return args[1];
+  return std::nullopt;
+}
+
 }  // namespace
 
 const adapter_descriptor& redis_adapter() {
@@ -277,6 +287,9 @@ const adapter_descriptor& redis_adapter() {
                   {.scheme = "redis+unix", .unix_socket = true},
                   {.scheme = "unix", .unix_socket = true}},
       .make = make_binding,
+      .command_class_names = redis::category_names(),
+      .command_classes = redis::command_categories,
+      .command_destination = publish_channel,
   };
   return descriptor;
 }

@@ -188,7 +188,7 @@ TEST(config, every_error_names_its_setting) {
   const std::pair<const char*, const char*> cases[] = {
       {"listen: [1]", "listen: must be a mapping"},
       {"bogus: 1",
-       "bogus: unknown setting (known here: listen, auth, server, log, tracing, targets, "
+       "bogus: unknown setting (known here: listen, auth, quotas, server, log, tracing, targets, "
        "readiness)"},
       {"listen: {grpc: '0.0.0.0:7300'}",
        "listen.grpc: '0.0.0.0:7300' can be reached from other hosts and nothing checks who "
@@ -248,7 +248,7 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
        "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
        "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
-       "breaker, lease, allow)"},
+       "breaker, lease, allow, rules)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'redis://127.0.0.1:9100'}}",
        "targets.c.listen: unknown URL scheme 'redis' (known: framed, framed+unix)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",
@@ -290,6 +290,34 @@ TEST(config, every_error_names_its_setting) {
        "targets.c.password_env: environment variable BROKERSIDE_TEST_UNSET_VARIABLE is not set"},
       {"targets: {c: {url: 'redis://h', password_env: A, password_file: B}}",
        "targets.c.password_file: give password_file or password_env, not both"},
+      {"targets: {c: {url: 'redis://h', rules: {callers: x}}}", "targets.c.rules: must be a list"},
+      {"targets: {c: {url: 'redis://h', rules: [x]}}", "targets.c.rules[0]: must be a mapping"},
+      {"targets: {c: {url: 'redis://h', rules: [{destinations: [a]}]}}",
+       "targets.c.rules[0].callers: required: the callers this applies to (identity patterns, '*' "
+       "for everyone)"},
+      {"targets: {c: {url: 'redis://h', rules: [{callers: ['']}]}}",
+       "targets.c.rules[0].callers: an empty caller pattern"},
+      {"targets: {c: {url: 'redis://h', rules: [{callers: '*', commands: [+@read, '-@nope']}]}}",
+       "targets.c.rules[0].commands[1]: '-@nope': no such class (@all, @keyspace, @read"},
+      {"targets: {c: {url: 'amqp://h', rules: [{callers: '*', commands: [+@read]}]}}",
+       "targets.c.rules[0].commands[0]: '+@read': this adapter has no command classes"},
+      {"targets: {c: {url: 'redis://h', rules: [{callers: '*', commands: [get]}]}}",
+       "targets.c.rules[0].commands[0]: 'get': expected +NAME or -NAME"},
+      {"targets: {c: {url: 'redis://h', rules: [{callers: '*', topics: [a]}]}}",
+       "targets.c.rules[0].topics: unknown setting (known here: callers, destinations, "
+       "commands)"},
+      {"quotas: {callers: x}", "quotas: must be a list"},
+      {"quotas: [{operations_per_second: 5}]", "quotas[0].callers: required"},
+      {"quotas: [{callers: '*', operations_per_second: -1}]",
+       "quotas[0].operations_per_second: must be from 0 (no limit) to 1e9"},
+      {"quotas: [{callers: '*', bytes_per_second: lots}]",
+       "quotas[0].bytes_per_second: 'lots' is not a size"},
+      {"quotas: [{callers: '*', burst: 0}]", "quotas[0].burst: must be between 1ms and 1h"},
+      {"quotas: [{callers: '*', in_flight: -2}]",
+       "quotas[0].in_flight: must be a non-negative integer"},
+      {"quotas: [{callers: '*', sreams: 2}]",
+       "quotas[0].sreams: unknown setting (known here: callers, operations_per_second, "
+       "bytes_per_second, burst, in_flight, streams)"},
       {"- a\n- b\n", "the configuration must be a YAML mapping"},
       {"listen: {grpc: [\n", "line 2, column 1: malformed YAML"},
       {"a: b: c", "line 1, column 5: malformed YAML: illegal map value"},
@@ -299,6 +327,42 @@ TEST(config, every_error_names_its_setting) {
     EXPECT_EQ(error.rfind(expected, 0), 0u) << "yaml: " << yaml << "\nerror: " << error;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   }
+}
+
+TEST(config, rules_and_quotas_are_read_in_order) {
+  const auto c = load_config(R"(
+quotas:
+  - {callers: ['token:batch*'], operations_per_second: 200, bytes_per_second: 1MiB, burst: 250ms,
+     in_flight: 8, streams: 2}
+  - {callers: '*', in_flight: 100}
+targets:
+  cache:
+    url: redis://h
+    rules:
+      - callers: [token:web]
+        destinations: ['orders.*', audit]
+        commands: [+@read, -@dangerous, +config|get]
+      - callers: '*'
+)",
+                             {});
+  ASSERT_EQ(c.quotas.size(), 2u);
+  EXPECT_EQ(c.quotas[0].path, "quotas[0]");
+  EXPECT_EQ(c.quotas[0].callers, std::vector<std::string>{"token:batch*"});
+  EXPECT_EQ(c.quotas[0].operations_per_second, 200);
+  EXPECT_EQ(c.quotas[0].bytes_per_second, 1u << 20);
+  EXPECT_EQ(c.quotas[0].burst, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.quotas[0].in_flight, 8u);
+  EXPECT_EQ(c.quotas[0].streams, 2u);
+  EXPECT_EQ(c.quotas[1].burst, std::chrono::seconds(1));
+  const auto& rules = c.targets.at(0).rules;
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].path, "targets.cache.rules[0]");
+  EXPECT_EQ(*rules[0].destinations, (std::vector<std::string>{"orders.*", "audit"}));
+  ASSERT_EQ(rules[0].commands->size(), 3u);
+  EXPECT_EQ((*rules[0].commands)[2].name, "config");
+  EXPECT_EQ((*rules[0].commands)[2].sub, "get");
+  EXPECT_FALSE(rules[1].destinations.has_value());
+  EXPECT_FALSE(rules[1].commands.has_value());
 }
 
 TEST(config, override_errors_name_the_setting) {
