@@ -35,8 +35,17 @@ grpc::Status broker_service::admission() const {
   return to_status(pool::errc::shutting_down, "brokerside is shutting down");
 }
 
-broker_service::broker_service(const target_set& targets, metrics& m)
-    : targets_(targets), metrics_(m), auth_(targets.configuration()), calls_(targets, auth_) {}
+broker_service::broker_service(const target_set& targets, metrics& m,
+                               const unix_peer_table* unix_peers)
+    : targets_(targets),
+      metrics_(m),
+      unix_peers_(unix_peers),
+      auth_(targets.configuration(), unix_peers),
+      calls_(targets, auth_) {}
+
+std::string broker_service::holder_of(const grpc::CallbackServerContext& context) const {
+  return unix_peers_ ? unix_peers_->describe(context.peer()) : context.peer();
+}
 
 void broker_service::begin_drain() {
   draining_ = true;
@@ -137,7 +146,7 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
         out = target;
         return grpc::Status::OK;
       },
-      metrics_, recv_streams_, context->peer(), std::move(slot));
+      metrics_, recv_streams_, holder_of(*context), std::move(slot));
 }
 
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
@@ -165,7 +174,7 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
   }
   auto* reactor = context->DefaultReactor();
   target.pool->acquire_lease(
-      ttl, context->peer(), deadline_of(*context),
+      ttl, holder_of(*context), deadline_of(*context),
       [this, reactor, response, name = request->target(), pool = target.pool](
           std::error_code ec, pool::target_pool::lease_grant grant) {
         if (!ec) {

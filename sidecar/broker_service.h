@@ -17,8 +17,10 @@ namespace brokerside::sidecar {
 
 class broker_service final : public v1::Broker::CallbackService {
  public:
-  // `targets` and `m` must outlive the service.
-  broker_service(const target_set& targets, metrics& m);
+  // `targets`, `m` and `unix_peers` (null: no Unix socket) must outlive the
+  // service.
+  broker_service(const target_set& targets, metrics& m,
+                 const unix_peer_table* unix_peers = nullptr);
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
                                  const v1::SendRequest* request,
@@ -73,11 +75,14 @@ class broker_service final : public v1::Broker::CallbackService {
                                 v1::TargetStats& out);
   // The target's latency histograms and byte counts.
   static void fill_latencies(const target_set::entry& target, v1::TargetStats& out);
+  // How Stats names the holder of a stream or lease opened by `context`.
+  std::string holder_of(const grpc::CallbackServerContext& context) const;
   // The status new calls get while draining, or OK.
   grpc::Status admission() const;
 
   const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
+  const unix_peer_table* unix_peers_;  // who is on each Unix socket connection, or null
   caller_auth auth_;                   // who calls, and whether they may
   send_call calls_;                    // Send and SendStream operations
   std::atomic<bool> draining_{false};  // set by begin_drain()

@@ -89,10 +89,11 @@ bool identity_matches(std::string_view pattern, std::string_view who) noexcept {
   return glob_matches(pattern, who);
 }
 
-caller_auth::caller_auth(const config& cfg)
-    : tokens_file_(cfg.auth.tokens_file),
+caller_auth::caller_auth(const config& cfg, const unix_peer_table* unix_peers)
+    : unix_peers_(unix_peers),
+      tokens_file_(cfg.auth.tokens_file),
       required_(!cfg.auth.tokens_file.empty() || !cfg.listen.tls.client_ca_file.empty()),
-      asks_(required_ || cfg.listen.tls.enabled() ||
+      asks_(required_ || cfg.listen.tls.enabled() || !cfg.quotas.empty() ||
             std::any_of(cfg.targets.begin(), cfg.targets.end(),
                         [](const target_settings& t) {
                           return t.allow_send || t.allow_recv || t.allow_acquire ||
@@ -172,11 +173,12 @@ grpc::Status caller_auth::identify(const grpc::ServerContextBase& context, std::
       }
     }
   }
-  // The socket's file permissions admitted it (its peer's uid is not
-  // known: gRPC 1.51 keeps the descriptor to itself).
-  if (context.peer().starts_with("unix:")) {
-    who = "unix";
-    return grpc::Status::OK;
+  // The socket's file permissions admitted it; its credentials name it.
+  if (unix_peers_) {
+    if (const auto peer = unix_peers_->find(context.peer())) {
+      who = unix_identity(*peer);
+      return grpc::Status::OK;
+    }
   }
   if (required_) {
     return {

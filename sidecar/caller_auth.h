@@ -21,6 +21,7 @@
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "sidecar/caller_table.h"
+#include "sidecar/unix_peers.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -49,16 +50,18 @@ enum class call_kind { send, recv, acquire };
 
 class caller_auth {
  public:
-  // Reads auth.tokens_file (the configuration has checked it).
-  explicit caller_auth(const config& cfg);
+  // Reads auth.tokens_file (the configuration has checked it). Callers on
+  // the Unix socket are named by their uid and gid from `unix_peers` (null:
+  // no Unix socket), which must outlive this.
+  explicit caller_auth(const config& cfg, const unix_peer_table* unix_peers = nullptr);
 
   // Whether TCP callers must be identified: a tokens file or a client CA is
   // set.
   bool required() const noexcept { return required_; }
 
   // Names the caller ("token:NAME", "spiffe://...", "dns:...", "cn:...",
-  // "unix" for the Unix socket; empty when nothing names it and none is
-  // required). UNAUTHENTICATED for a token that matches none, or a TCP
+  // "unix:uid=U,gid=G" on the Unix socket; empty when nothing names it and
+  // none is required). UNAUTHENTICATED for a token that matches none, or a TCP
   // caller without an identity where one is required.
   grpc::Status identify(const grpc::ServerContextBase& context, std::string& who) const;
 
@@ -88,6 +91,7 @@ class caller_auth {
   grpc::Status deny(const std::string& who, std::string_view rule,
                     const std::string& message) const;
 
+  const unix_peer_table* unix_peers_;  // Unix socket peers, or null
   std::string tokens_file_;
   bool required_ = false;
   // Whether anything asks who calls (a tokens file, TLS, an allow list):

@@ -3,21 +3,16 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <thread>
 
 #include "sidecar/broker_service.h"
 #include "sidecar/health_service.h"
 #include "sidecar/server_tls.h"
 #include "sidecar/units.h"
+#include "sidecar/unix_listener.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -42,46 +37,17 @@ void check_tcp_bindable(const std::string& address) {
   }
 }
 
-// A stale socket file from an earlier run is replaced; a live one is not.
-void prepare_unix_socket(const std::string& path) {
-  std::error_code fs_ec;
-  if (!std::filesystem::exists(path, fs_ec)) return;
-  if (!std::filesystem::is_socket(path, fs_ec)) {
-    throw startup_error("listen.unix_socket: " + path + " exists and is not a socket");
-  }
-  asio::io_context io;
-  asio::local::stream_protocol::socket probe(io);
-  boost::system::error_code ec;
-  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
-  if (!ec) throw startup_error("listen.unix_socket: " + path + " is in use by a running server");
-  std::filesystem::remove(path, fs_ec);
-}
-
 }  // namespace
-
-// Who may connect to the socket: its mode (default 0660) and group, set
-// once gRPC has made it (it is made with the umask's permissions).
-void grpc_server::restrict_unix_socket() {
-  const auto& path = config_.listen.unix_socket;
-  if (::chmod(path.c_str(), config_.listen.unix_socket_mode) != 0) {
-    throw startup_error("listen.unix_socket_mode: cannot chmod " + path + ": " +
-                        std::strerror(errno));
-  }
-  if (config_.listen.unix_socket_group &&
-      ::chown(path.c_str(), static_cast<uid_t>(-1), *config_.listen.unix_socket_group) != 0) {
-    throw startup_error("listen.unix_socket_group: cannot give " + path + " to group " +
-                        std::to_string(*config_.listen.unix_socket_group) + ": " +
-                        std::strerror(errno) + " (the process must be in that group)");
-  }
-}
 
 grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets)
     : config_(cfg),
       metrics_(m),
-      service_(std::make_unique<broker_service>(targets, m)),
-      health_(std::make_unique<health_service>()) {}
+      service_(std::make_unique<broker_service>(targets, m, &unix_peers_)),
+      health_(std::make_unique<health_service>()),
+      unix_(std::make_unique<unix_listener>(unix_peers_)) {}
 
 grpc_server::~grpc_server() {
+  unix_->stop();
   if (server_ && serving_) {
     server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
@@ -113,24 +79,18 @@ void grpc_server::start() {
     check_tcp_bindable(config_.listen.grpc);
     builder.AddListeningPort(config_.listen.grpc, server_credentials(config_.listen.tls), &port_);
   }
-  if (!config_.listen.unix_socket.empty()) {
-    prepare_unix_socket(config_.listen.unix_socket);
-    builder.AddListeningPort("unix:" + config_.listen.unix_socket,
-                             grpc::InsecureServerCredentials());
-  }
+  // The Unix socket is ours (unix_listener): bound before gRPC starts, so
+  // a bad path stops startup before anything serves.
+  if (!config_.listen.unix_socket.empty()) unix_->bind(config_.listen);
   builder.RegisterService(service_.get());
   builder.RegisterService(health_.get());
-  // The socket is made owner-only and opened up by restrict_unix_socket(),
-  // so no one else can connect in between.
-  const mode_t umask_before = ::umask(0177);
   server_ = builder.BuildAndStart();
-  ::umask(umask_before);
   if (!server_) {
     throw startup_error("listen: gRPC could not start on " + (config_.listen.grpc.empty()
                                                                   ? config_.listen.unix_socket
                                                                   : config_.listen.grpc));
   }
-  if (!config_.listen.unix_socket.empty()) restrict_unix_socket();
+  if (!config_.listen.unix_socket.empty()) unix_->start(*server_);
   health_->set("", true);
   // A target is SERVING only once its pool has reached it (target_set tells).
   for (const auto& target : config_.targets) {
@@ -161,16 +121,13 @@ void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::millise
   service_->begin_drain();
   health_->shutdown();
   std::this_thread::sleep_for(std::min(drain_delay, grace));
+  unix_->stop();
   server_->Shutdown(deadline);
   server_->Wait();
   // The Recv streams ended by the drain stop their subscriptions in the
   // background; the pools must not close under them.
   if (!service_->wait_recv_stopped(deadline)) {
     spdlog::warn("Recv subscriptions still stopping at the end of the grace period");
-  }
-  if (!config_.listen.unix_socket.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(config_.listen.unix_socket, ec);
   }
 }
 

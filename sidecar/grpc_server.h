@@ -14,6 +14,7 @@
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
 #include "sidecar/startup_error.h"
+#include "sidecar/unix_peers.h"
 
 namespace brokerside::v1 {
 class SubscriptionStats;
@@ -28,6 +29,7 @@ namespace brokerside::sidecar {
 class broker_service;
 class target_set;
 class health_service;
+class unix_listener;
 
 class grpc_server {
  public:
@@ -64,12 +66,12 @@ class grpc_server {
                 std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0));
 
  private:
-  void restrict_unix_socket();
-
   const config& config_;                     // listeners and limits
   metrics& metrics_;                         // shared with the service
+  unix_peer_table unix_peers_;               // who is on each Unix socket connection
   std::unique_ptr<broker_service> service_;  // the Broker service
   std::unique_ptr<health_service> health_;   // grpc.health.v1.Health
+  std::unique_ptr<unix_listener> unix_;      // listen.unix_socket, if set
   std::unique_ptr<grpc::Server> server_;     // null until start()
   int port_ = 0;                             // bound TCP port
   std::atomic<bool> serving_{false};         // between start() and shutdown()

@@ -1,4 +1,4 @@
-"""R6: passwords never leave the sidecar. A Redis and a RabbitMQ of the
+"""R6: passwords, caller tokens and private keys never leave the sidecar. A Redis and a RabbitMQ of the
 test's own require passwords (and a Redis without HELLO, for the RESP2 AUTH
 path); the sidecar gets them in URLs (one with '@', ':' and '#' in it),
 from a password_file and from password_env, and also wrong ones; URLs with
@@ -10,13 +10,17 @@ status text, /metrics, /readyz, /healthz, --check-config and a configuration
 error — for every password. (sidecar/test_process.py has a quicker version
 of this against brokers that are not there.)"""
 
+import hashlib
 import os
+import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
 
 import grpc
 import pytest
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from brokerside.v1 import brokerside_pb2 as pb
@@ -191,3 +195,92 @@ targets:
 def context(text, secret, width=120):
     at = text.find(secret)
     return text[max(0, at - width):at + len(secret) + width]
+
+
+KEY = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+
+
+def make_pki(directory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate."""
+    def openssl(command):
+        subprocess.run(command.split(), cwd=directory, check=True, capture_output=True)
+    openssl(f"openssl req -x509 {KEY} -keyout ca.key -out ca.pem -days 1 -subj /CN=secrets-ca")
+    for name, san in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "subjectAltName=URI:spiffe://t/c")):
+        (directory / f"{name}.ext").write_text(san)
+        openssl(f"openssl req {KEY} -keyout {name}.key -out {name}.csr -subj /CN={name}")
+        openssl(f"openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+                f"-extfile {name}.ext -out {name}.pem")
+
+
+def test_caller_tokens_and_listener_keys_appear_nowhere(sidecar, brokers, tmp_path):
+    """Bearer tokens (good, wrong, revoked, in the wrong metadata key, in
+    clear in a broken tokens file) and the listener's private keys: nowhere
+    in the log at trace level, any answer, Stats, /metrics or an error."""
+    tokens = {"app": f"Tapp{TAG}", "ops": f"Tops{TAG}", "wrong": f"Twrong{TAG}", "clear": f"Tclear{TAG}"}
+    make_pki(tmp_path)
+    line = lambda name: f"{name} sha256:{hashlib.sha256(tokens[name].encode()).hexdigest()}\n"
+    tokens_file = tmp_path / "tokens"
+    tokens_file.write_text(line("app") + line("ops"))
+    config = tmp_path / "brokerside.yaml"
+    config.write_text(yaml.safe_dump({
+        "listen": {"tls": {"cert_file": str(tmp_path / "server.pem"), "key_file": str(tmp_path / "server.key"),
+                           "client_ca_file": str(tmp_path / "ca.pem"), "reload_interval": "1s"}},
+        "auth": {"tokens_file": str(tokens_file)},
+        "quotas": [{"callers": ["token:ops"], "operations_per_second": 1, "burst": "1s"}],
+        "targets": {"cache": {"url": brokers["BROKERSIDE_REDIS_URL"],
+                              "rules": [{"callers": ["token:*"], "commands": ["+@read", "+ping"]}]}}}))
+    credentials = grpc.ssl_channel_credentials(*((tmp_path / n).read_bytes() for n in ("ca.pem", "client.key",
+                                                                                       "client.pem")))
+    s = sidecar(f"--config={config}", "--log-level=trace", credentials=credentials)
+    captured = []
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+
+        def call(metadata, *args):
+            try:
+                captured.append(str(broker.Send(pb.SendRequest(target="cache", command=pb.Command(args=list(args))),
+                                                metadata=metadata, timeout=10)))
+                return "OK"
+            except grpc.RpcError as e:
+                captured.append(f"{e.code().name}: {e.details()}")
+                return e.code().name
+
+        bearer = lambda name: (("authorization", f"Bearer {tokens[name]}"),)
+        outcomes = [call(bearer("app"), b"PING"), call(bearer("wrong"), b"PING"),
+                    call((("x-token", tokens["app"]),), b"PING"), call((("authorization", tokens["app"]),), b"PING"),
+                    call(bearer("app"), b"FLUSHALL"), call(bearer("ops"), b"PING"), call(bearer("ops"), b"PING")]
+        # (The third is named by its client certificate, which no rule names.)
+        assert outcomes == ["OK", "UNAUTHENTICATED", "PERMISSION_DENIED", "UNAUTHENTICATED", "PERMISSION_DENIED",
+                            "OK", "RESOURCE_EXHAUSTED"], outcomes
+        # Revoked: app's line gone; a half-written file holding a token in clear.
+        tokens_file.write_text(f"clear {tokens['clear']}\n")
+        time.sleep(1.2)
+        call(bearer("app"), b"PING")
+        tokens_file.write_text(line("ops"))
+        deadline = time.monotonic() + 5
+        while call(bearer("app"), b"PING") != "UNAUTHENTICATED":
+            assert time.monotonic() < deadline, "the revoked token still works"
+            time.sleep(0.1)
+        captured.append(str(broker.Stats(pb.StatsRequest(), metadata=bearer("ops"), timeout=10)))
+        for path in ("/metrics", "/readyz", "/healthz"):
+            captured.append(http_get(s.admin_port, path))
+    s.terminate()
+    assert s.wait(timeout=30) == 0
+    captured.append(s.log())
+    # A tokens file with a token in clear, and a key that is not the certificate's, at startup.
+    bad = tmp_path / "bad-tokens"
+    bad.write_text(f"app {tokens['clear']}\n")
+    captured += run_binary(f"--config={config}", f"--auth.tokens_file={bad}", "--check-config")[1:]
+    captured += run_binary(f"--config={config}", f"--listen.tls.key_file={tmp_path / 'client.key'}",
+                           "--check-config")[1:]
+
+    everything = "\n".join(captured)
+    assert "token:app" in everything and "(targets.cache.rules[0].commands)" in everything
+    assert "quotas[0].operations_per_second" in everything and "brokerside_caller_" in everything
+    for name, token in tokens.items():
+        assert token not in everything, f"the {name} token leaked: ...{context(everything, token)}..."
+    for key in ("server.key", "client.key", "ca.key"):
+        body = [l for l in (tmp_path / key).read_text().splitlines() if l and not l.startswith("-----")]
+        for piece in body:
+            assert piece not in everything, f"{key} leaked"
+    print(f"\ncaptured {len(everything)} characters; no token, no piece of a private key")

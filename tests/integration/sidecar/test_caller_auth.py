@@ -6,6 +6,7 @@ a wrong or missing token is UNAUTHENTICATED without the token in any
 answer; health stays open."""
 
 import hashlib
+import os
 import time
 
 import grpc
@@ -100,6 +101,26 @@ def test_tokens_name_callers_and_the_allow_lists_decide(sidecar, brokers, tmp_pa
     assert "denied: 'token:ops' may not acquire on target 'cache'" in s.log()
 
 
+def test_a_token_anywhere_but_authorization_bearer_names_no_one(sidecar, brokers, tmp_path, tokens):
+    s = sidecar(f"--config={config(tmp_path, tokens, brokers['BROKERSIDE_REDIS_URL'])}")
+    with s.channel() as channel:
+        stub = pb_grpc.BrokerStub(channel)
+        request = pb.SendRequest(target="open", command=pb.Command(args=[b"PING"]))
+        for metadata, expected in [
+            ((("x-api-key", f"Bearer {APP}"),), "who is calling?"),
+            ((("authorization-token", APP),), "who is calling?"),
+            ((("token", APP),), "who is calling?"),
+            ((("authorization", APP),), 'authorization: expected "Bearer TOKEN"'),
+            ((("authorization", f"Basic {APP}"),), 'authorization: expected "Bearer TOKEN"'),
+            ((("authorization", f"bearer {APP}"),), 'authorization: expected "Bearer TOKEN"'),
+        ]:
+            code, details = code_and_details(lambda: stub.Send(request, metadata=metadata, timeout=5))
+            assert code == grpc.StatusCode.UNAUTHENTICATED and details.startswith(expected), (metadata, details)
+            assert APP not in details
+        assert stub.Send(request, metadata=as_caller(APP), timeout=5).reply.text == "PONG"
+    assert APP not in s.log()
+
+
 def test_a_changed_tokens_file_is_read_again_and_a_broken_one_keeps_the_last(sidecar, brokers, tmp_path, tokens):
     s = sidecar(f"--config={config(tmp_path, tokens, brokers['BROKERSIDE_REDIS_URL'])}")
     with s.channel() as channel:
@@ -141,16 +162,18 @@ def test_a_client_certificate_names_the_caller(sidecar, brokers, tmp_path, pki):
                                    "(targets.cache.allow.recv)")
 
 
-def test_callers_on_the_unix_socket_are_unix_unless_they_send_a_token(sidecar, brokers, tmp_path, tokens):
+def test_callers_on_the_unix_socket_are_named_by_uid_unless_they_send_a_token(sidecar, brokers, tmp_path, tokens):
     socket = tmp_path / "grpc.sock"
     s = sidecar(f"--config={config(tmp_path, tokens, brokers['BROKERSIDE_REDIS_URL'])}", f"--unix-socket={socket}")
+    me = f"unix:uid={os.getuid()},gid={os.getgid()}"
     with grpc.insecure_channel(f"unix:{socket}") as channel:
         stub = pb_grpc.BrokerStub(channel)
-        # The socket's permissions admitted it: no token needed, named "unix".
+        # The socket's permissions admitted it: no token needed, named by
+        # the peer's credentials.
         assert ping(stub, None, target="open").reply.text == "PONG"
         code, details = code_and_details(lambda: ping(stub, None))
         assert (code, details) == (grpc.StatusCode.PERMISSION_DENIED,
-                                   "'unix' may not send on target 'cache' (targets.cache.allow.send)")
+                                   f"'{me}' may not send on target 'cache' (targets.cache.allow.send)")
         assert ping(stub, APP).reply.text == "PONG"  # a token names it instead
     with s.channel() as channel:  # over TCP the same call needs an identity
         code, _ = code_and_details(lambda: ping(pb_grpc.BrokerStub(channel), None, target="open"))

@@ -7,6 +7,7 @@ Bad files stop startup with one line naming the setting."""
 import shutil
 import subprocess
 import threading
+import time
 
 import grpc
 import pytest
@@ -46,6 +47,36 @@ def pki(tmp_path):
     return tmp_path
 
 
+CA_CONFIG = """
+[ca]
+default_ca = test
+[test]
+database = db/index
+serial = db/serial
+new_certs_dir = db
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+[client]
+subjectAltName = URI:spiffe://test/ns/orders/sa/app
+"""
+
+
+def sign_dated(pki, name, start, end):
+    """A client certificate of the test CA valid only from `start` to `end`
+    (openssl ca: x509 -req cannot date one in the past)."""
+    (pki / "db").mkdir(exist_ok=True)
+    (pki / "db" / "index").touch()
+    if not (pki / "db" / "serial").exists():
+        (pki / "db" / "serial").write_text("1000\n")
+    (pki / "ca.cnf").write_text(CA_CONFIG)
+    openssl(pki, f"openssl req {KEY} -keyout {name}.key -out {name}.csr -subj /CN={name}")
+    openssl(pki, f"openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in {name}.csr -out {name}.pem "
+                 f"-startdate {start} -enddate {end} -extensions client")
+
+
 def credentials(pki, client=True):
     read = lambda name: (pki / name).read_bytes()
     if client:
@@ -83,6 +114,21 @@ def test_mutual_tls_admits_only_clients_the_ca_signed(sidecar, pki):
         with refused as channel, pytest.raises(grpc.RpcError) as e:
             pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=3)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_expired_and_not_yet_valid_client_certificates_are_refused(sidecar, pki):
+    sign_dated(pki, "expired", "20200101000000Z", "20200102000000Z")
+    sign_dated(pki, "future", "21000101000000Z", "21000102000000Z")
+    s = sidecar(*tls_args(pki), credentials=credentials(pki))
+    for name in ("expired", "future"):
+        dated = grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes(), (pki / f"{name}.key").read_bytes(),
+                                             (pki / f"{name}.pem").read_bytes())
+        with grpc.secure_channel(s.address, dated) as channel, pytest.raises(grpc.RpcError) as e:
+            pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=3)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, name
+    # The same CA's current certificate is still let in.
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        assert pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5).targets
 
 
 def test_the_probe_speaks_tls_with_a_client_certificate(sidecar, pki):
@@ -137,6 +183,65 @@ def test_a_rotation_reaches_new_connections_and_open_streams_go_on(sidecar, pki)
         assert [o.id for o in outcomes] == [1, 2]
     with grpc.secure_channel(s.address, credentials(pki)) as channel:
         assert pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5).targets
+
+
+def test_a_rotation_under_load_drops_no_open_recv_stream_and_no_delivery(sidecar, brokers, pki):
+    args = [a for a in tls_args(pki) if not a.startswith("cache=")]
+    s = sidecar("--target", f"cache={brokers['BROKERSIDE_REDIS_URL']}", *args[1:], credentials=credentials(pki))
+    channel_name = f"rotation.{time.monotonic_ns()}"
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        stub = pb_grpc.BrokerStub(channel)
+        received, subscribed, ended, stop = [0] * 3, [threading.Event() for _ in range(3)], [], threading.Event()
+
+        def receive(i):
+            def requests():
+                yield pb.RecvRequest(subscribe=pb.Subscribe(target="cache", sources=[channel_name], credit=100000))
+                stop.wait(60)
+            try:
+                for r in stub.Recv(requests(), timeout=60):
+                    if r.HasField("subscribed"):
+                        subscribed[i].set()
+                    elif r.HasField("delivery"):
+                        received[i] += 1
+            except grpc.RpcError as e:
+                if not stop.is_set():
+                    ended.append(e)
+
+        readers = [threading.Thread(target=receive, args=(i,)) for i in range(3)]
+        for r in readers:
+            r.start()
+        assert all(e.wait(10) for e in subscribed)
+        published = 0
+        publish = pb.SendRequest(target="cache", publish=pb.Publish(destination=channel_name,
+                                                                    message=pb.Message(body=b"m")))
+
+        def publish_for(seconds):
+            nonlocal published
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                assert stub.Send(publish, timeout=5).published.receivers == 3
+                published += 1
+
+        publish_for(1)
+        shutil.copy(pki / "server-b.pem", pki / "tls.crt.new")
+        shutil.copy(pki / "server-b.key", pki / "tls.key.new")
+        (pki / "tls.crt.new").rename(pki / "tls.crt")
+        (pki / "tls.key.new").rename(pki / "tls.key")
+        deadline = time.monotonic() + 10
+        while served_certificate_subject(s.port) != "server-b":  # publishing all the while
+            assert time.monotonic() < deadline, "the new certificate was not served within 10 s"
+            publish_for(0.2)
+        publish_for(1)
+        # New connections get the new certificate and are let in.
+        with grpc.secure_channel(s.address, credentials(pki)) as fresh:
+            assert pb_grpc.BrokerStub(fresh).Send(publish, timeout=5).published.receivers == 3
+            published += 1
+        assert wait_for(lambda: received == [published] * 3, timeout=10), (received, published)
+        stop.set()
+        for r in readers:
+            r.join(10)
+        assert not ended, ended
+        print(f"\nrotation under load: {published} publishes, each delivered to all 3 open streams")
 
 
 def test_bad_tls_files_stop_startup_naming_the_setting(pki):
