@@ -10,7 +10,7 @@
 
 #include "sidecar/broker_service.h"
 #include "sidecar/health_service.h"
-#include "sidecar/server_tls.h"
+#include "sidecar/server_tls_files.h"
 #include "sidecar/units.h"
 #include "sidecar/unix_listener.h"
 
@@ -77,7 +77,12 @@ void grpc_server::start() {
 
   if (!config_.listen.grpc.empty()) {
     check_tcp_bindable(config_.listen.grpc);
-    builder.AddListeningPort(config_.listen.grpc, server_credentials(config_.listen.tls), &port_);
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+    if (config_.listen.tls.enabled()) {
+      tls_files_ = std::make_unique<server_tls_files>(config_.listen.tls);
+      credentials = tls_files_->credentials();
+    }
+    builder.AddListeningPort(config_.listen.grpc, credentials, &port_);
   }
   // The Unix socket is ours (unix_listener): bound before gRPC starts, so
   // a bad path stops startup before anything serves.

@@ -30,6 +30,7 @@ class broker_service;
 class target_set;
 class health_service;
 class unix_listener;
+class server_tls_files;
 
 class grpc_server {
  public:
@@ -72,9 +73,12 @@ class grpc_server {
   std::unique_ptr<broker_service> service_;  // the Broker service
   std::unique_ptr<health_service> health_;   // grpc.health.v1.Health
   std::unique_ptr<unix_listener> unix_;      // listen.unix_socket, if set
-  std::unique_ptr<grpc::Server> server_;     // null until start()
-  int port_ = 0;                             // bound TCP port
-  std::atomic<bool> serving_{false};         // between start() and shutdown()
+  // listen.tls's files as gRPC reads them, if set; outlives server_, whose
+  // certificate provider reads them.
+  std::unique_ptr<server_tls_files> tls_files_;
+  std::unique_ptr<grpc::Server> server_;  // null until start()
+  int port_ = 0;                          // bound TCP port
+  std::atomic<bool> serving_{false};      // between start() and shutdown()
 };
 
 }  // namespace brokerside::sidecar

@@ -1,14 +1,17 @@
 #include "sidecar/server_tls.h"
 
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <utility>
 
 namespace brokerside::sidecar {
@@ -24,6 +27,50 @@ std::string openssl_error() {
 }
 
 }  // namespace
+
+std::optional<std::string> read_pem_file(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return std::move(text).str();
+}
+
+std::string check_server_tls_pem(const std::string& chain, const std::string& key,
+                                 const std::string& ca) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                        &SSL_CTX_free);
+  auto bio_of = [](const std::string& text) {
+    return std::unique_ptr<BIO, decltype(&BIO_free)>(
+        BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), &BIO_free);
+  };
+  ERR_clear_error();
+  auto chain_bio = bio_of(chain);
+  std::unique_ptr<X509, decltype(&X509_free)> leaf(
+      PEM_read_bio_X509_AUX(chain_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!leaf || SSL_CTX_use_certificate(ctx.get(), leaf.get()) != 1) {
+    return "cert_file: " + openssl_error();
+  }
+  auto key_bio = bio_of(key);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> private_key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!private_key) return "key_file: " + openssl_error();
+  ERR_clear_error();
+  if (SSL_CTX_use_PrivateKey(ctx.get(), private_key.get()) != 1 ||
+      SSL_CTX_check_private_key(ctx.get()) != 1) {
+    ERR_clear_error();
+    return "key_file: not the key of the certificate";
+  }
+  if (!ca.empty()) {
+    auto ca_bio = bio_of(ca);
+    std::unique_ptr<X509, decltype(&X509_free)> first(
+        PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+    if (!first) return "client_ca_file: " + openssl_error();
+  }
+  ERR_clear_error();
+  return {};
+}
 
 std::string check_server_tls(const server_tls_settings& tls, const std::string& path) {
   if (!tls.enabled()) {
@@ -48,41 +95,24 @@ std::string check_server_tls(const server_tls_settings& tls, const std::string& 
       return path + key + ": '" + *file + "' is not a regular file";
     }
   }
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
-                                                        &SSL_CTX_free);
-  ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1) {
-    return path + ".cert_file: cannot use " + tls.cert_file + ": " + openssl_error();
+  std::string texts[3];
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& [key, file] = files[i];
+    if (file->empty()) continue;
+    auto text = read_pem_file(*file);
+    if (!text) return path + key + ": cannot use " + *file + ": " + std::strerror(errno);
+    texts[i] = std::move(*text);
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1 &&
-      ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
-    return path + ".key_file: cannot use " + tls.key_file + ": " + openssl_error();
-  }
-  if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx.get()) != 1) {
-    ERR_clear_error();
+  const auto why = check_server_tls_pem(texts[0], texts[1], texts[2]);
+  if (why.empty()) return {};
+  if (why.starts_with("key_file: not the key")) {
     return path + ".key_file: " + tls.key_file + " is not the key of " + tls.cert_file;
   }
-  if (!tls.client_ca_file.empty() &&
-      SSL_CTX_load_verify_locations(ctx.get(), tls.client_ca_file.c_str(), nullptr) != 1) {
-    return path + ".client_ca_file: cannot use " + tls.client_ca_file + ": " + openssl_error();
-  }
-  return {};
-}
-
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const server_tls_settings& tls) {
-  if (!tls.enabled()) return grpc::InsecureServerCredentials();
-  namespace x = grpc::experimental;
-  const auto seconds = static_cast<unsigned>(std::max<std::int64_t>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(tls.reload_interval).count()));
-  auto provider = std::make_shared<x::FileWatcherCertificateProvider>(tls.key_file, tls.cert_file,
-                                                                      tls.client_ca_file, seconds);
-  x::TlsServerCredentialsOptions options(provider);
-  options.watch_identity_key_cert_pairs();
-  if (!tls.client_ca_file.empty()) {
-    options.watch_root_certs();
-    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  }
-  return x::TlsServerCredentials(options);
+  const auto colon = why.find(": ");
+  const auto& file = why.starts_with("cert_file")  ? tls.cert_file
+                     : why.starts_with("key_file") ? tls.key_file
+                                                   : tls.client_ca_file;
+  return path + "." + why.substr(0, colon) + ": cannot use " + file + ": " + why.substr(colon + 2);
 }
 
 }  // namespace brokerside::sidecar

@@ -1,16 +1,11 @@
 // TLS on the gRPC TCP listener: the server's certificate and key, and a
-// client CA that makes it mutual (mTLS). The files are watched and a
-// rotation (Kubernetes updates mounted Secrets in place) is taken up by new
-// connections without a restart; open ones keep theirs.
+// client CA that makes it mutual (mTLS); their checks. (The files are
+// watched by sidecar/server_tls_files.h.)
 #pragma once
 
 #include <chrono>
-#include <memory>
+#include <optional>
 #include <string>
-
-namespace grpc {
-class ServerCredentials;
-}
 
 namespace brokerside::sidecar {
 
@@ -27,8 +22,12 @@ struct server_tls_settings {
 // reason), or empty: readable, PEM, the key matching the certificate.
 std::string check_server_tls(const server_tls_settings& tls, const std::string& path);
 
-// The listener's credentials: TLS from watched files if enabled, else
-// insecure.
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const server_tls_settings& tls);
+// The whole of a certificate or key file, or nullopt (errno says why).
+std::optional<std::string> read_pem_file(const std::string& file);
+
+// Why PEM texts cannot serve as the listener's certificate chain, key and
+// client CA (empty: none), as "cert_file: reason", or empty if they can.
+std::string check_server_tls_pem(const std::string& chain, const std::string& key,
+                                 const std::string& ca);
 
 }  // namespace brokerside::sidecar

@@ -244,6 +244,22 @@ def test_a_rotation_under_load_drops_no_open_recv_stream_and_no_delivery(sidecar
         print(f"\nrotation under load: {published} publishes, each delivered to all 3 open streams")
 
 
+def test_a_broken_rotation_keeps_the_last_good_certificate(sidecar, pki):
+    s = sidecar(*tls_args(pki), credentials=credentials(pki))
+    # A half-written Secret: the certificate garbage, the key another's.
+    (pki / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    shutil.copy(pki / "server-b.key", pki / "tls.key")
+    time.sleep(2.5)  # two reload intervals
+    assert served_certificate_subject(s.port) == "server-a"
+    with grpc.secure_channel(s.address, credentials(pki)) as channel:
+        assert pb_grpc.BrokerStub(channel).Stats(pb.StatsRequest(), timeout=5).targets
+    assert s.log().count("keeping the certificate read before") == 1  # once, not every interval
+    # Mended: taken up.
+    shutil.copy(pki / "server-b.pem", pki / "tls.crt")
+    assert wait_for(lambda: served_certificate_subject(s.port) == "server-b", timeout=10)
+    assert "certificate files read again" in s.log()
+
+
 def test_bad_tls_files_stop_startup_naming_the_setting(pki):
     cases = [
         (["--listen.tls.cert_file=/nonexistent.pem", f"--listen.tls.key_file={pki / 'tls.key'}"],
