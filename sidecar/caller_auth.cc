@@ -235,6 +235,19 @@ grpc::Status caller_auth::authorize(const target_settings& target, call_kind kin
   return grpc::Status::OK;
 }
 
+grpc::Status caller_auth::reach(const target_settings& target, const access_rule& rule,
+                                const std::string& who, const char* verb,
+                                std::string_view destination) const {
+  if (!rule.destinations ||
+      std::any_of(rule.destinations->begin(), rule.destinations->end(),
+                  [&](const std::string& p) { return glob_matches(p, destination); })) {
+    return grpc::Status::OK;
+  }
+  return deny(who, "destinations",
+              caller_text(who) + " may not " + verb + " '" + std::string(destination) +
+                  "' on target '" + target.name + "' (" + rule.path + ".destinations)");
+}
+
 grpc::Status caller_auth::authorize_send(const target_settings& target,
                                          const v1::SendRequest& request,
                                          const std::string& who) const {
@@ -256,12 +269,8 @@ grpc::Status caller_auth::authorize_send(const target_settings& target,
   } else if (request.has_command() && target.adapter->command_destination) {
     destination = target.adapter->command_destination(request.command());
   }
-  if (destination && rule.destinations &&
-      std::none_of(rule.destinations->begin(), rule.destinations->end(),
-                   [&](const std::string& p) { return glob_matches(p, *destination); })) {
-    return deny(who, "destinations",
-                caller_text(who) + " may not " + verb + " '" + std::string(*destination) +
-                    "' on target '" + target.name + "' (" + rule.path + ".destinations)");
+  if (destination) {
+    if (auto status = reach(target, rule, who, verb, *destination); !status.ok()) return status;
   }
   if (request.has_command() && rule.commands && !request.command().args().empty()) {
     const auto& args = request.command().args();
@@ -285,13 +294,9 @@ grpc::Status caller_auth::authorize_recv(const target_settings& target,
   if (auto status = authorize(target, call_kind::recv, who); !status.ok()) return status;
   if (target.rules.empty()) return grpc::Status::OK;
   const auto& rule = *rule_for(target.rules, who);
-  if (!rule.destinations) return grpc::Status::OK;
   for (const auto& source : subscribe.sources()) {
-    if (std::none_of(rule.destinations->begin(), rule.destinations->end(),
-                     [&](const std::string& p) { return glob_matches(p, source); })) {
-      return deny(who, "destinations",
-                  caller_text(who) + " may not receive from '" + source + "' on target '" +
-                      target.name + "' (" + rule.path + ".destinations)");
+    if (auto status = reach(target, rule, who, "receive from", source); !status.ok()) {
+      return status;
     }
   }
   return grpc::Status::OK;

@@ -31,6 +31,7 @@ namespace brokerside::sidecar {
 
 struct config;
 struct target_settings;
+struct access_rule;
 
 // One line of a tokens file: "NAME sha256:HEX" (64 hex digits).
 struct token_entry {
@@ -86,6 +87,10 @@ class caller_auth {
   // The token table, re-read when the file's modification time changes
   // (looked at once a second at most).
   std::shared_ptr<const std::vector<token_entry>> tokens() const;
+  // OK if `rule` lets `who` `verb` ("publish to") `destination` on
+  // `target`, else the denial naming rule.path's destinations.
+  grpc::Status reach(const target_settings& target, const access_rule& rule, const std::string& who,
+                     const char* verb, std::string_view destination) const;
   // PERMISSION_DENIED with `message`, counted for `who` under `rule` and
   // logged (at most a line a second).
   grpc::Status deny(const std::string& who, std::string_view rule,

@@ -11,26 +11,25 @@ void render_caller_metrics(const std::vector<caller_snapshot>& callers, std::str
   auto line = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
     fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
   };
-  line(
-      "# HELP brokerside_caller_operations_total Send and SendStream operations admitted, by "
-      "caller identity.\n# TYPE brokerside_caller_operations_total counter\n");
-  for (const auto& c : callers) {
-    line("brokerside_caller_operations_total{{caller=\"{}\"}} {}\n",
-         label_value(caller_label(c.identity)), c.operations);
-  }
-  line(
-      "# HELP brokerside_caller_in_flight Operations in flight, by caller identity.\n"
-      "# TYPE brokerside_caller_in_flight gauge\n");
-  for (const auto& c : callers) {
-    line("brokerside_caller_in_flight{{caller=\"{}\"}} {}\n", label_value(caller_label(c.identity)),
-         c.in_flight);
-  }
-  line(
-      "# HELP brokerside_caller_streams Open SendStream and Recv streams, by caller identity.\n"
-      "# TYPE brokerside_caller_streams gauge\n");
-  for (const auto& c : callers) {
-    line("brokerside_caller_streams{{caller=\"{}\"}} {}\n", label_value(caller_label(c.identity)),
-         c.streams);
+  struct family {
+    const char *name, *type, *help;
+    std::uint64_t (*value)(const caller_snapshot&);
+  };
+  const family families[] = {
+      {"brokerside_caller_operations_total", "counter",
+       "Send and SendStream operations admitted, by caller identity.",
+       [](const caller_snapshot& c) { return c.operations; }},
+      {"brokerside_caller_in_flight", "gauge", "Operations in flight, by caller identity.",
+       [](const caller_snapshot& c) { return std::uint64_t{c.in_flight}; }},
+      {"brokerside_caller_streams", "gauge",
+       "Open SendStream and Recv streams, by caller identity.",
+       [](const caller_snapshot& c) { return std::uint64_t{c.streams}; }},
+  };
+  for (const auto& f : families) {
+    line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    for (const auto& c : callers) {
+      line("{}{{caller=\"{}\"}} {}\n", f.name, label_value(caller_label(c.identity)), f.value(c));
+    }
   }
   line(
       "# HELP brokerside_caller_denied_total Calls refused PERMISSION_DENIED, by caller identity "
