@@ -8,6 +8,10 @@
 #include "protocol/redis/command_classes.h"
 #include "protocol/redis/commands.h"
 #include "protocol/redis/connection.h"
+#include "sidecar/adapters/redis/redis_options.h"
+#include "sidecar/adapters/redis/redis_pooled_connection.h"
+#include "sidecar/adapters/redis/redis_subscriber_hub.h"
+#include "sidecar/config_section.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -15,60 +19,6 @@ namespace brokerside::sidecar {
 namespace {
 
 namespace redis = protocol::redis;
-
-// A pooled Redis connection: the pool's view of protocol::redis::connection.
-class pooled_connection final : public pool::connection {
- public:
-  pooled_connection(boost::asio::any_io_executor executor,
-                    std::shared_ptr<const target_settings> target)
-      : conn_(redis::connection::create(std::move(executor))), target_(std::move(target)) {}
-  ~pooled_connection() override { conn_->close(); }
-
-  void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
-    redis::connect_options o;
-    o.to = endpoint_for(url, *target_);
-    o.user = url.user;
-    o.password = url.password;
-    o.timeout = timeout;
-    o.limits.max_reply_bytes = static_cast<std::size_t>(target_->max_frame_bytes);
-    o.write_high_water = static_cast<std::size_t>(target_->write_high_water);
-    o.write_low_water = static_cast<std::size_t>(target_->write_low_water);
-    o.client_name = std::string(url.option("client_name").value_or("brokerside"));
-    const auto db = url.option("db").value_or(url.path);
-    if (!db.empty()) std::from_chars(db.data(), db.data() + db.size(), o.db);
-    // The callback may outlive this object (a connect in flight when the
-    // pool closes it), so it shares the text rather than holding `this`.
-    conn_->connect(std::move(o), [error_text = error_text_, done = std::move(done)](
-                                     std::error_code ec, std::string text) {
-      *error_text = ec ? "redis: " + (text.empty() ? ec.message() : text) : "";
-      done(connect_error(ec));
-    });
-  }
-
-  void health_check(completion done) override {
-    conn_->execute({"PING"}, [done = std::move(done)](std::error_code ec, redis::value v, bool) {
-      done(ec                                  ? ec
-           : v.type == redis::resp_type::error ? make_error_code(pool::errc::unavailable)
-                                               : std::error_code{});
-    });
-  }
-
-  void close() override { conn_->close(); }
-  void on_lost(completion lost) override { conn_->on_lost(std::move(lost)); }
-  void on_write_paused(std::function<void(bool)> paused) override {
-    conn_->on_write_paused(std::move(paused));
-  }
-
-  std::string error_text() const override { return *error_text_; }
-
-  redis::connection& redis() { return *conn_; }
-
- private:
-  std::shared_ptr<redis::connection> conn_;
-  std::shared_ptr<const target_settings> target_;  // URLs, TLS, limits
-  std::shared_ptr<std::string> error_text_ =
-      std::make_shared<std::string>();  // last connect failure
-};
 
 std::string upper(std::string_view text) {
   std::string out(text);
@@ -127,6 +77,8 @@ void to_v1(redis::value&& in, v1::Value& out) {
 
 class operations final : public operation_adapter {
  public:
+  explicit operations(std::shared_ptr<redis_subscriber_hub> hub) : hub_(std::move(hub)) {}
+
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
     if (request.has_request()) {
       return to_status(pool::errc::invalid_operation,
@@ -168,41 +120,15 @@ class operations final : public operation_adapter {
   }
 
   // Redis pub/sub has no acknowledgements: deliveries are at most once, and
-  // a slow stream drops (and reports) what does not fit its credit.
+  // a slow stream drops (and reports) what does not fit its credit. Every
+  // stream's sources go over the target's shared subscriber connections.
+  bool subscribes_on_a_connection() const override { return false; }
+
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t /*credit*/, pool::connection* conn,
+                                                   std::uint32_t /*credit*/,
+                                                   pool::connection* /*conn*/,
                                                    subscription_events events) const override {
-    auto& redis = static_cast<pooled_connection&>(*conn).redis();
-    const auto command = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? "PSUBSCRIBE"
-                         : subscribe.kind() == v1::SOURCE_KIND_SHARD ? "SSUBSCRIBE"
-                                                                     : "SUBSCRIBE";
-    auto confirmed = std::make_shared<int>(0);
-    const int expected = subscribe.sources_size();
-    redis.on_push([deliver = std::move(events.deliver), ready = std::move(events.ready), confirmed,
-                   expected](redis::value v) {
-      if (v.elements.size() < 3) return;
-      const auto kind = v.elements[0].text;
-      if (kind == "subscribe" || kind == "psubscribe" || kind == "ssubscribe") {
-        if (++*confirmed == expected) ready();
-        return;
-      }
-      v1::Delivery d;
-      if ((kind == "message" || kind == "smessage") && v.elements.size() == 3) {
-        d.set_source(v.elements[1].text);
-        d.mutable_message()->set_body(std::move(v.elements[2].text));
-      } else if (kind == "pmessage" && v.elements.size() == 4) {
-        d.set_pattern(v.elements[1].text);
-        d.set_source(v.elements[2].text);
-        d.mutable_message()->set_body(std::move(v.elements[3].text));
-      } else {
-        return;
-      }
-      deliver(std::move(d), 0);
-    });
-    std::vector<std::string> args{command};
-    args.insert(args.end(), subscribe.sources().begin(), subscribe.sources().end());
-    redis.send_without_reply(std::move(args));
-    return nullptr;  // nothing to settle
+    return hub_->subscribe(subscribe, std::move(events));
   }
 
   // PUBLISH is not idempotent: a re-run delivers the message twice.
@@ -225,7 +151,7 @@ class operations final : public operation_adapter {
     } else {
       args.assign(request.command().args().begin(), request.command().args().end());
     }
-    static_cast<pooled_connection&>(conn).redis().execute(
+    static_cast<redis_pooled_connection&>(conn).redis().execute(
         args, [publish, done = std::move(done)](std::error_code ec, redis::value v, bool written) {
           done(outcome_of(publish, ec, std::move(v), written));
         });
@@ -258,14 +184,28 @@ class operations final : public operation_adapter {
     }
     return out;
   }
+
+  std::shared_ptr<redis_subscriber_hub> hub_;  // the target's shared subscriber connections
 };
 
-adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // Replies come back in order, so one connection pipelines many commands.
   constexpr std::uint32_t connection_cap = 1024;
-  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(),
-          {}};
+  auto factory = std::make_shared<pooled_factory<redis_pooled_connection>>(target, connection_cap);
+  auto hub = std::make_shared<redis_subscriber_hub>(
+      std::make_shared<const target_settings>(target), factory, std::move(executor),
+      target.options_as<redis_options>().subscriber_connections);
+  return {factory, std::make_shared<operations>(hub), {}, hub};
+}
+
+std::shared_ptr<const adapter_options> read_options(const config_section& s,
+                                                    const target_settings&) {
+  auto o = std::make_shared<redis_options>();
+  s.read("subscriber_connections", o->subscriber_connections);
+  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
+    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
+  }
+  return o;
 }
 
 // PUBLISH's and SPUBLISH's channel: a command that reaches a destination.
@@ -286,6 +226,7 @@ const adapter_descriptor& redis_adapter() {
                   {.scheme = "rediss", .tls = true, .default_port = 6379},
                   {.scheme = "redis+unix", .unix_socket = true},
                   {.scheme = "unix", .unix_socket = true}},
+      .read_options = read_options,
       .make = make_binding,
       .command_class_names = redis::category_names(),
       .command_classes = redis::command_categories,

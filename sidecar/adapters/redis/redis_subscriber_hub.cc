@@ -1,0 +1,224 @@
+#include "sidecar/adapters/redis/redis_subscriber_hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <future>
+#include <random>
+
+#include "pool/backoff.h"
+#include "sidecar/adapters/redis/redis_pooled_connection.h"
+
+namespace brokerside::sidecar {
+
+namespace asio = boost::asio;
+namespace redis = protocol::redis;
+
+// What a Recv stream holds: stopping it (or dropping it) leaves the hub.
+class redis_subscriber_hub::handle final : public subscription {
+ public:
+  handle(std::weak_ptr<redis_subscriber_hub> hub, listener_id id) : hub_(std::move(hub)), id_(id) {}
+  ~handle() override { leave({}); }
+
+  void settle(std::uint64_t, bool, bool) override {}  // pub/sub has no acks
+  void set_credit(std::uint32_t) override {}          // the stream's buffer bounds it
+  void stop(std::function<void()> then) override { leave(std::move(then)); }
+
+ private:
+  void leave(std::function<void()> then) {
+    auto hub = std::exchange(hub_, {}).lock();
+    if (!hub) {
+      if (then) then();
+      return;
+    }
+    asio::post(hub->strand_, [hub, id = id_, then = std::move(then)] {
+      hub->leave(id);
+      if (then) then();
+    });
+  }
+
+  std::weak_ptr<redis_subscriber_hub> hub_;  // empty once left
+  listener_id id_;
+};
+
+redis_subscriber_hub::redis_subscriber_hub(std::shared_ptr<const target_settings> target,
+                                           std::shared_ptr<pool::connection_factory> factory,
+                                           asio::any_io_executor executor,
+                                           std::size_t max_connections)
+    : target_(std::move(target)),
+      factory_(std::move(factory)),
+      strand_(asio::make_strand(std::move(executor))),
+      table_(max_connections) {}
+
+std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscribe& subscribe,
+                                                              subscription_events events) {
+  const auto what = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? kind::pattern
+                    : subscribe.kind() == v1::SOURCE_KIND_SHARD ? kind::shard
+                                                                : kind::channel;
+  std::vector<std::string> names(subscribe.sources().begin(), subscribe.sources().end());
+  // The id is taken here (any thread) only to name the handle; the hub
+  // learns of it on its strand, where everything else happens.
+  static std::atomic<listener_id> ids{0};
+  const auto id = ++ids;
+  asio::post(strand_, [self = shared_from_this(), id, what, names = std::move(names),
+                       events = std::move(events)]() mutable {
+    self->join(id, what, std::move(names), std::move(events));
+  });
+  return std::make_shared<handle>(weak_from_this(), id);
+}
+
+void redis_subscriber_hub::join(listener_id id, kind what, std::vector<std::string> names,
+                                subscription_events events) {
+  if (stopped_) return;
+  bool ready = false;
+  const auto commands = table_.add(id, what, names, ready);
+  auto& stored = listeners_[id] = std::move(events);
+  send(commands);
+  if (ready) stored.ready();
+}
+
+void redis_subscriber_hub::leave(listener_id id) {
+  if (listeners_.erase(id) == 0) return;
+  send(table_.remove(id));
+}
+
+void redis_subscriber_hub::send(const std::vector<redis::subscriber_table::command>& commands) {
+  for (const auto& c : commands) {
+    if (c.link >= links_.size()) links_.resize(c.link + 1);
+    auto& l = links_[c.link];
+    if (!l.up) {
+      // Written once it is connected (subscriber_table::restored), or
+      // nothing to take back on a connection that never was.
+      if (!l.conn && !l.retry) connect(c.link);
+      continue;
+    }
+    std::vector<std::string> args{redis::subscribe_command(c.what, c.subscribe)};
+    args.insert(args.end(), c.names.begin(), c.names.end());
+    static_cast<redis_pooled_connection&>(*l.conn).redis().send_without_reply(std::move(args));
+  }
+}
+
+void redis_subscriber_hub::connect(std::size_t index) {
+  auto& l = links_[index];
+  l.retry.reset();
+  l.conn = factory_->make(strand_);
+  const auto generation = ++l.generation;
+  const auto& urls = target_->urls;
+  const auto& url = urls[l.url++ % urls.size()];
+  l.conn->connect(url, target_->pool.connect_timeout,
+                  [weak = weak_from_this(), index, generation](std::error_code ec) {
+                    if (auto self = weak.lock()) self->connected(index, generation, ec);
+                  });
+}
+
+void redis_subscriber_hub::connected(std::size_t index, std::uint64_t generation,
+                                     std::error_code ec) {
+  auto& l = links_[index];
+  if (stopped_ || generation != l.generation) return;
+  if (ec) {
+    spdlog::warn("target {}: subscriber connection {}: {}", target_->name, index,
+                 l.conn->error_text().empty() ? ec.message() : l.conn->error_text());
+    return lost(index, generation);
+  }
+  l.up = true;
+  l.failures = 0;
+  open_.fetch_add(1, std::memory_order_relaxed);
+  auto& redis = static_cast<redis_pooled_connection&>(*l.conn).redis();
+  redis.on_push([weak = weak_from_this(), index, generation](redis::value v) {
+    auto self = weak.lock();
+    if (self && self->links_[index].generation == generation) self->pushed(index, std::move(v));
+  });
+  l.conn->on_lost([weak = weak_from_this(), index, generation](std::error_code) {
+    if (auto self = weak.lock()) self->lost(index, generation);
+  });
+  send(table_.restored(index));
+}
+
+void redis_subscriber_hub::lost(std::size_t index, std::uint64_t generation) {
+  auto& l = links_[index];
+  if (stopped_ || generation != l.generation) return;
+  if (l.up) {
+    l.up = false;
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    spdlog::warn("target {}: subscriber connection {} lost; subscribing again", target_->name,
+                 index);
+  }
+  table_.lost(index);
+  ++l.generation;  // callbacks of the old connection no longer count
+  l.conn.reset();
+  // Jittered backoff, 100 ms doubling to 2 s, as a Recv stream's own.
+  pool::retry_settings settings;
+  settings.initial_interval = pool::millis(100);
+  settings.multiplier = 2;
+  settings.max_interval = pool::millis(2000);
+  settings.jitter = 0.2;
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const auto delay = pool::backoff(settings).delay(
+      ++l.failures, std::uniform_real_distribution<double>(0, 1)(rng));
+  l.retry.emplace(strand_);
+  l.retry->expires_after(delay);
+  l.retry->async_wait([weak = weak_from_this(), index](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->stopped_) return;
+    self->connect(index);
+  });
+}
+
+void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
+  (void)index;
+  if (v.elements.size() < 3) return;
+  kind what;
+  if (redis::is_confirmation_kind(v.elements[0].text, what)) {
+    for (const auto id : table_.confirmed(index, what, v.elements[1].text)) {
+      if (const auto it = listeners_.find(id); it != listeners_.end()) it->second.ready();
+    }
+    return;
+  }
+  if (!redis::is_message_kind(v.elements[0].text, what)) return;
+  v1::Delivery d;
+  std::string_view source = v.elements[1].text;
+  if (what == kind::pattern) {
+    if (v.elements.size() != 4) return;
+    d.set_pattern(v.elements[1].text);
+    d.set_source(std::move(v.elements[2].text));
+    d.mutable_message()->set_body(std::move(v.elements[3].text));
+    source = d.pattern();
+  } else {
+    if (v.elements.size() != 3) return;
+    d.set_source(std::move(v.elements[1].text));
+    d.mutable_message()->set_body(std::move(v.elements[2].text));
+    source = d.source();
+  }
+  const auto* ids = table_.listeners(what, source);
+  if (ids == nullptr) return;  // unsubscribed meanwhile
+  // The last listener takes the message itself; the others a copy each.
+  for (std::size_t i = 0; i < ids->size(); ++i) {
+    const auto it = listeners_.find((*ids)[i]);
+    if (it == listeners_.end()) continue;
+    if (i + 1 == ids->size()) {
+      it->second.deliver(std::move(d), 0);
+    } else {
+      it->second.deliver(d, 0);
+    }
+  }
+}
+
+void redis_subscriber_hub::stop() {
+  auto done = std::make_shared<std::promise<void>>();
+  asio::post(strand_, [self = shared_from_this(), done] {
+    self->stopped_ = true;
+    for (auto& l : self->links_) {
+      if (l.retry) l.retry->cancel();
+      if (l.conn) l.conn->close();
+      if (l.up) self->open_.fetch_sub(1, std::memory_order_relaxed);
+      l.up = false;
+      ++l.generation;
+    }
+    self->listeners_.clear();
+    done->set_value();
+  });
+  done->get_future().wait_for(std::chrono::seconds(2));
+}
+
+}  // namespace brokerside::sidecar

@@ -1,0 +1,147 @@
+"""Redis Recv streams share a target's subscriber connections: each channel
+subscribed once however many streams want it, every message fanned out to
+each of them (with each stream's own credit), one stream leaving takes
+nothing from the others, hundreds of streams on a few connections (at most
+subscriber_connections, as CLIENT LIST counts them), and everything
+subscribed again after the broker is killed -9 and comes back."""
+
+import threading
+import time
+import uuid
+
+import grpc
+import redis
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+from conftest import wait_for
+from own_brokers import OwnRedis
+
+
+class Stream:
+    """A Recv stream on a thread of its own, collecting message bodies."""
+
+    def __init__(self, stub, target, sources, kind=pb.SOURCE_KIND_DEFAULT, credit=10000):
+        self.bodies, self.subscribed, self.error = [], threading.Event(), None
+        self._stop = threading.Event()
+
+        def requests():
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target=target, sources=sources, kind=kind, credit=credit))
+            self._stop.wait(120)
+
+        self._call = stub.Recv(requests(), timeout=120)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for r in self._call:
+                if r.HasField("subscribed"):
+                    self.subscribed.set()
+                elif r.HasField("delivery"):
+                    self.bodies.append(r.delivery.message.body)
+        except grpc.RpcError as e:
+            if not self._stop.is_set():
+                self.error = e
+
+    def close(self):
+        self._stop.set()
+        self._call.cancel()
+        self._thread.join(10)
+
+
+def subscriber_connections(client, name):
+    """Connections named `name` in subscriber mode, as Redis counts them."""
+    return sum(1 for c in client.client_list() if c.get("name") == name and int(c.get("sub", 0)) +
+               int(c.get("psub", 0)) + int(c.get("ssub", 0)) > 0)
+
+
+def publish(stub, target, channel, body):
+    return stub.Send(pb.SendRequest(target=target, publish=pb.Publish(destination=channel,
+                                                                      message=pb.Message(body=body))),
+                     timeout=5).published.receivers
+
+
+def test_streams_on_one_channel_share_its_subscription_and_each_gets_every_message(sidecar, brokers):
+    name = f"bs-shared-{uuid.uuid4().hex[:8]}"
+    url = f"{brokers['BROKERSIDE_REDIS_URL']}?client_name={name}"
+    s = sidecar("--target", f"cache={url}")
+    client = redis.Redis.from_url(brokers["BROKERSIDE_REDIS_URL"])
+    channel = f"{name}.news"
+    with s.channel() as ch:
+        stub = pb_grpc.BrokerStub(ch)
+        a, b = Stream(stub, "cache", [channel]), Stream(stub, "cache", [channel])
+        assert a.subscribed.wait(10) and b.subscribed.wait(10)
+        # One subscription at Redis for both: one receiver.
+        assert [publish(stub, "cache", channel, f"m{i}".encode()) for i in range(50)] == [1] * 50
+        assert wait_for(lambda: len(a.bodies) == 50 and len(b.bodies) == 50)
+        assert a.bodies == b.bodies == [f"m{i}".encode() for i in range(50)]
+        assert subscriber_connections(client, name) == 1
+        # One leaves: the other goes on getting everything.
+        a.close()
+        for i in range(50, 100):
+            publish(stub, "cache", channel, f"m{i}".encode())
+        assert wait_for(lambda: len(b.bodies) == 100)
+        assert b.bodies == [f"m{i}".encode() for i in range(100)] and len(a.bodies) == 50
+        # The last one leaves: unsubscribed at Redis.
+        b.close()
+        assert wait_for(lambda: client.pubsub_numsub(channel)[0][1] == 0)
+        assert publish(stub, "cache", channel, b"nobody") == 0
+        assert a.error is None and b.error is None
+
+
+def test_hundreds_of_streams_share_a_few_connections(sidecar, brokers):
+    name = f"bs-shared-{uuid.uuid4().hex[:8]}"
+    url = f"{brokers['BROKERSIDE_REDIS_URL']}?client_name={name}"
+    s = sidecar("--target", f"cache={url}", "--targets.cache.subscriber_connections=3")
+    client = redis.Redis.from_url(brokers["BROKERSIDE_REDIS_URL"])
+    count = 300
+    with s.channel() as ch:
+        stub = pb_grpc.BrokerStub(ch)
+        streams = [Stream(stub, "cache", [f"{name}.c{i}"], credit=10) for i in range(count)]
+        patterns = [Stream(stub, "cache", [f"{name}.c1*"], kind=pb.SOURCE_KIND_PATTERN) for _ in range(2)]
+        try:
+            assert all(st.subscribed.wait(20) for st in streams + patterns)
+            assert subscriber_connections(client, name) == 3
+            for i in range(count):
+                publish(stub, "cache", f"{name}.c{i}", f"to {i}".encode())
+            assert wait_for(lambda: all(len(st.bodies) == 1 for st in streams), timeout=20)
+            assert all(st.bodies == [f"to {i}".encode()] for i, st in enumerate(streams))
+            # c1, c10-c19, c100-c199: 111 channels the pattern matches, each to both pattern streams.
+            assert wait_for(lambda: all(len(p.bodies) == 111 for p in patterns), timeout=20)
+            print(f"\n{count} channel streams and 2 pattern streams on "
+                  f"{subscriber_connections(client, name)} subscriber connections")
+        finally:
+            for st in streams + patterns:
+                st.close()
+        assert all(st.error is None for st in streams + patterns)
+
+
+def test_subscriptions_come_back_after_the_broker_is_killed(sidecar, tmp_path):
+    server = OwnRedis(tmp_path)
+    try:
+        s = sidecar("--target", f"cache={server.url}")
+        channel = "restored.news"
+        with s.channel() as ch:
+            stub = pb_grpc.BrokerStub(ch)
+            streams = [Stream(stub, "cache", [channel]), Stream(stub, "cache", ["restored.*"],
+                                                                kind=pb.SOURCE_KIND_PATTERN)]
+            assert all(st.subscribed.wait(10) for st in streams)
+            assert publish(stub, "cache", channel, b"before") == 2
+            assert wait_for(lambda: all(st.bodies == [b"before"] for st in streams))
+            server.kill9()
+            server.start()
+
+            def both_back():  # bounded: wait_for's 20 s
+                try:
+                    return publish(stub, "cache", channel, b"probe") == 2
+                except grpc.RpcError:
+                    return False
+            assert wait_for(both_back, timeout=20)
+            publish(stub, "cache", channel, b"after")
+            assert wait_for(lambda: all(st.bodies[-1:] == [b"after"] for st in streams))
+            for st in streams:
+                st.close()
+            assert all(st.error is None for st in streams)
+    finally:
+        server.close()
