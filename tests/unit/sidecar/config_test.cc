@@ -9,6 +9,7 @@
 #include "sidecar/adapter_registry.h"
 #include "sidecar/adapters/amqp/amqp_options.h"
 #include "sidecar/adapters/framed/framed_options.h"
+#include "sidecar/adapters/redis/redis_options.h"
 
 namespace brokerside::sidecar {
 namespace {
@@ -145,8 +146,8 @@ targets:
   EXPECT_EQ(framed.listen->unix_path, "/run/brokerside/legacy.sock");
   EXPECT_EQ(framed.listen->option("codec"), "msgpack");
   EXPECT_EQ(framed.reply_timeout, milliseconds(2'000));
-  EXPECT_EQ(c.find_target("cache")->options_as<framed_options>().reply_timeout,
-            milliseconds(30'000));  // defaults for any other
+  EXPECT_EQ(c.find_target("cache")->options_as<redis_options>().subscriber_connections,
+            4u);  // its default
   EXPECT_EQ(c.find_target("nope"), nullptr);
 }
 
@@ -248,7 +249,9 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
        "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
        "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
-       "breaker, lease, allow, rules)"},
+       "breaker, lease, allow, rules, subscriber_connections)"},
+      {"targets: {c: {url: 'redis://h', subscriber_connections: 0}}",
+       "targets.c.subscriber_connections: must be from 1 to 1024"},
       {"targets: {c: {url: 'framed://h:1', listen: 'redis://127.0.0.1:9100'}}",
        "targets.c.listen: unknown URL scheme 'redis' (known: framed, framed+unix)"},
       {"targets: {c: {url: 'framed://h:1', listen: 'framed://127.0.0.1'}}",
