@@ -12,6 +12,7 @@
 #   BENCH_ONLY=p9 scripts/bench.sh  (only the NATS figures, P9; the others then read "n/a")
 #   BENCH_ONLY=p8 scripts/bench.sh  (only the Kafka figures, P8)
 #   BENCH_ONLY=p1-3 scripts/bench.sh  (P0-P3 and their baseline pairs only)
+#   BENCH_ONLY=p7 scripts/bench.sh  (P7 only: 1,000 clients, 1,000 Recv streams)
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -130,8 +131,8 @@ echo_pid=$!
 pids+=("$echo_pid")
 
 # start_sidecar NAME: a brokerside on core 0 and free ports; sets
-# sidecar_pid and sidecar_port. One I/O thread on its one core. The pubsub
-# target may hold a dedicated connection per Recv stream (P7); cache lets
+# sidecar_pid and sidecar_port. One I/O thread on its one core. (The pubsub
+# target's Recv streams share its subscriber connections, P7.) cache lets
 # P7's 10,000 calls wait in its queue (the default max_pending of 1,024
 # answers the excess with RESOURCE_EXHAUSTED "pool exhausted", which is not
 # a throughput figure).
@@ -282,6 +283,33 @@ p1to3() {
   baseline_load "$raw/p2-base-$rep.json" --mode stream-set --in-flight 50
 }
 
+# P7: 1,000 clients x 10 in flight; 1,000 open Recv streams (10 channels),
+# their RSS and the broker connections they hold (counted by CLIENT LIST
+# while they are open: connections in subscriber mode).
+p7() {
+  local rep=$1
+  load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 --server-pid "$echo_pid" \
+    >"$raw/p0-echo-u1000x10-$rep.json"
+  load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 --server-pid "$main_pid" \
+    >"$raw/p7-clients-$rep.json"
+  awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-after-$rep.json"
+  start_sidecar "recv-$rep"
+  sleep 1
+  local before
+  before=$(redis-cli -p "$redis_port" CLIENT LIST | grep -c ' flags=P ' || true)
+  "${client[@]}" timeout 180 "$load_bin" --mode recv-hold --address "127.0.0.1:$sidecar_port" \
+    --target pubsub --clients 10 --streams 100 --rss-pid "$sidecar_pid" --hold 4 \
+    >"$raw/p7-recv-$rep.json" &
+  local hold=$!
+  sleep 3
+  local during
+  during=$(redis-cli -p "$redis_port" CLIENT LIST | grep -c ' flags=P ' || true)
+  wait "$hold"
+  printf '{"subscriber_connections": %d}\n' "$((during - before))" >"$raw/p7-recv-conns-$rep.json"
+  stop_sidecar "$sidecar_pid"
+  sleep 1
+}
+
 for rep in $(seq "$reps"); do
   log "repetition $rep/$reps"
   if [[ $only == p9 ]]; then
@@ -290,6 +318,10 @@ for rep in $(seq "$reps"); do
   fi
   if [[ $only == p8 ]]; then
     p8 "$rep"
+    continue
+  fi
+  if [[ $only == p7 ]]; then
+    p7 "$rep"
     continue
   fi
   p1to3 "$rep"
@@ -337,19 +369,7 @@ for rep in $(seq "$reps"); do
     "$sidecar_bin" --listen.grpc="127.0.0.1:$start_port" --listen.admin= --log.level=warn \
     --target cache="$redis_url" --target events="$amqp_url" --target sessions="$redis_url/1" \
     >"$raw/p6-$rep.json" 2>>"$raw/startup.log"
-  # P7: 1,000 clients x 10 in flight; 1,000 open Recv streams (10 channels).
-  load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 --server-pid "$echo_pid" \
-    >"$raw/p0-echo-u1000x10-$rep.json"
-  load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 --server-pid "$main_pid" \
-    >"$raw/p7-clients-$rep.json"
-  awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-after-$rep.json"
-  start_sidecar "recv-$rep"
-  sleep 1
-  "${client[@]}" timeout 180 "$load_bin" --mode recv-hold --address "127.0.0.1:$sidecar_port" \
-    --target pubsub --clients 10 --streams 100 --rss-pid "$sidecar_pid" --hold 2 \
-    >"$raw/p7-recv-$rep.json"
-  stop_sidecar "$sidecar_pid"
-  sleep 1
+  p7 "$rep"
   # Last: a Kafka broker that has just taken a million records (kcat) stays
   # busy for seconds (flushes, GC) on the cores the next figures need. Run
   # first (2026-12-02), P1 read 0.77x of its baseline, which ran after it;

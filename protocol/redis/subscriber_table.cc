@@ -111,9 +111,10 @@ std::vector<subscriber_table::command> subscriber_table::restored(std::size_t li
   std::vector<command> out;
   for (const auto& [k, s] : sources_) {
     if (s.link != link) continue;
+    const auto what = k.first;  // (clang 14 cannot capture a structured binding)
     auto to =
-        std::find_if(out.begin(), out.end(), [&](const command& c) { return c.what == k.first; });
-    if (to == out.end()) to = out.insert(out.end(), command{link, k.first, true, {}});
+        std::find_if(out.begin(), out.end(), [what](const command& c) { return c.what == what; });
+    if (to == out.end()) to = out.insert(out.end(), command{link, what, true, {}});
     to->names.push_back(k.second);
   }
   return out;

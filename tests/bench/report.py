@@ -92,7 +92,7 @@ twem_c1, twem_c50 = redis_csv("p0-twem-c1"), redis_csv("p0-twem-c50")
 twem_c50p16 = redis_csv("p0-twem-c50p16")
 idle = [load_json("p6-idle-cpu.json")]
 p6, p6_peak = runs("p6"), runs("p6-peak")
-p7_clients, p7_recv = runs("p7-clients"), runs("p7-recv")
+p7_clients, p7_recv, p7_recv_conns = runs("p7-clients"), runs("p7-recv"), runs("p7-recv-conns")
 p9_core, p9_core_natspy = runs("p9-core"), runs("p9-core-natspy")
 p9_js, p9_js_natspy = runs("p9-js"), runs("p9-js-natspy")
 p8_pub, p8_pub_kcat, p8_pub_kpy = runs("p8-pub"), runs("p8-pub-kcat"), runs("p8-pub-kpy")
@@ -272,8 +272,10 @@ add("P7", "(reference) its share of the bare echo at 1,000 × 10 (pair by pair)"
     pairwise(p7_clients, echo_u1000, lambda a, b: a["throughput"] / b["throughput"]))
 add("P7", "1,000 open Recv streams (Redis pub/sub): subscribed", "streams",
     [r["subscribed"] if r else None for r in p7_recv])
-add("P7", "RSS per open Recv stream (fresh sidecar; each stream holds its own Redis connection)", "KB",
+add("P7", "RSS per open Recv stream (fresh sidecar; the streams share the target's subscriber connections)", "KB",
     [r["rss_per_stream_kb"] if r else None for r in p7_recv], "≤ 20 KB", lambda m: m <= 20)
+add("P7", "Redis connections the 1,000 Recv streams hold (CLIENT LIST, subscriber mode)", "connections",
+    [r["subscriber_connections"] if r else None for r in p7_recv_conns], "≤ 8", lambda m: m <= 8)
 
 add("P8", "Kafka publishes through one SendStream (acks=all, idempotent, 64 B, 64 in flight, each "
     "answered with its partition and offset): throughput", "msgs/s", [thr(r) for r in p8_pub])
