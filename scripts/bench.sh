@@ -293,6 +293,9 @@ p7() {
   load --mode send-get --address "$side_addr" --clients 1000 --in-flight 10 --server-pid "$main_pid" \
     >"$raw/p7-clients-$rep.json"
   awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-after-$rep.json"
+  # What the allocator gives back once the load is over (jemalloc's decay).
+  sleep 30
+  awk '/^VmRSS/{print "{\"VmRSS\": " $2 "}"}' "/proc/$main_pid/status" >"$raw/p7-rss-later-$rep.json"
   start_sidecar "recv-$rep"
   sleep 1
   local before

@@ -268,6 +268,8 @@ add("P7", "throughput as a share of P1 (pair by pair)", "×",
     "≥ 0.90 (within 10%)", lambda m: m >= 0.9)
 add("P7", "(extra) RSS of the main sidecar right after it (heap kept)", "MB",
     [r["VmRSS"] / 1024 if r else None for r in runs("p7-rss-after")])
+add("P7", "(extra) RSS of the main sidecar 30 s after it", "MB",
+    [r["VmRSS"] / 1024 if r else None for r in runs("p7-rss-later")])
 add("P7", "(reference) its share of the bare echo at 1,000 × 10 (pair by pair)", "×",
     pairwise(p7_clients, echo_u1000, lambda a, b: a["throughput"] / b["throughput"]))
 add("P7", "1,000 open Recv streams (Redis pub/sub): subscribed", "streams",
