@@ -36,12 +36,18 @@ grpc::Status broker_service::admission() const {
 }
 
 broker_service::broker_service(const target_set& targets, metrics& m,
-                               const unix_peer_table* unix_peers)
+                               const unix_peer_table* unix_peers, const memory_guard* memory)
     : targets_(targets),
       metrics_(m),
       unix_peers_(unix_peers),
+      memory_(memory),
       auth_(targets.configuration(), unix_peers),
-      calls_(targets, auth_) {}
+      calls_(targets, auth_, memory) {}
+
+grpc::Status broker_service::work_admission() const {
+  if (auto status = admission(); !status.ok()) return status;
+  return memory_ ? memory_->admit() : grpc::Status::OK;
+}
 
 std::string broker_service::holder_of(const grpc::CallbackServerContext& context) const {
   return unix_peers_ ? unix_peers_->describe(context.peer()) : context.peer();
@@ -94,7 +100,7 @@ grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* cont
 
 grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
     grpc::CallbackServerContext* context) {
-  if (auto status = admission(); !status.ok()) {
+  if (auto status = work_admission(); !status.ok()) {
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
@@ -113,7 +119,7 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
     grpc::CallbackServerContext* context) {
-  if (auto status = admission(); !status.ok()) {
+  if (auto status = work_admission(); !status.ok()) {
     metrics_.count_call(rpc_method::recv, status.error_code());
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }
@@ -152,7 +158,9 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
 grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
                                                   const v1::AcquireRequest* request,
                                                   v1::AcquireResponse* response) {
-  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::acquire, status);
+  if (auto status = work_admission(); !status.ok()) {
+    return finish(context, rpc_method::acquire, status);
+  }
   std::string who;
   if (auto status = auth_.identify(*context, who); !status.ok()) {
     return finish(context, rpc_method::acquire, status);

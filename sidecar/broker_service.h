@@ -8,6 +8,7 @@
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "sidecar/caller_auth.h"
+#include "sidecar/memory_guard.h"
 #include "sidecar/metrics.h"
 #include "sidecar/recv_registry.h"
 #include "sidecar/send_call.h"
@@ -19,8 +20,8 @@ class broker_service final : public v1::Broker::CallbackService {
  public:
   // `targets`, `m` and `unix_peers` (null: no Unix socket) must outlive the
   // service.
-  broker_service(const target_set& targets, metrics& m,
-                 const unix_peer_table* unix_peers = nullptr);
+  broker_service(const target_set& targets, metrics& m, const unix_peer_table* unix_peers = nullptr,
+                 const memory_guard* memory = nullptr);
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
                                  const v1::SendRequest* request,
@@ -79,10 +80,14 @@ class broker_service final : public v1::Broker::CallbackService {
   std::string holder_of(const grpc::CallbackServerContext& context) const;
   // The status new calls get while draining, or OK.
   grpc::Status admission() const;
+  // The same for new work (streams, leases): also refused above
+  // server.max_memory.
+  grpc::Status work_admission() const;
 
   const target_set& targets_;          // targets and their pools; immutable after startup
   metrics& metrics_;                   // call counters
   const unix_peer_table* unix_peers_;  // who is on each Unix socket connection, or null
+  const memory_guard* memory_;         // server.max_memory, or null
   caller_auth auth_;                   // who calls, and whether they may
   send_call calls_;                    // Send and SendStream operations
   std::atomic<bool> draining_{false};  // set by begin_drain()

@@ -384,6 +384,7 @@ void read_server(const config_section& s, server_settings& out) {
     config_fail(s.path("drain_delay"), "must not exceed server.shutdown_grace");
   }
   s.read("allow_insecure_remote", out.allow_insecure_remote);
+  s.read_size("max_memory", out.max_memory);
   s.done();
 }
 

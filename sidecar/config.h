@@ -40,6 +40,10 @@ struct server_settings {
   // bearer tokens (warned at every start). False: such a listener stops
   // startup, since whoever reaches it uses every target's credentials.
   bool allow_insecure_remote = false;
+  // Above this resident memory, new work is refused with RESOURCE_EXHAUSTED
+  // (sidecar/memory_guard.h) instead of the kernel's OOM killer ending the
+  // process; set it below the container's memory limit. 0: off.
+  std::uint64_t max_memory = 0;
 };
 
 enum class log_format { text, json };

@@ -39,10 +39,11 @@ void check_tcp_bindable(const std::string& address) {
 
 }  // namespace
 
-grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets)
+grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets,
+                         const memory_guard* memory)
     : config_(cfg),
       metrics_(m),
-      service_(std::make_unique<broker_service>(targets, m, &unix_peers_)),
+      service_(std::make_unique<broker_service>(targets, m, &unix_peers_, memory)),
       health_(std::make_unique<health_service>()),
       unix_(std::make_unique<unix_listener>(unix_peers_)) {}
 

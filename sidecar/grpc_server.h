@@ -31,11 +31,14 @@ class target_set;
 class health_service;
 class unix_listener;
 class server_tls_files;
+class memory_guard;
 
 class grpc_server {
  public:
-  // `cfg`, `m` and `targets` must outlive the server.
-  grpc_server(const config& cfg, metrics& m, const target_set& targets);
+  // `cfg`, `m`, `targets` and `memory` (null: no guard) must outlive the
+  // server.
+  grpc_server(const config& cfg, metrics& m, const target_set& targets,
+              const memory_guard* memory = nullptr);
   ~grpc_server();
 
   // Binds every listener and starts serving; throws startup_error.

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "pool/errc.h"
+#include "sidecar/memory_guard.h"
 #include "sidecar/metrics.h"
 #include "sidecar/status.h"
 
@@ -104,6 +105,9 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
                     pool::time_point deadline, const call_info& info,
                     std::function<void(grpc::Status)> done) const {
   const auto& who = info.who;
+  if (memory_ != nullptr) {
+    if (auto status = memory_->admit(); !status.ok()) return done(status);
+  }
   // A publish or request in a trace goes out with its context in the
   // message's headers: a copy of the request then (only then) carries them.
   const v1::SendRequest* effective = &given;

@@ -17,6 +17,8 @@
 
 namespace brokerside::sidecar {
 
+class memory_guard;
+
 // What a Send carries beside its request: who calls and in which trace.
 struct call_info {
   std::string who;      // caller_auth::identify
@@ -25,9 +27,13 @@ struct call_info {
 
 class send_call {
  public:
-  // `targets` and `auth` must outlive this.
-  send_call(const target_set& targets, const caller_auth& auth)
-      : targets_(targets), auth_(auth), access_(targets.configuration().log.access_sample) {}
+  // `targets`, `auth` and `memory` (null: no guard) must outlive this.
+  send_call(const target_set& targets, const caller_auth& auth,
+            const memory_guard* memory = nullptr)
+      : targets_(targets),
+        auth_(auth),
+        memory_(memory),
+        access_(targets.configuration().log.access_sample) {}
 
   // Runs `request` for the caller and trace of `info` until `deadline`; a
   // publish or request carries the trace context in its message's headers.
@@ -48,9 +54,10 @@ class send_call {
   grpc::Status find_target(const std::string& name, target_set::entry& out) const;
 
  private:
-  const target_set& targets_;  // immutable after startup
-  const caller_auth& auth_;    // who may send where
-  access_log access_;          // a line per sampled operation
+  const target_set& targets_;   // immutable after startup
+  const caller_auth& auth_;     // who may send where
+  const memory_guard* memory_;  // server.max_memory, or null
+  access_log access_;           // a line per sampled operation
 };
 
 // The status of an operation on a target whose adapter this build lacks.

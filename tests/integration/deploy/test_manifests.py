@@ -91,6 +91,10 @@ def test_the_embedded_configuration_is_valid_and_the_probes_use_its_listeners(re
                       and d["metadata"]["name"] == volume["configMap"]["name"])
     text = config_map["data"][config_path.name]
     config = yaml.safe_load(text)
+    # server.max_memory refuses new work before the container's limit is hit.
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+    size = lambda t: int(re.match(r"\d+", t).group()) * units[re.match(r"\d+(\D*)", t).group(1)]
+    assert size(config["server"]["max_memory"]) < size(sidecar["resources"]["limits"]["memory"])
 
     # --check-config on it, with test stand-ins for the secrets it reads.
     for target in config["targets"].values():
