@@ -88,6 +88,15 @@ void render_latency_metrics(const target_set& targets, std::string& out) {
                    target, e->observed->bytes_to_broker.load(std::memory_order_relaxed), target,
                    e->observed->bytes_from_broker.load(std::memory_order_relaxed));
   }
+  header(out, "brokerside_subscriber_connections", "gauge",
+         "Connections a target's Recv streams share outside its pool (Redis pub/sub), open now.");
+  for (const auto& t : cfg.targets) {
+    const auto e = targets.find(t.name);
+    if (!e || !e->operations) continue;
+    fmt::format_to(std::back_inserter(out),
+                   "brokerside_subscriber_connections{{target=\"{}\"}} {}\n", label_value(t.name),
+                   e->operations->subscriber_connections());
+  }
 }
 
 }  // namespace brokerside::sidecar

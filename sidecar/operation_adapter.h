@@ -127,6 +127,11 @@ class operation_adapter {
   // connections (a framed target's peer requests).
   virtual bool subscribes_on_a_connection() const { return true; }
 
+  // Connections the target's subscriptions share outside its pool, open
+  // now (Redis: its subscriber connections); 0 where each subscription has
+  // its own pooled connection. Any thread.
+  virtual std::size_t subscriber_connections() const { return 0; }
+
   // Starts `subscribe` with `credit` as the most deliveries outstanding, on
   // the dedicated connection `conn` (null when subscribes_on_a_connection()
   // is false). Runs, and calls back, on the connection's strand, for as

@@ -123,6 +123,7 @@ class operations final : public operation_adapter {
   // a slow stream drops (and reports) what does not fit its credit. Every
   // stream's sources go over the target's shared subscriber connections.
   bool subscribes_on_a_connection() const override { return false; }
+  std::size_t subscriber_connections() const override { return hub_->connections(); }
 
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
                                                    std::uint32_t /*credit*/,

@@ -14,7 +14,7 @@ import redis
 
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-from conftest import wait_for
+from conftest import http_get, wait_for
 from own_brokers import OwnRedis
 
 
@@ -103,6 +103,8 @@ def test_hundreds_of_streams_share_a_few_connections(sidecar, brokers):
         try:
             assert all(st.subscribed.wait(20) for st in streams + patterns)
             assert subscriber_connections(client, name) == 3
+            _, metrics = http_get(s.admin_port, "/metrics")
+            assert 'brokerside_subscriber_connections{target="cache"} 3\n' in metrics
             for i in range(count):
                 publish(stub, "cache", f"{name}.c{i}", f"to {i}".encode())
             assert wait_for(lambda: all(len(st.bodies) == 1 for st in streams), timeout=20)
