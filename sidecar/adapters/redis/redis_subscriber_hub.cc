@@ -166,7 +166,6 @@ void redis_subscriber_hub::lost(std::size_t index, std::uint64_t generation) {
 }
 
 void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
-  (void)index;
   if (v.elements.size() < 3) return;
   kind what;
   if (redis::is_confirmation_kind(v.elements[0].text, what)) {
