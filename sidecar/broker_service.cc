@@ -49,6 +49,13 @@ grpc::Status broker_service::work_admission() const {
   return memory_ ? memory_->admit() : grpc::Status::OK;
 }
 
+grpc::Status broker_service::admit_stream(const grpc::CallbackServerContext& context,
+                                          std::string& who, stream_slot& slot) const {
+  if (auto status = work_admission(); !status.ok()) return status;
+  if (auto status = auth_.identify(context, who); !status.ok()) return status;
+  return auth_.callers().open_stream(who, slot);
+}
+
 std::string broker_service::holder_of(const grpc::CallbackServerContext& context) const {
   return unix_peers_ ? unix_peers_->describe(context.peer()) : context.peer();
 }
@@ -100,15 +107,9 @@ grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* cont
 
 grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
     grpc::CallbackServerContext* context) {
-  if (auto status = work_admission(); !status.ok()) {
-    metrics_.count_call(rpc_method::send_stream, status.error_code());
-    return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
-  }
   std::string who;
   stream_slot slot;
-  auto status = auth_.identify(*context, who);
-  if (status.ok()) status = auth_.callers().open_stream(who, slot);
-  if (!status.ok()) {
+  if (auto status = admit_stream(*context, who, slot); !status.ok()) {
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
@@ -119,15 +120,9 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
 
 grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
     grpc::CallbackServerContext* context) {
-  if (auto status = work_admission(); !status.ok()) {
-    metrics_.count_call(rpc_method::recv, status.error_code());
-    return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
-  }
   std::string who;
   stream_slot slot;
-  auto status = auth_.identify(*context, who);
-  if (status.ok()) status = auth_.callers().open_stream(who, slot);
-  if (!status.ok()) {
+  if (auto status = admit_stream(*context, who, slot); !status.ok()) {
     metrics_.count_call(rpc_method::recv, status.error_code());
     return new refused_reactor<v1::RecvRequest, v1::RecvResponse>(status);
   }

@@ -76,6 +76,11 @@ class broker_service final : public v1::Broker::CallbackService {
                                 v1::TargetStats& out);
   // The target's latency histograms and byte counts.
   static void fill_latencies(const target_set::entry& target, v1::TargetStats& out);
+  // Admits a new SendStream or Recv stream: not draining nor above
+  // max_memory, its caller named (`who`) and within its stream quota
+  // (`slot` holds the stream until the reactor ends).
+  grpc::Status admit_stream(const grpc::CallbackServerContext& context, std::string& who,
+                            stream_slot& slot) const;
   // How Stats names the holder of a stream or lease opened by `context`.
   std::string holder_of(const grpc::CallbackServerContext& context) const;
   // The status new calls get while draining, or OK.
