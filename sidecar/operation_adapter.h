@@ -29,6 +29,12 @@ struct subscription_events {
   // Counts what became of a delivery at the broker outside any call
   // (dead-lettered, a settlement refused), for Stats.
   std::function<void(pool::target_pool::recv_event)> count;
+  // The subscription's connection was lost and the adapter is starting it
+  // again by itself (a consumer on a shared connection): the tags handed
+  // out so far are void, and the broker redelivers what was not settled.
+  // Unset where a lost connection ends the subscription for the stream to
+  // restore.
+  std::function<void()> restarting;
   // A name for the Recv stream: the same each time it subscribes again
   // after a connection loss, unlike any other stream's (random, 16 letters
   // and digits). An adapter names what it creates at the broker for the

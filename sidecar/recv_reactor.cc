@@ -145,6 +145,11 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // Needs mutex.
   void forget_deliveries() {
     sub.reset();
+    void_deliveries();
+  }
+
+  // Settling what was handed out so far is a no-op from now on. Needs mutex.
+  void void_deliveries() {
     unsettled.clear();
     stale_upto = next_delivery;
   }
@@ -223,6 +228,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
       if (!s) return;
       std::lock_guard lock(s->mutex);
       s->end(std::move(status));
+    };
+    e.restarting = [weak] {
+      auto s = weak.lock();
+      if (!s) return;
+      std::lock_guard lock(s->mutex);
+      s->void_deliveries();
     };
     e.count = [weak](pool::target_pool::recv_event what) {
       if (auto s = weak.lock()) s->target.pool->count(what);

@@ -10,6 +10,7 @@
 #include "sidecar/adapters/amqp/amqp_subscription.h"
 #include "sidecar/adapters/amqp/amqp_translate.h"
 #include "sidecar/config_section.h"
+#include "sidecar/consumer_hub.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -25,6 +26,14 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<amqp_options>();
   s.read("exchange_check_interval", o->exchange_check_interval);
+  s.read("subscriber_connections", o->subscriber_connections);
+  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
+    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
+  }
+  s.read("channels_per_connection", o->channels_per_connection);
+  if (o->channels_per_connection < 1 || o->channels_per_connection > 65535) {
+    config_fail(s.path("channels_per_connection"), "must be from 1 to 65535");
+  }
   return o;
 }
 
@@ -143,6 +152,8 @@ class pooled_connection final : public pool::connection {
 
 class operations final : public operation_adapter {
  public:
+  explicit operations(std::shared_ptr<consumer_hub> hub) : hub_(std::move(hub)) {}
+
   grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
     if (request.has_command()) {
       amqp::method m;
@@ -174,10 +185,23 @@ class operations final : public operation_adapter {
 
   bool acknowledges(const v1::Subscribe&) const override { return true; }
 
+  // Each stream is a consumer on a channel of its own on the target's
+  // shared consumer connections.
+  bool subscribes_on_a_connection() const override { return false; }
+  std::size_t subscriber_connections() const override { return hub_->connections(); }
+
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t credit, pool::connection* conn,
+                                                   std::uint32_t credit, pool::connection*,
                                                    subscription_events events) const override {
-    auto& pooled = static_cast<pooled_connection&>(*conn);
+    return hub_->subscribe(subscribe, credit, std::move(events));
+  }
+
+  // How one stream's consumer starts on a shared connection.
+  static std::shared_ptr<subscription> consume_on(pool::connection& conn,
+                                                  const v1::Subscribe& subscribe,
+                                                  std::uint32_t credit,
+                                                  subscription_events events) {
+    auto& pooled = static_cast<pooled_connection&>(conn);
     return start_amqp_subscription(pooled.executor(), pooled.client().conn_ptr(), subscribe, credit,
                                    std::move(events));
   }
@@ -199,6 +223,8 @@ class operations final : public operation_adapter {
   }
 
  private:
+  std::shared_ptr<consumer_hub> hub_;  // the target's shared consumer connections
+
   static void command(amqp::client& c, const v1::Command& command, outcome_handler done) {
     amqp::method m;
     (void)translate::to_method(command, m);  // checked by check()
@@ -255,13 +281,19 @@ class operations final : public operation_adapter {
   }
 };
 
-adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+adapter_binding make_binding(const target_settings& target,
+                             boost::asio::any_io_executor executor) {
   // Publishes are pipelined on the confirm channel and matched by sequence
   // number; commands and requests run on channels of their own.
   constexpr std::uint32_t connection_cap = 1024;
-  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(),
-          {}};
+  auto factory = std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap);
+  const auto& o = target.options_as<amqp_options>();
+  const auto settings = "targets." + target.name + ".subscriber_connections x " +
+                        "channels_per_connection";
+  auto hub = std::make_shared<consumer_hub>(
+      std::make_shared<const target_settings>(target), factory, std::move(executor),
+      o.subscriber_connections, o.channels_per_connection, settings, operations::consume_on);
+  return {factory, std::make_shared<operations>(hub), {}, hub};
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace translate = amqp_translate;
 using channel_id = amqp::channel_id;
 using translate::describe;
 
-// A consumer on a channel of a dedicated connection, settled by the stream.
+// A consumer on a channel of a shared connection, settled by the stream.
 class amqp_subscription final : public subscription,
                                 public std::enable_shared_from_this<amqp_subscription> {
  public:
@@ -139,12 +139,18 @@ class amqp_subscription final : public subscription,
   // A broker refusal ends the stream with its status; a connection error is
   // left to the stream, which restores the subscription on a new connection.
   void refused(std::error_code ec, const amqp::broker_reply& reply) {
+    if (ec == std::errc::resource_unavailable_try_again) {
+      return events_.failed(to_status(
+          pool::errc::pool_exhausted,
+          "amqp: every channel of the consumer connection is taken (the broker's channel_max is " +
+              std::to_string(conn_->channel_max()) + "; lower channels_per_connection)"));
+    }
     if (ec != protocol::errc::channel_closed) return;
     events_.failed(to_status(translate::error_for_reply_code(reply.code), describe(reply, ec)));
   }
 
   boost::asio::any_io_executor executor_;   // its connection's (the pool's strand)
-  std::shared_ptr<amqp::connection> conn_;  // the dedicated connection
+  std::shared_ptr<amqp::connection> conn_;  // shared with other streams' consumers
   subscription_events events_;
   std::vector<std::string> sources_;  // queue names
   channel_id channel_ = 0;            // set on the strand before any delivery

@@ -5,9 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <future>
-#include <random>
 
-#include "pool/backoff.h"
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
 
 namespace brokerside::sidecar {
@@ -46,10 +44,12 @@ redis_subscriber_hub::redis_subscriber_hub(std::shared_ptr<const target_settings
                                            std::shared_ptr<pool::connection_factory> factory,
                                            asio::any_io_executor executor,
                                            std::size_t max_connections)
-    : target_(std::move(target)),
-      factory_(std::move(factory)),
-      strand_(asio::make_strand(std::move(executor))),
-      table_(max_connections) {}
+    : strand_(asio::make_strand(std::move(executor))),
+      table_(max_connections),
+      links_(*target, std::move(factory), strand_, max_connections,
+             {.up = [this](std::size_t index, std::uint64_t generation,
+                           pool::connection& conn) { up(index, generation, conn); },
+              .down = [this](std::size_t index) { table_.lost(index); }}) {}
 
 std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscribe& subscribe,
                                                               subscription_events events) {
@@ -85,84 +85,27 @@ void redis_subscriber_hub::leave(listener_id id) {
 
 void redis_subscriber_hub::send(const std::vector<redis::subscriber_table::command>& commands) {
   for (const auto& c : commands) {
-    if (c.link >= links_.size()) links_.resize(c.link + 1);
-    auto& l = links_[c.link];
-    if (!l.up) {
+    auto* conn = links_.up(c.link);
+    if (conn == nullptr) {
       // Written once it is connected (subscriber_table::restored), or
       // nothing to take back on a connection that never was.
-      if (!l.conn && !l.retry) connect(c.link);
+      links_.want(c.link);
       continue;
     }
     std::vector<std::string> args{redis::subscribe_command(c.what, c.subscribe)};
     args.insert(args.end(), c.names.begin(), c.names.end());
-    static_cast<redis_pooled_connection&>(*l.conn).redis().send_without_reply(std::move(args));
+    static_cast<redis_pooled_connection&>(*conn).redis().send_without_reply(std::move(args));
   }
 }
 
-void redis_subscriber_hub::connect(std::size_t index) {
-  auto& l = links_[index];
-  l.retry.reset();
-  l.conn = factory_->make(strand_);
-  const auto generation = ++l.generation;
-  const auto& urls = target_->urls;
-  const auto& url = urls[l.url++ % urls.size()];
-  l.conn->connect(url, target_->pool.connect_timeout,
-                  [weak = weak_from_this(), index, generation](std::error_code ec) {
-                    if (auto self = weak.lock()) self->connected(index, generation, ec);
-                  });
-}
-
-void redis_subscriber_hub::connected(std::size_t index, std::uint64_t generation,
-                                     std::error_code ec) {
-  auto& l = links_[index];
-  if (stopped_ || generation != l.generation) return;
-  if (ec) {
-    spdlog::warn("target {}: subscriber connection {}: {}", target_->name, index,
-                 l.conn->error_text().empty() ? ec.message() : l.conn->error_text());
-    return lost(index, generation);
-  }
-  l.up = true;
-  l.failures = 0;
-  open_.fetch_add(1, std::memory_order_relaxed);
-  auto& redis = static_cast<redis_pooled_connection&>(*l.conn).redis();
+void redis_subscriber_hub::up(std::size_t index, std::uint64_t generation,
+                              pool::connection& conn) {
+  auto& redis = static_cast<redis_pooled_connection&>(conn).redis();
   redis.on_push([weak = weak_from_this(), index, generation](redis::value v) {
     auto self = weak.lock();
-    if (self && self->links_[index].generation == generation) self->pushed(index, std::move(v));
-  });
-  l.conn->on_lost([weak = weak_from_this(), index, generation](std::error_code) {
-    if (auto self = weak.lock()) self->lost(index, generation);
+    if (self && self->links_.generation(index) == generation) self->pushed(index, std::move(v));
   });
   send(table_.restored(index));
-}
-
-void redis_subscriber_hub::lost(std::size_t index, std::uint64_t generation) {
-  auto& l = links_[index];
-  if (stopped_ || generation != l.generation) return;
-  if (l.up) {
-    l.up = false;
-    open_.fetch_sub(1, std::memory_order_relaxed);
-    spdlog::warn("target {}: subscriber connection {} lost; subscribing again", target_->name,
-                 index);
-  }
-  table_.lost(index);
-  ++l.generation;  // callbacks of the old connection no longer count
-  l.conn.reset();
-  // Jittered backoff, 100 ms doubling to 2 s, as a Recv stream's own.
-  pool::retry_settings settings;
-  settings.initial_interval = pool::millis(100);
-  settings.multiplier = 2;
-  settings.max_interval = pool::millis(2000);
-  settings.jitter = 0.2;
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  const auto delay = pool::backoff(settings).delay(
-      ++l.failures, std::uniform_real_distribution<double>(0, 1)(rng));
-  l.retry.emplace(strand_);
-  l.retry->expires_after(delay);
-  l.retry->async_wait([weak = weak_from_this(), index](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->stopped_) return;
-    self->connect(index);
-  });
 }
 
 void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
@@ -207,13 +150,7 @@ void redis_subscriber_hub::stop() {
   auto done = std::make_shared<std::promise<void>>();
   asio::post(strand_, [self = shared_from_this(), done] {
     self->stopped_ = true;
-    for (auto& l : self->links_) {
-      if (l.retry) l.retry->cancel();
-      if (l.conn) l.conn->close();
-      if (l.up) self->open_.fetch_sub(1, std::memory_order_relaxed);
-      l.up = false;
-      ++l.generation;
-    }
+    self->links_.close();
     self->listeners_.clear();
     done->set_value();
   });

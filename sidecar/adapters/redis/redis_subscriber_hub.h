@@ -11,13 +11,12 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "pool/connection.h"
+#include "pool/link_set.h"
 #include "protocol/redis/resp.h"
 #include "protocol/redis/subscriber_table.h"
 #include "sidecar/operation_adapter.h"
@@ -40,7 +39,7 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
                                           subscription_events events);
 
   // Subscriber connections open now (for tests and Stats).
-  std::size_t connections() const noexcept { return open_.load(std::memory_order_relaxed); }
+  std::size_t connections() const noexcept { return links_.open(); }
 
   // target_service: nothing to start; stop closes every connection (from
   // outside the io threads, waiting up to 2 s).
@@ -52,33 +51,19 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   using kind = protocol::redis::subscriber_table::kind;
   using listener_id = protocol::redis::subscriber_table::listener_id;
 
-  struct link {
-    std::unique_ptr<pool::connection> conn;  // null while none is wanted
-    bool up = false;                         // connected: commands go out now
-    std::optional<boost::asio::steady_timer> retry;
-    std::uint32_t failures = 0;    // since the last success, for the backoff
-    std::size_t url = 0;           // the next of the target's URLs to try
-    std::uint64_t generation = 0;  // bumped per connection: stale callbacks ignore themselves
-  };
-
   // All on the strand.
   void join(listener_id id, kind what, std::vector<std::string> names, subscription_events events);
   void leave(listener_id id);
   void send(const std::vector<protocol::redis::subscriber_table::command>& commands);
-  void connect(std::size_t index);
-  void connected(std::size_t index, std::uint64_t generation, std::error_code ec);
-  void lost(std::size_t index, std::uint64_t generation);
+  void up(std::size_t index, std::uint64_t generation, pool::connection& conn);
   void pushed(std::size_t index, protocol::redis::value v);
 
-  std::shared_ptr<const target_settings> target_;      // URLs, timeouts
-  std::shared_ptr<pool::connection_factory> factory_;  // makes the connections
-  boost::asio::any_io_executor strand_;                // everything below runs here
-  protocol::redis::subscriber_table table_;            // who wants what, on which link
-  std::vector<link> links_;                            // by index, as the table numbers them
+  boost::asio::any_io_executor strand_;      // everything below runs here
+  protocol::redis::subscriber_table table_;  // who wants what, on which link
+  pool::link_set links_;                     // by index, as the table numbers them
   std::unordered_map<listener_id, subscription_events> listeners_;
   listener_id next_id_ = 0;
   bool stopped_ = false;
-  std::atomic<std::size_t> open_{0};
 };
 
 }  // namespace brokerside::sidecar
