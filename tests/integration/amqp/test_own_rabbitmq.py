@@ -178,41 +178,51 @@ def test_a_resource_alarm_pauses_publishing_until_it_clears(sidecar, rabbit):
 
 
 def test_a_consumer_survives_a_broker_restart_and_unacked_messages_come_back(sidecar, rabbit):
-    s = sidecar("--target", f"events={rabbit.url}")
+    # Two streams on one shared consumer connection: both come back.
+    s = sidecar("--target", f"events={rabbit.url}", "--targets.events.subscriber_connections=1")
+    queues = ["restart.q", "restart.q2"]
     with s.channel() as channel:
         broker = pb_grpc.BrokerStub(channel)
-        declare = pb.Command(args=[b"queue.declare", b"restart.q"], options={"durable": pb.Value(boolean=True)})
-        broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
+        for q in queues:
+            declare = pb.Command(args=[b"queue.declare", q.encode()], options={"durable": pb.Value(boolean=True)})
+            broker.Send(pb.SendRequest(target="events", command=declare), timeout=5)
         rabbit.sync_metadata()
-        message = pb.Message(body=b"keep me", delivery_mode=pb.DELIVERY_MODE_PERSISTENT)
-        broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key="restart.q", message=message)),
-                    timeout=5)
+        for q in queues:
+            message = pb.Message(body=f"keep {q}".encode(), delivery_mode=pb.DELIVERY_MODE_PERSISTENT)
+            broker.Send(pb.SendRequest(target="events", publish=pb.Publish(routing_key=q, message=message)),
+                        timeout=5)
         stop = threading.Event()
-        acks = []
+        acks = {q: [] for q in queues}
 
-        def requests():
-            yield pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=["restart.q"], credit=5))
+        def requests(q):
+            yield pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=[q], credit=5))
             while not stop.wait(0.05):
-                while acks:
-                    yield pb.RecvRequest(ack=pb.Ack(delivery_ids=[acks.pop()]))
+                while acks[q]:
+                    yield pb.RecvRequest(ack=pb.Ack(delivery_ids=[acks[q].pop()]))
 
-        stream = broker.Recv(requests(), timeout=90)
-        assert next(stream).WhichOneof("kind") == "subscribed"
-        first = next(stream).delivery
-        assert (first.message.body, first.redelivered) == (b"keep me", False)
-        # Not acked. The broker dies and comes back: the stream goes on, and
-        # the message comes again, marked redelivered, with a new id.
+        streams = {q: broker.Recv(requests(q), timeout=90) for q in queues}
+        firsts = {}
+        for q, stream in streams.items():
+            assert next(stream).WhichOneof("kind") == "subscribed"
+            firsts[q] = next(stream).delivery
+            assert (firsts[q].message.body, firsts[q].redelivered) == (f"keep {q}".encode(), False)
+        # Not acked. The broker dies and comes back: the streams go on, and
+        # each message comes again, marked redelivered, with a new id.
         rabbit.kill9()
         rabbit.start()
-        again = next(stream).delivery
-        assert (again.message.body, again.redelivered) == (b"keep me", True)
-        assert again.delivery_id != first.delivery_id
-        acks.append(again.delivery_id)
-        acks.append(first.delivery_id)  # from the lost connection: ignored, not an error
+        for q, stream in streams.items():
+            again = next(stream).delivery
+            assert (again.message.body, again.redelivered) == (f"keep {q}".encode(), True)
+            assert again.delivery_id != firsts[q].delivery_id
+            acks[q].append(again.delivery_id)
+            acks[q].append(firsts[q].delivery_id)  # from the lost connection: ignored, not an error
         time.sleep(0.5)
         stop.set()
-        assert list(stream) == []  # ended by the half-close, cleanly
+        for stream in streams.values():
+            assert list(stream) == []  # ended by the half-close, cleanly
     connection = pika.BlockingConnection(pika.URLParameters(rabbit.url))
-    method, _, _ = connection.channel().basic_get("restart.q", auto_ack=True)
+    for q in queues:
+        method, _, _ = connection.channel().basic_get(q, auto_ack=True)
+        assert method is None, f"the acked message is still queued in {q}"
     connection.close()
-    assert method is None, "the acked message is still queued"
+
