@@ -73,14 +73,14 @@ class link_set {
   void connected(std::size_t index, std::uint64_t generation, std::error_code ec);
   void lost(std::size_t index, std::uint64_t generation);
 
-  std::string name_;                          // the target's, for logs
-  std::vector<broker_url> urls_;              // tried in turn
-  millis connect_timeout_;                    // per try
+  std::string name_;              // the target's, for logs
+  std::vector<broker_url> urls_;  // tried in turn
+  millis connect_timeout_;        // per try
   std::shared_ptr<connection_factory> factory_;
   boost::asio::any_io_executor strand_;
   std::size_t max_;
   handlers on_;
-  std::vector<link> links_;  // by index, grown as wanted
+  std::vector<link> links_;                                     // by index, grown as wanted
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // callbacks check it
   std::atomic<std::size_t> open_{0};
 };

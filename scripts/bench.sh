@@ -100,6 +100,7 @@ brokers_started=1
 source "$BROKERSIDE_RUN_DIR/brokers.env"
 redis_url=$BROKERSIDE_REDIS_URL
 redis_port=$BROKERSIDE_REDIS_PORT
+amqp_port=$BROKERSIDE_AMQP_PORT
 amqp_url=$BROKERSIDE_AMQP_URL
 nats_url=$BROKERSIDE_NATS_URL
 kafka_url=$BROKERSIDE_KAFKA_URL
@@ -285,7 +286,8 @@ p1to3() {
 
 # P7: 1,000 clients x 10 in flight; 1,000 open Recv streams (10 channels),
 # their RSS and the broker connections they hold (counted by CLIENT LIST
-# while they are open: connections in subscriber mode).
+# while they are open: connections in subscriber mode); the same for 1,000
+# AMQP consumers.
 p7() {
   local rep=$1
   load --mode echo-unary --address "$echo_addr" --clients 1000 --in-flight 10 --server-pid "$echo_pid" \
@@ -311,6 +313,39 @@ p7() {
   printf '{"subscriber_connections": %d}\n' "$((during - before))" >"$raw/p7-recv-conns-$rep.json"
   stop_sidecar "$sidecar_pid"
   sleep 1
+  # The same for 1,000 AMQP consumers, one queue each (declared first by
+  # pika); their connections counted by the kernel (ss) while they are open:
+  # the sidecar's sockets to RabbitMQ, the pool's one included.
+  amqp_queues declare
+  start_sidecar "amqp-recv-$rep"
+  sleep 1
+  "${client[@]}" timeout 180 "$load_bin" --mode recv-hold --address "127.0.0.1:$sidecar_port" \
+    --target events --clients 10 --streams 100 --rss-pid "$sidecar_pid" --hold 4 \
+    >"$raw/p7-amqp-recv-$rep.json" &
+  hold=$!
+  sleep 3
+  during=$(ss -tnpH state established "( dport = :$amqp_port )" | grep -c "pid=$sidecar_pid," || true)
+  wait "$hold"
+  printf '{"connections": %d}\n' "$during" >"$raw/p7-amqp-conns-$rep.json"
+  stop_sidecar "$sidecar_pid"
+  amqp_queues delete
+  sleep 1
+}
+
+# amqp_queues declare|delete: P7's 1,000 queues (bench:ps:0 ...) at RabbitMQ.
+amqp_queues() {
+  "$python" - "$1" "$amqp_url" <<'EOT'
+import sys
+import pika
+connection = pika.BlockingConnection(pika.URLParameters(sys.argv[2]))
+channel = connection.channel()
+for i in range(1000):
+    if sys.argv[1] == "declare":
+        channel.queue_declare(f"bench:ps:{i}")
+    else:
+        channel.queue_delete(f"bench:ps:{i}")
+connection.close()
+EOT
 }
 
 for rep in $(seq "$reps"); do

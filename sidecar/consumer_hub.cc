@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 // What a Recv stream holds: its consumer on the current connection of its
 // link (none while that is down), and what restarts it there.
 class consumer_hub::handle final : public subscription,
-                                    public std::enable_shared_from_this<handle> {
+                                   public std::enable_shared_from_this<handle> {
  public:
   handle(std::weak_ptr<consumer_hub> hub, const v1::Subscribe& subscribe, std::uint32_t credit,
          subscription_events events)
@@ -98,9 +98,9 @@ class consumer_hub::handle final : public subscription,
   std::weak_ptr<consumer_hub> hub_;
   const v1::Subscribe subscribe_;
   subscription_events events_;
-  std::atomic<bool> left_{false};  // stop() was called
-  mutable std::mutex mutex_;       // guards the two below (settles come from gRPC threads)
-  std::uint32_t credit_;           // the latest, for a restart
+  std::atomic<bool> left_{false};           // stop() was called
+  mutable std::mutex mutex_;                // guards the two below (settles come from gRPC threads)
+  std::uint32_t credit_;                    // the latest, for a restart
   std::shared_ptr<subscription> consumer_;  // null while its link is down
 };
 
@@ -139,11 +139,10 @@ void consumer_hub::join(const std::shared_ptr<handle>& h) {
     if (best == carried_.size() || carried_[i].size() < carried_[best].size()) best = i;
   }
   if (best == carried_.size()) {
-    return h->fail(to_status(
-        pool::errc::pool_exhausted,
-        "target '" + target_->name + "' carries " +
-            std::to_string(carried_.size() * per_connection_) + " Recv streams, its most (" +
-            settings_ + ")"));
+    return h->fail(to_status(pool::errc::pool_exhausted,
+                             "target '" + target_->name + "' carries " +
+                                 std::to_string(carried_.size() * per_connection_) +
+                                 " Recv streams, its most (" + settings_ + ")"));
   }
   h->link = best;
   carried_[best].emplace(h.get(), h);

@@ -281,15 +281,14 @@ class operations final : public operation_adapter {
   }
 };
 
-adapter_binding make_binding(const target_settings& target,
-                             boost::asio::any_io_executor executor) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // Publishes are pipelined on the confirm channel and matched by sequence
   // number; commands and requests run on channels of their own.
   constexpr std::uint32_t connection_cap = 1024;
   auto factory = std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap);
   const auto& o = target.options_as<amqp_options>();
-  const auto settings = "targets." + target.name + ".subscriber_connections x " +
-                        "channels_per_connection";
+  const auto settings =
+      "targets." + target.name + ".subscriber_connections x channels_per_connection";
   auto hub = std::make_shared<consumer_hub>(
       std::make_shared<const target_settings>(target), factory, std::move(executor),
       o.subscriber_connections, o.channels_per_connection, settings, operations::consume_on);

@@ -1,7 +1,8 @@
 // A Recv subscription on an AMQP target: consumers of the subscribed queues
-// on one channel of a connection shared with other streams (consumer_hub), the stream's credit as the
-// channel's prefetch (basic.qos, global), deliveries up as v1::Delivery,
-// acks and rejects down, the broker's refusals and cancels as the stream's end.
+// on one channel of a connection shared with other streams (consumer_hub),
+// the stream's credit as the channel's prefetch (basic.qos, global),
+// deliveries up as v1::Delivery, acks and rejects down, the broker's
+// refusals and cancels as the stream's end.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -98,8 +98,7 @@ void redis_subscriber_hub::send(const std::vector<redis::subscriber_table::comma
   }
 }
 
-void redis_subscriber_hub::up(std::size_t index, std::uint64_t generation,
-                              pool::connection& conn) {
+void redis_subscriber_hub::up(std::size_t index, std::uint64_t generation, pool::connection& conn) {
   auto& redis = static_cast<redis_pooled_connection&>(conn).redis();
   redis.on_push([weak = weak_from_this(), index, generation](redis::value v) {
     auto self = weak.lock();
