@@ -42,7 +42,8 @@ broker_service::broker_service(const target_set& targets, metrics& m,
       unix_peers_(unix_peers),
       memory_(memory),
       auth_(targets.configuration(), unix_peers),
-      calls_(targets, auth_, memory) {}
+      calls_(targets, auth_, memory),
+      clients_(targets.configuration().server.per_client) {}
 
 grpc::Status broker_service::work_admission() const {
   if (auto status = admission(); !status.ok()) return status;
@@ -50,10 +51,14 @@ grpc::Status broker_service::work_admission() const {
 }
 
 grpc::Status broker_service::admit_stream(const grpc::CallbackServerContext& context,
-                                          std::string& who, stream_slot& slot) const {
+                                          std::string& who, stream_slot& slot) {
   if (auto status = work_admission(); !status.ok()) return status;
   if (auto status = auth_.identify(context, who); !status.ok()) return status;
-  return auth_.callers().open_stream(who, slot);
+  if (auto status = auth_.callers().open_stream(who, slot); !status.ok()) return status;
+  client_stream client;
+  if (auto status = clients_.open_stream(context.peer(), client); !status.ok()) return status;
+  slot.hold(std::move(client));
+  return grpc::Status::OK;
 }
 
 std::string broker_service::holder_of(const grpc::CallbackServerContext& context) const {
@@ -96,6 +101,7 @@ grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* cont
     return finish(context, rpc_method::send, status);
   }
   info.trace = calls_.trace_of(context->client_metadata());
+  info.client = clients_.find(context->peer());
   auto* reactor = context->DefaultReactor();
   calls_.run(*request, *response, deadline_of(*context), info,
              [this, reactor](grpc::Status status) {
@@ -113,8 +119,8 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  return new send_stream_reactor(calls_, metrics_, deadline_of(*context),
-                                 {std::move(who), calls_.trace_of(context->client_metadata())},
+  call_info info{std::move(who), calls_.trace_of(context->client_metadata()), slot.client()};
+  return new send_stream_reactor(calls_, metrics_, deadline_of(*context), std::move(info),
                                  std::move(slot));
 }
 
@@ -273,7 +279,13 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
       if (!only.empty() && only != target.name) continue;
       auto& out = *response->add_targets();
       fill_target_stats(target, pools, out);
-      if (const auto entry = targets_.find(target.name)) fill_latencies(*entry, out);
+      if (const auto entry = targets_.find(target.name)) {
+        fill_latencies(*entry, out);
+        if (entry->operations) {
+          out.set_subscriber_connections(
+              static_cast<std::uint32_t>(entry->operations->subscriber_connections()));
+        }
+      }
       for (auto& [name, stream] : streams) {
         if (name == target.name) *out.add_subscriptions() = std::move(stream);
       }
@@ -282,6 +294,12 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
                  std::chrono::steady_clock::now() - metrics_.started());
     response->set_version(version);
     if (only.empty()) fill_caller_stats(auth_.callers().snapshot(), *response);
+    auto& limits = *response->mutable_client_limits();
+    limits.set_in_flight(clients_.limits().in_flight);
+    limits.set_streams(clients_.limits().streams);
+    limits.set_clients(static_cast<std::uint32_t>(clients_.clients()));
+    limits.set_refused_in_flight(clients_.refused_in_flight());
+    limits.set_refused_streams(clients_.refused_streams());
     metrics_.count_call(rpc_method::stats, grpc::StatusCode::OK);
     reactor->Finish(grpc::Status::OK);
   });

@@ -64,6 +64,9 @@ class broker_service final : public v1::Broker::CallbackService {
   // Every caller identity's figures (sidecar/caller_table.h).
   std::vector<caller_snapshot> callers() const { return auth_.callers().snapshot(); }
 
+  // Every client's (gRPC connection's) counts under server.per_client.
+  const client_table& clients() const noexcept { return clients_; }
+
   // The caller's gRPC deadline on the pool's clock (a day if none).
   static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
 
@@ -77,10 +80,10 @@ class broker_service final : public v1::Broker::CallbackService {
   // The target's latency histograms and byte counts.
   static void fill_latencies(const target_set::entry& target, v1::TargetStats& out);
   // Admits a new SendStream or Recv stream: not draining nor above
-  // max_memory, its caller named (`who`) and within its stream quota
-  // (`slot` holds the stream until the reactor ends).
+  // max_memory, its caller named (`who`), within its stream quota and its
+  // client's stream limit (`slot` holds the stream until the reactor ends).
   grpc::Status admit_stream(const grpc::CallbackServerContext& context, std::string& who,
-                            stream_slot& slot) const;
+                            stream_slot& slot);
   // How Stats names the holder of a stream or lease opened by `context`.
   std::string holder_of(const grpc::CallbackServerContext& context) const;
   // The status new calls get while draining, or OK.
@@ -95,6 +98,7 @@ class broker_service final : public v1::Broker::CallbackService {
   const memory_guard* memory_;         // server.max_memory, or null
   caller_auth auth_;                   // who calls, and whether they may
   send_call calls_;                    // Send and SendStream operations
+  client_table clients_;               // per gRPC connection: server.per_client
   std::atomic<bool> draining_{false};  // set by begin_drain()
   recv_registry recv_streams_;         // open Recv streams, which a drain ends
 };

@@ -37,6 +37,7 @@ stream_slot& stream_slot::operator=(stream_slot&& other) noexcept {
   if (this != &other) {
     if (state_) state_->streams.fetch_sub(1, std::memory_order_relaxed);
     state_ = std::move(other.state_);
+    client_ = std::move(other.client_);
   }
   return *this;
 }

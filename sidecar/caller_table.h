@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sidecar/client_limits.h"
 #include "sidecar/token_bucket.h"
 
 namespace brokerside::sidecar {
@@ -55,7 +56,8 @@ class operation_slot {
 };
 
 // An open stream's hold on its caller's stream count, released when
-// destroyed (the reactor's end). Empty when callers are not tracked.
+// destroyed (the reactor's end), and on its client's (client_limits.h).
+// The former is empty when callers are not tracked.
 class stream_slot {
  public:
   stream_slot() = default;
@@ -64,8 +66,13 @@ class stream_slot {
   stream_slot& operator=(stream_slot&& other) noexcept;
   ~stream_slot();
 
+  // The stream's client, counted until the end.
+  void hold(client_stream client) { client_ = std::move(client); }
+  const std::shared_ptr<client_entry>& client() const noexcept { return client_.entry(); }
+
  private:
   std::shared_ptr<caller_state> state_;
+  client_stream client_;
 };
 
 // What Stats and /metrics show of one identity.

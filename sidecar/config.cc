@@ -385,6 +385,10 @@ void read_server(const config_section& s, server_settings& out) {
   }
   s.read("allow_insecure_remote", out.allow_insecure_remote);
   s.read_size("max_memory", out.max_memory);
+  const auto per_client = s.child("per_client");
+  per_client.read("in_flight", out.per_client.in_flight);
+  per_client.read("streams", out.per_client.streams);
+  per_client.done();
   s.done();
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/client_limits.h"
 #include "sidecar/server_tls.h"
 #include "sidecar/target_settings.h"
 
@@ -44,6 +45,9 @@ struct server_settings {
   // (sidecar/memory_guard.h) instead of the kernel's OOM killer ending the
   // process; set it below the container's memory limit. 0: off.
   std::uint64_t max_memory = 0;
+  // What one client (a gRPC connection) may hold at once
+  // (sidecar/client_limits.h).
+  client_limit_settings per_client;
 };
 
 enum class log_format { text, json };

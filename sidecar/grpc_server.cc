@@ -119,6 +119,8 @@ std::vector<std::pair<std::string, v1::SubscriptionStats>> grpc_server::subscrip
 
 std::vector<caller_snapshot> grpc_server::callers() const { return service_->callers(); }
 
+const client_table& grpc_server::clients() const { return service_->clients(); }
+
 void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::milliseconds drain_delay) {
   const auto deadline = std::chrono::system_clock::now() + grace;
   if (!server_ || !serving_.exchange(false)) return;

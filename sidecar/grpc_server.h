@@ -60,6 +60,8 @@ class grpc_server {
   std::vector<std::pair<std::string, v1::SubscriptionStats>> subscriptions() const;
   // Every caller identity's figures (sidecar/caller_table.h).
   std::vector<caller_snapshot> callers() const;
+  // Per-client counts and refusals (server.per_client).
+  const client_table& clients() const;
 
   // Drains: health turns NOT_SERVING, new calls get UNAVAILABLE and open
   // Recv streams end (UNAVAILABLE); after `drain_delay` the listeners close;

@@ -90,6 +90,7 @@ int serve(const bs::config& cfg) {
                bs::render_recv_metrics(cfg, grpc.subscriptions(), text);
                bs::render_latency_metrics(targets, text);
                bs::render_caller_metrics(grpc.callers(), text);
+               grpc.clients().render(text);
                memory.render(text);
                reply(std::move(text));
              });

@@ -160,39 +160,45 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
                      });
   };
   const auto bytes = operation_bytes(request);
+  if (info.client) {
+    if (auto status = info.client->begin_operation(); !status.ok()) return done(status);
+  }
   std::shared_ptr<operation_slot> slot;  // the caller's quota hold, if callers are tracked
   if (auto status = auth_.callers().admit_operation(who, bytes, slot); !status.ok()) {
+    if (info.client) info.client->end_operation();
     return done(status);
   }
   const auto kind = kind_of(request);
   target.observed->bytes_to_broker.fetch_add(bytes, std::memory_order_relaxed);
   const bool logged = access_.sampled(info.trace);
-  auto finish =
-      [this, done = std::move(done), last, &response, name = request.target(), pool = target.pool,
-       observed = target.observed, kind, logged, slot, caller = logged ? info.who : std::string(),
-       trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),
-       started = std::chrono::steady_clock::now()](std::error_code ec, std::string detail) {
-        const auto elapsed = std::chrono::steady_clock::now() - started;
-        observed->call(kind).record(elapsed);
-        if (slot) slot->release();
-        grpc::Status status;
-        if (!ec) {
-          response.Swap(last.get());
-          observed->bytes_from_broker.fetch_add(response.ByteSizeLong(), std::memory_order_relaxed);
-        } else {
-          const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;
-          status = to_status(
-              ec, with_connect_error(
-                      broker_words ? std::move(detail) : "target '" + name + "': " + ec.message(),
-                      ec, *pool));
-        }
-        if (logged) {
-          access_.write({trace_id, caller, name,
-                         target_observations::kind_names[static_cast<std::size_t>(kind)],
-                         status_code_name(status.error_code()), status.error_message(), elapsed});
-        }
-        done(std::move(status));
-      };
+  auto finish = [this, done = std::move(done), last, &response, name = request.target(),
+                 pool = target.pool, observed = target.observed, kind, logged, slot,
+                 client = info.client, caller = logged ? info.who : std::string(),
+                 trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),
+                 started = std::chrono::steady_clock::now()](std::error_code ec,
+                                                             std::string detail) {
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    observed->call(kind).record(elapsed);
+    if (slot) slot->release();
+    if (client) client->end_operation();
+    grpc::Status status;
+    if (!ec) {
+      response.Swap(last.get());
+      observed->bytes_from_broker.fetch_add(response.ByteSizeLong(), std::memory_order_relaxed);
+    } else {
+      const bool broker_words = !detail.empty() && ec != pool::errc::deadline_exceeded;
+      status =
+          to_status(ec, with_connect_error(broker_words ? std::move(detail)
+                                                        : "target '" + name + "': " + ec.message(),
+                                           ec, *pool));
+    }
+    if (logged) {
+      access_.write({trace_id, caller, name,
+                     target_observations::kind_names[static_cast<std::size_t>(kind)],
+                     status_code_name(status.error_code()), status.error_message(), elapsed});
+    }
+    done(std::move(status));
+  };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
     target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));

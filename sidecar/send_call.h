@@ -21,8 +21,9 @@ class memory_guard;
 
 // What a Send carries beside its request: who calls and in which trace.
 struct call_info {
-  std::string who;      // caller_auth::identify
-  trace_context trace;  // from the call's metadata (or made up: tracing.generate)
+  std::string who;                       // caller_auth::identify
+  trace_context trace;                   // from the call's metadata (or made up: tracing.generate)
+  std::shared_ptr<client_entry> client;  // its gRPC connection's counts (client_limits.h)
 };
 
 class send_call {

@@ -33,6 +33,8 @@ TEST(config, empty_document_gives_working_defaults) {
   EXPECT_EQ(c.server.threads, 0u);
   EXPECT_EQ(c.server.max_message_bytes, 4u << 20);
   EXPECT_EQ(c.server.shutdown_grace, milliseconds(10'000));
+  EXPECT_EQ(c.server.per_client.in_flight, 10'000u);
+  EXPECT_EQ(c.server.per_client.streams, 1'000u);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.log.format, log_format::text);
   EXPECT_TRUE(c.targets.empty());
@@ -191,6 +193,10 @@ TEST(config, every_error_names_its_setting) {
       {"bogus: 1",
        "bogus: unknown setting (known here: listen, auth, quotas, server, log, tracing, targets, "
        "readiness)"},
+      {"server: {per_client: {calls: 5}}",
+       "server.per_client.calls: unknown setting (known here: in_flight, streams)"},
+      {"server: {per_client: {in_flight: -1}}",
+       "server.per_client.in_flight: must be a non-negative integer"},
       {"listen: {grpc: '0.0.0.0:7300'}",
        "listen.grpc: '0.0.0.0:7300' can be reached from other hosts and nothing checks who "
        "calls: listen on 127.0.0.1 or a Unix socket, or set listen.tls or auth.tokens_file (or "
