@@ -252,6 +252,10 @@ add("P5", "(extra) ratio of the 64-outstanding app to redis-py one at a time", "
 
 add("P6", "RSS idle, 3 targets (2 Redis, 1 AMQP), 2 s after SERVING", "MB",
     [r["rss_idle_kb"] / 1024 if r else None for r in p6], "≤ 15 MB", lambda m: m <= 15)
+add("P6", "(extra) of which anonymous (heap, stacks: the process's own)", "MB",
+    [r["rss_anon_kb"] / 1024 if r and "rss_anon_kb" in r else None for r in p6])
+add("P6", "(extra) of which file-backed (code of the binary and its shared libraries)", "MB",
+    [r["rss_file_kb"] / 1024 if r and "rss_file_kb" in r else None for r in p6])
 add("P6", "peak RSS during P2 (VmHWM of a fresh sidecar that ran only P2)", "MB",
     [r["VmHWM"] / 1024 if r else None for r in p6_peak], "≤ 60 MB", lambda m: m <= 60)
 add("P6", "idle CPU of the main sidecar over 10 s, after the runs", "% of a core",

@@ -116,6 +116,11 @@ nlohmann::json run_startup(const load_options& o) {
   out["exec_to_listening_ms"] = listening_ms;
   out["exec_to_serving_ms"] = serving_ms;
   out["rss_idle_kb"] = proc_status_kb(pid, "VmRSS");
+  // What the RSS is: anonymous memory (heap, stacks: the process's own) and
+  // file-backed pages (the code of the binary and its shared libraries,
+  // shared with every process mapping them, and reclaimable).
+  out["rss_anon_kb"] = proc_status_kb(pid, "RssAnon");
+  out["rss_file_kb"] = proc_status_kb(pid, "RssFile");
   out["settle_s"] = o.hold_s;
   const int status = stop_child(pid);
   out["exit_status"] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
