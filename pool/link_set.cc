@@ -14,6 +14,7 @@ link_set::link_set(const target_config& target, std::shared_ptr<connection_facto
     : name_(target.name),
       urls_(target.urls),
       connect_timeout_(target.pool.connect_timeout),
+      health_interval_(target.pool.health_check_interval),
       factory_(std::move(factory)),
       strand_(std::move(strand)),
       max_(max_links),
@@ -64,12 +65,58 @@ void link_set::connected(std::size_t index, std::uint64_t generation, std::error
   l.conn->on_lost([this, alive = alive_, index, generation](std::error_code) {
     if (*alive) lost(index, generation);
   });
+  arm_health_checks();
   if (on_.up) on_.up(index, generation, *l.conn);
+}
+
+// Once, when a link first comes up: from then on the timer runs for as
+// long as the set.
+void link_set::arm_health_checks() {
+  if (health_interval_.count() == 0 || health_) return;
+  health_.emplace(strand_);
+  wait_for_health_check();
+}
+
+void link_set::wait_for_health_check() {
+  health_->expires_after(health_interval_);
+  health_->async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    check_health();
+  });
+}
+
+void link_set::check_health() {
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    auto& l = links_[i];
+    if (!l.is_up) continue;
+    if (l.probing) {
+      dead(i, "gave no answer to a health check for a whole health_check_interval");
+      continue;
+    }
+    l.probing = true;
+    l.conn->health_check([this, alive = alive_, i, generation = l.generation](std::error_code ec) {
+      if (!*alive || generation != links_[i].generation) return;
+      links_[i].probing = false;
+      if (ec) dead(i, "failed a health check");
+    });
+  }
+  wait_for_health_check();
+}
+
+void link_set::dead(std::size_t index, const char* why) {
+  auto& l = links_[index];
+  spdlog::warn("target {}: shared connection {} {}; closing it", name_, index, why);
+  // Its callbacks, which close() may call, must find it stale first. (It
+  // lives until a handler lost() posted runs.)
+  auto* conn = l.conn.get();
+  lost(index, l.generation);
+  conn->close();
 }
 
 void link_set::lost(std::size_t index, std::uint64_t generation) {
   auto& l = links_[index];
   if (generation != l.generation) return;
+  l.probing = false;
   if (l.is_up) {
     l.is_up = false;
     open_.fetch_sub(1, std::memory_order_relaxed);
@@ -99,6 +146,7 @@ void link_set::lost(std::size_t index, std::uint64_t generation) {
 void link_set::close() {
   if (!*alive_) return;
   *alive_ = false;
+  if (health_) health_->cancel();
   for (auto& l : links_) {
     if (l.retry) l.retry->cancel();
     if (l.conn) l.conn->close();

@@ -4,7 +4,12 @@
 // when first wanted and, after a loss, connected again with jittered
 // backoff (100 ms doubling to 2 s) across the target's URLs, for as long
 // as it is wanted; whoever uses a link hears when it comes up and when it
-// goes down. Everything runs on the strand given, and is called there.
+// goes down. Every pool.health_check_interval each link up is asked for a
+// cheap round trip (Redis PING, AMQP: its heartbeats); one that fails it,
+// or has not answered the last one by the next, is taken for dead (a
+// blackholed or half-open peer gives no error of its own), closed and
+// connected again. Everything runs on the strand given, and is called
+// there.
 #pragma once
 
 #include <atomic>
@@ -67,21 +72,29 @@ class link_set {
     std::uint32_t failures = 0;    // since the last success, for the backoff
     std::size_t url = 0;           // the next of the target's URLs to try
     std::uint64_t generation = 0;  // bumped per connection
+    bool probing = false;          // a health check is unanswered
   };
 
   void connect(std::size_t index);
   void connected(std::size_t index, std::uint64_t generation, std::error_code ec);
   void lost(std::size_t index, std::uint64_t generation);
+  // Closes link `index`'s connection as dead and connects again.
+  void dead(std::size_t index, const char* why);
+  void arm_health_checks();
+  void wait_for_health_check();
+  void check_health();
 
   std::string name_;              // the target's, for logs
   std::vector<broker_url> urls_;  // tried in turn
   millis connect_timeout_;        // per try
+  millis health_interval_;        // 0: no health checks
   std::shared_ptr<connection_factory> factory_;
   boost::asio::any_io_executor strand_;
   std::size_t max_;
   handlers on_;
-  std::vector<link> links_;                                     // by index, grown as wanted
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // callbacks check it
+  std::vector<link> links_;                                         // by index, grown as wanted
+  std::optional<boost::asio::basic_waitable_timer<clock>> health_;  // armed once a link is up
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);      // callbacks check it
   std::atomic<std::size_t> open_{0};
 };
 

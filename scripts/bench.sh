@@ -131,7 +131,7 @@ taskset -c 0 "$echo_bin" --listen "127.0.0.1:$echo_port" >"$raw/echo-server.log"
 echo_pid=$!
 pids+=("$echo_pid")
 
-# start_sidecar NAME: a brokerside on core 0 and free ports; sets
+# start_sidecar NAME [BIN [SETTING...]]: a brokerside on core 0 and free ports; sets
 # sidecar_pid and sidecar_port. One I/O thread on its one core. (The pubsub
 # target's Recv streams share its subscriber connections, P7.) cache lets
 # P7's 10,000 calls wait in its queue (the default max_pending of 1,024
@@ -139,6 +139,7 @@ pids+=("$echo_pid")
 # a throughput figure).
 start_sidecar() {
   local name=$1 bin=${2:-$sidecar_bin}
+  shift $(($# < 2 ? $# : 2))
   sidecar_port=$(free_port)
   taskset -c 0 "$bin" --listen.grpc="127.0.0.1:$sidecar_port" --listen.admin= \
     --server.threads=1 --log.level=warn \
@@ -146,7 +147,7 @@ start_sidecar() {
     --target nats="$nats_url" --target natsjs="$nats_url" --targets.natsjs.jetstream=true \
     --target kafka="$kafka_url" \
     --targets.pubsub.pool.max_connections=1100 --targets.pubsub.pool.max_pending=2000 \
-    --targets.cache.pool.max_pending=16384 >>"$raw/sidecar-$name.log" 2>&1 &
+    --targets.cache.pool.max_pending=16384 "$@" >>"$raw/sidecar-$name.log" 2>&1 &
   sidecar_pid=$!
   pids+=("$sidecar_pid")
   for _ in $(seq 100); do
@@ -329,6 +330,21 @@ p7() {
   printf '{"connections": %d}\n' "$during" >"$raw/p7-amqp-conns-$rep.json"
   stop_sidecar "$sidecar_pid"
   amqp_queues delete
+  sleep 1
+  # 1,000 leases taken one by one from connections the pool opened before
+  # (min_idle): what a lease costs beyond its connection.
+  start_sidecar "leases-$rep" "$sidecar_bin" --targets.cache.pool.min_idle=1000 \
+    --targets.cache.pool.max_connections=1000
+  local opened=0
+  for _ in $(seq 100); do
+    opened=$(ss -tnpH state established "( dport = :$redis_port )" | grep -c "pid=$sidecar_pid," || true)
+    ((opened >= 1000)) && break
+    sleep 0.2
+  done
+  "${client[@]}" timeout 120 "$load_bin" --mode lease-hold --address "127.0.0.1:$sidecar_port" \
+    --target cache --clients 1 --streams 1000 --rss-pid "$sidecar_pid" --hold 2 \
+    >"$raw/p7-leases-$rep.json"
+  stop_sidecar "$sidecar_pid"
   sleep 1
 }
 

@@ -82,6 +82,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // 3 after a successful HELLO 3, else 2.
   int protocol() const noexcept { return session_.protocol(); }
+  bool subscriber() const noexcept { return session_.subscriber(); }
 
   // Commands awaiting replies; bytes not yet written.
   std::size_t pending() const noexcept { return session_.pending(); }

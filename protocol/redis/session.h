@@ -42,6 +42,8 @@ class session final : public protocol::session {
 
   // 3 after a successful HELLO 3, else 2.
   int protocol() const noexcept { return shake_ ? shake_->protocol() : 2; }
+  // Whether send_without_reply() made it a subscriber.
+  bool subscriber() const noexcept { return subscriber_; }
   // The server's error reply that failed the handshake; empty otherwise.
   const std::string& error_text() const noexcept { return error_text_; }
   // Commands awaiting replies (the handshake's included).

@@ -15,6 +15,9 @@ nlohmann::json run_recv_hold(const load_options& o);
 // recv_consume.cc
 nlohmann::json run_recv_consume(const load_options& o);
 
+// lease_hold.cc
+nlohmann::json run_lease_hold(const load_options& o);
+
 // startup_probe.cc
 nlohmann::json run_startup(const load_options& o);
 // A "kB" field of /proc/PID/status (VmRSS, VmHWM), or -1.

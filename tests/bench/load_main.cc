@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
       case bench::load_mode::startup:
         out = bench::run_startup(options);
         break;
+      case bench::load_mode::lease_hold:
+        out = bench::run_lease_hold(options);
+        break;
     }
     std::printf("%s\n", out.dump().c_str());
     return 0;

@@ -14,7 +14,7 @@ constexpr std::pair<const char*, load_mode> modes[] = {
     {"send-get", load_mode::send_get},         {"send-set", load_mode::send_set},
     {"stream-set", load_mode::stream_set},     {"stream-publish", load_mode::stream_publish},
     {"recv-hold", load_mode::recv_hold},       {"startup", load_mode::startup},
-    {"recv-consume", load_mode::recv_consume},
+    {"recv-consume", load_mode::recv_consume}, {"lease-hold", load_mode::lease_hold},
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -27,7 +27,7 @@ constexpr std::pair<const char*, load_mode> modes[] = {
                "         [--group NAME] [--label TEXT]\n"
                "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
                "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
-               "       recv-hold recv-consume startup\n",
+               "       recv-hold recv-consume startup lease-hold\n",
                why);
   std::exit(2);
 }

@@ -17,6 +17,7 @@ enum class load_mode {
   recv_hold,       // opens `streams` Recv subscriptions, reports the server's RSS
   recv_consume,    // one Recv stream in `group` reads `count` deliveries of `destination`, acking
   startup,         // execs `command`, times it to SERVING, reports its idle RSS
+  lease_hold,      // acquires `streams` leases per client, reports the server's RSS
 };
 
 struct load_options {
@@ -36,7 +37,7 @@ struct load_options {
   std::string destination;            // else a publish's destination (a NATS subject), as is
   std::string group;                  // recv_consume: the consumer group
   std::string label;                  // copied into the report
-  int rss_pid = 0;                    // recv_hold: the process whose RSS is read
+  int rss_pid = 0;                    // recv_hold, lease_hold: the process whose RSS is read
   int server_pid = 0;  // if set: its CPU time and context switches over the measured window
   double hold_s = 2;   // recv_hold / startup: settle before reading RSS
   std::vector<std::string> command;  // startup: the program and its arguments

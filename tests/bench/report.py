@@ -94,6 +94,7 @@ idle = [load_json("p6-idle-cpu.json")]
 p6, p6_peak = runs("p6"), runs("p6-peak")
 p7_clients, p7_recv, p7_recv_conns = runs("p7-clients"), runs("p7-recv"), runs("p7-recv-conns")
 p7_amqp, p7_amqp_conns = runs("p7-amqp-recv"), runs("p7-amqp-conns")
+p7_leases = runs("p7-leases")
 p9_core, p9_core_natspy = runs("p9-core"), runs("p9-core-natspy")
 p9_js, p9_js_natspy = runs("p9-js"), runs("p9-js-natspy")
 p8_pub, p8_pub_kcat, p8_pub_kpy = runs("p8-pub"), runs("p8-pub-kcat"), runs("p8-pub-kpy")
@@ -290,6 +291,10 @@ add("P7", "RSS per AMQP consumer (fresh sidecar; each a channel on the target's 
 add("P7", "connections from the sidecar to RabbitMQ while the 1,000 consumers are open (ss; the pool's "
     "one included)", "connections",
     [r["connections"] if r else None for r in p7_amqp_conns], "≤ 8", lambda m: m <= 8)
+add("P7", "leases held (Redis, taken one by one from 1,000 idle pooled connections)", "leases",
+    [r["leases"] if r else None for r in p7_leases])
+add("P7", "RSS per lease beyond its connection (the connections were open before)", "KB",
+    [r["rss_per_lease_kb"] if r else None for r in p7_leases], "≤ 2 KB", lambda m: m <= 2)
 
 add("P8", "Kafka publishes through one SendStream (acks=all, idempotent, 64 B, 64 in flight, each "
     "answered with its partition and offset): throughput", "msgs/s", [thr(r) for r in p8_pub])

@@ -44,6 +44,10 @@ class redis_pooled_connection final : public pool::connection {
   }
 
   void health_check(completion done) override {
+    // A RESP2 subscriber cannot tell a PING's answer from a message (both
+    // are arrays): trusted while its socket lives. RESP3 answers PING
+    // apart from its pushes.
+    if (conn_->subscriber() && conn_->protocol() < 3) return done({});
     conn_->execute({"PING"}, [done = std::move(done)](std::error_code ec, protocol::redis::value v,
                                                       bool) {
       done(ec                                            ? ec

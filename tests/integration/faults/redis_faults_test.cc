@@ -225,3 +225,63 @@ TEST_F(redis_faults, a_bandwidth_cap_serves_what_fits_and_a_crawl_fails_handshak
 
 }  // namespace
 }  // namespace brokerside::faults
+
+namespace brokerside::faults {
+namespace {
+
+// Waits (bounded) until `done` holds; whether it did.
+bool eventually(const std::function<bool()>& done, steady::duration limit = 10s) {
+  const auto until = steady::now() + limit;
+  while (steady::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+TEST_F(redis_faults, a_blackholed_subscriber_connection_is_found_by_its_health_check_and_replaced) {
+  start();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 60s);
+  auto stream = sidecar_->stub().Recv(&context);
+  v1::RecvRequest subscribe;
+  subscribe.mutable_subscribe()->set_target("cache");
+  subscribe.mutable_subscribe()->add_sources("news");
+  ASSERT_TRUE(stream->Write(subscribe));
+  v1::RecvResponse response;
+  ASSERT_TRUE(stream->Read(&response) && response.has_subscribed());
+  auto subscriber_connections = [&] { return sidecar_->stats("cache").subscriber_connections(); };
+  EXPECT_EQ(subscriber_connections(), 1u);
+  // The subscriber connection goes silent: no error, no close. Only its
+  // unanswered PING gives it away, within two health_check_intervals.
+  const auto accepted_before = proxy_.stats().accepted;
+  const auto fault_at = steady::now();
+  proxy_.set(fault_proxy::blackhole());
+  ASSERT_TRUE(eventually([&] { return subscriber_connections() == 0; }))
+      << "the blackholed subscriber connection was never given up";
+  figure(test_name(), "subscriber connection given up " +
+                          std::to_string(millis(steady::now() - fault_at)) +
+                          " ms after the blackhole (health_check_interval 500 ms)");
+  proxy_.set(fault_proxy::pass_through());
+  ASSERT_TRUE(eventually([&] { return subscriber_connections() == 1; }))
+      << "no new subscriber connection";
+  EXPECT_GT(proxy_.stats().accepted, accepted_before);
+  // The stream, never ended, gets what is published on the new one.
+  ASSERT_TRUE(eventually([&] {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 1s);
+    v1::SendRequest publish;
+    publish.set_target("cache");
+    publish.mutable_publish()->set_destination("news");
+    publish.mutable_publish()->mutable_message()->set_body("after");
+    v1::SendResponse out;
+    return sidecar_->stub().Send(&c, publish, &out).ok() && out.published().receivers() == 1;
+  })) << "no publish reached the restored subscription";
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_delivery()) << response.DebugString();
+  EXPECT_EQ(response.delivery().message().body(), "after");
+  context.TryCancel();
+}
+
+}  // namespace
+}  // namespace brokerside::faults
