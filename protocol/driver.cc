@@ -81,6 +81,7 @@ void driver::start_write() {
 
 void driver::on_write(std::error_code ec) {
   writing_.clear();
+  if (writing_.capacity() > options_.keep_buffer) std::string().swap(writing_);
   session_.on_written(handed_);
   if (ec) return transport_failed(ec);
   if (lingering_) return outbox_.empty() ? end_linger() : start_write();
@@ -131,6 +132,7 @@ void driver::on_read(std::error_code ec, std::size_t size, std::size_t n) {
   if (inbox_used_ > 0 && inbox_used_ * 2 >= inbox_.size()) {
     inbox_.erase(0, inbox_used_);
     inbox_used_ = 0;
+    if (inbox_.empty() && inbox_.capacity() > options_.keep_buffer) std::string().swap(inbox_);
   }
   if (upgrading_) return upgrade_when_idle();
   start_read();

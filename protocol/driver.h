@@ -27,6 +27,10 @@ struct driver_options {
   std::size_t write_low_water = 0;         // ... and that resume
   std::size_t read_chunk = 16 * 1024;      // room for each read (more when session::wanted says)
   std::chrono::milliseconds linger{1000};  // how long a farewell may take to go out
+  // A read or write buffer grown beyond this (by a large reply or request)
+  // is freed once it is empty, so one large message does not keep its
+  // memory for the connection's life.
+  std::size_t keep_buffer = 1 << 20;
 };
 
 class driver {
@@ -44,6 +48,11 @@ class driver {
   // Set before connect() or start().
   void set_owner(std::weak_ptr<void> owner) noexcept { owner_ = std::move(owner); }
   void set_options(const driver_options& options) noexcept { options_ = options; }
+
+  // Bytes the read and write buffers hold allocated now (for tests).
+  std::size_t buffer_capacity() const noexcept {
+    return inbox_.capacity() + outbox_.capacity() + writing_.capacity();
+  }
 
   // Connects, tells the session (on_open), and reads. Completion: done(error)
   // once, on the executor: success when the session's handshake calls

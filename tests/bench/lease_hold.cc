@@ -20,18 +20,20 @@ nlohmann::json run_lease_hold(const load_options& o) {
   const long rss_before = o.rss_pid != 0 ? proc_status_kb(o.rss_pid, "VmRSS") : -1;
   std::vector<std::string> leases;
   std::uint32_t refused = 0;
+  std::string first_error;
   const auto n = o.clients * o.streams;
   for (std::uint32_t i = 0; i < n; ++i) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::AcquireRequest request;
     request.set_target(o.target);
-    request.mutable_ttl()->set_seconds(600);
+    request.mutable_ttl()->set_seconds(120);  // (within the default max_ttl of 5 min)
     v1::AcquireResponse reply;
-    if (stub->Acquire(&context, request, &reply).ok()) {
+    const auto status = stub->Acquire(&context, request, &reply);
+    if (status.ok()) {
       leases.push_back(reply.lease());
-    } else {
-      ++refused;
+    } else if (refused++ == 0) {
+      first_error = status.error_message();
     }
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(o.hold_s));
@@ -49,6 +51,7 @@ nlohmann::json run_lease_hold(const load_options& o) {
   out["label"] = o.label;
   out["leases"] = leases.size();
   out["refused"] = refused;
+  out["first_error"] = first_error;
   out["rss_before_kb"] = rss_before;
   out["rss_held_kb"] = rss_held;
   out["rss_per_lease_kb"] =

@@ -218,6 +218,28 @@ TEST_F(driver_test, a_large_frame_gets_one_read_with_room_for_all_of_it) {
   EXPECT_EQ(s_.frames, std::vector<std::string>{"abc" + std::string(197, 'x')});
 }
 
+TEST_F(driver_test, buffers_grown_by_a_large_message_are_freed_once_empty) {
+  d_.set_options({.read_chunk = 8, .keep_buffer = 64});
+  open();
+  const auto small = d_.buffer_capacity();
+  // A 200-byte frame in, in two reads: the read buffer grows for it...
+  wire_->deliver("\xc8" + std::string(7, 'a'));
+  EXPECT_GE(d_.buffer_capacity(), 200u);
+  wire_->deliver(std::string(193, 'b'));
+  ASSERT_EQ(s_.frames.size(), 1u);
+  // ... and is let go once it is consumed, down to a read's room.
+  EXPECT_LE(d_.buffer_capacity(), small + 64);
+  // The same for a 200-byte write once it is written.
+  queue(std::string(200, 'w'));
+  wire_->finish_write();
+  EXPECT_LE(d_.buffer_capacity(), small + 64);
+  // Frames that fit keep their buffers: nothing is freed and allocated again.
+  queue("x");
+  wire_->finish_write();
+  wire_->deliver("\x01y");
+  EXPECT_EQ(s_.frames.back(), "y");
+}
+
 TEST_F(driver_test, input_that_cannot_be_decoded_aborts) {
   open();
   queue("a");
