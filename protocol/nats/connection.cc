@@ -115,11 +115,13 @@ std::vector<std::uint64_t> connection::subscribe(const std::vector<std::string>&
     fail_soon([done = std::move(done)] { done(errc::aborted, false, {}); });
     return {};
   }
-  session_.on_message(std::move(message));
-  session_.on_subscription_refused(std::move(refused));
+  auto handlers = std::make_shared<const session::subscription_handlers>(
+      session::subscription_handlers{std::move(message), std::move(refused)});
   auto out = driver_.out();
   std::vector<std::uint64_t> sids;
-  for (const auto& subject : subjects) sids.push_back(session_.subscribe(subject, queue, out));
+  for (const auto& subject : subjects) {
+    sids.push_back(session_.subscribe(subject, queue, handlers, out));
+  }
   session_.ping(std::move(done), out);
   driver_.flush();
   return sids;

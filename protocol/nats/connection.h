@@ -59,8 +59,9 @@ class connection : public std::enable_shared_from_this<connection> {
   // Subscribes to each of `subjects` in queue group `queue` (empty: none),
   // then pings: `done` once the server has them all (or the connection
   // failed). Messages come to `message`, a refusal's text to `refused`, on
-  // the executor, for as long as the connection lives. Returns the sids, in
-  // the order of `subjects` (none when the connection is not ready).
+  // the executor, until their sids are unsubscribed (other subscriptions on
+  // the connection have their own). Returns the sids, in the order of
+  // `subjects` (none when the connection is not ready).
   std::vector<std::uint64_t> subscribe(const std::vector<std::string>& subjects,
                                        const std::string& queue, std::function<void(msg)> message,
                                        std::function<void(const std::string&)> refused,

@@ -137,8 +137,10 @@ std::size_t session::consume(std::string_view in, output& out, std::error_code& 
   } else if (auto* m = std::get_if<nats::msg>(&op)) {
     if (m->sid == inbox_sid) {
       on_reply(std::move(*m));
-    } else if (message_) {
-      message_(std::move(*m));
+    } else if (const auto it = routes_.find(m->sid); it != routes_.end()) {
+      // (Held: the handler may unsubscribe.)
+      const auto handlers = it->second.handlers;
+      if (handlers->message) handlers->message(std::move(*m));
     }
   }
   return used;
@@ -164,8 +166,22 @@ void session::on_error(std::string text, std::error_code& ec) {
       }
     }
   }
-  if (starts_with_word(text, "Permissions Violation for Subscription") && subscription_refused_) {
-    subscription_refused_(text);
+  if (starts_with_word(text, "Permissions Violation for Subscription")) {
+    // Every subscription to that subject is refused; the server has none
+    // of them. Taken out first: a handler may subscribe or unsubscribe.
+    const auto subject = quoted_subject(text);
+    std::vector<std::shared_ptr<const subscription_handlers>> refused;
+    for (auto it = routes_.begin(); it != routes_.end();) {
+      if (it->second.subject == subject) {
+        refused.push_back(it->second.handlers);
+        it = routes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& h : refused) {
+      if (h->refused) h->refused(text);
+    }
     return;
   }
   // Anything else is about the connection (the server closes it next):
@@ -239,8 +255,11 @@ void session::ping(confirm_handler done, output& out) {
   pongs_.push_back({std::move(done), {}, out.end(), {}});
 }
 
-std::uint64_t session::subscribe(std::string_view subject, std::string_view queue, output& out) {
+std::uint64_t session::subscribe(std::string_view subject, std::string_view queue,
+                                 std::shared_ptr<const subscription_handlers> handlers,
+                                 output& out) {
   const auto sid = ++next_sid_;
+  routes_.emplace(sid, route{std::string(subject), std::move(handlers)});
   append_sub(out.bytes, subject, queue, sid);
   return sid;
 }

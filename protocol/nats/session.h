@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -92,19 +93,28 @@ class session final : public protocol::session {
   // sign that the server has them).
   void ping(confirm_handler done, output& out);
 
+  // What one subscription's messages and refusal go to. Many
+  // subscriptions share a connection, each its own handlers.
+  struct subscription_handlers {
+    std::function<void(msg)> message;
+    // The server refused it (-ERR 'Permissions Violation for Subscription
+    // to "x"', matched by subject): its text. The connection stays.
+    std::function<void(const std::string&)> refused;
+  };
+
   // Appends SUB for `subject` (wildcards allowed) in queue group `queue`
-  // (empty: none); its messages come to on_message() with the returned sid.
-  std::uint64_t subscribe(std::string_view subject, std::string_view queue, output& out);
+  // (empty: none); its messages come to `handlers` until unsubscribe().
+  // Returns its sid.
+  std::uint64_t subscribe(std::string_view subject, std::string_view queue,
+                          std::shared_ptr<const subscription_handlers> handlers, output& out);
   // Appends UNSUB for `sid`: the server stops sending its messages (and a
-  // JetStream pull waiting on it ends).
-  void unsubscribe(std::uint64_t sid, output& out) { append_unsub(out.bytes, sid); }
-  // Messages to our subscriptions (not to the inbox).
-  void on_message(std::function<void(msg)> message) { message_ = std::move(message); }
-  // The server refused a subscription (-ERR 'Permissions Violation for
-  // Subscription to "x"'): its text. The connection stays.
-  void on_subscription_refused(std::function<void(const std::string&)> refused) {
-    subscription_refused_ = std::move(refused);
+  // JetStream pull waiting on it ends); any still on their way are dropped.
+  void unsubscribe(std::uint64_t sid, output& out) {
+    routes_.erase(sid);
+    append_unsub(out.bytes, sid);
   }
+  // Subscriptions in place now (for tests).
+  std::size_t subscriptions() const noexcept { return routes_.size(); }
 
   // A later INFO says the server is in lame-duck mode (it will close its
   // connections soon): called once.
@@ -154,8 +164,11 @@ class session final : public protocol::session {
   std::unordered_map<std::uint64_t, pending_request> requests_;  // by token
   std::uint64_t next_token_ = 0;
   std::uint64_t next_sid_ = inbox_sid;
-  std::function<void(msg)> message_;
-  std::function<void(const std::string&)> subscription_refused_;
+  struct route {
+    std::string subject;  // to match a refusal, which names no sid
+    std::shared_ptr<const subscription_handlers> handlers;
+  };
+  std::unordered_map<std::uint64_t, route> routes_;  // by sid
   std::function<void()> lame_duck_;
   std::string last_error_;
 };

@@ -1,5 +1,6 @@
 #include "sidecar/adapters/nats/nats_adapter.h"
 
+#include <boost/asio/post.hpp>
 #include <cctype>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 #include "sidecar/adapters/nats/nats_message.h"
 #include "sidecar/adapters/nats/nats_pull_subscription.h"
 #include "sidecar/config_section.h"
+#include "sidecar/consumer_hub.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
@@ -32,12 +34,25 @@ struct nats_options final : adapter_options {
   // A user's NKEY seed (from nkey_seed_file): CONNECT then carries its
   // public key and the server's nonce signed with it.
   std::optional<nats::nkey_seed> nkey;
+  // Core subscriptions (Recv streams of a target without jetstream) share
+  // at most this many connections outside the pool (sidecar/consumer_hub.h)...
+  std::uint32_t subscriber_connections = 4;
+  // ... each carrying at most this many streams.
+  std::uint32_t streams_per_connection = 1024;
 };
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<nats_options>();
   s.read("jetstream", o->jetstream);
+  s.read("subscriber_connections", o->subscriber_connections);
+  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
+    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
+  }
+  s.read("streams_per_connection", o->streams_per_connection);
+  if (o->streams_per_connection < 1 || o->streams_per_connection > 65536) {
+    config_fail(s.path("streams_per_connection"), "must be from 1 to 65536");
+  }
   std::string seed_file;
   s.read("nkey_seed_file", seed_file);
   if (!seed_file.empty()) {
@@ -145,7 +160,8 @@ grpc::Status invalid(std::string text) {
 
 class operations final : public operation_adapter {
  public:
-  explicit operations(bool jetstream) : jetstream_(jetstream) {}
+  operations(bool jetstream, std::shared_ptr<consumer_hub> hub)
+      : jetstream_(jetstream), hub_(std::move(hub)) {}
 
   grpc::Status check(const v1::SendRequest& request, bool /*leased*/) const override {
     if (request.has_command()) return check_api_call(request.command());
@@ -190,23 +206,61 @@ class operations final : public operation_adapter {
   // A JetStream target consumes through pull consumers, acknowledged.
   bool acknowledges(const v1::Subscribe&) const override { return jetstream_; }
 
-  // JetStream: pull consumers (nats_pull_subscription.h). Core NATS has no
-  // acknowledgements and no flow control: deliveries are
-  // at most once, and a slow stream drops (and reports) what does not fit
-  // its credit. The connection keeps reading, so the server never sees a
-  // slow consumer.
+  // JetStream: pull consumers (nats_pull_subscription.h), each on a
+  // dedicated connection. Core NATS: subscriptions on the target's shared
+  // subscriber connections, each stream its own SIDs; no acknowledgements
+  // and no flow control: deliveries are at most once, and a slow stream
+  // drops (and reports) what does not fit its credit. The connection keeps
+  // reading, so the server never sees a slow consumer.
+  bool subscribes_on_a_connection() const override { return jetstream_; }
+  std::size_t subscriber_connections() const override { return hub_->connections(); }
+
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
                                                    std::uint32_t credit, pool::connection* conn,
                                                    subscription_events events) const override {
+    if (!jetstream_) return hub_->subscribe(subscribe, credit, std::move(events));
     auto& pooled = static_cast<pooled_connection&>(*conn);
-    if (jetstream_) {
-      return start_nats_pull_subscription(pooled.executor(), pooled.nats_ptr(), subscribe, credit,
-                                          {}, std::move(events));
+    return start_nats_pull_subscription(pooled.executor(), pooled.nats_ptr(), subscribe, credit, {},
+                                        std::move(events));
+  }
+
+  // One stream's core subscriptions on a shared connection: its SIDs,
+  // unsubscribed when it stops (the connection serves the others on).
+  class core_subscription final : public subscription {
+   public:
+    core_subscription(boost::asio::any_io_executor executor, std::shared_ptr<nats::connection> conn)
+        : executor_(std::move(executor)), conn_(std::move(conn)) {}
+    // Dropped without stop() (any thread): unsubscribe on the executor.
+    ~core_subscription() override {
+      if (sids_.empty()) return;
+      boost::asio::post(executor_, [conn = conn_, sids = std::move(sids_)] {
+        for (const auto sid : sids) conn->unsubscribe(sid);
+      });
     }
-    auto& c = pooled.nats();
+
+    void settle(std::uint64_t, bool, bool) override {}  // core NATS has no acks
+    void set_credit(std::uint32_t) override {}          // the stream's buffer bounds it
+    // (On the connection's executor, as the hub calls it.)
+    void stop(std::function<void()> then) override {
+      for (const auto sid : std::exchange(sids_, {})) conn_->unsubscribe(sid);
+      then();
+    }
+
+    std::vector<std::uint64_t> sids_;  // set once subscribed
+
+   private:
+    boost::asio::any_io_executor executor_;
+    std::shared_ptr<nats::connection> conn_;
+  };
+
+  static std::shared_ptr<subscription> subscribe_on(pool::connection& conn,
+                                                    const v1::Subscribe& subscribe, std::uint32_t,
+                                                    subscription_events events) {
+    auto& pooled = static_cast<pooled_connection&>(conn);
+    auto sub = std::make_shared<core_subscription>(pooled.executor(), pooled.nats_ptr());
     const std::vector<std::string> subjects(subscribe.sources().begin(), subscribe.sources().end());
     auto failed = std::make_shared<std::function<void(grpc::Status)>>(std::move(events.failed));
-    c.subscribe(
+    sub->sids_ = pooled.nats().subscribe(
         subjects, subscribe.group(),
         [deliver = std::move(events.deliver)](nats::msg m) {
           v1::Delivery d;
@@ -218,9 +272,9 @@ class operations final : public operation_adapter {
           if (*failed) (*failed)(to_status(pool::errc::access_refused, "nats: " + text));
         },
         [ready = std::move(events.ready)](std::error_code ec, bool, const std::string&) {
-          if (!ec) ready();  // a connection failure ends the stream through the pool
+          if (!ec) ready();  // a lost connection is the hub's to restore
         });
-    return nullptr;  // nothing to settle
+    return sub;
   }
 
   void attempt(const v1::SendRequest& request, pool::connection& conn,
@@ -386,16 +440,22 @@ class operations final : public operation_adapter {
         {ec, failure_kind::connection, written, "nats: " + ec.message()});
   }
 
-  bool jetstream_;  // publishes wait for their stream's PubAck
+  bool jetstream_;                     // publishes wait for their stream's PubAck
+  std::shared_ptr<consumer_hub> hub_;  // core subscriptions' shared connections
 };
 
-adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor) {
+adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // Publishes and requests pipeline on one connection (PONGs in order,
   // replies by token).
   constexpr std::uint32_t connection_cap = 1024;
-  return {std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap),
-          std::make_shared<operations>(target.options_as<nats_options>().jetstream),
-          {}};
+  auto factory = std::make_shared<pooled_factory<pooled_connection>>(target, connection_cap);
+  const auto& o = target.options_as<nats_options>();
+  auto hub = std::make_shared<consumer_hub>(
+      std::make_shared<const target_settings>(target), factory, std::move(executor),
+      o.subscriber_connections, o.streams_per_connection,
+      "targets." + target.name + ".subscriber_connections x streams_per_connection",
+      operations::subscribe_on);
+  return {factory, std::make_shared<operations>(o.jetstream, hub), {}, hub};
 }
 
 }  // namespace

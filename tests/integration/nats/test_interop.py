@@ -7,6 +7,7 @@ headers, reply subjects, a queue group spread over two streams), and bad
 input is refused with its reason."""
 
 import asyncio
+import subprocess
 import threading
 import time
 import uuid
@@ -234,6 +235,41 @@ def test_a_queue_group_spreads_messages_across_streams_each_once(sidecar, nats_u
             bodies = [d.message.body for x in subs for d in x.deliveries]
             assert sorted(bodies) == sorted(str(i).encode() for i in range(40))  # each once
             assert all(x.deliveries for x in subs), [len(x.deliveries) for x in subs]
+        finally:
+            for x in subs:
+                x.close()
+
+
+def test_core_subscriptions_share_a_few_connections_and_one_leaving_takes_nothing_from_the_others(
+        sidecar, nats_url, brokers, peer):
+    base = subject("shared")
+    s = sidecar("--target", f"events={nats_url}", "--targets.events.pool.min_idle=1")
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        subs = [Subscriber(broker, [f"{base}.{i}"]) for i in range(100)]
+        try:
+            for i in range(100):
+                peer.call(peer.nc.publish(f"{base}.{i}", f"to {i}".encode()))
+            peer.call(peer.nc.flush())
+            assert wait_for(lambda: all(len(x.deliveries) == 1 for x in subs))
+            assert all(x.deliveries[0].message.body == f"to {i}".encode() for i, x in enumerate(subs))
+            # 4 subscriber connections (the default) and the pool's own, as
+            # the kernel counts the sidecar's sockets to the server.
+            out = subprocess.run(["ss", "-tnpH", "state", "established",
+                                  f"( dport = :{brokers['BROKERSIDE_NATS_PORT']} )"],
+                                 capture_output=True, text=True, check=True).stdout
+            connections = sum(1 for line in out.splitlines() if f"pid={s.proc.pid}," in line)
+            assert 5 <= connections <= 6, connections
+            # Half leave (UNSUB on the shared connections): the others get
+            # what comes next, and the ones that left get nothing more.
+            for x in subs[:50]:
+                x.close()
+            time.sleep(0.3)
+            for i in range(100):
+                peer.call(peer.nc.publish(f"{base}.{i}", b"again"))
+            peer.call(peer.nc.flush())
+            assert wait_for(lambda: all(len(x.deliveries) == 2 for x in subs[50:]))
+            assert all(len(x.deliveries) == 1 for x in subs[:50])
         finally:
             for x in subs:
                 x.close()

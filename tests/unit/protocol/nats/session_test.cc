@@ -229,22 +229,37 @@ TEST_F(nats_session_test, an_abort_fails_everything_once_and_says_what_was_writt
 
 TEST_F(nats_session_test, subscriptions_get_their_messages_and_refusals_apart_from_replies) {
   handshake();
-  std::vector<msg> got;
-  std::vector<std::string> refused;
-  s_.on_message([&](msg m) { got.push_back(std::move(m)); });
-  s_.on_subscription_refused([&](const std::string& text) { refused.push_back(text); });
+  // Two subscribers on one connection, each with its own handlers.
+  std::vector<msg> orders, jobs;
+  std::vector<std::string> refused_orders, refused_jobs;
+  auto to = [](std::vector<msg>& got, std::vector<std::string>& refused) {
+    return std::make_shared<const session::subscription_handlers>(session::subscription_handlers{
+        [&got](msg m) { got.push_back(std::move(m)); },
+        [&refused](const std::string& text) { refused.push_back(text); }});
+  };
   auto o = out();
-  EXPECT_EQ(s_.subscribe("orders.*", "", o), 2u);
-  EXPECT_EQ(s_.subscribe("jobs", "workers", o), 3u);
+  EXPECT_EQ(s_.subscribe("orders.*", "", to(orders, refused_orders), o), 2u);
+  EXPECT_EQ(s_.subscribe("jobs", "workers", to(jobs, refused_jobs), o), 3u);
   EXPECT_EQ(last(), "SUB orders.* 2\r\nSUB jobs workers 3\r\n");
-  ASSERT_FALSE(feed("MSG orders.eu 2 reply.to 2\r\nhi\r\nMSG _INBOX.test.9 1 1\r\nx\r\n"));
-  ASSERT_EQ(got.size(), 1u);  // the inbox's message is no delivery
-  EXPECT_EQ(got[0].subject, "orders.eu");
-  EXPECT_EQ(got[0].reply, "reply.to");
+  ASSERT_FALSE(feed(
+      "MSG orders.eu 2 reply.to 2\r\nhi\r\nMSG _INBOX.test.9 1 1\r\nx\r\nMSG jobs 3 1\r\nj\r\n"));
+  ASSERT_EQ(orders.size(), 1u);  // the inbox's message is no delivery
+  EXPECT_EQ(orders[0].subject, "orders.eu");
+  EXPECT_EQ(orders[0].reply, "reply.to");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].payload, "j");
+  // A refusal names a subject: only its subscription hears of it, and is gone.
   ASSERT_FALSE(feed("-ERR 'Permissions Violation for Subscription to \"jobs\"'\r\n"));
-  EXPECT_EQ(refused,
+  EXPECT_EQ(refused_jobs,
             std::vector<std::string>{"Permissions Violation for Subscription to \"jobs\""});
+  EXPECT_TRUE(refused_orders.empty());
+  EXPECT_EQ(s_.subscriptions(), 1u);
   EXPECT_TRUE(s_.last_error().empty());
+  // After UNSUB, what was still on its way is dropped.
+  s_.unsubscribe(2, o);
+  ASSERT_FALSE(feed("MSG orders.us 2 2\r\nho\r\n"));
+  EXPECT_EQ(orders.size(), 1u);
+  EXPECT_EQ(s_.subscriptions(), 0u);
 }
 
 TEST_F(nats_session_test, a_later_info_brings_cluster_news_and_lame_duck_mode_once) {
