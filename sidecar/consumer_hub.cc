@@ -37,6 +37,22 @@ class consumer_hub::handle final : public subscription,
     if (auto c = current()) c->settle(tag, ack, requeue);
   }
 
+  // What the consumer can do, as it said when it last started (the same
+  // every time: it is the adapter's).
+  bool delays_redelivery() const override { return delays_.load(std::memory_order_relaxed); }
+
+  void requeue_after(std::uint64_t tag, std::chrono::nanoseconds delay) override {
+    if (auto c = current()) c->requeue_after(tag, delay);
+  }
+
+  void in_progress(std::uint64_t tag) override {
+    if (auto c = current()) c->in_progress(tag);
+  }
+
+  void reply(std::uint64_t tag, const v1::Reply& answer) override {
+    if (auto c = current()) c->reply(tag, answer);
+  }
+
   void set_credit(std::uint32_t credit) override {
     std::shared_ptr<subscription> c;
     {
@@ -69,6 +85,7 @@ class consumer_hub::handle final : public subscription,
       credit = credit_;
     }
     auto c = start(conn, subscribe_, credit, events_);
+    if (c) delays_.store(c->delays_redelivery(), std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
     consumer_ = std::move(c);
   }
@@ -99,6 +116,7 @@ class consumer_hub::handle final : public subscription,
   const v1::Subscribe subscribe_;
   subscription_events events_;
   std::atomic<bool> left_{false};           // stop() was called
+  std::atomic<bool> delays_{false};         // the consumer's delays_redelivery()
   mutable std::mutex mutex_;                // guards the two below (settles come from gRPC threads)
   std::uint32_t credit_;                    // the latest, for a restart
   std::shared_ptr<subscription> consumer_;  // null while its link is down

@@ -206,22 +206,30 @@ class operations final : public operation_adapter {
   // A JetStream target consumes through pull consumers, acknowledged.
   bool acknowledges(const v1::Subscribe&) const override { return jetstream_; }
 
-  // JetStream: pull consumers (nats_pull_subscription.h), each on a
-  // dedicated connection. Core NATS: subscriptions on the target's shared
-  // subscriber connections, each stream its own SIDs; no acknowledgements
-  // and no flow control: deliveries are at most once, and a slow stream
-  // drops (and reports) what does not fit its credit. The connection keeps
-  // reading, so the server never sees a slow consumer.
-  bool subscribes_on_a_connection() const override { return jetstream_; }
+  // Every stream on the target's shared subscriber connections, its own
+  // SIDs on one of them. JetStream: pull consumers
+  // (nats_pull_subscription.h), acknowledged. Core NATS: subscriptions with
+  // no acknowledgements and no flow control: deliveries are at most once,
+  // and a slow stream drops (and reports) what does not fit its credit. The
+  // connection keeps reading, so the server never sees a slow consumer.
+  bool subscribes_on_a_connection() const override { return false; }
   std::size_t subscriber_connections() const override { return hub_->connections(); }
 
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
-                                                   std::uint32_t credit, pool::connection* conn,
+                                                   std::uint32_t credit, pool::connection*,
                                                    subscription_events events) const override {
-    if (!jetstream_) return hub_->subscribe(subscribe, credit, std::move(events));
-    auto& pooled = static_cast<pooled_connection&>(*conn);
-    return start_nats_pull_subscription(pooled.executor(), pooled.nats_ptr(), subscribe, credit, {},
-                                        std::move(events));
+    return hub_->subscribe(subscribe, credit, std::move(events));
+  }
+
+  // How one stream starts on a shared connection.
+  static consumer_hub::start_fn starter(bool jetstream) {
+    if (!jetstream) return subscribe_on;
+    return [](pool::connection& conn, const v1::Subscribe& subscribe, std::uint32_t credit,
+              subscription_events events) {
+      auto& pooled = static_cast<pooled_connection&>(conn);
+      return start_nats_pull_subscription(pooled.executor(), pooled.nats_ptr(), subscribe, credit,
+                                          {}, std::move(events));
+    };
   }
 
   // One stream's core subscriptions on a shared connection: its SIDs,
@@ -454,7 +462,7 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
       std::make_shared<const target_settings>(target), factory, std::move(executor),
       o.subscriber_connections, o.streams_per_connection,
       "targets." + target.name + ".subscriber_connections x streams_per_connection",
-      operations::subscribe_on);
+      operations::starter(o.jetstream));
   return {factory, std::make_shared<operations>(o.jetstream, hub), {}, hub};
 }
 
