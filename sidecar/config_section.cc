@@ -84,6 +84,14 @@ void config_section::read(const std::string& key, std::uint32_t& out) const {
   out = static_cast<std::uint32_t>(value);
 }
 
+void config_section::read(const std::string& key, std::uint32_t& out, std::uint32_t min,
+                          std::uint32_t max) const {
+  read(key, out);
+  if (out < min || out > max) {
+    config_fail(path(key), "must be from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+}
+
 void config_section::read(const std::string& key, double& out) const {
   if (!get(key)) return;
   const auto text = scalar(key);

@@ -45,6 +45,8 @@ class config_section {
   void read(const std::string& key, std::string& out) const;
   void read(const std::string& key, bool& out) const;
   void read(const std::string& key, std::uint32_t& out) const;
+  // The same, and fails naming the key unless `out` is from `min` to `max`.
+  void read(const std::string& key, std::uint32_t& out, std::uint32_t min, std::uint32_t max) const;
   void read(const std::string& key, double& out) const;
   void read(const std::string& key, std::chrono::milliseconds& out) const;
   void read_size(const std::string& key, std::uint64_t& out) const;  // "4MiB", 65536

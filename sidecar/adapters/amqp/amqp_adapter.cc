@@ -26,14 +26,8 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<amqp_options>();
   s.read("exchange_check_interval", o->exchange_check_interval);
-  s.read("subscriber_connections", o->subscriber_connections);
-  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
-    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
-  }
-  s.read("channels_per_connection", o->channels_per_connection);
-  if (o->channels_per_connection < 1 || o->channels_per_connection > 65535) {
-    config_fail(s.path("channels_per_connection"), "must be from 1 to 65535");
-  }
+  s.read("subscriber_connections", o->subscriber_connections, 1, 1024);
+  s.read("channels_per_connection", o->channels_per_connection, 1, 65535);
   return o;
 }
 

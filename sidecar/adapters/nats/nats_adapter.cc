@@ -45,14 +45,8 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<nats_options>();
   s.read("jetstream", o->jetstream);
-  s.read("subscriber_connections", o->subscriber_connections);
-  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
-    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
-  }
-  s.read("streams_per_connection", o->streams_per_connection);
-  if (o->streams_per_connection < 1 || o->streams_per_connection > 65536) {
-    config_fail(s.path("streams_per_connection"), "must be from 1 to 65536");
-  }
+  s.read("subscriber_connections", o->subscriber_connections, 1, 1024);
+  s.read("streams_per_connection", o->streams_per_connection, 1, 65536);
   std::string seed_file;
   s.read("nkey_seed_file", seed_file);
   if (!seed_file.empty()) {

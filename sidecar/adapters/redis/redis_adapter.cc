@@ -202,10 +202,7 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
                                                     const target_settings&) {
   auto o = std::make_shared<redis_options>();
-  s.read("subscriber_connections", o->subscriber_connections);
-  if (o->subscriber_connections < 1 || o->subscriber_connections > 1024) {
-    config_fail(s.path("subscriber_connections"), "must be from 1 to 1024");
-  }
+  s.read("subscriber_connections", o->subscriber_connections, 1, 1024);
   return o;
 }
 
