@@ -86,8 +86,12 @@ def test_open_streams_per_client_are_limited_and_freed_when_one_ends(sidecar, br
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert e.value.details().endswith(" has 2 streams open, its most (server.per_client.streams)")
         # Another client opens its own.
-        theirs = other_stub.Recv(iter([subscribe]), timeout=5)
+        # (Its request stream stays open: a half-close right after the
+        # subscribe could end it before it is subscribed.)
+        open_theirs = threading.Event()
+        theirs = other_stub.Recv(until(open_theirs), timeout=5)
         assert next(theirs).HasField("subscribed")
+        open_theirs.set()
         theirs.cancel()
         # One ends: there is room again.
         stops[0].set()
