@@ -13,6 +13,7 @@
 #   BENCH_ONLY=p8 scripts/bench.sh  (only the Kafka figures, P8)
 #   BENCH_ONLY=p1-3 scripts/bench.sh  (P0-P3 and their baseline pairs only)
 #   BENCH_ONLY=p7 scripts/bench.sh  (P7 only: 1,000 clients, 1,000 Recv streams)
+#   BENCH_ONLY=p1-3+p7 scripts/bench.sh  (both: P7's ratio to P1 needs P1 in the run)
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -380,6 +381,10 @@ for rep in $(seq "$reps"); do
   fi
   p1to3 "$rep"
   [[ $only == p1-3 ]] && continue
+  if [[ $only == p1-3+p7 ]]; then
+    p7 "$rep"
+    continue
+  fi
   # P2b: batches of 16 on one stream (800 in flight) against 50 clients
   # pipelining 16 each.
   redis_bench 50 set 2000000 16 >"$raw/p0-redis-c50p16-$rep.csv"
@@ -434,7 +439,7 @@ done
 
 # ---- ghz cross-check, once: bare echo and P1 (Send GET), at 32 and at 1 in
 # flight, one connection, each followed by bench_load with the same settings ----
-if [[ -x $ghz && ( -z $only || $only == p1-3 ) ]]; then
+if [[ -x $ghz && ( -z $only || $only == p1-3* ) ]]; then
   log "ghz cross-check"
   payload=$(printf 'x%.0s' $(seq 64) | base64 -w0)
   get_args="[\"$(printf GET | base64)\",\"$(printf bench:key | base64)\"]"
@@ -457,7 +462,7 @@ if [[ -x $ghz && ( -z $only || $only == p1-3 ) ]]; then
 fi
 
 # ---- profile of the sidecar under P1 and P3 (perf, flat, user and kernel) ----
-if ((profile)) && [[ -z $only || $only == p1-3 ]] && command -v perf >/dev/null; then
+if ((profile)) && [[ -z $only || $only == p1-3* ]] && command -v perf >/dev/null; then
   log "profiling the sidecar under P1 and P3 (perf record)"
   for p in p1:32 p3:1; do
     name=${p%%:*}

@@ -434,7 +434,7 @@ for name, title in (("profile-p1.txt", "P1 (Send GET, 32 in flight)"),
                   "`perf record -F 1999 -g -p <brokerside>` for 5 s while bench_load runs; flat "
                   "(self) time by DSO, then by symbol (entries ≥ 1 %); libgrpc has no symbols:", "", "```"] + text[:40] + ["```"]
 png_name = f"{date}.png"
-if meta.get("only") in (None, "", "p1-3"):  # the plot is of P1-P3
+if meta.get("only") in (None, "", "p1-3", "p1-3+p7"):  # the plot is of P1-P3
     lines += ["", f"Latency distributions of P1–P3 and their baselines: [{png_name}]({png_name}).", ""]
 markdown = "\n".join(lines)
 
@@ -451,7 +451,7 @@ def curve(run_list):
 
 png_written = False
 try:
-    if meta.get("only") not in (None, "", "p1-3"):
+    if meta.get("only") not in (None, "", "p1-3", "p1-3+p7"):
         raise ImportError("a partial run")  # the plot is of P1-P3
     import matplotlib
 
