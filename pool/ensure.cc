@@ -21,7 +21,9 @@ ensure_op::action ensure_op::resume(time_point now, const attempt_result& result
                                     retry_budget& budget, double u) noexcept {
   if (!result.error) return done({});
   if (result.kind == failure_kind::operation) return done(result.error);
-  if (result.written && !idempotent_) return done(errc::outcome_unknown);
+  if (result.written && !idempotent_ && result.kind != failure_kind::try_again) {
+    return done(errc::outcome_unknown);
+  }
   if (now >= deadline_) return done(errc::deadline_exceeded);
   if (retries_ >= settings_.max_retries) return done(errc::unavailable);
   const auto delay = backoff(settings_).delay(retries_ + 1, u);

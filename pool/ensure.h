@@ -20,6 +20,9 @@ namespace brokerside::pool {
 enum class failure_kind {
   connection,  // the connection broke or could not be made: retry may help
   operation,   // this operation was refused or is invalid: retry cannot help
+  try_again,   // the broker answered that it did not run it and will soon (Redis
+               // LOADING, TRYAGAIN): retried like a connection error, whatever was
+               // written, and the connection kept
 };
 
 // How one attempt ended, by value: the adapter's words travel with it.
@@ -28,6 +31,11 @@ struct attempt_result {
   failure_kind kind = failure_kind::connection;
   bool written = false;  // the operation reached the wire before the failure
   std::string detail;    // the broker's (or adapter's) words for a failure; never a secret
+  // Another node of the broker serves this operation ("host:port": Redis
+  // Cluster's MOVED, or ASK when `redirect_once`): the target's redirector,
+  // if it has one, runs it there; else it ends with `error`.
+  std::string redirect;
+  bool redirect_once = false;
 };
 
 class ensure_op {

@@ -21,6 +21,7 @@ struct target_pool::operation {
   time_point deadline;
   pool::timer backoff;
   std::string detail;  // the last attempt's words
+  bool idempotent;     // for a redirection, which starts it over elsewhere
 };
 
 // One attempt on one connection until it is settled.
@@ -98,7 +99,8 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
                                               ensure_op(self->target_.retry, idempotent, deadline),
                                               deadline,
                                               pool::timer(self->strand_),
-                                              {}});
+                                              {},
+                                              idempotent});
     ++self->operations_;
     const auto now = clock::now();
     self->budget_.record_operation(now);
@@ -192,6 +194,12 @@ void target_pool::answered_owed(std::uint64_t node) {
 }
 
 void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result) {
+  if (!result.redirect.empty() && redirector_) {
+    // Another node's pool takes it from here, with what is left of the deadline.
+    ++redirects_;
+    redirector_(result, std::move(op->attempt), op->idempotent, op->deadline, std::move(op->done));
+    return;
+  }
   op->detail = std::move(result.detail);
   const auto action = op->ensure.resume(clock::now(), result, budget_, draw());
   if (action.what == ensure_op::next::wait) {
@@ -380,6 +388,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     s.operation_errors = self->operation_errors_;
     s.retries = self->retries_;
     s.abandoned = self->abandoned_;
+    s.redirects = self->redirects_;
     const auto recv = [&](recv_event e) {
       return self->recv_counts_[static_cast<std::size_t>(e)].load(std::memory_order_relaxed);
     };

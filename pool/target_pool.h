@@ -40,6 +40,7 @@ struct target_stats {
   std::uint64_t operations = 0, operation_errors = 0, retries = 0, retry_budget_exhausted = 0;
   std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
   std::uint64_t abandoned = 0;           // attempts whose deadline passed before their reply
+  std::uint64_t redirects = 0;           // operations handed to another node's pool
   std::uint64_t deliveries_dropped = 0;  // by slow Recv clients
   std::uint64_t dead_lettered = 0;       // Recv nacks sent to a dead-letter destination
   std::uint64_t acks_refused = 0;        // Recv settlements for deliveries taken back
@@ -54,6 +55,11 @@ struct target_stats {
   // Every URL by index (node_view::url), redacted: the configured ones, then
   // those learned from the broker (a NATS cluster's other servers).
   std::vector<std::string> urls;
+  // Of a node's own pool (Redis Cluster's masters): its address, and what it
+  // serves in the adapter's words ("slots 0-5460").
+  std::string node, serves;
+  // The target's nodes that have pools of their own, beside this one.
+  std::vector<target_stats> nodes;
 };
 
 class target_pool : public std::enable_shared_from_this<target_pool> {
@@ -76,6 +82,15 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   static std::shared_ptr<target_pool> create(boost::asio::any_io_executor executor,
                                              target_config target,
                                              std::shared_ptr<connection_factory> factory);
+
+  // Where an attempt answers that another node serves the operation
+  // (attempt_result::redirect): `redirected(why, attempt, idempotent,
+  // deadline, done)` runs it there, `done` its outcome as execute()'s. Set
+  // before start(); called on the strand. Without one such an attempt ends
+  // with its error.
+  using redirect_fn = std::function<void(const attempt_result& why, attempt_fn attempt,
+                                         bool idempotent, time_point deadline, outcome_fn done)>;
+  void on_redirect(redirect_fn redirected) { redirector_ = std::move(redirected); }
 
   // Opens min_idle connections. `health` is told whenever the target's health
   // (reachable with the breaker closed) changes.
@@ -207,6 +222,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   timer timer_;                       // core and lease deadlines
   std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener
+  redirect_fn redirector_;            // runs redirected operations elsewhere, if set
   std::uint64_t next_waiter_ = 1;
   bool reachable_ = false;    // the last connect succeeded and nothing since failed
   bool last_health_ = false;  // what health_ was last told
@@ -217,7 +233,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
-  std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0;
+  std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0, redirects_ = 0;
 };
 
 }  // namespace brokerside::pool

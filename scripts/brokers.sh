@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts, reports and stops REAL brokers from Debian's packages for the tests:
 # redis-server, rabbitmq-server (with its own epmd), nats-server and Apache
-# Kafka (KRaft, from the jars scripts/deps.sh resolves), each on free loopback
-# ports in its own run directory, remembered by PID.
+# Kafka (KRaft, from the jars scripts/deps.sh resolves), and a Redis Cluster
+# (six redis-servers: 3 masters, 3 replicas), each on free loopback ports in
+# its own run directory, remembered by PID.
 #
-#   scripts/brokers.sh start [redis|rabbitmq|nats|kafka ...]   (default: all four)
+#   scripts/brokers.sh start [redis|rabbitmq|nats|kafka|redis-cluster ...]   (default: all five)
 #   scripts/brokers.sh stop  [...]
 #   scripts/brokers.sh status
 #
@@ -16,14 +17,36 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run_dir="${BROKERSIDE_RUN_DIR:-$root/.run/brokers}"
 env_file="$run_dir/brokers.env"
-known=(redis rabbitmq nats kafka)
-all=(redis rabbitmq nats kafka)  # what start does when no broker is named
+known=(redis rabbitmq nats kafka redis-cluster)
+all=(redis rabbitmq nats kafka redis-cluster)  # what start does when no broker is named
 
 die() { echo "brokers.sh: $*" >&2; exit 1; }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A port for a cluster node: free, as is its cluster bus port (10,000 above,
+# so at most 55535).
+free_cluster_port() {
+  /usr/bin/python3 -c '
+import socket
+while True:
+    s, bus = socket.socket(), socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    try:
+        if port <= 55535:
+            bus.bind(("127.0.0.1", port + 10000))
+            print(port)
+            break
+    except OSError:
+        pass
+    finally:
+        s.close()
+        bus.close()
+'
 }
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
@@ -65,6 +88,49 @@ BROKERSIDE_REDIS_URL=redis://127.0.0.1:$port
 BROKERSIDE_REDIS_PORT=$port
 BROKERSIDE_REDIS_SOCKET=$dir/redis.sock
 BROKERSIDE_REDIS_PID=$(get redis pid)
+EOT
+}
+
+# Six cluster-enabled redis-servers joined by `redis-cli --cluster create`
+# into 3 masters with a replica each; ready once every node says
+# cluster_state:ok. BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT (ms, default 5000)
+# is how long a master may be silent before its replica takes over.
+start_redis-cluster() {
+  local dir="$run_dir/redis-cluster" ports=() pids=() port
+  for _ in 1 2 3 4 5 6; do
+    port=$(free_cluster_port)
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save '' --appendonly no       --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf"       --cluster-node-timeout "${BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT:-5000}"       --daemonize no --logfile "$dir/$port/redis.log" </dev/null >/dev/null 2>&1 &
+    pids+=($!)
+    ports+=("$port")
+  done
+  put redis-cluster pid "${pids[0]}"
+  put redis-cluster pids "${pids[*]}"
+  put redis-cluster port "${ports[0]}"
+  for port in "${ports[@]}"; do
+    wait_until 10 redis-cluster redis-cli -p "$port" ping ||
+      die "redis-cluster did not start (see $dir/$port/redis.log)"
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1     --cluster-yes >"$dir/create.log" 2>&1 || die "redis-cli --cluster create failed (see $dir/create.log)"
+  cluster_ok() {
+    local p
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || return 1
+    done
+    # Every replica attached (3 known to the first node) and in sync: one
+    # that never synced cannot take over from its master.
+    [[ $(redis-cli -p "${ports[0]}" cluster nodes | grep -c 'slave') == 3 ]] || return 1
+    for p in "${ports[@]}"; do
+      local info
+      info=$(redis-cli -p "$p" info replication)
+      [[ $info != *role:slave* || $info == *master_link_status:up* ]] || return 1
+    done
+  }
+  wait_until 30 redis-cluster cluster_ok || die "redis-cluster did not become ok (see $dir)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_REDIS_CLUSTER_SEEDS=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}
+BROKERSIDE_REDIS_CLUSTER_PORTS=$(IFS=,; echo "${ports[*]}")
+BROKERSIDE_REDIS_CLUSTER_PIDS=$(IFS=,; echo "${pids[*]}")
 EOT
 }
 
@@ -194,6 +260,8 @@ stop_broker() {
   local b=$1
   [[ -d $run_dir/$b ]] || return 0
   case $b in
+    # shellcheck disable=SC2046  # one word per PID
+    redis-cluster) stop_pids $(get redis-cluster pids) ;;
     rabbitmq) stop_pids "$(get rabbitmq pid)" "$(get rabbitmq beam_pid)"
               stop_pids "$(get rabbitmq epmd_pid)" ;;
     *) stop_pids "$(get "$b" pid)" ;;
@@ -249,6 +317,6 @@ case $cmd in
     exit $rc
     ;;
   *)
-    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats|kafka ...]"
+    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats|kafka|redis-cluster ...]"
     ;;
 esac

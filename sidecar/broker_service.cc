@@ -174,6 +174,9 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
     return finish(context, rpc_method::acquire, status);
   }
   if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
+  if (auto status = target.operations->check_acquire(); !status.ok()) {
+    return finish(context, rpc_method::acquire, status);
+  }
   const auto ttl = to_millis(request->ttl());
   if (ttl.count() < 0 || ttl > target.config->lease.max_ttl) {
     return finish(context, rpc_method::acquire,
@@ -333,6 +336,35 @@ void broker_service::fill_latencies(const target_set::entry& target, v1::TargetS
   out.set_bytes_from_broker(observed.bytes_from_broker.load(std::memory_order_relaxed));
 }
 
+namespace {
+
+void fill_pool_stats(const pool::target_stats& s, v1::PoolStats& pool, v1::Counters& c) {
+  pool.set_connecting(s.pool.connecting);
+  pool.set_idle(s.pool.idle + s.pool.checking);
+  pool.set_in_use(s.pool.busy);
+  pool.set_leased(s.pool.leased);
+  pool.set_waiters(s.pool.waiters);
+  pool.set_in_flight(s.pool.in_flight);
+  c.set_operations(s.operations);
+  c.set_operation_errors(s.operation_errors);
+  c.set_connects(s.pool.counters.connects);
+  c.set_connect_failures(s.pool.counters.connect_failures);
+  c.set_disconnects(s.pool.counters.disconnects);
+  c.set_write_pauses(s.pool.counters.write_pauses);
+  c.set_stalled(s.pool.counters.stalled);
+  c.set_retries(s.retries);
+  c.set_retry_budget_exhausted(s.retry_budget_exhausted);
+  c.set_pool_exhausted(s.pool.counters.pool_exhausted);
+  c.set_leases_acquired(s.leases_acquired);
+  c.set_leases_reclaimed(s.leases_reclaimed);
+  c.set_deliveries_dropped(s.deliveries_dropped);
+  c.set_dead_lettered(s.dead_lettered);
+  c.set_acks_refused(s.acks_refused);
+  c.set_redirects(s.redirects);
+}
+
+}  // namespace
+
 void broker_service::fill_target_stats(const target_settings& target,
                                        const std::map<std::string, pool::target_stats>& pools,
                                        v1::TargetStats& out) {
@@ -350,28 +382,17 @@ void broker_service::fill_target_stats(const target_settings& target,
   for (std::size_t i = target.urls.size(); i < s.urls.size(); ++i) out.add_urls(s.urls[i]);
   out.set_healthy(s.healthy);
   out.set_breaker(static_cast<v1::BreakerState>(s.breaker));
-  pool.set_connecting(s.pool.connecting);
-  pool.set_idle(s.pool.idle + s.pool.checking);
-  pool.set_in_use(s.pool.busy);
-  pool.set_leased(s.pool.leased);
-  pool.set_waiters(s.pool.waiters);
-  pool.set_in_flight(s.pool.in_flight);
-  auto& c = *out.mutable_counters();
-  c.set_operations(s.operations);
-  c.set_operation_errors(s.operation_errors);
-  c.set_connects(s.pool.counters.connects);
-  c.set_connect_failures(s.pool.counters.connect_failures);
-  c.set_disconnects(s.pool.counters.disconnects);
-  c.set_write_pauses(s.pool.counters.write_pauses);
-  c.set_stalled(s.pool.counters.stalled);
-  c.set_retries(s.retries);
-  c.set_retry_budget_exhausted(s.retry_budget_exhausted);
-  c.set_pool_exhausted(s.pool.counters.pool_exhausted);
-  c.set_leases_acquired(s.leases_acquired);
-  c.set_leases_reclaimed(s.leases_reclaimed);
-  c.set_deliveries_dropped(s.deliveries_dropped);
-  c.set_dead_lettered(s.dead_lettered);
-  c.set_acks_refused(s.acks_refused);
+  fill_pool_stats(s, pool, *out.mutable_counters());
+  for (const auto& n : s.nodes) {
+    auto& node = *out.add_nodes();
+    node.set_address(n.node);
+    node.set_serves(n.serves);
+    node.set_healthy(n.healthy);
+    node.set_breaker(static_cast<v1::BreakerState>(n.breaker));
+    node.mutable_pool()->set_max_connections(target.pool.max_connections);
+    node.mutable_pool()->set_min_idle(target.pool.min_idle);
+    fill_pool_stats(n, *node.mutable_pool(), *node.mutable_counters());
+  }
   const auto now = pool::clock::now();
   for (const auto& n : s.connections) {
     static constexpr const char* states[] = {"connecting", "idle", "in_use", "leased", "checking"};

@@ -102,6 +102,20 @@ class operation_adapter {
   // (needs a lease it does not have), ...
   virtual grpc::Status check(const v1::SendRequest& request, bool leased) const = 0;
 
+  // Where a target's broker spreads its data over nodes that each have a
+  // pool of their own (Redis Cluster): sets `pool` to the one that serves
+  // `request`, or returns why none can (INVALID_ARGUMENT: keys in different
+  // slots). Left as it is (the target's pool) by adapters without nodes.
+  // Any thread.
+  virtual grpc::Status route(const v1::SendRequest& /*request*/,
+                             std::shared_ptr<pool::target_pool>& /*pool*/) const {
+    return grpc::Status::OK;
+  }
+
+  // OK if the target can lease a connection, else the status (a Redis
+  // Cluster target: UNIMPLEMENTED).
+  virtual grpc::Status check_acquire() const { return grpc::Status::OK; }
+
   // Whether re-running the request after a connection loss is harmless even
   // if the client did not say so (e.g. read-only commands).
   virtual bool idempotent(const v1::SendRequest& request) const = 0;
@@ -155,10 +169,17 @@ class operation_adapter {
 class target_service {
  public:
   virtual ~target_service() = default;
+  // The target's own pool, once made (before start()).
+  virtual void attach(std::shared_ptr<pool::target_pool> /*pool*/) {}
   // With the pools, at startup; a startup_error names the setting at fault.
   virtual void start() = 0;
   // With the pools, from outside the io threads.
   virtual void stop() = 0;
+  // The pools of the broker's nodes it runs beside the target's (Redis
+  // Cluster's masters), for Stats: done(their stats), from any thread.
+  virtual void node_stats(std::function<void(std::vector<pool::target_stats>)> done) const {
+    done({});
+  }
 };
 
 // What a build offers for one target: how to connect, how to run operations.

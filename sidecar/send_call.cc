@@ -134,6 +134,11 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   const bool leased = !request.lease().empty();
   if (auto status = target.operations->check(request, leased); !status.ok()) return done(status);
 
+  // The node's pool, where the target's nodes have their own (Redis Cluster).
+  auto routed = target.pool;
+  if (!leased) {
+    if (auto status = target.operations->route(request, routed); !status.ok()) return done(status);
+  }
   std::optional<std::pair<target_set::entry, std::string>> lease;
   if (leased) {
     lease = targets_.find_lease(request.lease());
@@ -172,7 +177,7 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   target.observed->bytes_to_broker.fetch_add(bytes, std::memory_order_relaxed);
   const bool logged = access_.sampled(info.trace);
   auto finish = [this, done = std::move(done), last, &response, name = request.target(),
-                 pool = target.pool, observed = target.observed, kind, logged, slot,
+                 pool = routed, observed = target.observed, kind, logged, slot,
                  client = info.client, caller = logged ? info.who : std::string(),
                  trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),
                  started = std::chrono::steady_clock::now()](std::error_code ec,
@@ -201,7 +206,7 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
-    target.pool->execute(std::move(attempt), idempotent, deadline, std::move(finish));
+    routed->execute(std::move(attempt), idempotent, deadline, std::move(finish));
     return;
   }
   target.pool->execute_leased(

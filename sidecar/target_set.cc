@@ -14,6 +14,7 @@ target_set::target_set(boost::asio::any_io_executor executor, const config& cfg)
       e.pool = pool::target_pool::create(executor, target, std::move(binding.connections));
       e.operations = std::move(binding.operations);
       e.service = std::move(binding.service);
+      if (e.service) e.service->attach(e.pool);
     } else {
       e.missing = std::move(binding.missing);
     }
@@ -73,6 +74,15 @@ void target_set::stats(std::function<void(std::map<std::string, pool::target_sta
     std::map<std::string, pool::target_stats> by_target;
     std::size_t left = 0;
     std::function<void(std::map<std::string, pool::target_stats>)> done;
+
+    void add(const std::string& name, pool::target_stats s) {
+      std::unique_lock lock(mutex);
+      by_target.emplace(name, std::move(s));
+      if (--left != 0) return;
+      auto all = std::move(by_target);
+      lock.unlock();
+      done(std::move(all));
+    }
   };
   auto g = std::make_shared<gather>();
   g->done = std::move(done);
@@ -83,13 +93,14 @@ void target_set::stats(std::function<void(std::map<std::string, pool::target_sta
   }
   for (const auto& [name, e] : targets_) {
     if (!e.pool) continue;
-    e.pool->stats([g, name = name](pool::target_stats s) {
-      std::unique_lock lock(g->mutex);
-      g->by_target.emplace(name, std::move(s));
-      if (--g->left != 0) return;
-      auto all = std::move(g->by_target);
-      lock.unlock();
-      g->done(std::move(all));
+    e.pool->stats([g, name = name, service = e.service](pool::target_stats s) {
+      if (!service) return g->add(name, std::move(s));
+      // With the pools of the target's nodes, where it has them.
+      service->node_stats(
+          [g, name, s = std::move(s)](std::vector<pool::target_stats> nodes) mutable {
+            s.nodes = std::move(nodes);
+            g->add(name, std::move(s));
+          });
     });
   }
 }

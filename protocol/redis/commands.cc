@@ -49,7 +49,8 @@ bool blocks_or_changes_state(std::string_view name) noexcept {
 bool is_read_only(std::string_view name) noexcept { return one_of(name, read_only); }
 
 bool refused_for_now(std::string_view error) noexcept {
-  for (const std::string_view prefix : {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN "}) {
+  for (const std::string_view prefix :
+       {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN "}) {
     if (error.substr(0, prefix.size()) == prefix) return true;
   }
   return false;

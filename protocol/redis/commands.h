@@ -44,8 +44,9 @@ bool is_read_only(std::string_view name) noexcept;
 
 // Error replies by which a server refuses every command for a while without
 // running it: loading its data after a restart (LOADING), a script running
-// too long (BUSY), a replica without its master (MASTERDOWN), a cluster slot
-// moving (TRYAGAIN).
+// too long (BUSY), a replica without its master (MASTERDOWN), a multi-key
+// command while its cluster slot moves (TRYAGAIN), a cluster that cannot
+// serve the slot now (CLUSTERDOWN).
 bool refused_for_now(std::string_view error) noexcept;
 
 }  // namespace brokerside::protocol::redis

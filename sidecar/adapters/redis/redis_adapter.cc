@@ -5,9 +5,12 @@
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
+#include "protocol/redis/cluster.h"
 #include "protocol/redis/command_classes.h"
+#include "protocol/redis/command_keys.h"
 #include "protocol/redis/commands.h"
 #include "protocol/redis/connection.h"
+#include "sidecar/adapters/redis/redis_cluster.h"
 #include "sidecar/adapters/redis/redis_options.h"
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
 #include "sidecar/adapters/redis/redis_subscriber_hub.h"
@@ -77,7 +80,35 @@ void to_v1(redis::value&& in, v1::Value& out) {
 
 class operations final : public operation_adapter {
  public:
-  explicit operations(std::shared_ptr<redis_subscriber_hub> hub) : hub_(std::move(hub)) {}
+  operations(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster)
+      : hub_(std::move(hub)), cluster_(std::move(cluster)) {}
+
+  // A cluster's command goes to the master of its keys' slot; one without
+  // keys (or a PUBLISH, which every node passes on) to the seeds' pool.
+  grpc::Status route(const v1::SendRequest& request,
+                     std::shared_ptr<pool::target_pool>& pool) const override {
+    if (!cluster_ || !request.has_command()) return grpc::Status::OK;
+    const auto& given = request.command().args();
+    const std::vector<std::string_view> args(given.begin(), given.end());
+    const auto slot = redis::slot_of(args);
+    using kind = redis::command_slot::kind;
+    if (slot.what == kind::crossing) {
+      return to_status(pool::errc::invalid_operation,
+                       "redis: keys in different slots ('" + std::string(slot.key) + "' in " +
+                           std::to_string(slot.slot) + ", '" + std::string(slot.other) + "' in " +
+                           std::to_string(slot.other_slot) +
+                           "): in a Redis Cluster every key of one command must hash to one "
+                           "slot; give them a common {hash tag}");
+    }
+    if (slot.what == kind::one) pool = cluster_->pool_for(slot.slot);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status check_acquire() const override {
+    if (!cluster_) return grpc::Status::OK;
+    return {grpc::StatusCode::UNIMPLEMENTED,
+            "redis: leases on a Redis Cluster target are not implemented yet"};
+  }
 
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {
     if (request.has_request()) {
@@ -116,6 +147,11 @@ class operations final : public operation_adapter {
       return to_status(pool::errc::invalid_operation,
                        "subscribe.sources: the channels or patterns");
     }
+    if (cluster_ && subscribe.kind() == v1::SOURCE_KIND_SHARD) {
+      return {grpc::StatusCode::UNIMPLEMENTED,
+              "redis: shard channels (SSUBSCRIBE) on a Redis Cluster target are not implemented "
+              "yet; channels and patterns are"};
+    }
     return grpc::Status::OK;
   }
 
@@ -153,13 +189,14 @@ class operations final : public operation_adapter {
       args.assign(request.command().args().begin(), request.command().args().end());
     }
     static_cast<redis_pooled_connection&>(conn).redis().execute(
-        args, [publish, done = std::move(done)](std::error_code ec, redis::value v, bool written) {
-          done(outcome_of(publish, ec, std::move(v), written));
+        args, [publish, cluster = cluster_ != nullptr, done = std::move(done)](
+                  std::error_code ec, redis::value v, bool written) {
+          done(outcome_of(publish, cluster, ec, std::move(v), written));
         });
   }
 
  private:
-  static attempt_outcome outcome_of(bool publish, std::error_code ec, redis::value v,
+  static attempt_outcome outcome_of(bool publish, bool cluster, std::error_code ec, redis::value v,
                                     bool written) {
     using pool::failure_kind;
     attempt_outcome out;
@@ -171,10 +208,20 @@ class operations final : public operation_adapter {
     } else if (ec) {
       r = {ec, failure_kind::connection, written, "redis: " + ec.message()};
     } else if (v.type == redis::resp_type::error && redis::refused_for_now(v.text)) {
-      // The server did not run it and will soon: retried like a lost
-      // connection, and safe to retry whatever the command.
-      r = {make_error_code(pool::errc::unavailable), failure_kind::connection, false,
+      // The server did not run it and will soon: retried with backoff, on
+      // the same connection, whatever the command.
+      r = {make_error_code(pool::errc::unavailable), failure_kind::try_again, false,
            "redis: " + v.text};
+    } else if (const auto moved = v.type == redis::resp_type::error && cluster
+                                      ? redis::parse_redirection(v.text)
+                                      : std::nullopt) {
+      // Not run here: the cluster's router runs it on the node named.
+      r = {make_error_code(pool::errc::broker_refused),
+           failure_kind::operation,
+           false,
+           "redis: " + v.text,
+           moved->address,
+           moved->ask};
     } else if (!publish) {
       to_v1(std::move(v), *out.response.mutable_reply());
     } else if (v.type == redis::resp_type::error) {
@@ -187,22 +234,68 @@ class operations final : public operation_adapter {
   }
 
   std::shared_ptr<redis_subscriber_hub> hub_;  // the target's shared subscriber connections
+  std::shared_ptr<redis_cluster> cluster_;     // a cluster's nodes and slot map; else null
+};
+
+// A cluster target runs both beside its pool.
+class cluster_services final : public target_service {
+ public:
+  cluster_services(std::shared_ptr<redis_subscriber_hub> hub,
+                   std::shared_ptr<redis_cluster> cluster)
+      : hub_(std::move(hub)), cluster_(std::move(cluster)) {}
+  void attach(std::shared_ptr<pool::target_pool> pool) override { cluster_->attach(pool); }
+  void start() override {
+    hub_->start();
+    cluster_->start();
+  }
+  void stop() override {
+    hub_->stop();
+    cluster_->stop();
+  }
+  void node_stats(std::function<void(std::vector<pool::target_stats>)> done) const override {
+    cluster_->node_stats(std::move(done));
+  }
+
+ private:
+  std::shared_ptr<redis_subscriber_hub> hub_;
+  std::shared_ptr<redis_cluster> cluster_;
 };
 
 adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // Replies come back in order, so one connection pipelines many commands.
   constexpr std::uint32_t connection_cap = 1024;
   auto factory = std::make_shared<pooled_factory<redis_pooled_connection>>(target, connection_cap);
-  auto hub = std::make_shared<redis_subscriber_hub>(
-      std::make_shared<const target_settings>(target), factory, std::move(executor),
-      target.options_as<redis_options>().subscriber_connections);
-  return {factory, std::make_shared<operations>(hub), {}, hub};
+  const auto& options = target.options_as<redis_options>();
+  auto settings = std::make_shared<const target_settings>(target);
+  auto hub = std::make_shared<redis_subscriber_hub>(settings, factory, executor,
+                                                    options.subscriber_connections);
+  if (!options.cluster) return {factory, std::make_shared<operations>(hub, nullptr), {}, hub};
+  auto cluster = std::make_shared<redis_cluster>(settings, factory, std::move(executor),
+                                                 options.cluster_refresh_interval);
+  return {factory,
+          std::make_shared<operations>(hub, cluster),
+          {},
+          std::make_shared<cluster_services>(hub, cluster)};
 }
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
-                                                    const target_settings&) {
+                                                    const target_settings& target) {
   auto o = std::make_shared<redis_options>();
   s.read("subscriber_connections", o->subscriber_connections, 1, 1024);
+  o->cluster = std::any_of(target.urls.begin(), target.urls.end(),
+                           [](const auto& url) { return url.scheme.ends_with("+cluster"); });
+  s.read("cluster", o->cluster);
+  s.read("cluster_refresh_interval", o->cluster_refresh_interval);
+  if (o->cluster) {
+    if (o->cluster_refresh_interval.count() <= 0) {
+      config_fail(s.path("cluster_refresh_interval"), "must be above 0");
+    }
+    for (const auto& url : target.urls) {
+      if (!url.unix_path.empty()) {
+        config_fail(s.where(), "a Redis Cluster's seed nodes are host:port, not a Unix socket");
+      }
+    }
+  }
   return o;
 }
 
@@ -222,6 +315,8 @@ const adapter_descriptor& redis_adapter() {
       .name = "redis",
       .schemes = {{.scheme = "redis", .default_port = 6379},
                   {.scheme = "rediss", .tls = true, .default_port = 6379},
+                  {.scheme = "redis+cluster", .default_port = 6379},
+                  {.scheme = "rediss+cluster", .tls = true, .default_port = 6379},
                   {.scheme = "redis+unix", .unix_socket = true},
                   {.scheme = "unix", .unix_socket = true}},
       .read_options = read_options,

@@ -2,6 +2,7 @@
 // read by the Redis adapter's descriptor.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 
 #include "sidecar/target_settings.h"
@@ -12,6 +13,12 @@ struct redis_options final : adapter_options {
   // The most connections the target's Recv streams share for their
   // channels and patterns (each source subscribed once, on the least loaded).
   std::uint32_t subscriber_connections = 4;
+  // A Redis Cluster (also set by the redis+cluster:// and rediss+cluster://
+  // schemes): the URLs are seed nodes, each command goes to the master of
+  // its keys' slot (sidecar/adapters/redis/redis_cluster.h).
+  bool cluster = false;
+  // How often a cluster's slot map is read again (besides after a MOVED).
+  std::chrono::milliseconds cluster_refresh_interval{10000};
 };
 
 }  // namespace brokerside::sidecar

@@ -47,7 +47,8 @@ def test_start_status_stop(tmp_path):
 
         status = brokers(run_dir, "status")
         assert status.returncode == 0
-        assert [line.split(":")[0] for line in status.stdout.splitlines()] == ["redis", "rabbitmq", "nats", "kafka"]
+        assert [line.split(":")[0] for line in status.stdout.splitlines()] == ["redis", "rabbitmq", "nats", "kafka",
+                                                                             "redis-cluster"]
         assert all("running" in line for line in status.stdout.splitlines())
 
         # Each is a real, working broker on loopback.
@@ -76,6 +77,15 @@ def test_start_status_stop(tmp_path):
         assert producer.send("brokers-test", b"hello").get(timeout=30).offset == 0
         producer.close()
 
+        # A Redis Cluster: 3 masters serving every slot, a replica each.
+        from redis.cluster import ClusterNode, RedisCluster
+        host, port = env["BROKERSIDE_REDIS_CLUSTER_SEEDS"].split(",")[0].split(":")
+        cluster = RedisCluster(startup_nodes=[ClusterNode(host, int(port))])
+        assert len(cluster.get_primaries()) == 3 and len(cluster.get_replicas()) == 3
+        cluster.set("brokers-test", b"v")
+        assert cluster.get("brokers-test") == b"v"
+        cluster.close()
+
         # start is idempotent: the same brokers keep running.
         again = brokers(run_dir, "start")
         assert again.returncode == 0
@@ -83,6 +93,7 @@ def test_start_status_stop(tmp_path):
 
         pids = [env[k] for k in ("BROKERSIDE_REDIS_PID", "BROKERSIDE_AMQP_PID", "BROKERSIDE_AMQP_BEAM_PID",
                                  "BROKERSIDE_NATS_PID", "BROKERSIDE_KAFKA_PID")]
+        pids += env["BROKERSIDE_REDIS_CLUSTER_PIDS"].split(",")
         assert all(alive(p) for p in pids)
     finally:
         stopped = brokers(run_dir, "stop")
@@ -90,10 +101,11 @@ def test_start_status_stop(tmp_path):
     assert not any(alive(p) for p in pids)
     status = brokers(run_dir, "status")
     assert status.returncode == 3
-    assert status.stdout.splitlines() == ["redis: stopped", "rabbitmq: stopped", "nats: stopped", "kafka: stopped"]
+    assert status.stdout.splitlines() == ["redis: stopped", "rabbitmq: stopped", "nats: stopped", "kafka: stopped",
+                                          "redis-cluster: stopped"]
 
 
 def test_unknown_broker_is_refused(tmp_path):
     result = brokers(tmp_path, "start", "mysql")
     assert result.returncode == 1
-    assert result.stderr == "brokers.sh: unknown broker 'mysql' (known: redis rabbitmq nats kafka)\n"
+    assert result.stderr == "brokers.sh: unknown broker 'mysql' (known: redis rabbitmq nats kafka redis-cluster)\n"

@@ -1,0 +1,76 @@
+// A Redis Cluster target's nodes: a pool per master (the target's pool
+// settings, credentials and TLS, with that node's address), made when the
+// slot map first names it, and the map from the 16,384 slots to them —
+// CLUSTER SHARDS (CLUSTER SLOTS before Redis 7.0) asked through the target's
+// own pool, whose URLs are the seeds, at start, every refresh interval, and
+// after a MOVED or a node found unreachable (at most once a second). Each Send goes to the node of
+// its keys' slot; an operation a node answers MOVED or ASK for is run on the node named (after
+// ASKING, for an ASK), with what is left of its deadline. route() and the redirections may come
+// from any thread; the map is behind a mutex, held for a lookup.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pool/target_pool.h"
+#include "protocol/redis/cluster.h"
+#include "sidecar/operation_adapter.h"
+#include "sidecar/target_settings.h"
+
+namespace brokerside::sidecar {
+
+class redis_cluster final : public target_service,
+                            public std::enable_shared_from_this<redis_cluster> {
+ public:
+  redis_cluster(std::shared_ptr<const target_settings> target,
+                std::shared_ptr<pool::connection_factory> factory,
+                boost::asio::any_io_executor executor, pool::millis refresh_interval);
+
+  // target_service: `seeds` is the target's own pool (its URLs: the seed
+  // nodes), which asks for the map and serves keyless commands.
+  void attach(std::shared_ptr<pool::target_pool> seeds) override;
+  void start() override;
+  // Stops the nodes' pools (from outside the io threads, waiting up to 5 s).
+  void stop() override;
+  void node_stats(std::function<void(std::vector<pool::target_stats>)> done) const override;
+
+  // The pool of the node serving `slot`; the seeds' while the map does not
+  // say (a MOVED then redirects it).
+  std::shared_ptr<pool::target_pool> pool_for(std::uint16_t slot);
+  std::shared_ptr<pool::target_pool> seeds() const { return seeds_; }
+
+ private:
+  // Under mutex_: the pool of `address`, made (and started) if new.
+  std::shared_ptr<pool::target_pool> node_pool(const std::string& address);
+  void redirected(const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
+                  bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done);
+  // Asks for the map (CLUSTER SHARDS, else CLUSTER SLOTS) and applies it.
+  void refresh(bool shards = true);
+  // refresh(), unless one is under way or began less than a second ago.
+  void refresh_soon();
+  void apply(const std::vector<protocol::redis::cluster_shard>& shards);
+  void arm(pool::millis after);
+
+  std::shared_ptr<const target_settings> target_;      // seeds, credentials, TLS, pool settings
+  std::shared_ptr<pool::connection_factory> factory_;  // the target's (shared by every node)
+  boost::asio::any_io_executor executor_;              // the nodes' pools run here
+  pool::timer timer_;                                  // the next refresh
+  pool::millis interval_;                              // between refreshes
+  std::shared_ptr<pool::target_pool> seeds_;           // the target's own pool
+
+  mutable std::mutex mutex_;  // guards what follows
+  protocol::redis::slot_table map_;
+  std::map<std::string, std::shared_ptr<pool::target_pool>> pools_;  // by address
+  std::set<std::string> unreachable_;  // nodes whose pools say they are not healthy
+  pool::time_point last_refresh_{};    // when the last refresh was asked
+  bool refreshing_ = false;            // a refresh is under way
+  bool stopped_ = false;
+};
+
+}  // namespace brokerside::sidecar

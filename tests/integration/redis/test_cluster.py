@@ -1,0 +1,294 @@
+"""A Redis Cluster target against real clusters (scripts/brokers.sh's 3
+masters + 3 replicas, and one of the test's own for resharding): each command
+goes to its slot's master, values agree with redis-py's cluster client, a
+slot moved under load (ASK while it moves, MOVED after) costs the app no
+error."""
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+from brokerside.v1 import brokerside_pb2 as pb
+from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def cluster_config(tmp_path, seeds, extra=""):
+    urls = "".join(f"\n      - redis+cluster://{seed}" for seed in seeds.split(","))
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"targets:\n  shop:\n    urls:{urls}\n{extra}")
+    return str(path)
+
+
+def native_cluster(seeds):
+    host, port = seeds.split(",")[0].split(":")
+    return RedisCluster(startup_nodes=[ClusterNode(host, int(port))], decode_responses=False)
+
+
+def command(*args):
+    return pb.SendRequest(target="shop", command=pb.Command(args=[a if isinstance(a, bytes) else str(a).encode()
+                                                                    for a in args]))
+
+
+def stats(broker):
+    return broker.Stats(pb.StatsRequest(target="shop"), timeout=5).targets[0]
+
+
+def test_commands_go_to_their_slots_master_and_agree_with_redis_py(sidecar, brokers, tmp_path):
+    seeds = brokers["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
+    s = sidecar("--config", cluster_config(tmp_path, seeds))
+    native = native_cluster(seeds)
+    prefix = f"cl:{os.getpid()}:"
+    count = 3000
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+
+        def feed():
+            for i in range(count):
+                yield pb.SendStreamRequest(id=i, send=command("SET", f"{prefix}{i}", f"v{i}"))
+
+        outcomes = {r.id: r for r in broker.SendStream(feed(), timeout=60)}
+        assert len(outcomes) == count
+        failed = [r for r in outcomes.values() if r.status.code != 0 or r.result.reply.text != "OK"]
+        assert not failed, failed[:3]
+        # Each value is where redis-py's cluster client looks for it.
+        for i in range(count):
+            assert native.get(f"{prefix}{i}") == f"v{i}".encode()
+        # The keys covered every master.
+        masters = {native.get_node_from_key(f"{prefix}{i}").name for i in range(count)}
+        assert len(masters) == 3
+
+        # And what redis-py writes is read back through the sidecar.
+        for i in range(0, 300, 7):
+            native.set(f"{prefix}native:{i}", f"n{i}")
+            reply = broker.Send(command("GET", f"{prefix}native:{i}"), timeout=5).reply
+            assert reply.bytes == f"n{i}".encode()
+
+        # Several keys of one slot (a hash tag) in one command; keys of two
+        # slots refused before they reach the cluster, saying why.
+        tag = f"{{{prefix}user}}"
+        reply = broker.Send(command("MSET", f"{tag}:a", "1", f"{tag}:b", "2"), timeout=5).reply
+        assert reply.text == "OK"
+        reply = broker.Send(command("MGET", f"{tag}:a", f"{tag}:b"), timeout=5).reply
+        assert [v.bytes for v in reply.array.values] == [b"1", b"2"]
+        try:
+            broker.Send(command("MSET", f"{prefix}x", "1", f"{prefix}y", "2"), timeout=5)
+            raise AssertionError("a cross-slot MSET was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "keys in different slots" in e.details() and "hash tag" in e.details()
+        # A command without keys goes to any node; an EVAL's keys are routed.
+        assert broker.Send(command("PING"), timeout=5).reply.text == "PONG"
+        reply = broker.Send(command("EVAL", "return redis.call('GET', KEYS[1])", 1, f"{prefix}5"), timeout=5)
+        assert reply.reply.bytes == b"v5"
+
+        # Leases are not implemented on a cluster yet, and say so.
+        try:
+            broker.Acquire(pb.AcquireRequest(target="shop"), timeout=5)
+            raise AssertionError("a lease on a cluster target was granted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNIMPLEMENTED
+
+        # Stats: the three masters, each with its slots and its own pool.
+        nodes = stats(broker).nodes
+        assert sorted(n.address for n in nodes) == sorted(masters)
+        served = 0
+        for n in nodes:
+            assert n.serves.startswith("slots ")
+            for part in n.serves.removeprefix("slots ").split(","):
+                first, _, last = part.partition("-")
+                served += int(last or first) - int(first) + 1
+            assert n.counters.operations > 0 and n.healthy
+        assert served == 16384
+        assert sum(n.counters.operations for n in nodes) >= count
+
+
+def own_cluster(tmp_path, node_timeout=5000):
+    env = dict(os.environ, BROKERSIDE_RUN_DIR=str(tmp_path / "own-cluster"),
+               BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT=str(node_timeout))
+    started = subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "start", "redis-cluster"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    values = dict(line.split("=", 1) for line in (tmp_path / "own-cluster" / "brokers.env").read_text().splitlines())
+    return env, values["BROKERSIDE_REDIS_CLUSTER_SEEDS"], values
+
+
+def node_id(r):
+    return r.execute_command("CLUSTER", "MYID").decode()
+
+
+def test_a_slot_moved_under_load_costs_the_app_no_error(sidecar, tmp_path):
+    env, seeds, _ = own_cluster(tmp_path)
+    try:
+        # Refreshed only by what the nodes answer, so MOVED has to be followed.
+        s = sidecar("--config", cluster_config(tmp_path, seeds, "    cluster_refresh_interval: 1h\n"))
+        native = native_cluster(seeds)
+        tag = "{moving}"
+        slot = native.keyslot(tag)
+        source = native.get_node_from_key(tag)
+        source_r = redis.Redis(host=source.host, port=source.port)
+        target = next(n for n in native.get_primaries() if n.name != source.name)
+        target_r = redis.Redis(host=target.host, port=target.port)
+        # Keys in the slot before the move, so some are on each side while it moves.
+        for i in range(200):
+            native.set(f"{tag}:{i}", f"before{i}")
+
+        stop = threading.Event()
+        written, errors = {}, []
+
+        def load(k):
+            # Each thread its own keys, so the last value it wrote to one is the key's.
+            n = 0
+            with s.channel() as channel:
+                broker = pb_grpc.BrokerStub(channel)
+                while not stop.is_set() and n < 100_000:
+                    i = (n // 2 % 100) * 4 + k
+                    try:
+                        if n % 2 == 0:
+                            value = f"w{n}"
+                            reply = broker.Send(command("SET", f"{tag}:{i}", value), timeout=5).reply
+                            assert reply.text == "OK", reply
+                            written[i] = value
+                        else:
+                            reply = broker.Send(command("GET", f"{tag}:{i}"), timeout=5).reply
+                            assert not reply.HasField("error"), reply
+                    except (grpc.RpcError, AssertionError) as e:
+                        errors.append(repr(e))
+                    n += 1
+
+        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        # The move, as redis-cli --cluster reshard makes it, a few keys at a time.
+        target_r.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(source_r))
+        source_r.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(target_r))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            keys = source_r.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 5)
+            if not keys:
+                break
+            source_r.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
+            time.sleep(0.05)
+        for r in (target_r, source_r):
+            r.execute_command("CLUSTER", "SETSLOT", slot, "NODE", node_id(target_r))
+        for n in native.get_primaries():
+            if n.name not in (source.name, target.name):
+                redis.Redis(host=n.host, port=n.port).execute_command("CLUSTER", "SETSLOT", slot, "NODE",
+                                                                      node_id(target_r))
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors[:5]
+        assert len(written) > 100
+
+        # ASK while the slot moved (the target node was asked with ASKING),
+        # MOVED after: more redirections than ASKINGs.
+        asking = target_r.info("commandstats").get("cmdstat_asking", {}).get("calls", 0)
+        with s.channel() as channel:
+            broker = pb_grpc.BrokerStub(channel)
+            t = stats(broker)
+            redirects = t.counters.redirects + sum(n.counters.redirects for n in t.nodes)
+        print(f"\nresharding: {len(written)} keys written, {asking} ASKING at the new node, "
+              f"{redirects} redirections, 0 errors")
+        assert asking > 0
+        assert redirects > asking
+        # Every write that was answered OK is there (the last one per key).
+        fresh = native_cluster(seeds)
+        assert fresh.get_node_from_key(tag).name == target.name
+        for i, value in written.items():
+            assert fresh.get(f"{tag}:{i}") == value.encode()
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-cluster"], env=env, timeout=60)
+
+
+def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
+    env, seeds, values = own_cluster(tmp_path, node_timeout=1000)
+    try:
+        s = sidecar("--config", cluster_config(tmp_path, seeds))
+        native = native_cluster(seeds)
+        victim = native.get_node_from_key("{victim}")
+        ports = values["BROKERSIDE_REDIS_CLUSTER_PORTS"].split(",")
+        pid = int(values["BROKERSIDE_REDIS_CLUSTER_PIDS"].split(",")[ports.index(str(victim.port))])
+        survivor = next(n for n in native.get_primaries() if n.name != victim.name)
+        survivor_r = redis.Redis(host=survivor.host, port=survivor.port)
+        stop = threading.Event()
+        calls = []  # (started, ended, code, key, value)
+
+        def load(k):
+            n = 0
+            with s.channel() as channel:
+                broker = pb_grpc.BrokerStub(channel)
+                while not stop.is_set() and n < 100_000:
+                    key, value = f"{{victim}}:{k}:{n}", f"v{n}"
+                    started = time.monotonic()
+                    try:
+                        broker.Send(command("SET", key, value), timeout=3)
+                        code = grpc.StatusCode.OK
+                    except grpc.RpcError as e:
+                        code = e.code()
+                    calls.append((started, time.monotonic(), code, key, value))
+                    n += 1
+
+        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        killed = time.monotonic()
+        os.kill(pid, 9)
+
+        def promoted():
+            for line in survivor_r.execute_command("CLUSTER", "NODES").decode().splitlines():
+                fields = line.split()
+                if "master" in fields[2] and "fail" not in fields[2] and \
+                        fields[1].split("@")[0] != f"{victim.host}:{victim.port}" and \
+                        any(native.keyslot("{victim}") in range(int(r.split("-")[0]), int(r.split("-")[-1]) + 1)
+                            for r in fields[8:] if r[0].isdigit()):
+                    return True
+            return False
+
+        deadline = time.monotonic() + 30
+        while not promoted() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert promoted(), "the replica was not promoted"
+        promoted_at = time.monotonic()
+        time.sleep(3)
+        stop.set()
+        for t in threads:
+            t.join(30)
+
+        failed = [c for c in calls if c[2] != grpc.StatusCode.OK]
+        # Failures say the outcome is unknown or the node unreachable, within
+        # their deadline (3 s, and a little for the thread's turn).
+        assert all(c[2] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
+                            grpc.StatusCode.DEADLINE_EXCEEDED) for c in failed), {c[2] for c in failed}
+        assert all(c[1] - c[0] < 3.5 for c in calls)
+        # Served again soon after the promotion: every call started 1.5 s after it succeeded.
+        late = [c for c in calls if c[0] > promoted_at + 1.5]
+        assert late and all(c[2] == grpc.StatusCode.OK for c in late)
+        # What was acknowledged is there — except what Redis's asynchronous
+        # replication may have lost: writes answered in the last 100 ms before
+        # the kill (counted, not asserted).
+        fresh = native_cluster(seeds)
+        lost_window = 0
+        for started, ended, code, key, value in calls:
+            if code != grpc.StatusCode.OK:
+                continue
+            if killed - 0.1 <= ended <= killed:
+                lost_window += fresh.get(key) != value.encode()
+                continue
+            assert fresh.get(key) == value.encode(), key
+        print(f"\nfailover: {len(calls)} calls, {len(failed)} failed "
+              f"({', '.join(sorted({c[2].name for c in failed}))}), promoted "
+              f"{promoted_at - killed:.1f} s after the kill, {lost_window} acknowledged writes of the "
+              f"last 100 ms before it missing")
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-cluster"], env=env, timeout=60)
