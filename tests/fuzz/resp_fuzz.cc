@@ -1,10 +1,15 @@
 // libFuzzer target: the RESP decoder on arbitrary bytes, fed whole and in a
 // pipelined loop, as a connection's read loop would; and the resumable
-// reply_scanner fed the same bytes in pieces, which must agree with decode().
+// reply_scanner fed the same bytes in pieces, which must agree with decode();
+// each reply also read as a cluster's slot map (CLUSTER SHARDS / SLOTS) and,
+// where it is text, as a redirection and a command's keys.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
+#include "protocol/redis/cluster.h"
+#include "protocol/redis/command_keys.h"
 #include "protocol/redis/resp.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -31,6 +36,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (used > 0 && (scan_ec || scanned != used)) __builtin_trap();
     if (!ec && used == 0 && (scan_ec || scanned != 0)) __builtin_trap();
     if (ec || used == 0) break;
+    for (const auto& shards : {parse_cluster_shards(v, data[0] & 1), parse_cluster_slots(v)}) {
+      if (!shards) continue;
+      slot_table table;
+      table.assign(*shards);
+      if (table.ranges().size() > shards->size()) __builtin_trap();
+    }
+    if (v.type == resp_type::error) {
+      if (auto r = parse_redirection(v.text); r && r->slot >= cluster_slots) __builtin_trap();
+    }
+    if (v.type == resp_type::array && v.elements.size() < 64) {
+      std::vector<std::string_view> args;
+      for (const auto& e : v.elements) args.push_back(e.text);
+      const auto slot = slot_of(args);
+      if (slot.slot >= cluster_slots || slot.other_slot >= cluster_slots) __builtin_trap();
+    }
     if (used > input.size()) __builtin_trap();
     input.remove_prefix(used);
   }
