@@ -3,7 +3,8 @@
 # redis-server, rabbitmq-server (with its own epmd), nats-server and Apache
 # Kafka (KRaft, from the jars scripts/deps.sh resolves), and a Redis Cluster
 # (six redis-servers: 3 masters, 3 replicas), each on free loopback ports in
-# its own run directory, remembered by PID.
+# its own run directory, remembered by PID; on request (not in the default
+# set), a Sentinel-managed primary (redis-sentinel).
 #
 #   scripts/brokers.sh start [redis|rabbitmq|nats|kafka|redis-cluster ...]   (default: all five)
 #   scripts/brokers.sh stop  [...]
@@ -17,7 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run_dir="${BROKERSIDE_RUN_DIR:-$root/.run/brokers}"
 env_file="$run_dir/brokers.env"
-known=(redis rabbitmq nats kafka redis-cluster)
+known=(redis rabbitmq nats kafka redis-cluster redis-sentinel)
 all=(redis rabbitmq nats kafka redis-cluster)  # what start does when no broker is named
 
 die() { echo "brokers.sh: $*" >&2; exit 1; }
@@ -131,6 +132,50 @@ start_redis-cluster() {
 BROKERSIDE_REDIS_CLUSTER_SEEDS=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}
 BROKERSIDE_REDIS_CLUSTER_PORTS=$(IFS=,; echo "${ports[*]}")
 BROKERSIDE_REDIS_CLUSTER_PIDS=$(IFS=,; echo "${pids[*]}")
+EOT
+}
+
+# A primary, its replica and one sentinel (redis-server --sentinel) that
+# monitors them as "mymaster" (quorum 1, down after 1 s); ready once the
+# replica is in sync and the sentinel knows it.
+start_redis-sentinel() {
+  local dir="$run_dir/redis-sentinel" primary replica sentinel pids=()
+  primary=$(free_port)
+  replica=$(free_port)
+  sentinel=$(free_port)
+  mkdir -p "$dir/primary" "$dir/replica"
+  redis-server --bind 127.0.0.1 --port "$primary" --dir "$dir/primary" --save '' --appendonly no \
+    --daemonize no --logfile "$dir/primary/redis.log" </dev/null >/dev/null 2>&1 &
+  pids+=($!)
+  redis-server --bind 127.0.0.1 --port "$replica" --dir "$dir/replica" --save '' --appendonly no \
+    --replicaof 127.0.0.1 "$primary" --daemonize no --logfile "$dir/replica/redis.log" \
+    </dev/null >/dev/null 2>&1 &
+  pids+=($!)
+  cat >"$dir/sentinel.conf" <<EOT
+bind 127.0.0.1
+port $sentinel
+dir $dir
+sentinel monitor mymaster 127.0.0.1 $primary 1
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 10000
+EOT
+  redis-server "$dir/sentinel.conf" --sentinel --daemonize no --logfile "$dir/sentinel.log" \
+    </dev/null >/dev/null 2>&1 &
+  pids+=($!)
+  put redis-sentinel pid "${pids[0]}"
+  put redis-sentinel pids "${pids[*]}"
+  put redis-sentinel port "$sentinel"
+  sentinel_ready() {
+    redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' &&
+      redis-cli -p "$sentinel" sentinel replicas mymaster | grep -q "^$replica\$"
+  }
+  wait_until 30 redis-sentinel sentinel_ready || die "redis-sentinel did not become ready (see $dir)"
+  cat >"$dir/env" <<EOT
+BROKERSIDE_REDIS_SENTINEL_URL=redis+sentinel://127.0.0.1:$sentinel/mymaster
+BROKERSIDE_REDIS_SENTINEL_PORT=$sentinel
+BROKERSIDE_REDIS_SENTINEL_PRIMARY_PORT=$primary
+BROKERSIDE_REDIS_SENTINEL_REPLICA_PORT=$replica
+BROKERSIDE_REDIS_SENTINEL_PIDS=$(IFS=,; echo "${pids[*]}")
 EOT
 }
 
@@ -261,7 +306,7 @@ stop_broker() {
   [[ -d $run_dir/$b ]] || return 0
   case $b in
     # shellcheck disable=SC2046  # one word per PID
-    redis-cluster) stop_pids $(get redis-cluster pids) ;;
+    redis-cluster | redis-sentinel) stop_pids $(get "$b" pids) ;;
     rabbitmq) stop_pids "$(get rabbitmq pid)" "$(get rabbitmq beam_pid)"
               stop_pids "$(get rabbitmq epmd_pid)" ;;
     *) stop_pids "$(get "$b" pid)" ;;
@@ -317,6 +362,6 @@ case $cmd in
     exit $rc
     ;;
   *)
-    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats|kafka|redis-cluster ...]"
+    die "usage: brokers.sh start|stop|status [redis|rabbitmq|nats|kafka|redis-cluster|redis-sentinel ...]"
     ;;
 esac

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "protocol/redis/cluster.h"
+#include "protocol/redis/command_table.h"
 #include "protocol/redis/commands.h"
 
 namespace brokerside::protocol::redis {
@@ -23,25 +24,6 @@ struct entry {
 constexpr entry table[] = {
 #include "protocol/redis/command_keys_table.inc"
 };
-
-bool lower(std::string_view text, std::array<char, 32>& out, std::string_view& view) noexcept {
-  if (text.size() > out.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  view = std::string_view(out.data(), text.size());
-  return true;
-}
-
-const entry* find(std::string_view name, std::string_view sub) noexcept {
-  const auto it =
-      std::lower_bound(std::begin(table), std::end(table), std::pair{name, sub},
-                       [](const entry& e, const auto& key) {
-                         return e.name < key.first || (e.name == key.first && e.sub < key.second);
-                       });
-  return it != std::end(table) && it->name == name && it->sub == sub ? it : nullptr;
-}
 
 // Gathers keys one by one into a command_slot.
 class slot_gatherer {
@@ -130,14 +112,14 @@ void movable_keys(std::string_view name, std::span<const std::string_view> args,
 
 command_slot slot_of(std::span<const std::string_view> args) noexcept {
   if (args.empty()) return {command_slot::kind::unknown};
-  std::array<char, 32> name_buffer, sub_buffer;
+  command_table::name_buffer name_buffer, sub_buffer;
   std::string_view name, sub;
-  if (!lower(args[0], name_buffer, name)) return {command_slot::kind::unknown};
-  const entry* e = find(name, {});
+  if (!command_table::lower(args[0], name_buffer, name)) return {command_slot::kind::unknown};
+  const entry* e = command_table::find(table, name, {});
   if (e == nullptr) return {command_slot::kind::unknown};
   if (e->parent) {
-    if (args.size() < 2 || !lower(args[1], sub_buffer, sub)) return {};
-    e = find(name, sub);
+    if (args.size() < 2 || !command_table::lower(args[1], sub_buffer, sub)) return {};
+    e = command_table::find(table, name, sub);
     if (e == nullptr) return {command_slot::kind::unknown};
   }
   slot_gatherer keys;

@@ -13,9 +13,9 @@
 #include "sidecar/adapters/redis/redis_cluster.h"
 #include "sidecar/adapters/redis/redis_options.h"
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
+#include "sidecar/adapters/redis/redis_sentinel_watch.h"
 #include "sidecar/adapters/redis/redis_subscriber_hub.h"
 #include "sidecar/config_section.h"
-#include "sidecar/pooled_factory.h"
 #include "sidecar/status.h"
 
 namespace brokerside::sidecar {
@@ -80,8 +80,9 @@ void to_v1(redis::value&& in, v1::Value& out) {
 
 class operations final : public operation_adapter {
  public:
-  operations(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster)
-      : hub_(std::move(hub)), cluster_(std::move(cluster)) {}
+  operations(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster,
+             bool sentinel)
+      : hub_(std::move(hub)), cluster_(std::move(cluster)), sentinel_(sentinel) {}
 
   // A cluster's command goes to the master of its keys' slot; one without
   // keys (or a PUBLISH, which every node passes on) to the seeds' pool.
@@ -189,14 +190,20 @@ class operations final : public operation_adapter {
       args.assign(request.command().args().begin(), request.command().args().end());
     }
     static_cast<redis_pooled_connection&>(conn).redis().execute(
-        args, [publish, cluster = cluster_ != nullptr, done = std::move(done)](
-                  std::error_code ec, redis::value v, bool written) {
-          done(outcome_of(publish, cluster, ec, std::move(v), written));
+        args, [publish, how = how_served(), done = std::move(done)](std::error_code ec,
+                                                                    redis::value v, bool written) {
+          done(outcome_of(publish, how, ec, std::move(v), written));
         });
   }
 
  private:
-  static attempt_outcome outcome_of(bool publish, bool cluster, std::error_code ec, redis::value v,
+  // What answers mean beyond one server's: redirections, a demoted primary.
+  enum class served { alone, cluster, sentinel };
+  served how_served() const {
+    return cluster_ ? served::cluster : sentinel_ ? served::sentinel : served::alone;
+  }
+
+  static attempt_outcome outcome_of(bool publish, served how, std::error_code ec, redis::value v,
                                     bool written) {
     using pool::failure_kind;
     attempt_outcome out;
@@ -212,7 +219,13 @@ class operations final : public operation_adapter {
       // the same connection, whatever the command.
       r = {make_error_code(pool::errc::unavailable), failure_kind::try_again, false,
            "redis: " + v.text};
-    } else if (const auto moved = v.type == redis::resp_type::error && cluster
+    } else if (how == served::sentinel && v.type == redis::resp_type::error &&
+               v.text.starts_with("READONLY ")) {
+      // The primary was demoted under us (a failover): not run; the
+      // connection is closed and the next one asks a sentinel again.
+      r = {make_error_code(pool::errc::unavailable), failure_kind::connection, false,
+           "redis: " + v.text};
+    } else if (const auto moved = v.type == redis::resp_type::error && how == served::cluster
                                       ? redis::parse_redirection(v.text)
                                       : std::nullopt) {
       // Not run here: the cluster's router runs it on the node named.
@@ -235,47 +248,66 @@ class operations final : public operation_adapter {
 
   std::shared_ptr<redis_subscriber_hub> hub_;  // the target's shared subscriber connections
   std::shared_ptr<redis_cluster> cluster_;     // a cluster's nodes and slot map; else null
+  bool sentinel_;                              // a Sentinel-managed primary
 };
 
-// A cluster target runs both beside its pool.
-class cluster_services final : public target_service {
+// What a Redis target runs beside its pool: the subscriber hub, and for a
+// cluster its nodes, for a Sentinel target the watch on the sentinels.
+class redis_services final : public target_service {
  public:
-  cluster_services(std::shared_ptr<redis_subscriber_hub> hub,
-                   std::shared_ptr<redis_cluster> cluster)
-      : hub_(std::move(hub)), cluster_(std::move(cluster)) {}
-  void attach(std::shared_ptr<pool::target_pool> pool) override { cluster_->attach(pool); }
+  redis_services(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster,
+                 std::shared_ptr<redis_sentinel_watch> watch)
+      : hub_(std::move(hub)), cluster_(std::move(cluster)), watch_(std::move(watch)) {}
+  void attach(std::shared_ptr<pool::target_pool> pool) override {
+    if (cluster_) cluster_->attach(pool);
+  }
   void start() override {
     hub_->start();
-    cluster_->start();
+    if (cluster_) cluster_->start();
+    if (watch_) watch_->start();
   }
   void stop() override {
+    if (watch_) watch_->stop();
     hub_->stop();
-    cluster_->stop();
+    if (cluster_) cluster_->stop();
   }
   void node_stats(std::function<void(std::vector<pool::target_stats>)> done) const override {
+    if (!cluster_) return done({});
     cluster_->node_stats(std::move(done));
   }
 
  private:
   std::shared_ptr<redis_subscriber_hub> hub_;
-  std::shared_ptr<redis_cluster> cluster_;
+  std::shared_ptr<redis_cluster> cluster_;       // or null
+  std::shared_ptr<redis_sentinel_watch> watch_;  // or null
 };
 
 adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
   // Replies come back in order, so one connection pipelines many commands.
   constexpr std::uint32_t connection_cap = 1024;
-  auto factory = std::make_shared<pooled_factory<redis_pooled_connection>>(target, connection_cap);
+  using route = redis_pooled_connection::route;
   const auto& options = target.options_as<redis_options>();
   auto settings = std::make_shared<const target_settings>(target);
+  std::shared_ptr<redis_sentinel_watch> watch;
+  if (options.sentinel) {
+    watch = std::make_shared<redis_sentinel_watch>(
+        settings,
+        std::make_shared<redis_connection_factory>(settings, route::to_sentinel, nullptr, 1),
+        executor, target.urls.front().path);
+  }
+  auto factory = std::make_shared<redis_connection_factory>(
+      settings, options.sentinel ? route::via_sentinel : route::direct, watch, connection_cap);
   auto hub = std::make_shared<redis_subscriber_hub>(settings, factory, executor,
                                                     options.subscriber_connections);
-  if (!options.cluster) return {factory, std::make_shared<operations>(hub, nullptr), {}, hub};
-  auto cluster = std::make_shared<redis_cluster>(settings, factory, std::move(executor),
-                                                 options.cluster_refresh_interval);
+  std::shared_ptr<redis_cluster> cluster;
+  if (options.cluster) {
+    cluster = std::make_shared<redis_cluster>(settings, factory, std::move(executor),
+                                              options.cluster_refresh_interval);
+  }
   return {factory,
-          std::make_shared<operations>(hub, cluster),
+          std::make_shared<operations>(hub, cluster, options.sentinel),
           {},
-          std::make_shared<cluster_services>(hub, cluster)};
+          std::make_shared<redis_services>(hub, cluster, watch)};
 }
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,
@@ -286,6 +318,22 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
                            [](const auto& url) { return url.scheme.ends_with("+cluster"); });
   s.read("cluster", o->cluster);
   s.read("cluster_refresh_interval", o->cluster_refresh_interval);
+  o->sentinel = std::any_of(target.urls.begin(), target.urls.end(),
+                            [](const auto& url) { return url.scheme.ends_with("+sentinel"); });
+  if (o->sentinel) {
+    for (const auto& url : target.urls) {
+      if (!url.scheme.ends_with("+sentinel")) {
+        config_fail(s.where(), "mixes sentinel URLs (redis+sentinel://) with others ('" +
+                                   url.redacted + "'): give only sentinels");
+      }
+      if (url.path.empty() || url.path != target.urls.front().path) {
+        config_fail(s.where(),
+                    "a sentinel URL names the primary as its path, the same in each "
+                    "(redis+sentinel://host:26379/mymaster)");
+      }
+    }
+    if (o->cluster) config_fail(s.where(), "is a Redis Cluster or Sentinel-managed, not both");
+  }
   if (o->cluster) {
     if (o->cluster_refresh_interval.count() <= 0) {
       config_fail(s.path("cluster_refresh_interval"), "must be above 0");
@@ -315,10 +363,12 @@ const adapter_descriptor& redis_adapter() {
       .name = "redis",
       .schemes = {{.scheme = "redis", .default_port = 6379},
                   {.scheme = "rediss", .tls = true, .default_port = 6379},
+                  {.scheme = "redis+unix", .unix_socket = true},
+                  {.scheme = "unix", .unix_socket = true},
                   {.scheme = "redis+cluster", .default_port = 6379},
                   {.scheme = "rediss+cluster", .tls = true, .default_port = 6379},
-                  {.scheme = "redis+unix", .unix_socket = true},
-                  {.scheme = "unix", .unix_socket = true}},
+                  {.scheme = "redis+sentinel", .default_port = 26379},
+                  {.scheme = "rediss+sentinel", .tls = true, .default_port = 26379}},
       .read_options = read_options,
       .make = make_binding,
       .command_class_names = redis::category_names(),

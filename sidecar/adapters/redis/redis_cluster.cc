@@ -77,15 +77,19 @@ redis_cluster::redis_cluster(std::shared_ptr<const target_settings> target,
 
 void redis_cluster::attach(std::shared_ptr<pool::target_pool> seeds) {
   seeds_ = std::move(seeds);
-  seeds_->on_redirect([weak = weak_from_this()](const pool::attempt_result& why, auto attempt,
-                                                bool idempotent, pool::time_point deadline,
-                                                pool::target_pool::outcome_fn done) {
+  seeds_->on_redirect(redirector());
+}
+
+pool::target_pool::redirect_fn redis_cluster::redirector() {
+  return [weak = weak_from_this()](const pool::attempt_result& why,
+                                   pool::target_pool::attempt_fn attempt, bool idempotent,
+                                   pool::time_point deadline, pool::target_pool::outcome_fn done) {
     if (auto self = weak.lock()) {
       self->redirected(why, std::move(attempt), idempotent, deadline, std::move(done));
     } else {
       done(make_error_code(pool::errc::shutting_down), {});
     }
-  });
+  };
 }
 
 void redis_cluster::start() { arm(pool::millis(0)); }
@@ -130,15 +134,7 @@ std::shared_ptr<pool::target_pool> redis_cluster::node_pool(const std::string& a
   config.name = target_->name + "@" + address;
   config.urls = {node_url(target_->urls.front(), address)};
   auto p = pool::target_pool::create(executor_, std::move(config), factory_);
-  p->on_redirect([weak = weak_from_this()](const pool::attempt_result& why, auto attempt,
-                                           bool idempotent, pool::time_point deadline,
-                                           pool::target_pool::outcome_fn done) {
-    if (auto self = weak.lock()) {
-      self->redirected(why, std::move(attempt), idempotent, deadline, std::move(done));
-    } else {
-      done(make_error_code(pool::errc::shutting_down), {});
-    }
-  });
+  p->on_redirect(redirector());
   // A node that cannot be reached may have failed over: read the map again.
   p->start([weak = weak_from_this(), address](bool healthy) {
     auto self = weak.lock();

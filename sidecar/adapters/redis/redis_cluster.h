@@ -48,6 +48,8 @@ class redis_cluster final : public target_service,
  private:
   // Under mutex_: the pool of `address`, made (and started) if new.
   std::shared_ptr<pool::target_pool> node_pool(const std::string& address);
+  // redirected(), for as long as this lives, as the pools take it.
+  pool::target_pool::redirect_fn redirector();
   void redirected(const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
                   bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done);
   // Asks for the map (CLUSTER SHARDS, else CLUSTER SLOTS) and applies it.

@@ -17,6 +17,9 @@ struct redis_options final : adapter_options {
   // schemes): the URLs are seed nodes, each command goes to the master of
   // its keys' slot (sidecar/adapters/redis/redis_cluster.h).
   bool cluster = false;
+  // A Sentinel-managed primary (the redis+sentinel:// and rediss+sentinel://
+  // schemes): each URL a sentinel, its path the master's name.
+  bool sentinel = false;
   // How often a cluster's slot map is read again (besides after a MOVED).
   std::chrono::milliseconds cluster_refresh_interval{10000};
 };

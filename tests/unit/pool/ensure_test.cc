@@ -88,6 +88,21 @@ TEST(ensure, written_idempotent_is_re_applied) {
   EXPECT_EQ(op.resume(t0, connection_lost(true), budget, 0.5).what, ensure_op::next::wait);
 }
 
+TEST(ensure, try_again_is_retried_even_when_written_and_not_idempotent) {
+  // The broker said it did not run it (Redis TRYAGAIN, LOADING): safe to
+  // run again, whatever the operation, until the retries run out.
+  const auto s = settings(2);
+  retry_budget budget(s);
+  ensure_op op(s, false, t0 + millis(60'000));
+  op.start(t0);
+  const attempt_result busy{make_error_code(errc::unavailable), failure_kind::try_again, true};
+  EXPECT_EQ(op.resume(t0, busy, budget, 0.5).what, ensure_op::next::wait);
+  EXPECT_EQ(op.resume(t0, busy, budget, 0.5).what, ensure_op::next::wait);
+  const auto a = op.resume(t0, busy, budget, 0.5);
+  EXPECT_EQ(a.what, ensure_op::next::done);
+  EXPECT_EQ(a.result, make_error_code(errc::unavailable));
+}
+
 TEST(ensure, operation_errors_are_never_retried) {
   const auto s = settings(3);
   retry_budget budget(s);
