@@ -14,6 +14,7 @@
 #   BENCH_ONLY=p1-3 scripts/bench.sh  (P0-P3 and their baseline pairs only)
 #   BENCH_ONLY=p7 scripts/bench.sh  (P7 only: 1,000 clients, 1,000 Recv streams)
 #   BENCH_ONLY=p1-3+p7 scripts/bench.sh  (both: P7's ratio to P1 needs P1 in the run)
+#   BENCH_ONLY=p10 scripts/bench.sh  (only the Redis Cluster figures, P10)
 #
 # BENCH_BASELINE: another build of brokerside (e.g. of an earlier commit)
 # that runs P1-P3 too, right after this build's runs in each repetition, so
@@ -85,7 +86,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq nats kafka || true
+  ((brokers_started)) && "$root/scripts/brokers.sh" stop redis rabbitmq nats kafka redis-cluster || true
 }
 trap cleanup EXIT
 
@@ -93,9 +94,9 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-log "starting redis, rabbitmq, nats and kafka (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
+log "starting redis, rabbitmq, nats, kafka and a redis cluster (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"
 brokers_started=1
-"$root/scripts/brokers.sh" start redis rabbitmq nats kafka >"$raw/brokers.log" 2>&1 ||
+"$root/scripts/brokers.sh" start redis rabbitmq nats kafka redis-cluster >"$raw/brokers.log" 2>&1 ||
   die "brokers did not start (see $raw/brokers.log)"
 # shellcheck disable=SC1091
 source "$BROKERSIDE_RUN_DIR/brokers.env"
@@ -106,6 +107,7 @@ amqp_url=$BROKERSIDE_AMQP_URL
 nats_url=$BROKERSIDE_NATS_URL
 kafka_url=$BROKERSIDE_KAFKA_URL
 kafka_bootstrap=${kafka_url#kafka://}
+cluster_seed=${BROKERSIDE_REDIS_CLUSTER_SEEDS%%,*}
 
 # A mature Redis proxy beside brokerside: twemproxy (Debian's nutcracker),
 # pooled and pipelined, one server connection, on the servers' core.
@@ -170,7 +172,8 @@ stop_sidecar() {
 # The main sidecar serves every figure but the memory ones, which get a fresh
 # process each (a heap that P7 grew is not given back to the system, so RSS
 # read after it would say nothing about P2 or the Recv streams).
-start_sidecar main
+# (The cluster target only here: a baseline build may not know the scheme.)
+start_sidecar main "$sidecar_bin" --target shop="redis+cluster://$cluster_seed"
 main_pid=$sidecar_pid
 grpc_port=$sidecar_port
 if [[ -n $baseline_bin ]]; then
@@ -259,6 +262,19 @@ p8() {
     >"$raw/p8-recv-$rep.json"
   "${py[@]}" kcat-consume --kafka "$kafka_bootstrap" --topic "$t.kcat" --count 200000 \
     >"$raw/p8-recv-kcat-$rep.json"
+}
+
+# P10: a Redis Cluster (3 masters + 3 replicas, scripts/brokers.sh): SETs on
+# 100,000 keys in turn through one SendStream, 50 in flight, spread by the
+# sidecar over the masters, against redis-benchmark --cluster with 50
+# clients on the same key space (each its own connection to every master).
+p10() {
+  local rep=$1
+  "${client[@]}" "$load_bin" --mode stream-set --address "$side_addr" --target shop \
+    --keys 100000 --in-flight 50 --warmup "$warmup" --duration "$duration" \
+    --server-pid "$main_pid" >"$raw/p10-$rep.json"
+  "${client[@]}" timeout 120 redis-benchmark --cluster -h 127.0.0.1 -p "${cluster_seed##*:}" \
+    -c 50 -P 1 -d 64 -r 100000 -t set -n 300000 --csv >"$raw/p10-redis-$rep.csv" 2>/dev/null
 }
 
 # P0 ceilings and the P1 / P3 / P2 pairs (this build, then the baseline's,
@@ -379,6 +395,10 @@ for rep in $(seq "$reps"); do
     p7 "$rep"
     continue
   fi
+  if [[ $only == p10 ]]; then
+    p10 "$rep"
+    continue
+  fi
   p1to3 "$rep"
   [[ $only == p1-3 ]] && continue
   if [[ $only == p1-3+p7 ]]; then
@@ -433,6 +453,7 @@ for rep in $(seq "$reps"); do
   # busy for seconds (flushes, GC) on the cores the next figures need. Run
   # first (2026-12-02), P1 read 0.77x of its baseline, which ran after it;
   # with P1-P3 alone the same two builds read 0.96x (2026-12-02-p1-3).
+  p10 "$rep"
   p8 "$rep"
   p9 "$rep"
 done

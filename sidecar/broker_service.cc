@@ -174,7 +174,9 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
     return finish(context, rpc_method::acquire, status);
   }
   if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
-  if (auto status = target.operations->check_acquire(); !status.ok()) {
+  auto pool = target.pool;  // a node's, where the target's nodes have their own
+  std::string tag;
+  if (auto status = target.operations->route_acquire(*request, pool, tag); !status.ok()) {
     return finish(context, rpc_method::acquire, status);
   }
   const auto ttl = to_millis(request->ttl());
@@ -185,12 +187,13 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
                                 std::to_string(target.config->lease.max_ttl.count()) + " ms)"));
   }
   auto* reactor = context->DefaultReactor();
-  target.pool->acquire_lease(
+  pool->acquire_lease(
       ttl, holder_of(*context), deadline_of(*context),
-      [this, reactor, response, name = request->target(), pool = target.pool](
+      [this, reactor, response, name = request->target(), pool, tag](
           std::error_code ec, pool::target_pool::lease_grant grant) {
         if (!ec) {
-          response->set_lease(target_set::client_lease_id(name, grant.id));
+          response->set_lease(
+              target_set::client_lease_id(name, tag.empty() ? grant.id : tag + "/" + grant.id));
           set_duration(*response->mutable_ttl(), grant.ttl);
         }
         const auto status =

@@ -112,9 +112,20 @@ class operation_adapter {
     return grpc::Status::OK;
   }
 
-  // OK if the target can lease a connection, else the status (a Redis
-  // Cluster target: UNIMPLEMENTED).
-  virtual grpc::Status check_acquire() const { return grpc::Status::OK; }
+  // Where a lease comes from on a target whose nodes have pools of their
+  // own (Redis Cluster: the master of the request's routing_key): sets
+  // `pool`, and `tag`, which the lease's id carries so that lease_pool()
+  // finds the pool again; or returns why it cannot. Left as they are (the
+  // target's pool, no tag) by adapters without nodes. Any thread.
+  virtual grpc::Status route_acquire(const v1::AcquireRequest& /*request*/,
+                                     std::shared_ptr<pool::target_pool>& /*pool*/,
+                                     std::string& /*tag*/) const {
+    return grpc::Status::OK;
+  }
+  // The pool a lease id's `tag` names, or null if none does now.
+  virtual std::shared_ptr<pool::target_pool> lease_pool(std::string_view /*tag*/) const {
+    return nullptr;
+  }
 
   // Whether re-running the request after a connection loss is harmless even
   // if the client did not say so (e.g. read-only commands).

@@ -19,6 +19,37 @@ struct family {
   std::function<double(const pool::target_stats&)> value;
 };
 
+// Each node with a pool of its own (Redis Cluster masters), by target and node.
+void render_node_metrics(const std::map<std::string, pool::target_stats>& pools, std::string& out) {
+  auto line = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+  };
+  const family families[] = {
+      {"brokerside_node_healthy", "gauge",
+       "1 while the node (a Redis Cluster master) is reachable with its breaker closed.",
+       [](const auto& s) { return s.healthy ? 1 : 0; }},
+      {"brokerside_node_connections", "gauge", "The node's pool's open connections.",
+       [](const auto& s) {
+         return s.pool.connecting + s.pool.idle + s.pool.checking + s.pool.busy + s.pool.leased;
+       }},
+      {"brokerside_node_in_flight", "gauge", "Operations awaiting the node's reply.",
+       [](const auto& s) { return s.pool.in_flight; }},
+      {"brokerside_node_operations_total", "counter", "Operations run on the node.",
+       [](const auto& s) { return s.operations; }},
+      {"brokerside_node_operation_errors_total", "counter", "Operations on the node that failed.",
+       [](const auto& s) { return s.operation_errors; }},
+  };
+  for (const auto& f : families) {
+    line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    for (const auto& [name, s] : pools) {
+      for (const auto& node : s.nodes) {
+        line("{}{{target=\"{}\",node=\"{}\"}} {}\n", f.name, label_value(name),
+             label_value(node.node), f.value(node));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void render_pool_metrics(const config& cfg, const std::map<std::string, pool::target_stats>& pools,
@@ -84,6 +115,13 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
       {"brokerside_acks_refused_total", "counter",
        "Recv acks and nacks for deliveries the broker had taken back (a rebalance).",
        [](const auto& s) { return s.acks_refused; }},
+      {"brokerside_redirects_total", "counter",
+       "Operations a node redirected (Redis Cluster MOVED / ASK) and that ran where it said.",
+       [](const auto& s) {
+         auto n = s.redirects;
+         for (const auto& node : s.nodes) n += node.redirects;
+         return n;
+       }},
   };
   for (const auto& f : families) {
     line("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
@@ -103,6 +141,7 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
       }
     }
   }
+  render_node_metrics(pools, out);
 }
 
 void render_recv_metrics(const config& cfg,

@@ -152,6 +152,8 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
     }
   }
 
+  if (leased) routed = lease->first.pool;  // the pool that granted it (a node's, on a cluster)
+
   // The last attempt's response, held by the attempts' callbacks: an
   // outcome after the deadline lands here, never in the caller's response.
   auto last = std::make_shared<v1::SendResponse>();
@@ -209,15 +211,14 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
     routed->execute(std::move(attempt), idempotent, deadline, std::move(finish));
     return;
   }
-  target.pool->execute_leased(
-      lease->second, std::move(attempt), deadline,
-      [finish = std::move(finish), lease_id = request.lease()](std::error_code ec,
-                                                               std::string detail) {
-        if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
-          detail = lease_error(ec, lease_id);
-        }
-        finish(ec, std::move(detail));
-      });
+  routed->execute_leased(lease->second, std::move(attempt), deadline,
+                         [finish = std::move(finish), lease_id = request.lease()](
+                             std::error_code ec, std::string detail) {
+                           if (ec == pool::errc::lease_expired || ec == pool::errc::unknown_lease) {
+                             detail = lease_error(ec, lease_id);
+                           }
+                           finish(ec, std::move(detail));
+                         });
 }
 
 }  // namespace brokerside::sidecar

@@ -65,7 +65,15 @@ std::optional<std::pair<target_set::entry, std::string>> target_set::find_lease(
   if (slash == std::string_view::npos) return std::nullopt;
   auto e = find(lease.substr(0, slash));
   if (!e || !e->pool) return std::nullopt;
-  return std::pair{*e, std::string(lease.substr(slash + 1))};
+  auto id = lease.substr(slash + 1);
+  // "target/tag/id": a lease of one of the target's nodes (Redis Cluster).
+  if (const auto last = id.rfind('/'); last != std::string_view::npos) {
+    auto node = e->operations ? e->operations->lease_pool(id.substr(0, last)) : nullptr;
+    if (!node) return std::nullopt;
+    e->pool = std::move(node);
+    id = id.substr(last + 1);
+  }
+  return std::pair{*e, std::string(id)};
 }
 
 void target_set::stats(std::function<void(std::map<std::string, pool::target_stats>)> done) const {

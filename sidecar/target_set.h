@@ -45,7 +45,9 @@ class target_set {
   std::optional<entry> find(std::string_view name) const;
 
   // The target and the pool's own lease id in a client's lease id, or
-  // nullopt if it names no configured target.
+  // nullopt if it names no configured target. A lease of one of the
+  // target's nodes ("target/tag/id") comes with that node's pool as the
+  // entry's pool.
   std::optional<std::pair<entry, std::string>> find_lease(std::string_view lease) const;
   static std::string client_lease_id(const std::string& target, const std::string& id);
 

@@ -169,9 +169,16 @@ template <typename Request, typename Response>
 class stream_load final : public grpc::ClientBidiReactor<Request, Response> {
  public:
   using check_fn = std::function<bool(const Response&)>;
+  // Changes the n-th message before it goes (another key); may be empty.
+  using vary_fn = std::function<void(Request&, std::uint64_t n)>;
 
-  stream_load(run_control& control, const Request& request, std::uint32_t window, check_fn check)
-      : control_(control), request_(request), check_(std::move(check)), sent_(window) {
+  stream_load(run_control& control, const Request& request, std::uint32_t window, check_fn check,
+              vary_fn vary = {})
+      : control_(control),
+        request_(request),
+        check_(std::move(check)),
+        vary_(std::move(vary)),
+        sent_(window) {
     control_.add_participant();
   }
 
@@ -238,6 +245,7 @@ class stream_load final : public grpc::ClientBidiReactor<Request, Response> {
     writing_ = true;
     outgoing_ = request_;
     outgoing_.set_id(to_write_.front());
+    if (vary_) vary_(outgoing_, written_++);
     to_write_.pop_front();
     this->StartWrite(&outgoing_);
   }
@@ -251,6 +259,8 @@ class stream_load final : public grpc::ClientBidiReactor<Request, Response> {
   run_control& control_;
   const Request request_;  // the template of every message; only the id changes
   const check_fn check_;
+  const vary_fn vary_;
+  std::uint64_t written_ = 0;  // messages written, for vary_
   grpc::ClientContext context_;
   std::mutex mutex_;                           // guards everything below
   std::vector<bench_clock::time_point> sent_;  // send time by window slot
@@ -285,7 +295,8 @@ nlohmann::json run_streams(const load_options& o, run_control& control,
 
 template <typename Stub, typename Request, typename Response, typename Open>
 nlohmann::json drive_streams(const load_options& o, const Request& request,
-                             typename stream_load<Request, Response>::check_fn check, Open open) {
+                             typename stream_load<Request, Response>::check_fn check, Open open,
+                             typename stream_load<Request, Response>::vary_fn vary = {}) {
   run_control control(o);
   const auto channels = make_channels(o);
   std::vector<std::unique_ptr<Stub>> stubs;
@@ -293,8 +304,8 @@ nlohmann::json drive_streams(const load_options& o, const Request& request,
   for (const auto& channel : channels) {
     stubs.push_back(std::make_unique<Stub>(channel));
     for (std::uint32_t i = 0; i < o.streams; ++i) {
-      streams.push_back(
-          std::make_unique<stream_load<Request, Response>>(control, request, o.in_flight, check));
+      streams.push_back(std::make_unique<stream_load<Request, Response>>(control, request,
+                                                                         o.in_flight, check, vary));
       open(*stubs.back(), *streams.back());
     }
   }
@@ -576,7 +587,12 @@ nlohmann::json run_stream(const load_options& o) {
         return publish ? r.result().has_published()
                        : r.result().reply().kind_case() != v1::Value::kError;
       },
-      [](v1::Broker::Stub& stub, load& s) { stub.async()->SendStream(&s.context(), &s); });
+      [](v1::Broker::Stub& stub, load& s) { stub.async()->SendStream(&s.context(), &s); },
+      o.keys == 0 || publish ? load::vary_fn{}
+                             : [&o](v1::SendStreamRequest& r, std::uint64_t n) {
+                                 r.mutable_send()->mutable_command()->set_args(
+                                     1, o.key + ":" + std::to_string(n % o.keys));
+                               });
 }
 
 nlohmann::json run_recv_hold(const load_options& o) {

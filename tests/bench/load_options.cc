@@ -18,17 +18,18 @@ constexpr std::pair<const char*, load_mode> modes[] = {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "bench_load: %s\n"
-               "usage: bench_load --mode MODE [--address HOST:PORT] [--clients N] [--in-flight N]\n"
-               "         [--streams N] [--batch N] [--warmup S] [--duration S | --count N] "
-               "[--payload BYTES]\n"
-               "         [--target NAME] [--key KEY] [--routing-key KEY] [--destination D]\n"
-               "         [--group NAME] [--label TEXT]\n"
-               "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
-               "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
-               "       recv-hold recv-consume startup lease-hold\n",
-               why);
+  std::fprintf(
+      stderr,
+      "bench_load: %s\n"
+      "usage: bench_load --mode MODE [--address HOST:PORT] [--clients N] [--in-flight N]\n"
+      "         [--streams N] [--batch N] [--keys N] [--warmup S] [--duration S | --count N] "
+      "[--payload BYTES]\n"
+      "         [--target NAME] [--key KEY] [--routing-key KEY] [--destination D]\n"
+      "         [--group NAME] [--label TEXT]\n"
+      "         [--rss-pid PID] [--server-pid PID] [--hold S] [-- COMMAND...]\n"
+      "modes: echo-unary echo-stream send-get send-set stream-set stream-publish\n"
+      "       recv-hold recv-consume startup lease-hold\n",
+      why);
   std::exit(2);
 }
 
@@ -64,6 +65,8 @@ load_options parse_load_options(int argc, char** argv) {
         o.clients = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--in-flight") {
         o.in_flight = static_cast<std::uint32_t>(std::stoul(value));
+      } else if (arg == "--keys") {
+        o.keys = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--batch") {
         o.batch = static_cast<std::uint32_t>(std::stoul(value));
       } else if (arg == "--streams") {

@@ -26,13 +26,14 @@ struct load_options {
   std::uint32_t clients = 1;               // channels, each its own TCP connection
   std::uint32_t in_flight = 1;             // calls outstanding per client (per stream)
   std::uint32_t streams = 1;               // streams per client (stream and recv modes)
-  std::uint32_t batch = 1;            // stream_set: operations per SendStream message (>1: batched)
-  double warmup_s = 1;                // not measured
-  double duration_s = 5;              // measured, unless count is set
-  std::uint64_t count = 0;            // measured calls (0: run for duration_s)
-  std::uint32_t payload = 64;         // bytes of the echoed payload / value / body
-  std::string target = "cache";       // brokerside target
-  std::string key = "bench:key";      // Redis key
+  std::uint32_t batch = 1;        // stream_set: operations per SendStream message (>1: batched)
+  double warmup_s = 1;            // not measured
+  double duration_s = 5;          // measured, unless count is set
+  std::uint64_t count = 0;        // measured calls (0: run for duration_s)
+  std::uint32_t payload = 64;     // bytes of the echoed payload / value / body
+  std::string target = "cache";   // brokerside target
+  std::string key = "bench:key";  // Redis key
+  std::uint32_t keys = 0;         // stream_set: each SET on "<key>:<n mod keys>" (0: `key` alone)
   std::string routing_key = "bench";  // AMQP routing key (default exchange)
   std::string destination;            // else a publish's destination (a NATS subject), as is
   std::string group;                  // recv_consume: the consumer group

@@ -97,6 +97,7 @@ p7_amqp, p7_amqp_conns = runs("p7-amqp-recv"), runs("p7-amqp-conns")
 p7_leases = runs("p7-leases")
 p9_core, p9_core_natspy = runs("p9-core"), runs("p9-core-natspy")
 p9_js, p9_js_natspy = runs("p9-js"), runs("p9-js-natspy")
+p10, rb_cluster = runs("p10"), redis_csv("p10-redis")
 p8_pub, p8_pub_kcat, p8_pub_kpy = runs("p8-pub"), runs("p8-pub-kcat"), runs("p8-pub-kpy")
 p8_recv, p8_recv_kcat = runs("p8-recv"), runs("p8-recv-kcat")
 
@@ -330,6 +331,12 @@ add("P9", "JetStream ratio (pair by pair)", "×",
     pairwise(p9_js, p9_js_natspy, lambda a, b: a["throughput"] / b["throughput"]))
 add("P9", "JetStream publish p50 through brokerside / nats-py", "µs",
     pairwise(p9_js, p9_js_natspy, lambda a, b: (a["latency_us"]["p50"], b["latency_us"]["p50"])))
+add("P10", "brokerside SendStream SET 64 B on 100,000 keys (in turn) over a 3-master Redis Cluster, 50 in "
+    "flight: throughput", "ops/s", [thr(r) for r in p10])
+add("P10", "redis-benchmark --cluster -c 50 -P 1 -r 100000 SET: throughput", "ops/s",
+    [rb(t, "SET", "rps") for t in rb_cluster])
+add("P10", "ratio (pair by pair)", "×",
+    pairwise(p10, rb_cluster, lambda a, b: a["throughput"] / b["SET"]["rps"] if "SET" in b else None))
 
 # ---- ghz cross-check ----
 def ghz(name):

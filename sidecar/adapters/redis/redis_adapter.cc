@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 
 #include "pool/errc.h"
 #include "protocol/errc.h"
@@ -105,10 +106,27 @@ class operations final : public operation_adapter {
     return grpc::Status::OK;
   }
 
-  grpc::Status check_acquire() const override {
+  // A cluster's lease is a connection to the master of its routing key.
+  grpc::Status route_acquire(const v1::AcquireRequest& request,
+                             std::shared_ptr<pool::target_pool>& pool,
+                             std::string& tag) const override {
     if (!cluster_) return grpc::Status::OK;
-    return {grpc::StatusCode::UNIMPLEMENTED,
-            "redis: leases on a Redis Cluster target are not implemented yet"};
+    if (request.routing_key().empty()) {
+      return to_status(pool::errc::invalid_operation,
+                       "routing_key: required on a Redis Cluster target: the key whose master "
+                       "the lease's connection is on");
+    }
+    auto node = cluster_->node_for(redis::key_slot(request.routing_key()));
+    if (!node) {
+      return to_status(pool::errc::unavailable,
+                       "redis: the cluster's slot map is not known yet; try again");
+    }
+    std::tie(pool, tag) = std::move(*node);
+    return grpc::Status::OK;
+  }
+
+  std::shared_ptr<pool::target_pool> lease_pool(std::string_view tag) const override {
+    return cluster_ ? cluster_->pool_of(tag) : nullptr;
   }
 
   grpc::Status check(const v1::SendRequest& request, bool leased) const override {

@@ -128,6 +128,22 @@ std::shared_ptr<pool::target_pool> redis_cluster::pool_for(std::uint16_t slot) {
   return p;
 }
 
+std::optional<std::pair<std::shared_ptr<pool::target_pool>, std::string>> redis_cluster::node_for(
+    std::uint16_t slot) {
+  std::lock_guard lock(mutex_);
+  const auto node = map_.node(slot);
+  if (!node) return std::nullopt;
+  const auto it = pools_.find(std::string(*node));
+  if (it == pools_.end()) return std::nullopt;
+  return std::pair{it->second, it->first};
+}
+
+std::shared_ptr<pool::target_pool> redis_cluster::pool_of(std::string_view address) const {
+  std::lock_guard lock(mutex_);
+  const auto it = pools_.find(std::string(address));
+  return it == pools_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<pool::target_pool> redis_cluster::node_pool(const std::string& address) {
   if (const auto it = pools_.find(address); it != pools_.end()) return it->second;
   pool::target_config config = *target_;

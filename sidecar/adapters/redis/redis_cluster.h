@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,6 +45,12 @@ class redis_cluster final : public target_service,
   // say (a MOVED then redirects it).
   std::shared_ptr<pool::target_pool> pool_for(std::uint16_t slot);
   std::shared_ptr<pool::target_pool> seeds() const { return seeds_; }
+  // The pool and address of the master serving `slot`, or nullopt while
+  // the map does not say.
+  std::optional<std::pair<std::shared_ptr<pool::target_pool>, std::string>> node_for(
+      std::uint16_t slot);
+  // The pool of the master at `address`, or null if it is not one now.
+  std::shared_ptr<pool::target_pool> pool_of(std::string_view address) const;
 
  private:
   // Under mutex_: the pool of `address`, made (and started) if new.

@@ -89,12 +89,35 @@ def test_commands_go_to_their_slots_master_and_agree_with_redis_py(sidecar, brok
         reply = broker.Send(command("EVAL", "return redis.call('GET', KEYS[1])", 1, f"{prefix}5"), timeout=5)
         assert reply.reply.bytes == b"v5"
 
-        # Leases are not implemented on a cluster yet, and say so.
+        # A lease: a connection to the master of its routing key, where a
+        # transaction on that key's slot runs; a key of another node is
+        # refused with that node's MOVED. Without a routing key: refused.
         try:
             broker.Acquire(pb.AcquireRequest(target="shop"), timeout=5)
-            raise AssertionError("a lease on a cluster target was granted")
+            raise AssertionError("a cluster lease without a routing key was granted")
         except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "routing_key" in e.details()
+        lease = broker.Acquire(pb.AcquireRequest(target="shop", routing_key=tag), timeout=5).lease
+        assert lease.startswith("shop/" + native.get_node_from_key(tag).name + "/")
+
+        def leased(*args):
+            request = command(*args)
+            request.lease = lease
+            return broker.Send(request, timeout=5).reply
+
+        assert leased("MULTI").text == "OK"
+        leased("INCR", f"{tag}:n")
+        leased("INCR", f"{tag}:n")
+        assert [v.integer for v in leased("EXEC").array.values] == [1, 2]
+        other = next(f"{prefix}other:{i}" for i in range(1000)
+                     if native.get_node_from_key(f"{prefix}other:{i}").name != native.get_node_from_key(tag).name)
+        try:
+            leased("GET", other)
+            raise AssertionError("a key of another node ran on the lease")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "MOVED" in e.details(), e.details()
+        broker.Release(pb.ReleaseRequest(lease=lease), timeout=5)
+        assert native.get(f"{tag}:n") == b"2"
 
         # Stats: the three masters, each with its slots and its own pool.
         nodes = stats(broker).nodes
@@ -108,6 +131,13 @@ def test_commands_go_to_their_slots_master_and_agree_with_redis_py(sidecar, brok
             assert n.counters.operations > 0 and n.healthy
         assert served == 16384
         assert sum(n.counters.operations for n in nodes) >= count
+    # /metrics: each node's series.
+    from conftest import http_get
+    code, text = http_get(s.admin_port, "/metrics")
+    assert code == 200
+    for master in masters:
+        assert f'brokerside_node_healthy{{target="shop",node="{master}"}} 1' in text
+    assert 'brokerside_redirects_total{target="shop"}' in text
 
 
 def own_cluster(tmp_path, node_timeout=5000):
