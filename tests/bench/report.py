@@ -42,7 +42,10 @@ def redis_csv(prefix):
         path = raw / f"{prefix}-{r}.csv"
         table = {}
         if path.exists():
-            for row in csv.DictReader(path.read_text().splitlines()):
+            lines = path.read_text().splitlines()
+            # (--cluster prints the nodes it found before the CSV.)
+            header = next((i for i, line in enumerate(lines) if line.startswith('"test"')), len(lines))
+            for row in csv.DictReader(lines[header:]):
                 table[row["test"]] = {
                     "rps": float(row["rps"]),
                     "p50_us": float(row["p50_latency_ms"]) * 1000,
