@@ -102,7 +102,10 @@ class operations final : public operation_adapter {
                            "): in a Redis Cluster every key of one command must hash to one "
                            "slot; give them a common {hash tag}");
     }
-    if (slot.what == kind::one) pool = cluster_->pool_for(slot.slot);
+    if (slot.what != kind::one) return grpc::Status::OK;
+    pool = cluster_->reads_from_replicas() && redis::is_read_only(args[0])
+               ? cluster_->pool_for_read(slot.slot)
+               : cluster_->pool_for(slot.slot);
     return grpc::Status::OK;
   }
 
@@ -319,8 +322,13 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
                                                     options.subscriber_connections);
   std::shared_ptr<redis_cluster> cluster;
   if (options.cluster) {
-    cluster = std::make_shared<redis_cluster>(settings, factory, std::move(executor),
-                                              options.cluster_refresh_interval);
+    auto replicas = options.read_from_replicas
+                        ? std::make_shared<redis_connection_factory>(settings, route::direct,
+                                                                     nullptr, connection_cap, true)
+                        : nullptr;
+    cluster =
+        std::make_shared<redis_cluster>(settings, factory, std::move(replicas), std::move(executor),
+                                        options.cluster_refresh_interval);
   }
   return {factory,
           std::make_shared<operations>(hub, cluster, options.sentinel),
@@ -336,6 +344,10 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
                            [](const auto& url) { return url.scheme.ends_with("+cluster"); });
   s.read("cluster", o->cluster);
   s.read("cluster_refresh_interval", o->cluster_refresh_interval);
+  s.read("read_from_replicas", o->read_from_replicas);
+  if (o->read_from_replicas && !o->cluster) {
+    config_fail(s.path("read_from_replicas"), "only for a Redis Cluster target");
+  }
   o->sentinel = std::any_of(target.urls.begin(), target.urls.end(),
                             [](const auto& url) { return url.scheme.ends_with("+sentinel"); });
   if (o->sentinel) {

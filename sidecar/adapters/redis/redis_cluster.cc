@@ -68,9 +68,11 @@ std::string describe(const std::vector<std::pair<std::uint16_t, std::uint16_t>>&
 
 redis_cluster::redis_cluster(std::shared_ptr<const target_settings> target,
                              std::shared_ptr<pool::connection_factory> factory,
+                             std::shared_ptr<pool::connection_factory> replicas,
                              boost::asio::any_io_executor executor, pool::millis refresh_interval)
     : target_(std::move(target)),
       factory_(std::move(factory)),
+      replica_factory_(std::move(replicas)),
       executor_(std::move(executor)),
       timer_(protocol::make_io_strand(executor_)),
       interval_(refresh_interval) {}
@@ -100,6 +102,7 @@ void redis_cluster::stop() {
     std::lock_guard lock(mutex_);
     stopped_ = true;
     pools.swap(pools_);
+    pools.merge(replica_pools_);
   }
   boost::asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
   std::vector<std::future<void>> stopped;
@@ -146,10 +149,20 @@ std::shared_ptr<pool::target_pool> redis_cluster::pool_of(std::string_view addre
 
 std::shared_ptr<pool::target_pool> redis_cluster::node_pool(const std::string& address) {
   if (const auto it = pools_.find(address); it != pools_.end()) return it->second;
+  return pools_.emplace(address, make_pool(address, factory_)).first->second;
+}
+
+std::shared_ptr<pool::target_pool> redis_cluster::replica_pool(const std::string& address) {
+  if (const auto it = replica_pools_.find(address); it != replica_pools_.end()) return it->second;
+  return replica_pools_.emplace(address, make_pool(address, replica_factory_)).first->second;
+}
+
+std::shared_ptr<pool::target_pool> redis_cluster::make_pool(
+    const std::string& address, std::shared_ptr<pool::connection_factory> factory) {
   pool::target_config config = *target_;
   config.name = target_->name + "@" + address;
   config.urls = {node_url(target_->urls.front(), address)};
-  auto p = pool::target_pool::create(executor_, std::move(config), factory_);
+  auto p = pool::target_pool::create(executor_, std::move(config), std::move(factory));
   p->on_redirect(redirector());
   // A node that cannot be reached may have failed over: read the map again.
   p->start([weak = weak_from_this(), address](bool healthy) {
@@ -165,8 +178,24 @@ std::shared_ptr<pool::target_pool> redis_cluster::node_pool(const std::string& a
     }
     if (!healthy) self->refresh_soon();
   });
-  pools_.emplace(address, p);
   return p;
+}
+
+std::shared_ptr<pool::target_pool> redis_cluster::pool_for_read(std::uint16_t slot) {
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto node = map_.node(slot)) {
+      const auto it = replicas_.find(std::string(*node));
+      if (it != replicas_.end()) {
+        // In turn, passing over replicas whose pools find them unreachable.
+        for (std::size_t tries = 0; tries < it->second.size(); ++tries) {
+          const auto& address = it->second[next_replica_++ % it->second.size()];
+          if (!unreachable_.contains(address)) return replica_pool(address);
+        }
+      }
+    }
+  }
+  return pool_for(slot);
 }
 
 void redis_cluster::redirected(const pool::attempt_result& why,
@@ -300,6 +329,22 @@ void redis_cluster::apply(const std::vector<redis::cluster_shard>& shards) {
         it = pools_.erase(it);
       }
     }
+    if (replica_factory_) {
+      replicas_.clear();
+      for (const auto& shard : shards) replicas_[shard.master] = shard.replicas;
+      for (auto it = replica_pools_.begin(); it != replica_pools_.end();) {
+        const bool replica = std::any_of(shards.begin(), shards.end(), [&](const auto& s) {
+          return std::find(s.replicas.begin(), s.replicas.end(), it->first) != s.replicas.end();
+        });
+        if (replica) {
+          ++it;
+        } else {
+          gone.push_back(std::move(it->second));
+          unreachable_.erase(it->first);
+          it = replica_pools_.erase(it);
+        }
+      }
+    }
   }
   for (auto& p : gone) p->stop();
 }
@@ -325,6 +370,15 @@ void redis_cluster::node_stats(std::function<void(std::vector<pool::target_stats
       std::string serves = "no slots";
       for (const auto& [owner, r] : ranges) {
         if (owner == address) serves = describe(r);
+      }
+      nodes.push_back({p, address, std::move(serves)});
+    }
+    for (const auto& [address, p] : replica_pools_) {
+      std::string serves = "reads, as a replica";
+      for (const auto& [master, replicas] : replicas_) {
+        if (std::find(replicas.begin(), replicas.end(), address) != replicas.end()) {
+          serves += " of " + master;
+        }
       }
       nodes.push_back({p, address, std::move(serves)});
     }

@@ -29,8 +29,11 @@ namespace brokerside::sidecar {
 class redis_cluster final : public target_service,
                             public std::enable_shared_from_this<redis_cluster> {
  public:
+  // `replicas`, if not null, makes the connections to replicas that
+  // read-only commands go to (read_from_replicas).
   redis_cluster(std::shared_ptr<const target_settings> target,
                 std::shared_ptr<pool::connection_factory> factory,
+                std::shared_ptr<pool::connection_factory> replicas,
                 boost::asio::any_io_executor executor, pool::millis refresh_interval);
 
   // target_service: `seeds` is the target's own pool (its URLs: the seed
@@ -45,6 +48,10 @@ class redis_cluster final : public target_service,
   // say (a MOVED then redirects it).
   std::shared_ptr<pool::target_pool> pool_for(std::uint16_t slot);
   std::shared_ptr<pool::target_pool> seeds() const { return seeds_; }
+  bool reads_from_replicas() const noexcept { return replica_factory_ != nullptr; }
+  // A replica of `slot`'s master (in turn), or the master's pool where it
+  // has none the map knows.
+  std::shared_ptr<pool::target_pool> pool_for_read(std::uint16_t slot);
   // The pool and address of the master serving `slot`, or nullopt while
   // the map does not say.
   std::optional<std::pair<std::shared_ptr<pool::target_pool>, std::string>> node_for(
@@ -55,6 +62,11 @@ class redis_cluster final : public target_service,
  private:
   // Under mutex_: the pool of `address`, made (and started) if new.
   std::shared_ptr<pool::target_pool> node_pool(const std::string& address);
+  // Under mutex_: the pool of replica `address`, made (and started) if new.
+  std::shared_ptr<pool::target_pool> replica_pool(const std::string& address);
+  // A pool for `address` with connections from `factory`, started.
+  std::shared_ptr<pool::target_pool> make_pool(const std::string& address,
+                                               std::shared_ptr<pool::connection_factory> factory);
   // redirected(), for as long as this lives, as the pools take it.
   pool::target_pool::redirect_fn redirector();
   void redirected(const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
@@ -68,17 +80,21 @@ class redis_cluster final : public target_service,
 
   std::shared_ptr<const target_settings> target_;      // seeds, credentials, TLS, pool settings
   std::shared_ptr<pool::connection_factory> factory_;  // the target's (shared by every node)
-  boost::asio::any_io_executor executor_;              // the nodes' pools run here
-  pool::timer timer_;                                  // the next refresh
-  pool::millis interval_;                              // between refreshes
-  std::shared_ptr<pool::target_pool> seeds_;           // the target's own pool
+  std::shared_ptr<pool::connection_factory> replica_factory_;  // READONLY; null: no replica reads
+  boost::asio::any_io_executor executor_;                      // the nodes' pools run here
+  pool::timer timer_;                                          // the next refresh
+  pool::millis interval_;                                      // between refreshes
+  std::shared_ptr<pool::target_pool> seeds_;                   // the target's own pool
 
   mutable std::mutex mutex_;  // guards what follows
   protocol::redis::slot_table map_;
   std::map<std::string, std::shared_ptr<pool::target_pool>> pools_;  // by address
   std::set<std::string> unreachable_;  // nodes whose pools say they are not healthy
-  pool::time_point last_refresh_{};    // when the last refresh was asked
-  bool refreshing_ = false;            // a refresh is under way
+  std::map<std::string, std::vector<std::string>> replicas_;  // by master, from the last map
+  std::map<std::string, std::shared_ptr<pool::target_pool>> replica_pools_;  // by address
+  std::uint64_t next_replica_ = 0;                                           // reads in turn
+  pool::time_point last_refresh_{};  // when the last refresh was asked
+  bool refreshing_ = false;          // a refresh is under way
   bool stopped_ = false;
 };
 

@@ -20,6 +20,9 @@ struct redis_options final : adapter_options {
   // A Sentinel-managed primary (the redis+sentinel:// and rediss+sentinel://
   // schemes): each URL a sentinel, its path the master's name.
   bool sentinel = false;
+  // A cluster's read-only commands go to a replica of their slot's master
+  // (READONLY connections; what they read may lag the master's writes).
+  bool read_from_replicas = false;
   // How often a cluster's slot map is read again (besides after a MOVED).
   std::chrono::milliseconds cluster_refresh_interval{10000};
 };

@@ -28,20 +28,37 @@ class redis_pooled_connection final : public pool::connection {
     to_sentinel,   // the URL's sentinel itself (the watch's connection)
   };
 
+  // `readonly`: a cluster replica's connection, which says READONLY after
+  // its handshake so that it serves reads of its master's slots.
   redis_pooled_connection(boost::asio::any_io_executor executor,
                           std::shared_ptr<const target_settings> target, route how = route::direct,
-                          std::shared_ptr<redis_sentinel_watch> watch = nullptr)
+                          std::shared_ptr<redis_sentinel_watch> watch = nullptr,
+                          bool readonly = false)
       : executor_(executor),
         conn_(protocol::redis::connection::create(std::move(executor))),
         target_(std::move(target)),
         route_(how),
-        watch_(std::move(watch)) {}
+        watch_(std::move(watch)),
+        readonly_(readonly) {}
   ~redis_pooled_connection() override { conn_->close(); }
 
   void connect(const pool::broker_url& url, pool::millis timeout, completion done) override {
     if (route_ != route::via_sentinel) {
+      after_handshake then;
+      if (readonly_) {
+        then = [conn = conn_, error_text = error_text_](completion finish) {
+          conn->execute({"READONLY"}, [error_text, finish = std::move(finish)](
+                                          std::error_code ec, protocol::redis::value v, bool) {
+            if (!ec && v.type == protocol::redis::resp_type::error) {
+              *error_text = "redis: READONLY refused: " + v.text;
+              ec = make_error_code(pool::errc::unavailable);
+            }
+            finish(ec);
+          });
+        };
+      }
       return open(options_for(endpoint_for(url, *target_), url, route_ == route::direct, timeout),
-                  std::move(done), nullptr);
+                  std::move(done), std::move(then));
     }
     // The callbacks may outlive this object (a connect in flight when the
     // pool closes it), so they share what they need rather than hold `this`.
@@ -167,6 +184,7 @@ class redis_pooled_connection final : public pool::connection {
   std::shared_ptr<const target_settings> target_;  // URLs, TLS, limits
   route route_;
   std::shared_ptr<redis_sentinel_watch> watch_;  // via_sentinel: follows failovers; may be null
+  bool readonly_;  // a cluster replica's: READONLY after the handshake
   std::shared_ptr<redis_sentinel_watch::member> member_ =
       std::make_shared<redis_sentinel_watch::member>();  // via_sentinel: whom it enrolled with
   std::shared_ptr<std::string> error_text_ =
@@ -178,11 +196,17 @@ class redis_connection_factory final : public pool::connection_factory {
  public:
   redis_connection_factory(std::shared_ptr<const target_settings> target,
                            redis_pooled_connection::route how,
-                           std::shared_ptr<redis_sentinel_watch> watch, std::uint32_t cap)
-      : target_(std::move(target)), how_(how), watch_(std::move(watch)), cap_(cap) {}
+                           std::shared_ptr<redis_sentinel_watch> watch, std::uint32_t cap,
+                           bool readonly = false)
+      : target_(std::move(target)),
+        how_(how),
+        watch_(std::move(watch)),
+        cap_(cap),
+        readonly_(readonly) {}
 
   std::unique_ptr<pool::connection> make(boost::asio::any_io_executor executor) override {
-    return std::make_unique<redis_pooled_connection>(std::move(executor), target_, how_, watch_);
+    return std::make_unique<redis_pooled_connection>(std::move(executor), target_, how_, watch_,
+                                                     readonly_);
   }
   std::uint32_t per_connection_cap() const override { return cap_; }
 
@@ -191,6 +215,7 @@ class redis_connection_factory final : public pool::connection_factory {
   redis_pooled_connection::route how_;
   std::shared_ptr<redis_sentinel_watch> watch_;
   std::uint32_t cap_;
+  bool readonly_;
 };
 
 }  // namespace brokerside::sidecar

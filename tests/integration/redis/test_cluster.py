@@ -14,6 +14,7 @@ import grpc
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from conftest import wait_for
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 
@@ -138,6 +139,42 @@ def test_commands_go_to_their_slots_master_and_agree_with_redis_py(sidecar, brok
     for master in masters:
         assert f'brokerside_node_healthy{{target="shop",node="{master}"}} 1' in text
     assert 'brokerside_redirects_total{target="shop"}' in text
+
+
+def test_reads_from_replicas_writes_to_masters(sidecar, brokers, tmp_path):
+    seeds = brokers["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
+    s = sidecar("--config", cluster_config(tmp_path, seeds, "    read_from_replicas: true\n"))
+    native = native_cluster(seeds)
+    prefix = f"replica:{os.getpid()}:"
+    for i in range(300):
+        native.set(f"{prefix}{i}", f"r{i}")
+    masters = [redis.Redis(host=n.host, port=n.port) for n in native.get_primaries()]
+    for m in masters:
+        assert m.execute_command("WAIT", 1, 5000) >= 1  # replicated before it is read there
+    host = seeds.split(",")[0].split(":")[0]
+    nodes = masters[0].execute_command("CLUSTER", "NODES").decode().splitlines()
+    replicas = [redis.Redis(host=host, port=int(line.split()[1].split("@")[0].split(":")[1]))
+                for line in nodes if "slave" in line.split()[2]]
+    assert len(replicas) == 3
+
+    def gets_served(group):
+        return sum(r.info("commandstats").get("cmdstat_get", {}).get("calls", 0) for r in group)
+
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        # (Until the slot map is read, a read goes to the seeds and follows MOVED to a master.)
+        assert wait_for(lambda: len(stats(broker).nodes) >= 3)
+        replica_gets, master_gets = gets_served(replicas), gets_served(masters)
+        for i in range(300):
+            assert broker.Send(command("GET", f"{prefix}{i}"), timeout=5).reply.bytes == f"r{i}".encode()
+        assert gets_served(replicas) - replica_gets >= 300
+        assert gets_served(masters) - master_gets == 0
+        # Writes still go to the masters.
+        assert broker.Send(command("SET", f"{prefix}w", "1"), timeout=5).reply.text == "OK"
+        assert native.get(f"{prefix}w") == b"1"
+        t = stats(broker)
+    readers = [n for n in t.nodes if n.serves.startswith("reads, as a replica of ")]
+    assert len(readers) == 3 and sum(n.counters.operations for n in readers) >= 300
 
 
 def own_cluster(tmp_path, node_timeout=5000):

@@ -255,7 +255,8 @@ TEST(config, every_error_names_its_setting) {
       {"targets: {c: {url: 'redis://h', listen: 'framed://127.0.0.1:9100'}}",
        "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
        "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
-       "breaker, lease, allow, rules, subscriber_connections, cluster, cluster_refresh_interval)"},
+       "breaker, lease, allow, rules, subscriber_connections, cluster, cluster_refresh_interval, "
+       "read_from_replicas)"},
       {"targets: {c: {urls: ['redis+sentinel://h/m', 'redis://h']}}",
        "targets.c: mixes sentinel URLs (redis+sentinel://) with others ('redis://h'): give only "
        "sentinels"},
@@ -264,6 +265,8 @@ TEST(config, every_error_names_its_setting) {
        "(redis+sentinel://host:26379/mymaster)"},
       {"targets: {c: {url: 'redis+sentinel://h/m', cluster: true}}",
        "targets.c: is a Redis Cluster or Sentinel-managed, not both"},
+      {"targets: {c: {url: 'redis://h', read_from_replicas: true}}",
+       "targets.c.read_from_replicas: only for a Redis Cluster target"},
       {"targets: {c: {url: 'redis+cluster://h', cluster_refresh_interval: 0}}",
        "targets.c.cluster_refresh_interval: must be above 0"},
       {"targets: {c: {url: 'redis://h', subscriber_connections: 0}}",
