@@ -39,6 +39,17 @@ void redis_sentinel_watch::stop() {
 
 void redis_sentinel_watch::up(std::size_t index, std::uint64_t generation, pool::connection& conn) {
   auto& redis = static_cast<redis_pooled_connection&>(conn).redis();
+  // Where the primary is now: a switch while no link was up is caught here.
+  redis.execute(
+      {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_},
+      [weak = weak_from_this(), index, generation](std::error_code ec, redis::value v, bool) {
+        auto self = weak.lock();
+        const auto now = ec ? std::nullopt : redis::parse_master_address(v);
+        if (!self || !now) return;
+        asio::post(self->strand_, [self, index, generation, now = *now] {
+          if (self->links_.generation(index) == generation) self->switched(now);
+        });
+      });
   redis.on_push([weak = weak_from_this(), index, generation](redis::value v) {
     auto self = weak.lock();
     if (!self) return;
@@ -62,7 +73,7 @@ void redis_sentinel_watch::switched(const redis::server_address& to) {
   std::vector<std::shared_ptr<member>> retiring;
   {
     std::lock_guard lock(mutex_);
-    ++switches_;
+    if (current_ && *current_ != to) ++switches_;
     current_ = to;
     std::erase_if(members_, [&](const std::weak_ptr<member>& weak) {
       auto m = weak.lock();

@@ -1,6 +1,7 @@
 // A Sentinel-managed Redis target's watch on its sentinels: one connection
 // to one of them (the target's URLs, in turn, reconnected with backoff by
-// pool::link_set) subscribed to +switch-master; when the sentinels name a
+// pool::link_set) that asks where the primary is as it comes up and is then
+// subscribed to +switch-master; when the sentinels name a
 // new primary for the target's master, every connection that enrolled with
 // another primary is retired (the pool gives it no new work, closes it once
 // its operations are answered, and connects again — through a sentinel, to
@@ -63,6 +64,8 @@ class redis_sentinel_watch final : public target_service,
  private:
   void up(std::size_t index, std::uint64_t generation, pool::connection& conn);
   void pushed(const protocol::redis::value& v);
+  // The sentinels name `to` as the primary (a +switch-master, or their
+  // answer when the link comes up): connections to another are retired.
   void switched(const protocol::redis::server_address& to);
   static void retire(const std::shared_ptr<member>& m);
 
