@@ -530,8 +530,10 @@ void target_pool::watch(std::uint64_t node) {
     if (!self) return;
     asio::post(self->strand_, [self, node] {
       if (self->conns_.count(node) == 0) return;
-      spdlog::info("target {}: {} is going away (lame duck); its connection takes no new work",
-                   self->target_.name, self->target_.urls[self->core_.url_of(node)].redacted);
+      spdlog::info(
+          "target {}: {} is going away (the broker said so: lame duck, a failover); its "
+          "connection takes no new work",
+          self->target_.name, self->target_.urls[self->core_.url_of(node)].redacted);
       self->core_.retire(node, clock::now());
       self->apply();
     });

@@ -126,6 +126,9 @@ start_redis-cluster() {
       info=$(redis-cli -p "$p" info replication)
       [[ $info != *role:slave* || $info == *master_link_status:up* ]] || return 1
     done
+    # And every node "online" in CLUSTER SHARDS: a replica says "loading"
+    # for a few seconds after its sync, and clients leave it out until then.
+    ! redis-cli -p "${ports[0]}" cluster shards | grep -qx 'loading'
   }
   wait_until 30 redis-cluster cluster_ok || die "redis-cluster did not become ok (see $dir)"
   cat >"$dir/env" <<EOT

@@ -121,12 +121,14 @@ std::shared_ptr<pool::target_pool> redis_cluster::pool_for(std::uint16_t slot) {
     std::lock_guard lock(mutex_);
     if (const auto node = map_.node(slot)) {
       if (const auto it = pools_.find(std::string(*node)); it != pools_.end()) {
-        p = it->second;
         down = unreachable_.contains(it->first);
+        // An unreachable master's slots go to the seeds, which redirect them
+        // to whoever serves them: its replica, once promoted, before the
+        // map is read again.
+        if (!down) p = it->second;
       }
     }
   }
-  // Its replica may have taken over by now: the map will say.
   if (down) refresh_soon();
   return p;
 }
