@@ -362,3 +362,21 @@ class OwnKafka(OwnProcess):
                 raise PortTaken(f"kafka: a port was taken before it bound (see {log})")
         raise RuntimeError(f"kafka did not start (see {log})")
 
+
+
+class ScriptedBrokers:
+    """Brokers of scripts/brokers.sh (`name`: redis-cluster, redis-sentinel)
+    started in the test's own run directory with `env` added; `values` is
+    their brokers.env; close() stops them."""
+
+    def __init__(self, tmp_path, name, **env):
+        self.name = name
+        self.env = dict(os.environ, BROKERSIDE_RUN_DIR=str(tmp_path / f"own-{name}"), **env)
+        started = subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "start", name], env=self.env,
+                                 capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+        self.values = dict(line.split("=", 1)
+                           for line in (tmp_path / f"own-{name}" / "brokers.env").read_text().splitlines())
+
+    def close(self):
+        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", self.name], env=self.env, timeout=60)

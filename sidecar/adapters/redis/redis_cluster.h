@@ -47,7 +47,6 @@ class redis_cluster final : public target_service,
   // The pool of the node serving `slot`; the seeds' while the map does not
   // say (a MOVED then redirects it).
   std::shared_ptr<pool::target_pool> pool_for(std::uint16_t slot);
-  std::shared_ptr<pool::target_pool> seeds() const { return seeds_; }
   bool reads_from_replicas() const noexcept { return replica_factory_ != nullptr; }
   // A replica of `slot`'s master (in turn), or the master's pool where it
   // has none the map knows.

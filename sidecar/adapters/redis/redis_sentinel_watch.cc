@@ -73,7 +73,6 @@ void redis_sentinel_watch::switched(const redis::server_address& to) {
   std::vector<std::shared_ptr<member>> retiring;
   {
     std::lock_guard lock(mutex_);
-    if (current_ && *current_ != to) ++switches_;
     current_ = to;
     std::erase_if(members_, [&](const std::weak_ptr<member>& weak) {
       auto m = weak.lock();
@@ -105,11 +104,6 @@ void redis_sentinel_watch::enroll(const std::shared_ptr<member>& m) {
     }
   }
   retire(m);
-}
-
-std::uint64_t redis_sentinel_watch::switches() const {
-  std::lock_guard lock(mutex_);
-  return switches_;
 }
 
 }  // namespace brokerside::sidecar

@@ -55,9 +55,6 @@ class redis_sentinel_watch final : public target_service,
   // long as `m` lives.
   void enroll(const std::shared_ptr<member>& m);
 
-  // Failovers seen since the start (for tests and logs).
-  std::uint64_t switches() const;
-
   void start() override;
   void stop() override;  // from outside the io threads
 
@@ -75,7 +72,6 @@ class redis_sentinel_watch final : public target_service,
   mutable std::mutex mutex_;  // guards what follows
   std::vector<std::weak_ptr<member>> members_;
   std::optional<protocol::redis::server_address> current_;  // the last primary a switch named
-  std::uint64_t switches_ = 0;
 };
 
 }  // namespace brokerside::sidecar

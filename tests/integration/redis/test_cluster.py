@@ -5,21 +5,18 @@ slot moved under load (ASK while it moves, MOVED after) costs the app no
 error."""
 
 import os
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import grpc
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from conftest import wait_for
+from own_brokers import ScriptedBrokers
+from set_load import SetLoad
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-
-ROOT = Path(__file__).resolve().parents[3]
-
 
 def cluster_config(tmp_path, seeds, extra=""):
     urls = "".join(f"\n      - redis+cluster://{seed}" for seed in seeds.split(","))
@@ -178,13 +175,7 @@ def test_reads_from_replicas_writes_to_masters(sidecar, brokers, tmp_path):
 
 
 def own_cluster(tmp_path, node_timeout=5000):
-    env = dict(os.environ, BROKERSIDE_RUN_DIR=str(tmp_path / "own-cluster"),
-               BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT=str(node_timeout))
-    started = subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "start", "redis-cluster"], env=env,
-                             capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
-    values = dict(line.split("=", 1) for line in (tmp_path / "own-cluster" / "brokers.env").read_text().splitlines())
-    return env, values["BROKERSIDE_REDIS_CLUSTER_SEEDS"], values
+    return ScriptedBrokers(tmp_path, "redis-cluster", BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT=str(node_timeout))
 
 
 def node_id(r):
@@ -192,7 +183,8 @@ def node_id(r):
 
 
 def test_a_slot_moved_under_load_costs_the_app_no_error(sidecar, tmp_path):
-    env, seeds, _ = own_cluster(tmp_path)
+    cluster = own_cluster(tmp_path)
+    seeds = cluster.values["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
     try:
         # Refreshed only by what the nodes answer, so MOVED has to be followed.
         s = sidecar("--config", cluster_config(tmp_path, seeds, "    cluster_refresh_interval: 1h\n"))
@@ -274,11 +266,12 @@ def test_a_slot_moved_under_load_costs_the_app_no_error(sidecar, tmp_path):
         for i, value in written.items():
             assert fresh.get(f"{tag}:{i}") == value.encode()
     finally:
-        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-cluster"], env=env, timeout=60)
+        cluster.close()
 
 
 def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
-    env, seeds, values = own_cluster(tmp_path, node_timeout=1000)
+    cluster = own_cluster(tmp_path, node_timeout=1000)
+    seeds, values = cluster.values["BROKERSIDE_REDIS_CLUSTER_SEEDS"], cluster.values
     try:
         s = sidecar("--config", cluster_config(tmp_path, seeds))
         native = native_cluster(seeds)
@@ -287,27 +280,7 @@ def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
         pid = int(values["BROKERSIDE_REDIS_CLUSTER_PIDS"].split(",")[ports.index(str(victim.port))])
         survivor = next(n for n in native.get_primaries() if n.name != victim.name)
         survivor_r = redis.Redis(host=survivor.host, port=survivor.port)
-        stop = threading.Event()
-        calls = []  # (started, ended, code, key, value)
-
-        def load(k):
-            n = 0
-            with s.channel() as channel:
-                broker = pb_grpc.BrokerStub(channel)
-                while not stop.is_set() and n < 100_000:
-                    key, value = f"{{victim}}:{k}:{n}", f"v{n}"
-                    started = time.monotonic()
-                    try:
-                        broker.Send(command("SET", key, value), timeout=3)
-                        code = grpc.StatusCode.OK
-                    except grpc.RpcError as e:
-                        code = e.code()
-                    calls.append((started, time.monotonic(), code, key, value))
-                    n += 1
-
-        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
+        load = SetLoad(s, "shop", "{victim}")
         time.sleep(1)
         killed = time.monotonic()
         os.kill(pid, 9)
@@ -328,11 +301,9 @@ def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
         assert promoted(), "the replica was not promoted"
         promoted_at = time.monotonic()
         time.sleep(3)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        load.stop()
+        calls, failed = load.calls, load.failed()
 
-        failed = [c for c in calls if c[2] != grpc.StatusCode.OK]
         # Failures say the outcome is unknown or the node unreachable, within
         # their deadline (3 s, and a little for the thread's turn).
         assert all(c[2] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
@@ -358,4 +329,4 @@ def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
               f"{promoted_at - killed:.1f} s after the kill, {lost_window} acknowledged writes of the "
               f"last 100 ms before it missing")
     finally:
-        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-cluster"], env=env, timeout=60)
+        cluster.close()

@@ -5,37 +5,23 @@ primary found through the sentinel, a SENTINEL FAILOVER under load followed
 it on the new primary), and a master name the sentinel does not know
 refused with its reason."""
 
-import os
-import subprocess
-import threading
 import time
-from pathlib import Path
 
 import grpc
 import redis
 
+from own_brokers import ScriptedBrokers
+from set_load import SetLoad
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
-
-ROOT = Path(__file__).resolve().parents[3]
-
 
 def command(*args):
     return pb.SendRequest(target="cache", command=pb.Command(args=[str(a).encode() for a in args]))
 
 
-def own_sentinel(tmp_path):
-    env = dict(os.environ, BROKERSIDE_RUN_DIR=str(tmp_path / "own-sentinel"))
-    started = subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "start", "redis-sentinel"], env=env,
-                             capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
-    values = dict(line.split("=", 1)
-                  for line in (tmp_path / "own-sentinel" / "brokers.env").read_text().splitlines())
-    return env, values
-
-
 def test_the_primary_through_a_sentinel_and_a_failover_under_load(sidecar, tmp_path):
-    env, values = own_sentinel(tmp_path)
+    brokers = ScriptedBrokers(tmp_path, "redis-sentinel")
+    values = brokers.values
     try:
         primary_port = int(values["BROKERSIDE_REDIS_SENTINEL_PRIMARY_PORT"])
         replica_port = int(values["BROKERSIDE_REDIS_SENTINEL_REPLICA_PORT"])
@@ -46,27 +32,7 @@ def test_the_primary_through_a_sentinel_and_a_failover_under_load(sidecar, tmp_p
             assert broker.Send(command("SET", "sentinel:first", "1"), timeout=5).reply.text == "OK"
         assert redis.Redis(port=primary_port).get("sentinel:first") == b"1"
 
-        stop = threading.Event()
-        calls = []  # (started, ended, code, key, value)
-
-        def load(k):
-            n = 0
-            with s.channel() as channel:
-                broker = pb_grpc.BrokerStub(channel)
-                while not stop.is_set() and n < 100_000:
-                    key, value = f"sentinel:{k}:{n}", f"v{n}"
-                    started = time.monotonic()
-                    try:
-                        broker.Send(command("SET", key, value), timeout=3)
-                        code = grpc.StatusCode.OK
-                    except grpc.RpcError as e:
-                        code = e.code()
-                    calls.append((started, time.monotonic(), code, key, value))
-                    n += 1
-
-        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
+        load = SetLoad(s, "cache", "sentinel")
         time.sleep(1)
         asked = time.monotonic()
         sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
@@ -79,11 +45,8 @@ def test_the_primary_through_a_sentinel_and_a_failover_under_load(sidecar, tmp_p
         switched = time.monotonic()
         assert int(port) == replica_port, "the sentinel did not fail over"
         time.sleep(4)
-        stop.set()
-        for t in threads:
-            t.join(30)
-
-        failed = [c for c in calls if c[2] != grpc.StatusCode.OK]
+        load.stop()
+        calls, failed = load.calls, load.failed()
         assert all(c[2] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
                             grpc.StatusCode.DEADLINE_EXCEEDED) for c in failed), {c[2] for c in failed}
         assert all(c[1] - c[0] < 3.5 for c in calls)
@@ -110,11 +73,12 @@ def test_the_primary_through_a_sentinel_and_a_failover_under_load(sidecar, tmp_p
               f"{switched - asked:.1f} s after SENTINEL FAILOVER, {missing_in_window} of {in_window} writes "
               f"answered meanwhile missing")
     finally:
-        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-sentinel"], env=env, timeout=60)
+        brokers.close()
 
 
 def test_a_name_the_sentinel_does_not_monitor_is_refused_saying_so(sidecar, tmp_path):
-    env, values = own_sentinel(tmp_path)
+    brokers = ScriptedBrokers(tmp_path, "redis-sentinel")
+    values = brokers.values
     try:
         url = values["BROKERSIDE_REDIS_SENTINEL_URL"].replace("/mymaster", "/nosuch")
         s = sidecar("--target", f"cache={url}", "--targets.cache.pool.acquire_timeout=1s")
@@ -127,4 +91,4 @@ def test_a_name_the_sentinel_does_not_monitor_is_refused_saying_so(sidecar, tmp_
                 assert e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
                 assert "monitors no primary named 'nosuch'" in e.details(), e.details()
     finally:
-        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), "stop", "redis-sentinel"], env=env, timeout=60)
+        brokers.close()
