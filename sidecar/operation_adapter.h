@@ -8,7 +8,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "brokerside/v1/brokerside.pb.h"
 #include "pool/target_pool.h"
@@ -109,6 +111,28 @@ class operation_adapter {
   // Any thread.
   virtual grpc::Status route(const v1::SendRequest& /*request*/,
                              std::shared_ptr<pool::target_pool>& /*pool*/) const {
+    return grpc::Status::OK;
+  }
+
+  // An operation that no one node answers (Redis Cluster: DBSIZE is the sum
+  // of every master's, KEYS their union, FLUSHALL and SCRIPT LOAD run on
+  // each, SCAN one master at a time): its parts, each a node's pool and the
+  // request it runs there, and how their responses make the caller's.
+  struct spread_operation {
+    struct part {
+      std::shared_ptr<pool::target_pool> pool;
+      v1::SendRequest request;
+    };
+    std::vector<part> parts;
+    // The caller's response from the parts' (in the parts' order), or why
+    // they do not make one.
+    std::function<grpc::Status(std::vector<v1::SendResponse>&, v1::SendResponse&)> combine;
+  };
+  // Sets `spread` where `request` (not on a lease) is such an operation,
+  // or returns why it cannot run; leaves it empty for the rest, which
+  // route() places. Any thread.
+  virtual grpc::Status spread(const v1::SendRequest& /*request*/,
+                              std::optional<spread_operation>& /*spread*/) const {
     return grpc::Status::OK;
   }
 

@@ -1,6 +1,8 @@
 #include "sidecar/send_call.h"
 
 #include <chrono>
+#include <mutex>
+#include <optional>
 
 #include "pool/errc.h"
 #include "sidecar/memory_guard.h"
@@ -50,6 +52,60 @@ std::uint64_t operation_bytes(const v1::SendRequest& request) {
       return request.request().ByteSizeLong();
     default:
       return 0;
+  }
+}
+
+// Runs every part of `spread` through its node's pool until `deadline`, at
+// once: done with the first failure's error and words, or with none once
+// `combine` has put the parts' responses together in `response`.
+void run_spread(std::shared_ptr<const operation_adapter> adapter,
+                operation_adapter::spread_operation spread, bool idempotent,
+                pool::time_point deadline, std::shared_ptr<v1::SendResponse> response,
+                pool::target_pool::outcome_fn done) {
+  struct state {
+    std::mutex mutex;  // the parts end on their pools' threads
+    operation_adapter::spread_operation spread;
+    std::vector<v1::SendResponse> responses;
+    std::size_t left = 0;
+    std::error_code error;
+    std::string detail;
+    pool::target_pool::outcome_fn done;
+  };
+  auto s = std::make_shared<state>();
+  s->spread = std::move(spread);
+  s->responses.resize(s->spread.parts.size());
+  s->left = s->spread.parts.size();
+  s->done = std::move(done);
+  for (std::size_t i = 0; i < s->spread.parts.size(); ++i) {
+    auto attempt = [adapter, s, i](pool::connection& conn, boost::asio::cancellation_slot cancel,
+                                   pool::target_pool::attempt_done attempt_done) {
+      adapter->attempt(s->spread.parts[i].request, conn, cancel,
+                       [s, i, attempt_done = std::move(attempt_done)](attempt_outcome outcome) {
+                         if (!outcome.result.error) {
+                           std::lock_guard lock(s->mutex);
+                           s->responses[i].Swap(&outcome.response);
+                         }
+                         attempt_done(std::move(outcome.result));
+                       });
+    };
+    s->spread.parts[i].pool->execute(
+        std::move(attempt), idempotent, deadline,
+        [s, response](std::error_code ec, std::string detail) {
+          std::unique_lock lock(s->mutex);
+          if (ec && !s->error) {
+            s->error = ec;
+            s->detail = std::move(detail);
+          }
+          if (--s->left != 0) return;
+          if (!s->error) {
+            if (auto status = s->spread.combine(s->responses, *response); !status.ok()) {
+              s->error = make_error_code(pool::errc::broker_refused);
+              s->detail = status.error_message();
+            }
+          }
+          lock.unlock();
+          s->done(s->error, std::move(s->detail));
+        });
   }
 }
 
@@ -136,8 +192,14 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
 
   // The node's pool, where the target's nodes have their own (Redis Cluster).
   auto routed = target.pool;
+  std::optional<operation_adapter::spread_operation> spread;
   if (!leased) {
-    if (auto status = target.operations->route(request, routed); !status.ok()) return done(status);
+    if (auto status = target.operations->spread(request, spread); !status.ok()) return done(status);
+    if (!spread) {
+      if (auto status = target.operations->route(request, routed); !status.ok()) {
+        return done(status);
+      }
+    }
   }
   std::optional<std::pair<target_set::entry, std::string>> lease;
   if (leased) {
@@ -208,6 +270,10 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   };
   if (!leased) {
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
+    if (spread) {
+      return run_spread(target.operations, std::move(*spread), idempotent, deadline, last,
+                        std::move(finish));
+    }
     routed->execute(std::move(attempt), idempotent, deadline, std::move(finish));
     return;
   }

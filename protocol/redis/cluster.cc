@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "protocol/redis/commands.h"
+
 namespace brokerside::protocol::redis {
 namespace {
 
@@ -219,6 +221,44 @@ slot_table::ranges() const {
   }
   std::erase_if(out, [](const auto& node) { return node.second.empty(); });
   return out;
+}
+
+cluster_reach reach_of(std::span<const std::string_view> args) noexcept {
+  if (args.empty()) return cluster_reach::one_node;
+  const auto name = args[0];
+  const auto sub = args.size() > 1 ? args[1] : std::string_view();
+  if (iequals(name, "DBSIZE")) return cluster_reach::sum;
+  if (iequals(name, "KEYS")) return cluster_reach::concatenate;
+  if (iequals(name, "SCAN")) return cluster_reach::scan;
+  if (iequals(name, "FLUSHALL") || iequals(name, "FLUSHDB")) return cluster_reach::same;
+  if (iequals(name, "SCRIPT")) {
+    if (iequals(sub, "EXISTS")) return cluster_reach::all_true;
+    // Every master must know a script for EVALSHA to run wherever its keys are.
+    if (iequals(sub, "LOAD") || iequals(sub, "FLUSH")) return cluster_reach::same;
+  }
+  if (iequals(name, "FUNCTION")) {
+    if (iequals(sub, "LOAD") || iequals(sub, "DELETE") || iequals(sub, "FLUSH") ||
+        iequals(sub, "RESTORE"))
+      return cluster_reach::same;
+  }
+  return cluster_reach::one_node;
+}
+
+std::optional<scan_cursor> parse_scan_cursor(std::string_view text) noexcept {
+  std::uint64_t c = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), c);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return scan_cursor{c >> scan_cursor::node_bits, c & ((1u << scan_cursor::node_bits) - 1)};
+}
+
+std::optional<std::uint64_t> next_scan_cursor(std::string_view next, std::size_t node,
+                                              std::size_t masters) noexcept {
+  std::uint64_t c = 0;
+  const auto [end, ec] = std::from_chars(next.data(), next.data() + next.size(), c);
+  if (ec != std::errc() || end != next.data() + next.size() || next.empty()) return std::nullopt;
+  if (c == 0) return node + 1 < masters ? node + 1 : 0;
+  if (c >> (64 - scan_cursor::node_bits) != 0) return std::nullopt;  // a table of 2^54 buckets
+  return c << scan_cursor::node_bits | node;
 }
 
 }  // namespace brokerside::protocol::redis

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,6 +52,37 @@ std::optional<std::vector<cluster_shard>> parse_cluster_shards(const value& repl
 
 // CLUSTER SLOTS' reply (every version), or nullopt if it is not one.
 std::optional<std::vector<cluster_shard>> parse_cluster_slots(const value& reply);
+
+// How a cluster answers a command that has no key but is about the whole
+// keyspace (redis-cluster-proxy's and the cluster clients' answer: ask every
+// master and put the answers together). The rest have a key (their slot's
+// master) or are any node's (PING, INFO, PUBLISH).
+enum class cluster_reach : std::uint8_t {
+  one_node,     // any node will do
+  sum,          // DBSIZE: every master's integer, added
+  concatenate,  // KEYS: every master's array, one after the other
+  same,      // FLUSHALL, SCRIPT LOAD, FUNCTION LOAD, ...: on each; the first error, else the first
+             // answer
+  all_true,  // SCRIPT EXISTS: per element, 1 only where every master says 1
+  scan,      // SCAN: one master at a time, which the cursor names (scan_cursor)
+};
+cluster_reach reach_of(std::span<const std::string_view> args) noexcept;
+
+// A cluster-wide SCAN cursor: the master's own cursor shifted left by 10 bits
+// and that master's index (in the order of their addresses) in the low 10 —
+// redis-cluster-proxy's encoding. 0 starts at master 0; a master's cursor
+// of 0 moves on to the next, and after the last the cursor is 0 again.
+struct scan_cursor {
+  static constexpr unsigned node_bits = 10;
+  std::uint64_t node_cursor = 0;
+  std::size_t node = 0;
+};
+// nullopt if `text` is not a decimal cursor.
+std::optional<scan_cursor> parse_scan_cursor(std::string_view text) noexcept;
+// The caller's next cursor after master `node` of `masters` answered its own
+// `next` (a decimal cursor), or nullopt if `next` is not one or does not fit.
+std::optional<std::uint64_t> next_scan_cursor(std::string_view next, std::size_t node,
+                                              std::size_t masters) noexcept;
 
 // Which node serves each slot, as the last map and the redirections since
 // said. Addresses are kept once each; a slot nobody serves is nullopt.

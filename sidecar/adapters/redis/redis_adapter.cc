@@ -12,6 +12,7 @@
 #include "protocol/redis/commands.h"
 #include "protocol/redis/connection.h"
 #include "sidecar/adapters/redis/redis_cluster.h"
+#include "sidecar/adapters/redis/redis_cluster_spread.h"
 #include "sidecar/adapters/redis/redis_options.h"
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
 #include "sidecar/adapters/redis/redis_sentinel_watch.h"
@@ -107,6 +108,13 @@ class operations final : public operation_adapter {
                ? cluster_->pool_for_read(slot.slot)
                : cluster_->pool_for(slot.slot);
     return grpc::Status::OK;
+  }
+
+  // A cluster's DBSIZE, KEYS, SCAN, FLUSHALL, SCRIPT LOAD, ...: every master's.
+  grpc::Status spread(const v1::SendRequest& request,
+                      std::optional<spread_operation>& spread) const override {
+    if (!cluster_) return grpc::Status::OK;
+    return spread_on_cluster(*cluster_, request, spread);
   }
 
   // A cluster's lease is a connection to the master of its routing key.

@@ -143,6 +143,12 @@ std::optional<std::pair<std::shared_ptr<pool::target_pool>, std::string>> redis_
   return std::pair{it->second, it->first};
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<pool::target_pool>>> redis_cluster::masters()
+    const {
+  std::lock_guard lock(mutex_);
+  return {pools_.begin(), pools_.end()};
+}
+
 std::shared_ptr<pool::target_pool> redis_cluster::pool_of(std::string_view address) const {
   std::lock_guard lock(mutex_);
   const auto it = pools_.find(std::string(address));

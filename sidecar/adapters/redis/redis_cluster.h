@@ -55,6 +55,9 @@ class redis_cluster final : public target_service,
   // the map does not say.
   std::optional<std::pair<std::shared_ptr<pool::target_pool>, std::string>> node_for(
       std::uint16_t slot);
+  // Every master's address and pool, in the order of their addresses
+  // (none while the map is not known).
+  std::vector<std::pair<std::string, std::shared_ptr<pool::target_pool>>> masters() const;
   // The pool of the master at `address`, or null if it is not one now.
   std::shared_ptr<pool::target_pool> pool_of(std::string_view address) const;
 

@@ -174,6 +174,73 @@ def test_reads_from_replicas_writes_to_masters(sidecar, brokers, tmp_path):
     assert len(readers) == 3 and sum(n.counters.operations for n in readers) >= 300
 
 
+def test_whole_keyspace_commands_ask_every_master(sidecar, brokers, tmp_path):
+    """DBSIZE, KEYS and SCAN answer for the whole cluster (every master's
+    answers put together), and SCRIPT LOAD / FUNCTION LOAD reach every
+    master, so EVALSHA and FCALL run wherever their keys live."""
+    seeds = brokers["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
+    s = sidecar("--config", cluster_config(tmp_path, seeds))
+    native = native_cluster(seeds)
+    prefix = f"keyspace:{os.getpid()}:"
+    written = {f"{prefix}{i}".encode() for i in range(500)}
+    for key in written:
+        native.set(key, b"1")
+    masters = [redis.Redis(host=n.host, port=n.port) for n in native.get_primaries()]
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert wait_for(lambda: len(stats(broker).nodes) >= 3)
+        # Nothing else writes keys with this prefix: KEYS is exactly ours,
+        # from every master; DBSIZE is the masters' sum (asked between two
+        # readings of the same, in case another test writes meanwhile).
+        keys = broker.Send(command("KEYS", f"{prefix}*"), timeout=5).reply.array.values
+        assert sorted(v.bytes for v in keys) == sorted(written)
+        before = sum(m.dbsize() for m in masters)
+        size = broker.Send(command("DBSIZE"), timeout=5).reply.integer
+        after = sum(m.dbsize() for m in masters)
+        assert before <= size <= after and size >= len(written)
+
+        # SCAN with the cursors the sidecar gives: every key of ours once
+        # (SCAN may repeat a key; no key written before it began is missed),
+        # across the masters in turn, until the cursor is 0 again.
+        cursor, seen, calls = b"0", [], 0
+        while True:
+            reply = broker.Send(command("SCAN", cursor, "MATCH", f"{prefix}*", "COUNT", 100), timeout=5).reply
+            cursor = reply.array.values[0].bytes
+            seen += [v.bytes for v in reply.array.values[1].array.values]
+            calls += 1
+            if cursor == b"0":
+                break
+            assert calls < 10000
+        assert set(seen) == written
+        assert calls >= 3  # at least a call per master
+        try:
+            broker.Send(command("SCAN", "1023"), timeout=5)
+            raise AssertionError("a cursor naming a 1,024th master was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "cursor" in e.details()
+
+        # A script loaded through the sidecar is known to every master.
+        sha = broker.Send(command("SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"), timeout=5).reply.bytes
+        for m in masters:
+            assert m.script_exists(sha.decode()) == [True]
+        exists = broker.Send(command("SCRIPT", "EXISTS", sha, "0" * 40), timeout=5).reply.array.values
+        assert [v.integer for v in exists] == [1, 0]
+        for i in range(0, 500, 25):
+            reply = broker.Send(command("EVALSHA", sha, 1, f"{prefix}{i}"), timeout=5).reply
+            assert reply.bytes == b"1", reply
+        library = f"#!lua name=bs{os.getpid()}\nredis.register_function('bs_get{os.getpid()}', " \
+                  "function(keys) return redis.call('GET', keys[1]) end)"
+        reply = broker.Send(command("FUNCTION", "LOAD", "REPLACE", library), timeout=5).reply
+        assert reply.bytes == f"bs{os.getpid()}".encode() or reply.text == f"bs{os.getpid()}", reply
+        for i in range(0, 500, 25):
+            reply = broker.Send(command("FCALL", f"bs_get{os.getpid()}", 1, f"{prefix}{i}"), timeout=5).reply
+            assert reply.bytes == b"1", reply
+        broker.Send(command("FUNCTION", "DELETE", f"bs{os.getpid()}"), timeout=5)
+        for m in masters:
+            assert all(lib[b"library_name"] != f"bs{os.getpid()}".encode()
+                       for lib in m.execute_command("FUNCTION", "LIST"))
+
+
 def own_cluster(tmp_path, node_timeout=5000):
     return ScriptedBrokers(tmp_path, "redis-cluster", BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT=str(node_timeout))
 

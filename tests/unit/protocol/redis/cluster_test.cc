@@ -134,6 +134,59 @@ TEST(redis_cluster, slot_table_follows_the_map_and_moves) {
 
 command_slot of(std::vector<std::string_view> args) { return slot_of(args); }
 
+TEST(redis_cluster, whole_keyspace_commands_reach_every_master) {
+  using r = cluster_reach;
+  auto reach = [](std::vector<std::string_view> args) { return reach_of(args); };
+  EXPECT_EQ(reach({"dbsize"}), r::sum);
+  EXPECT_EQ(reach({"KEYS", "user:*"}), r::concatenate);
+  EXPECT_EQ(reach({"Scan", "0", "MATCH", "x*"}), r::scan);
+  EXPECT_EQ(reach({"FLUSHALL", "ASYNC"}), r::same);
+  EXPECT_EQ(reach({"flushdb"}), r::same);
+  EXPECT_EQ(reach({"SCRIPT", "load", "return 1"}), r::same);
+  EXPECT_EQ(reach({"SCRIPT", "FLUSH"}), r::same);
+  EXPECT_EQ(reach({"script", "exists", "abc"}), r::all_true);
+  EXPECT_EQ(reach({"FUNCTION", "LOAD", "#!lua name=x"}), r::same);
+  EXPECT_EQ(reach({"FUNCTION", "DELETE", "x"}), r::same);
+  // One node's business, or any node's.
+  EXPECT_EQ(reach({"SCRIPT", "KILL"}), r::one_node);
+  EXPECT_EQ(reach({"FUNCTION", "LIST"}), r::one_node);
+  EXPECT_EQ(reach({"PING"}), r::one_node);
+  EXPECT_EQ(reach({"GET", "k"}), r::one_node);
+  EXPECT_EQ(reach({}), r::one_node);
+}
+
+TEST(redis_cluster, scan_cursors_name_the_master_in_their_low_bits) {
+  const auto start = parse_scan_cursor("0");
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->node, 0u);
+  EXPECT_EQ(start->node_cursor, 0u);
+  const auto c = parse_scan_cursor(std::to_string((1234ull << 10) | 2));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->node, 2u);
+  EXPECT_EQ(c->node_cursor, 1234u);
+  EXPECT_FALSE(parse_scan_cursor(""));
+  EXPECT_FALSE(parse_scan_cursor("-1"));
+  EXPECT_FALSE(parse_scan_cursor("12x"));
+  EXPECT_FALSE(parse_scan_cursor("18446744073709551616"));  // 2^64
+
+  // A master's cursor goes on with it; its 0 moves to the next master,
+  // and the last one's 0 ends the scan.
+  EXPECT_EQ(next_scan_cursor("1234", 2, 3), (1234ull << 10) | 2);
+  EXPECT_EQ(next_scan_cursor("0", 0, 3), 1u);
+  EXPECT_EQ(next_scan_cursor("0", 1, 3), 2u);
+  EXPECT_EQ(next_scan_cursor("0", 2, 3), 0u);
+  EXPECT_EQ(next_scan_cursor("0", 0, 1), 0u);
+  // Round trip: what is given back names the same master and cursor.
+  const auto back = parse_scan_cursor(std::to_string(*next_scan_cursor("98765", 7, 9)));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->node, 7u);
+  EXPECT_EQ(back->node_cursor, 98765u);
+  // A cursor that does not fit beside the master's index, or not a number.
+  EXPECT_FALSE(next_scan_cursor(std::to_string(1ull << 54), 0, 3));
+  EXPECT_TRUE(next_scan_cursor(std::to_string((1ull << 54) - 1), 0, 3));
+  EXPECT_FALSE(next_scan_cursor("abc", 0, 3));
+}
+
 TEST(redis_command_keys, fixed_positions_from_the_table) {
   auto get = of({"GET", "foo"});
   EXPECT_EQ(get.what, command_slot::kind::one);
