@@ -86,6 +86,16 @@ std::vector<subscriber_table::listener_id> subscriber_table::confirmed(std::size
   return now_ready;
 }
 
+std::vector<subscriber_table::listener_id> subscriber_table::dropped(std::size_t link, kind what,
+                                                                     std::string_view name) {
+  const auto it = sources_.find(key{what, std::string(name)});
+  if (it == sources_.end() || it->second.link != link || !it->second.confirmed) return {};
+  auto ids = std::move(it->second.listeners);
+  --load_[link];
+  sources_.erase(it);
+  return ids;
+}
+
 const std::vector<subscriber_table::listener_id>* subscriber_table::listeners(
     kind what, std::string_view name) const {
   const auto it = sources_.find(key{what, std::string(name)});
@@ -141,6 +151,19 @@ bool is_confirmation_kind(std::string_view type, subscriber_table::kind& what) n
   } else if (type == "psubscribe") {
     what = subscriber_table::kind::pattern;
   } else if (type == "ssubscribe") {
+    what = subscriber_table::kind::shard;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool is_unsubscription_kind(std::string_view type, subscriber_table::kind& what) noexcept {
+  if (type == "unsubscribe") {
+    what = subscriber_table::kind::channel;
+  } else if (type == "punsubscribe") {
+    what = subscriber_table::kind::pattern;
+  } else if (type == "sunsubscribe") {
     what = subscriber_table::kind::shard;
   } else {
     return false;

@@ -48,6 +48,14 @@ class subscriber_table {
   // ready (all their sources confirmed), each once.
   std::vector<listener_id> confirmed(std::size_t link, kind what, std::string_view name);
 
+  // Link `link`'s server ended its subscription to `name` by itself (Redis
+  // Cluster's "sunsubscribe" when the shard channel's slot moves to another
+  // node): the source is forgotten, and its listeners returned, for the
+  // caller to subscribe them where the channel lives now. An unsubscribe
+  // that answers our own (its source gone, or not yet confirmed again) is
+  // not one: nothing is returned.
+  std::vector<listener_id> dropped(std::size_t link, kind what, std::string_view name);
+
   // The listeners of a message on source `name` (a pattern's for a
   // pmessage), or null if none.
   const std::vector<listener_id>* listeners(kind what, std::string_view name) const;
@@ -95,6 +103,9 @@ bool is_message_kind(std::string_view type, subscriber_table::kind& what) noexce
 // The kind a confirmation names ("subscribe", "psubscribe", "ssubscribe");
 // false for anything else.
 bool is_confirmation_kind(std::string_view type, subscriber_table::kind& what) noexcept;
+// The kind an unsubscription names ("unsubscribe", "punsubscribe",
+// "sunsubscribe"); false for anything else.
+bool is_unsubscription_kind(std::string_view type, subscriber_table::kind& what) noexcept;
 // The command that (un)subscribes sources of a kind: "SUBSCRIBE", "PUNSUBSCRIBE", ...
 const char* subscribe_command(subscriber_table::kind what, bool subscribe) noexcept;
 

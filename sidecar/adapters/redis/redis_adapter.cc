@@ -16,6 +16,7 @@
 #include "sidecar/adapters/redis/redis_options.h"
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
 #include "sidecar/adapters/redis/redis_sentinel_watch.h"
+#include "sidecar/adapters/redis/redis_shard_channels.h"
 #include "sidecar/adapters/redis/redis_subscriber_hub.h"
 #include "sidecar/config_section.h"
 #include "sidecar/status.h"
@@ -83,8 +84,11 @@ void to_v1(redis::value&& in, v1::Value& out) {
 class operations final : public operation_adapter {
  public:
   operations(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster,
-             bool sentinel)
-      : hub_(std::move(hub)), cluster_(std::move(cluster)), sentinel_(sentinel) {}
+             std::shared_ptr<redis_shard_channels> shards, bool sentinel)
+      : hub_(std::move(hub)),
+        cluster_(std::move(cluster)),
+        shards_(std::move(shards)),
+        sentinel_(sentinel) {}
 
   // A cluster's command goes to the master of its keys' slot; one without
   // keys (or a PUBLISH, which every node passes on) to the seeds' pool.
@@ -177,11 +181,6 @@ class operations final : public operation_adapter {
       return to_status(pool::errc::invalid_operation,
                        "subscribe.sources: the channels or patterns");
     }
-    if (cluster_ && subscribe.kind() == v1::SOURCE_KIND_SHARD) {
-      return {grpc::StatusCode::UNIMPLEMENTED,
-              "redis: shard channels (SSUBSCRIBE) on a Redis Cluster target are not implemented "
-              "yet; channels and patterns are"};
-    }
     return grpc::Status::OK;
   }
 
@@ -189,12 +188,19 @@ class operations final : public operation_adapter {
   // a slow stream drops (and reports) what does not fit its credit. Every
   // stream's sources go over the target's shared subscriber connections.
   bool subscribes_on_a_connection() const override { return false; }
-  std::size_t subscriber_connections() const override { return hub_->connections(); }
+  std::size_t subscriber_connections() const override {
+    return hub_->connections() + (shards_ ? shards_->connections() : 0);
+  }
 
   std::shared_ptr<subscription> start_subscription(const v1::Subscribe& subscribe,
                                                    std::uint32_t /*credit*/,
                                                    pool::connection* /*conn*/,
                                                    subscription_events events) const override {
+    // A cluster's shard channels live on their slots' masters; channels
+    // and patterns on any node (the seeds').
+    if (shards_ && subscribe.kind() == v1::SOURCE_KIND_SHARD) {
+      return shards_->subscribe(subscribe, std::move(events));
+    }
     return hub_->subscribe(subscribe, std::move(events));
   }
 
@@ -275,9 +281,10 @@ class operations final : public operation_adapter {
     return out;
   }
 
-  std::shared_ptr<redis_subscriber_hub> hub_;  // the target's shared subscriber connections
-  std::shared_ptr<redis_cluster> cluster_;     // a cluster's nodes and slot map; else null
-  bool sentinel_;                              // a Sentinel-managed primary
+  std::shared_ptr<redis_subscriber_hub> hub_;     // the target's shared subscriber connections
+  std::shared_ptr<redis_cluster> cluster_;        // a cluster's nodes and slot map; else null
+  std::shared_ptr<redis_shard_channels> shards_;  // a cluster's shard channels; else null
+  bool sentinel_;                                 // a Sentinel-managed primary
 };
 
 // What a Redis target runs beside its pool: the subscriber hub, and for a
@@ -285,8 +292,12 @@ class operations final : public operation_adapter {
 class redis_services final : public target_service {
  public:
   redis_services(std::shared_ptr<redis_subscriber_hub> hub, std::shared_ptr<redis_cluster> cluster,
+                 std::shared_ptr<redis_shard_channels> shards,
                  std::shared_ptr<redis_sentinel_watch> watch)
-      : hub_(std::move(hub)), cluster_(std::move(cluster)), watch_(std::move(watch)) {}
+      : hub_(std::move(hub)),
+        cluster_(std::move(cluster)),
+        shards_(std::move(shards)),
+        watch_(std::move(watch)) {}
   void attach(std::shared_ptr<pool::target_pool> pool) override {
     if (cluster_) cluster_->attach(pool);
   }
@@ -298,6 +309,7 @@ class redis_services final : public target_service {
   void stop() override {
     if (watch_) watch_->stop();
     hub_->stop();
+    if (shards_) shards_->stop();
     if (cluster_) cluster_->stop();
   }
   void node_stats(std::function<void(std::vector<pool::target_stats>)> done) const override {
@@ -307,8 +319,9 @@ class redis_services final : public target_service {
 
  private:
   std::shared_ptr<redis_subscriber_hub> hub_;
-  std::shared_ptr<redis_cluster> cluster_;       // or null
-  std::shared_ptr<redis_sentinel_watch> watch_;  // or null
+  std::shared_ptr<redis_cluster> cluster_;        // or null
+  std::shared_ptr<redis_shard_channels> shards_;  // or null
+  std::shared_ptr<redis_sentinel_watch> watch_;   // or null
 };
 
 adapter_binding make_binding(const target_settings& target, boost::asio::any_io_executor executor) {
@@ -329,19 +342,21 @@ adapter_binding make_binding(const target_settings& target, boost::asio::any_io_
   auto hub = std::make_shared<redis_subscriber_hub>(settings, factory, executor,
                                                     options.subscriber_connections);
   std::shared_ptr<redis_cluster> cluster;
+  std::shared_ptr<redis_shard_channels> shards;
   if (options.cluster) {
     auto replicas = options.read_from_replicas
                         ? std::make_shared<redis_connection_factory>(settings, route::direct,
                                                                      nullptr, connection_cap, true)
                         : nullptr;
-    cluster =
-        std::make_shared<redis_cluster>(settings, factory, std::move(replicas), std::move(executor),
-                                        options.cluster_refresh_interval);
+    cluster = std::make_shared<redis_cluster>(settings, factory, std::move(replicas), executor,
+                                              options.cluster_refresh_interval);
+    shards = std::make_shared<redis_shard_channels>(cluster, factory, std::move(executor),
+                                                    options.subscriber_connections);
   }
   return {factory,
-          std::make_shared<operations>(hub, cluster, options.sentinel),
+          std::make_shared<operations>(hub, cluster, shards, options.sentinel),
           {},
-          std::make_shared<redis_services>(hub, cluster, watch)};
+          std::make_shared<redis_services>(hub, cluster, shards, watch)};
 }
 
 std::shared_ptr<const adapter_options> read_options(const config_section& s,

@@ -165,11 +165,23 @@ std::shared_ptr<pool::target_pool> redis_cluster::replica_pool(const std::string
   return replica_pools_.emplace(address, make_pool(address, replica_factory_)).first->second;
 }
 
+std::shared_ptr<const target_settings> redis_cluster::node_settings(
+    const std::string& address) const {
+  auto settings = std::make_shared<target_settings>(*target_);
+  settings->name = target_->name + "@" + address;
+  settings->urls = {node_url(target_->urls.front(), address)};
+  return settings;
+}
+
+std::string redis_cluster::master_of(std::uint16_t slot) const {
+  std::lock_guard lock(mutex_);
+  const auto node = map_.node(slot);
+  return node ? std::string(*node) : std::string();
+}
+
 std::shared_ptr<pool::target_pool> redis_cluster::make_pool(
     const std::string& address, std::shared_ptr<pool::connection_factory> factory) {
-  pool::target_config config = *target_;
-  config.name = target_->name + "@" + address;
-  config.urls = {node_url(target_->urls.front(), address)};
+  pool::target_config config = *node_settings(address);
   auto p = pool::target_pool::create(executor_, std::move(config), std::move(factory));
   p->on_redirect(redirector());
   // A node that cannot be reached may have failed over: read the map again.

@@ -58,6 +58,16 @@ class redis_cluster final : public target_service,
   // Every master's address and pool, in the order of their addresses
   // (none while the map is not known).
   std::vector<std::pair<std::string, std::shared_ptr<pool::target_pool>>> masters() const;
+  const std::string& name() const noexcept { return target_->name; }
+  // The target's settings, with node `address` ("host:port") as its only
+  // URL and "target@address" as its name: what a node's pool and
+  // subscriber connections use.
+  std::shared_ptr<const target_settings> node_settings(const std::string& address) const;
+  // The address of the master serving `slot` in the map, or empty while the
+  // map does not say.
+  std::string master_of(std::uint16_t slot) const;
+  // Asks for the map again soon (at most once a second).
+  void refresh_soon();
   // The pool of the master at `address`, or null if it is not one now.
   std::shared_ptr<pool::target_pool> pool_of(std::string_view address) const;
 
@@ -75,8 +85,6 @@ class redis_cluster final : public target_service,
                   bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done);
   // Asks for the map (CLUSTER SHARDS, else CLUSTER SLOTS) and applies it.
   void refresh(bool shards = true);
-  // refresh(), unless one is under way or began less than a second ago.
-  void refresh_soon();
   void apply(const std::vector<protocol::redis::cluster_shard>& shards);
   void arm(pool::millis after);
 

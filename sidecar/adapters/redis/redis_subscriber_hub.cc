@@ -44,7 +44,8 @@ redis_subscriber_hub::redis_subscriber_hub(std::shared_ptr<const target_settings
                                            std::shared_ptr<pool::connection_factory> factory,
                                            asio::any_io_executor executor,
                                            std::size_t max_connections)
-    : strand_(asio::make_strand(std::move(executor))),
+    : name_(target->name),
+      strand_(asio::make_strand(std::move(executor))),
       table_(max_connections),
       links_(*target, std::move(factory), strand_, max_connections,
              {.up = [this](std::size_t index, std::uint64_t generation,
@@ -52,7 +53,8 @@ redis_subscriber_hub::redis_subscriber_hub(std::shared_ptr<const target_settings
               .down = [this](std::size_t index) { table_.lost(index); }}) {}
 
 std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscribe& subscribe,
-                                                              subscription_events events) {
+                                                              subscription_events events,
+                                                              std::function<void()> dropped) {
   const auto what = subscribe.kind() == v1::SOURCE_KIND_PATTERN ? kind::pattern
                     : subscribe.kind() == v1::SOURCE_KIND_SHARD ? kind::shard
                                                                 : kind::channel;
@@ -62,20 +64,20 @@ std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscrib
   static std::atomic<listener_id> ids{0};
   const auto id = ++ids;
   asio::post(strand_, [self = shared_from_this(), id, what, names = std::move(names),
-                       events = std::move(events)]() mutable {
-    self->join(id, what, std::move(names), std::move(events));
+                       l = listener{std::move(events), std::move(dropped)}]() mutable {
+    self->join(id, what, std::move(names), std::move(l));
   });
   return std::make_shared<handle>(weak_from_this(), id);
 }
 
 void redis_subscriber_hub::join(listener_id id, kind what, std::vector<std::string> names,
-                                subscription_events events) {
+                                listener l) {
   if (stopped_) return;
   bool ready = false;
   const auto commands = table_.add(id, what, names, ready);
-  auto& stored = listeners_[id] = std::move(events);
+  auto& stored = listeners_[id] = std::move(l);
   send(commands);
-  if (ready) stored.ready();
+  if (ready) stored.events.ready();
 }
 
 void redis_subscriber_hub::leave(listener_id id) {
@@ -112,7 +114,20 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
   kind what;
   if (redis::is_confirmation_kind(v.elements[0].text, what)) {
     for (const auto id : table_.confirmed(index, what, v.elements[1].text)) {
-      if (const auto it = listeners_.find(id); it != listeners_.end()) it->second.ready();
+      if (const auto it = listeners_.find(id); it != listeners_.end()) it->second.events.ready();
+    }
+    return;
+  }
+  if (redis::is_unsubscription_kind(v.elements[0].text, what)) {
+    for (const auto id : table_.dropped(index, what, v.elements[1].text)) {
+      const auto it = listeners_.find(id);
+      if (it == listeners_.end()) continue;
+      if (it->second.dropped) {
+        it->second.dropped();
+      } else {
+        spdlog::warn("target '{}': the server ended the subscription to '{}' by itself", name_,
+                     v.elements[1].text);
+      }
     }
     return;
   }
@@ -138,9 +153,9 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
     const auto it = listeners_.find((*ids)[i]);
     if (it == listeners_.end()) continue;
     if (i + 1 == ids->size()) {
-      it->second.deliver(std::move(d), 0);
+      it->second.events.deliver(std::move(d), 0);
     } else {
-      it->second.deliver(d, 0);
+      it->second.events.deliver(d, 0);
     }
   }
 }
@@ -148,12 +163,20 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
 void redis_subscriber_hub::stop() {
   auto done = std::make_shared<std::promise<void>>();
   asio::post(strand_, [self = shared_from_this(), done] {
-    self->stopped_ = true;
-    self->links_.close();
-    self->listeners_.clear();
+    self->closed();
     done->set_value();
   });
   done->get_future().wait_for(std::chrono::seconds(2));
+}
+
+void redis_subscriber_hub::close() {
+  asio::post(strand_, [self = shared_from_this()] { self->closed(); });
+}
+
+void redis_subscriber_hub::closed() {
+  stopped_ = true;
+  links_.close();
+  listeners_.clear();
 }
 
 }  // namespace brokerside::sidecar

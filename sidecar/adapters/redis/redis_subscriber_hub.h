@@ -34,9 +34,13 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
                        boost::asio::any_io_executor executor, std::size_t max_connections);
 
   // Starts delivering `subscribe`'s sources to `events` (ready once all are
-  // subscribed). The handle's stop() ends it.
+  // subscribed). The handle's stop() ends it. `dropped`, if set, is called
+  // (on the hub's strand) when the server ends the subscription by itself
+  // (a Redis Cluster shard channel whose slot moved away): nothing more
+  // comes to this listener until it subscribes again where it belongs.
   std::shared_ptr<subscription> subscribe(const v1::Subscribe& subscribe,
-                                          subscription_events events);
+                                          subscription_events events,
+                                          std::function<void()> dropped = {});
 
   // Subscriber connections open now (for tests and Stats).
   std::size_t connections() const noexcept { return links_.open(); }
@@ -45,6 +49,9 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   // outside the io threads, waiting up to 2 s).
   void start() override {}
   void stop() override;
+  // Closes every connection and forgets every listener, without waiting
+  // (from any thread, the io threads too).
+  void close();
 
  private:
   class handle;
@@ -52,16 +59,22 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   using listener_id = protocol::redis::subscriber_table::listener_id;
 
   // All on the strand.
-  void join(listener_id id, kind what, std::vector<std::string> names, subscription_events events);
+  struct listener {
+    subscription_events events;
+    std::function<void()> dropped;  // may be empty
+  };
+  void join(listener_id id, kind what, std::vector<std::string> names, listener l);
   void leave(listener_id id);
   void send(const std::vector<protocol::redis::subscriber_table::command>& commands);
   void up(std::size_t index, std::uint64_t generation, pool::connection& conn);
   void pushed(std::size_t index, protocol::redis::value v);
+  void closed();
 
+  std::string name_;                         // the target's, for logs
   boost::asio::any_io_executor strand_;      // everything below runs here
   protocol::redis::subscriber_table table_;  // who wants what, on which link
   pool::link_set links_;                     // by index, as the table numbers them
-  std::unordered_map<listener_id, subscription_events> listeners_;
+  std::unordered_map<listener_id, listener> listeners_;
   listener_id next_id_ = 0;
   bool stopped_ = false;
 };

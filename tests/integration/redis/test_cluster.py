@@ -14,6 +14,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from conftest import wait_for
 from own_brokers import ScriptedBrokers
+from recv_stream import Stream
 from set_load import SetLoad
 from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
@@ -241,6 +242,65 @@ def test_whole_keyspace_commands_ask_every_master(sidecar, brokers, tmp_path):
                        for lib in m.execute_command("FUNCTION", "LIST"))
 
 
+def shard_channels_over_every_master(native, prefix, count):
+    """`count` channel names whose slots cover every master, and each one's master."""
+    names, masters = [], {}
+    for i in range(10_000):
+        name = f"{prefix}{i}"
+        master = native.get_node_from_key(name).name
+        if len(names) < count and (master not in masters.values() or len(set(masters.values())) == 3):
+            names.append(name)
+            masters[name] = master
+    assert len(set(masters.values())) == 3
+    return names, masters
+
+
+def test_shard_channels_live_on_their_slots_masters(sidecar, brokers, tmp_path):
+    """SSUBSCRIBE on a cluster target: each shard channel subscribed on its
+    slot's master (PUBSUB SHARDCHANNELS there says so), once however many
+    streams want it, SPUBLISH routed to the same master, every message to
+    each stream of its channel, one stream leaving taking nothing from
+    another."""
+    seeds = brokers["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
+    s = sidecar("--config", cluster_config(tmp_path, seeds))
+    native = native_cluster(seeds)
+    names, masters = shard_channels_over_every_master(native, f"shard:{os.getpid()}:", 6)
+    nodes = {n.name: redis.Redis(host=n.host, port=n.port) for n in native.get_primaries()}
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        assert wait_for(lambda: len(stats(broker).nodes) >= 3)
+        every = Stream(broker, "shop", names, kind=pb.SOURCE_KIND_SHARD)
+        some = Stream(broker, "shop", names[:2], kind=pb.SOURCE_KIND_SHARD)
+        try:
+            assert every.subscribed.wait(10) and some.subscribed.wait(10)
+            for name, master in masters.items():
+                for node_name, r in nodes.items():
+                    listed = name.encode() in r.execute_command("PUBSUB", "SHARDCHANNELS", name)
+                    assert listed == (node_name == master), (name, node_name, master)
+            for round_ in range(3):
+                for name in names:
+                    # One subscriber connection on the master has it, whichever streams want it.
+                    reply = broker.Send(command("SPUBLISH", name, f"{name}/{round_}"), timeout=5).reply
+                    assert reply.integer == 1, reply
+            assert wait_for(lambda: len(every.bodies) == 18 and len(some.bodies) == 6)
+            assert sorted(every.bodies) == sorted(f"{n}/{r}".encode() for n in names for r in range(3))
+            assert sorted(some.bodies) == sorted(f"{n}/{r}".encode() for n in names[:2] for r in range(3))
+            # Each master's channels spread over at most subscriber_connections
+            # (4) of its own, which both streams share.
+            per_master = [list(masters.values()).count(m) for m in set(masters.values())]
+            assert stats(broker).subscriber_connections == sum(min(n, 4) for n in per_master)
+            some.close()
+            broker.Send(command("SPUBLISH", names[0], "after"), timeout=5)
+            assert wait_for(lambda: b"after" in every.bodies)
+            assert every.error is None and every.bodies.count(b"after") == 1
+            # What redis-py's cluster client publishes arrives too.
+            native.execute_command("SPUBLISH", names[3], "native", target_nodes=native.get_node_from_key(names[3]))
+            assert wait_for(lambda: b"native" in every.bodies)
+        finally:
+            every.close()
+            some.close()
+
+
 def own_cluster(tmp_path, node_timeout=5000):
     return ScriptedBrokers(tmp_path, "redis-cluster", BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT=str(node_timeout))
 
@@ -332,6 +392,42 @@ def test_a_slot_moved_under_load_costs_the_app_no_error(sidecar, tmp_path):
         assert fresh.get_node_from_key(tag).name == target.name
         for i, value in written.items():
             assert fresh.get(f"{tag}:{i}") == value.encode()
+
+        # A shard channel follows its slot: moved after the stream subscribed
+        # it (another slot, without keys: this slot's move was for MOVED),
+        # the old node drops it (sunsubscribe), the sidecar subscribes it on
+        # the new node, and what is published there reaches the stream, which
+        # never ended.
+        news_tag = "{news}"
+        news_slot = native.keyslot(news_tag)
+        old_node = fresh.get_node_from_key(news_tag)
+        new_node = next(n for n in fresh.get_primaries() if n.name != old_node.name)
+        old_r = redis.Redis(host=old_node.host, port=old_node.port)
+        new_r = redis.Redis(host=new_node.host, port=new_node.port)
+        with s.channel() as news_channel:
+            news_broker = pb_grpc.BrokerStub(news_channel)
+            news = Stream(news_broker, "shop", [f"{news_tag}:news"], kind=pb.SOURCE_KIND_SHARD)
+            try:
+                assert news.subscribed.wait(10)
+                news_broker.Send(command("SPUBLISH", f"{news_tag}:news", "before"), timeout=5)
+                assert wait_for(lambda: news.bodies == [b"before"])
+                new_r.execute_command("CLUSTER", "SETSLOT", news_slot, "IMPORTING", node_id(old_r))
+                old_r.execute_command("CLUSTER", "SETSLOT", news_slot, "MIGRATING", node_id(new_r))
+                for n in [new_node, old_node] + [n for n in fresh.get_primaries()
+                                                  if n.name not in (old_node.name, new_node.name)]:
+                    redis.Redis(host=n.host, port=n.port).execute_command("CLUSTER", "SETSLOT", news_slot, "NODE",
+                                                                          node_id(new_r))
+
+                def delivered_after_move():
+                    news_broker.Send(command("SPUBLISH", f"{news_tag}:news", "after"), timeout=5)
+                    return wait_for(lambda: b"after" in news.bodies, timeout=0.2)
+
+                assert wait_for(delivered_after_move, timeout=10)
+                assert f"{news_tag}:news".encode() in new_r.execute_command("PUBSUB", "SHARDCHANNELS")
+                assert f"{news_tag}:news".encode() not in old_r.execute_command("PUBSUB", "SHARDCHANNELS")
+                assert news.error is None
+            finally:
+                news.close()
     finally:
         cluster.close()
 
@@ -348,6 +444,11 @@ def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
         survivor = next(n for n in native.get_primaries() if n.name != victim.name)
         survivor_r = redis.Redis(host=survivor.host, port=survivor.port)
         load = SetLoad(s, "shop", "{victim}")
+        # A shard channel on the victim's slot: it must come back on the promoted replica.
+        news_channel = s.channel()
+        news_broker = pb_grpc.BrokerStub(news_channel)
+        news = Stream(news_broker, "shop", ["{victim}:news"], kind=pb.SOURCE_KIND_SHARD)
+        assert news.subscribed.wait(10)
         time.sleep(1)
         killed = time.monotonic()
         os.kill(pid, 9)
@@ -391,6 +492,18 @@ def test_a_master_killed_fails_over_within_deadlines(sidecar, tmp_path):
                 lost_window += fresh.get(key) != value.encode()
                 continue
             assert fresh.get(key) == value.encode(), key
+        # The shard channel was subscribed again on the promoted replica.
+        def delivered_after_failover():
+            try:
+                news_broker.Send(command("SPUBLISH", "{victim}:news", "after"), timeout=2)
+            except grpc.RpcError:
+                return False
+            return wait_for(lambda: b"after" in news.bodies, timeout=0.2)
+
+        assert wait_for(delivered_after_failover, timeout=10)
+        assert news.error is None
+        news.close()
+        news_channel.close()
         print(f"\nfailover: {len(calls)} calls, {len(failed)} failed "
               f"({', '.join(sorted({c[2].name for c in failed}))}), promoted "
               f"{promoted_at - killed:.1f} s after the kill, {lost_window} acknowledged writes of the "

@@ -5,7 +5,6 @@ nothing from the others, hundreds of streams on a few connections (at most
 subscriber_connections, as CLIENT LIST counts them), and everything
 subscribed again after the broker is killed -9 and comes back."""
 
-import threading
 import time
 import uuid
 
@@ -16,38 +15,7 @@ from brokerside.v1 import brokerside_pb2 as pb
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc
 from conftest import http_get, wait_for
 from own_brokers import OwnRedis
-
-
-class Stream:
-    """A Recv stream on a thread of its own, collecting message bodies."""
-
-    def __init__(self, stub, target, sources, kind=pb.SOURCE_KIND_DEFAULT, credit=10000):
-        self.bodies, self.subscribed, self.error = [], threading.Event(), None
-        self._stop = threading.Event()
-
-        def requests():
-            yield pb.RecvRequest(subscribe=pb.Subscribe(target=target, sources=sources, kind=kind, credit=credit))
-            self._stop.wait(120)
-
-        self._call = stub.Recv(requests(), timeout=120)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        try:
-            for r in self._call:
-                if r.HasField("subscribed"):
-                    self.subscribed.set()
-                elif r.HasField("delivery"):
-                    self.bodies.append(r.delivery.message.body)
-        except grpc.RpcError as e:
-            if not self._stop.is_set():
-                self.error = e
-
-    def close(self):
-        self._stop.set()
-        self._call.cancel()
-        self._thread.join(10)
+from recv_stream import Stream
 
 
 def subscriber_connections(client, name):

@@ -75,6 +75,31 @@ TEST(subscriber_table, a_confirmation_owed_to_a_removed_source_is_not_taken_for_
   EXPECT_EQ(t.confirmed(0, kind::channel, "a"), (std::vector<std::uint64_t>{2}));
 }
 
+TEST(subscriber_table, a_shard_channel_the_server_drops_is_handed_back_once) {
+  subscriber_table t(2);
+  bool ready = false;
+  t.add(1, kind::shard, names{"orders"}, ready);
+  t.add(2, kind::shard, names{"orders"}, ready);
+  // Not confirmed yet: an unsubscribe then answers an earlier one of ours.
+  EXPECT_TRUE(t.dropped(0, kind::shard, "orders").empty());
+  t.confirmed(0, kind::shard, "orders");
+  EXPECT_TRUE(t.dropped(1, kind::shard, "orders").empty());    // another link's
+  EXPECT_TRUE(t.dropped(0, kind::channel, "orders").empty());  // another kind
+  // The slot moved: both listeners, once; the source is gone.
+  EXPECT_EQ(t.dropped(0, kind::shard, "orders"), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE(t.dropped(0, kind::shard, "orders").empty());
+  EXPECT_EQ(t.listeners(kind::shard, "orders"), nullptr);
+  EXPECT_EQ(t.load(), (std::vector<std::size_t>{0}));
+  // Leaving afterwards writes nothing for it (the server forgot it already).
+  EXPECT_TRUE(t.remove(1).empty());
+  EXPECT_TRUE(t.remove(2).empty());
+  // Our own SUNSUBSCRIBE's answer, its source removed: not a drop.
+  t.add(3, kind::shard, names{"x"}, ready);
+  t.confirmed(0, kind::shard, "x");
+  t.remove(3);
+  EXPECT_TRUE(t.dropped(0, kind::shard, "x").empty());
+}
+
 TEST(subscriber_table, push_frame_kinds_and_commands) {
   kind k;
   EXPECT_TRUE(is_message_kind("pmessage", k) && k == kind::pattern);
@@ -82,6 +107,9 @@ TEST(subscriber_table, push_frame_kinds_and_commands) {
   EXPECT_FALSE(is_message_kind("subscribe", k));
   EXPECT_TRUE(is_confirmation_kind("ssubscribe", k) && k == kind::shard);
   EXPECT_FALSE(is_confirmation_kind("unsubscribe", k));
+  EXPECT_TRUE(is_unsubscription_kind("sunsubscribe", k) && k == kind::shard);
+  EXPECT_TRUE(is_unsubscription_kind("punsubscribe", k) && k == kind::pattern);
+  EXPECT_FALSE(is_unsubscription_kind("ssubscribe", k));
   EXPECT_STREQ(subscribe_command(kind::pattern, false), "PUNSUBSCRIBE");
   EXPECT_STREQ(subscribe_command(kind::shard, true), "SSUBSCRIBE");
 }
