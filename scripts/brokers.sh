@@ -101,7 +101,10 @@ start_redis-cluster() {
   for _ in 1 2 3 4 5 6; do
     port=$(free_cluster_port)
     mkdir -p "$dir/$port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save '' --appendonly no       --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf"       --cluster-node-timeout "${BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT:-5000}"       --daemonize no --logfile "$dir/$port/redis.log" </dev/null >/dev/null 2>&1 &
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save '' --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
+      --cluster-node-timeout "${BROKERSIDE_REDIS_CLUSTER_NODE_TIMEOUT:-5000}" \
+      --daemonize no --logfile "$dir/$port/redis.log" </dev/null >/dev/null 2>&1 &
     pids+=($!)
     ports+=("$port")
   done
@@ -162,6 +165,12 @@ sentinel monitor mymaster 127.0.0.1 $primary 1
 sentinel down-after-milliseconds mymaster 1000
 sentinel failover-timeout mymaster 10000
 EOT
+  # A sentinel that asks for a password of its own (the primary's is apart).
+  local auth=()
+  if [[ -n ${BROKERSIDE_REDIS_SENTINEL_PASSWORD:-} ]]; then
+    echo "requirepass $BROKERSIDE_REDIS_SENTINEL_PASSWORD" >>"$dir/sentinel.conf"
+    auth=(--no-auth-warning -a "$BROKERSIDE_REDIS_SENTINEL_PASSWORD")
+  fi
   redis-server "$dir/sentinel.conf" --sentinel --daemonize no --logfile "$dir/sentinel.log" \
     </dev/null >/dev/null 2>&1 &
   pids+=($!)
@@ -170,7 +179,7 @@ EOT
   put redis-sentinel port "$sentinel"
   sentinel_ready() {
     redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' &&
-      redis-cli -p "$sentinel" sentinel replicas mymaster | grep -q "^$replica\$"
+      redis-cli -p "$sentinel" "${auth[@]}" sentinel replicas mymaster | grep -q "^$replica\$"
   }
   wait_until 30 redis-sentinel sentinel_ready || die "redis-sentinel did not become ready (see $dir)"
   cat >"$dir/env" <<EOT

@@ -105,22 +105,7 @@ void read_urls(const config_section& s, const adapter_registry& adapters, target
 
 // password_file or password_env: the password of every URL of the target.
 void read_password(const config_section& s, target_settings& target) {
-  std::string password_file;
-  std::string password_env;
-  s.read("password_file", password_file);
-  s.read("password_env", password_env);
-  if (!password_file.empty() && !password_env.empty()) {
-    config_fail(s.path("password_file"), "give password_file or password_env, not both");
-  }
-  std::string password;
-  if (!password_file.empty()) password = read_secret_file(s.path("password_file"), password_file);
-  if (!password_env.empty()) {
-    const char* value = std::getenv(password_env.c_str());
-    if (value == nullptr || *value == '\0') {
-      config_fail(s.path("password_env"), "environment variable " + password_env + " is not set");
-    }
-    password = value;
-  }
+  const auto password = read_secret(s, "password");
   if (!password.empty()) {
     for (auto& url : target.urls) url.password = password;
   }

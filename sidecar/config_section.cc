@@ -183,4 +183,21 @@ std::string read_secret_file(const std::string& path, const std::string& file) {
   return secret;
 }
 
+std::string read_secret(const config_section& s, const std::string& key) {
+  std::string file;
+  std::string env;
+  s.read(key + "_file", file);
+  s.read(key + "_env", env);
+  if (!file.empty() && !env.empty()) {
+    config_fail(s.path(key + "_file"), "give " + key + "_file or " + key + "_env, not both");
+  }
+  if (!file.empty()) return read_secret_file(s.path(key + "_file"), file);
+  if (env.empty()) return {};
+  const char* value = std::getenv(env.c_str());
+  if (value == nullptr || *value == '\0') {
+    config_fail(s.path(key + "_env"), "environment variable " + env + " is not set");
+  }
+  return value;
+}
+
 }  // namespace brokerside::sidecar

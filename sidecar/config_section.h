@@ -25,6 +25,12 @@ std::string read_config_file(const std::string& path, const std::string& file);
 // `path`; fails naming it when the file cannot be read or is empty.
 std::string read_secret_file(const std::string& path, const std::string& file);
 
+class config_section;
+// The secret that `<key>_file` (read_secret_file) or `<key>_env` (an
+// environment variable) of `s` gives, or empty if neither is set; fails
+// naming the setting when both are, or the variable is unset.
+std::string read_secret(const config_section& s, const std::string& key);
+
 class config_section {
  public:
   // `node` may be undefined or null (an absent section: defaults hold).

@@ -61,13 +61,9 @@ std::optional<switch_master> parse_switch_master(std::string_view message) {
       std::string(parts[0]), {std::string(parts[1]), *from}, {std::string(parts[3]), *to}};
 }
 
-void ask_sentinel(boost::asio::any_io_executor executor, endpoint sentinel, std::string name,
-                  std::chrono::milliseconds timeout,
+void ask_sentinel(boost::asio::any_io_executor executor, connect_options options, std::string name,
                   std::function<void(std::error_code, std::string, server_address)> done) {
   auto conn = connection::create(std::move(executor));
-  connect_options options;
-  options.to = std::move(sentinel);
-  options.timeout = timeout;
   options.client_name = "brokerside-sentinel-query";
   conn->connect(std::move(options), [conn, name = std::move(name), done = std::move(done)](
                                         std::error_code ec, std::string text) mutable {

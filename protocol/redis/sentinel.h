@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "protocol/endpoint.h"
+#include "protocol/redis/connection.h"
 #include "protocol/redis/resp.h"
 
 namespace brokerside::protocol::redis {
@@ -40,13 +41,13 @@ struct switch_master {
 };
 std::optional<switch_master> parse_switch_master(std::string_view message);
 
-// Asks the sentinel at `sentinel` where primary `name` is. Completion:
-// done(error, words, address) once, on `executor`, within `timeout`: no
+// Asks the sentinel `sentinel` says how to reach (its address, timeout,
+// login if it asks for one) where primary `name` is. Completion:
+// done(error, words, address) once, on `executor`, within the timeout: no
 // error and the address; or the transport's error; or errc::refused with
 // the sentinel's words (it does not know the name, or refused the
 // question). The connection to the sentinel is closed either way.
-void ask_sentinel(boost::asio::any_io_executor executor, endpoint sentinel, std::string name,
-                  std::chrono::milliseconds timeout,
+void ask_sentinel(boost::asio::any_io_executor executor, connect_options sentinel, std::string name,
                   std::function<void(std::error_code, std::string, server_address)> done);
 
 }  // namespace brokerside::protocol::redis

@@ -386,6 +386,16 @@ std::shared_ptr<const adapter_options> read_options(const config_section& s,
       }
     }
     if (o->cluster) config_fail(s.where(), "is a Redis Cluster or Sentinel-managed, not both");
+    s.read("sentinel_username", o->sentinel_username);
+    o->sentinel_password = read_secret(s, "sentinel_password");
+  } else {
+    for (const auto* key :
+         {"sentinel_username", "sentinel_password_file", "sentinel_password_env"}) {
+      std::string given;
+      s.read(key, given);
+      if (!given.empty())
+        config_fail(s.path(key), "only for a Sentinel target (redis+sentinel://)");
+    }
   }
   if (o->cluster) {
     if (o->cluster_refresh_interval.count() <= 0) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "sidecar/target_settings.h"
 
@@ -20,6 +21,9 @@ struct redis_options final : adapter_options {
   // A Sentinel-managed primary (the redis+sentinel:// and rediss+sentinel://
   // schemes): each URL a sentinel, its path the master's name.
   bool sentinel = false;
+  // The sentinels' own login (their requirepass / ACL user), where they
+  // ask for one: the target's URL credentials are the primary's.
+  std::string sentinel_username, sentinel_password;
   // A cluster's read-only commands go to a replica of their slot's master
   // (READONLY connections; what they read may lag the master's writes).
   bool read_from_replicas = false;

@@ -13,6 +13,7 @@
 #include "pool/connection.h"
 #include "protocol/redis/connection.h"
 #include "protocol/redis/sentinel.h"
+#include "sidecar/adapters/redis/redis_options.h"
 #include "sidecar/adapters/redis/redis_sentinel_watch.h"
 #include "sidecar/pooled_factory.h"
 #include "sidecar/target_settings.h"
@@ -65,7 +66,7 @@ class redis_pooled_connection final : public pool::connection {
     const auto started = pool::clock::now();
     auto sentinel = endpoint_for(url, *target_);
     protocol::redis::ask_sentinel(
-        executor_, sentinel, url.path, timeout,
+        executor_, options_for(sentinel, url, false, timeout), url.path,
         [conn = conn_, error_text = error_text_, member = member_, watch = watch_,
          executor = executor_, sentinel, url, timeout, started, target = target_,
          done = std::move(done)](std::error_code ec, std::string text,
@@ -154,7 +155,12 @@ class redis_pooled_connection final : public pool::connection {
     o.write_high_water = static_cast<std::size_t>(target.write_high_water);
     o.write_low_water = static_cast<std::size_t>(target.write_low_water);
     o.client_name = std::string(url.option("client_name").value_or("brokerside"));
-    if (!credentials) return o;  // a sentinel: its own (no) login
+    if (!credentials) {  // a sentinel: its own login, if any
+      const auto& options = target.options_as<redis_options>();
+      o.user = options.sentinel_username;
+      o.password = options.sentinel_password;
+      return o;
+    }
     o.user = url.user;
     o.password = url.password;
     // A Sentinel URL's path is the master's name: its database only as ?db=.

@@ -92,3 +92,46 @@ def test_a_name_the_sentinel_does_not_monitor_is_refused_saying_so(sidecar, tmp_
                 assert "monitors no primary named 'nosuch'" in e.details(), e.details()
     finally:
         brokers.close()
+
+
+def test_a_sentinel_that_asks_for_a_password_of_its_own(sidecar, tmp_path):
+    """The sentinels' login is apart from the primary's (sentinel_password_file):
+    with it the primary is found and a failover followed; without it the
+    sentinel's refusal is what the caller reads."""
+    brokers = ScriptedBrokers(tmp_path, "redis-sentinel", BROKERSIDE_REDIS_SENTINEL_PASSWORD="s3ntinel")
+    values = brokers.values
+    try:
+        url = values["BROKERSIDE_REDIS_SENTINEL_URL"]
+        secret = tmp_path / "sentinel-password"
+        secret.write_text("s3ntinel\n")
+        config = tmp_path / "sentinel.yaml"
+        config.write_text(f"targets:\n  cache:\n    urls: [\"{url}\"]\n    sentinel_password_file: {secret}\n"
+                          f"  bare:\n    urls: [\"{url}\"]\n    pool:\n      acquire_timeout: 1s\n")
+        s = sidecar("--config", str(config))
+        sentinel = redis.Redis(port=int(values["BROKERSIDE_REDIS_SENTINEL_PORT"]), password="s3ntinel")
+        replica = redis.Redis(port=int(values["BROKERSIDE_REDIS_SENTINEL_REPLICA_PORT"]))
+        with s.channel() as channel:
+            broker = pb_grpc.BrokerStub(channel)
+            assert broker.Send(command("SET", "sentinel:auth", "1"), timeout=5).reply.text == "OK"
+            try:
+                broker.Send(pb.SendRequest(target="bare", command=pb.Command(args=[b"GET", b"x"])), timeout=3)
+                raise AssertionError("a sentinel that asks for a password answered without one")
+            except grpc.RpcError as e:
+                assert e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    grpc.StatusCode.PERMISSION_DENIED), e
+                assert "sentinel: NOAUTH" in e.details(), e.details()
+            # A failover, followed through the sentinel's login: writes land on the new primary.
+            sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
+            deadline = time.monotonic() + 20
+            landed = False
+            while time.monotonic() < deadline and not landed:
+                try:
+                    broker.Send(command("SET", "sentinel:after", "2"), timeout=2)
+                    landed = replica.role()[0] == b"master" and replica.get("sentinel:after") == b"2"
+                except grpc.RpcError:
+                    pass
+                if not landed:
+                    time.sleep(0.1)
+            assert landed, "writes did not reach the promoted replica"
+    finally:
+        brokers.close()

@@ -256,7 +256,7 @@ TEST(config, every_error_names_its_setting) {
        "targets.c.listen: unknown setting (known here: urls, url, failover, password_file, "
        "password_env, max_frame_bytes, write_high_water, write_low_water, tls, pool, retry, "
        "breaker, lease, allow, rules, subscriber_connections, cluster, cluster_refresh_interval, "
-       "read_from_replicas)"},
+       "read_from_replicas, sentinel_username, sentinel_password_file, sentinel_password_env)"},
       {"targets: {c: {urls: ['redis+sentinel://h/m', 'redis://h']}}",
        "targets.c: mixes sentinel URLs (redis+sentinel://) with others ('redis://h'): give only "
        "sentinels"},
@@ -265,6 +265,14 @@ TEST(config, every_error_names_its_setting) {
        "(redis+sentinel://host:26379/mymaster)"},
       {"targets: {c: {url: 'redis+sentinel://h/m', cluster: true}}",
        "targets.c: is a Redis Cluster or Sentinel-managed, not both"},
+      {"targets: {c: {url: 'redis://h', sentinel_password_env: HOME}}",
+       "targets.c.sentinel_password_env: only for a Sentinel target (redis+sentinel://)"},
+      {"targets: {c: {url: 'redis+sentinel://h/m', sentinel_password_env: BROKERSIDE_UNSET_X}}",
+       "targets.c.sentinel_password_env: environment variable BROKERSIDE_UNSET_X is not set"},
+      {"targets: {c: {url: 'redis+sentinel://h/m', sentinel_password_env: HOME, "
+       "sentinel_password_file: /etc/hostname}}",
+       "targets.c.sentinel_password_file: give sentinel_password_file or sentinel_password_env, "
+       "not both"},
       {"targets: {c: {url: 'redis://h', read_from_replicas: true}}",
        "targets.c.read_from_replicas: only for a Redis Cluster target"},
       {"targets: {c: {url: 'redis+cluster://h', cluster_refresh_interval: 0}}",
