@@ -206,6 +206,11 @@ class target_service {
   virtual ~target_service() = default;
   // The target's own pool, once made (before start()).
   virtual void attach(std::shared_ptr<pool::target_pool> /*pool*/) {}
+  // Before start(): `changed(ready)` is to be called whenever the service
+  // can serve the target's operations, or no longer can (Redis Cluster: once
+  // the slot map is read); the target is SERVING only while it can and its
+  // pool is healthy. Any thread. By default: ready, said at once.
+  virtual void watch_ready(std::function<void(bool)> changed) { changed(true); }
   // With the pools, at startup; a startup_error names the setting at fault.
   virtual void start() = 0;
   // With the pools, from outside the io threads.

@@ -1,6 +1,7 @@
 #include "sidecar/target_set.h"
 
 #include <future>
+#include <map>
 #include <mutex>
 
 namespace brokerside::sidecar {
@@ -23,13 +24,36 @@ target_set::target_set(boost::asio::any_io_executor executor, const config& cfg)
 }
 
 void target_set::start(std::function<void(const std::string&, bool)> health) {
+  // A target is healthy while its pool is and its service (if any) is
+  // ready; either may change on any thread.
+  struct health_state {
+    std::mutex mutex;
+    bool pool = false;
+    bool service = true;
+  };
+  std::map<std::string, std::shared_ptr<health_state>> states;
+  auto report = [health](const std::string& name, health_state& st) {
+    if (health) health(name, st.pool && st.service);
+  };
+  for (auto& [name, e] : targets_) {
+    auto st = states[name] = std::make_shared<health_state>();
+    if (!e.service) continue;
+    e.service->watch_ready([st, report, name = name](bool ready) {
+      std::lock_guard lock(st->mutex);
+      if (st->service == ready) return;
+      st->service = ready;
+      report(name, *st);
+    });
+  }
   for (auto& [name, e] : targets_) {
     if (e.service) e.service->start();
   }
   for (auto& [name, e] : targets_) {
     if (!e.pool) continue;
-    e.pool->start([health, name = name](bool healthy) {
-      if (health) health(name, healthy);
+    e.pool->start([st = states[name], report, name = name](bool healthy) {
+      std::lock_guard lock(st->mutex);
+      st->pool = healthy;
+      report(name, *st);
     });
   }
 }

@@ -301,6 +301,11 @@ class redis_services final : public target_service {
   void attach(std::shared_ptr<pool::target_pool> pool) override {
     if (cluster_) cluster_->attach(pool);
   }
+  // A cluster can route nothing before its slot map is read.
+  void watch_ready(std::function<void(bool)> changed) override {
+    if (cluster_) return cluster_->watch_ready(std::move(changed));
+    changed(true);
+  }
   void start() override {
     hub_->start();
     if (cluster_) cluster_->start();

@@ -94,6 +94,12 @@ pool::target_pool::redirect_fn redis_cluster::redirector() {
   };
 }
 
+void redis_cluster::watch_ready(std::function<void(bool)> changed) {
+  std::lock_guard lock(mutex_);
+  ready_ = std::move(changed);
+  ready_(false);
+}
+
 void redis_cluster::start() { arm(pool::millis(0)); }
 
 void redis_cluster::stop() {
@@ -331,10 +337,12 @@ void redis_cluster::refresh(bool shards) {
 
 void redis_cluster::apply(const std::vector<redis::cluster_shard>& shards) {
   std::vector<std::shared_ptr<pool::target_pool>> gone;
+  std::function<void(bool)> now_ready;
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
     map_.assign(shards);
+    if (!std::exchange(mapped_, true)) now_ready = ready_;
     for (const auto& shard : shards) node_pool(shard.master);
     // A node that serves no slot any more (a master failed over, or removed)
     // loses its pool: what is on it ends, what comes is routed by the map.
@@ -367,6 +375,7 @@ void redis_cluster::apply(const std::vector<redis::cluster_shard>& shards) {
     }
   }
   for (auto& p : gone) p->stop();
+  if (now_ready) now_ready(true);
 }
 
 void redis_cluster::node_stats(std::function<void(std::vector<pool::target_stats>)> done) const {

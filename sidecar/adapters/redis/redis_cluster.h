@@ -39,6 +39,8 @@ class redis_cluster final : public target_service,
   // target_service: `seeds` is the target's own pool (its URLs: the seed
   // nodes), which asks for the map and serves keyless commands.
   void attach(std::shared_ptr<pool::target_pool> seeds) override;
+  // Ready once the first slot map is read.
+  void watch_ready(std::function<void(bool)> changed) override;
   void start() override;
   // Stops the nodes' pools (from outside the io threads, waiting up to 5 s).
   void stop() override;
@@ -105,6 +107,8 @@ class redis_cluster final : public target_service,
   std::uint64_t next_replica_ = 0;                                           // reads in turn
   pool::time_point last_refresh_{};  // when the last refresh was asked
   bool refreshing_ = false;          // a refresh is under way
+  bool mapped_ = false;              // a map was read
+  std::function<void(bool)> ready_;  // told once mapped_
   bool stopped_ = false;
 };
 

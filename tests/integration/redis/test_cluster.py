@@ -10,6 +10,7 @@ import time
 
 import grpc
 import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.cluster import ClusterNode, RedisCluster
 
 from conftest import wait_for
@@ -139,6 +140,23 @@ def test_commands_go_to_their_slots_master_and_agree_with_redis_py(sidecar, brok
     assert 'brokerside_redirects_total{target="shop"}' in text
 
 
+def test_a_cluster_target_is_not_serving_until_its_slot_map_is_read(sidecar, brokers, tmp_path):
+    """A cluster target whose seed is not a cluster (a plain Redis): its map
+    is never read, so it never says SERVING, and the log says why."""
+    plain = brokers["BROKERSIDE_REDIS_URL"].removeprefix("redis://")
+    s = sidecar("--config", cluster_config(tmp_path, plain))
+    with s.channel() as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def status():
+            return health.Check(health_pb2.HealthCheckRequest(service="shop"), timeout=5).status
+
+        assert wait_for(lambda: "cluster support disabled" in s.log())
+        time.sleep(0.5)
+        assert status() == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert "the cluster's slot map is refused: ERR This instance has cluster support disabled" in s.log()
+
+
 def test_reads_from_replicas_writes_to_masters(sidecar, brokers, tmp_path):
     seeds = brokers["BROKERSIDE_REDIS_CLUSTER_SEEDS"]
     s = sidecar("--config", cluster_config(tmp_path, seeds, "    read_from_replicas: true\n"))
@@ -189,7 +207,12 @@ def test_whole_keyspace_commands_ask_every_master(sidecar, brokers, tmp_path):
     masters = [redis.Redis(host=n.host, port=n.port) for n in native.get_primaries()]
     with s.channel() as channel:
         broker = pb_grpc.BrokerStub(channel)
-        assert wait_for(lambda: len(stats(broker).nodes) >= 3)
+        # The target is SERVING only once the slot map is read: then every
+        # master is known.
+        health = health_pb2_grpc.HealthStub(channel)
+        assert wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(service="shop"), timeout=5).status
+                        == health_pb2.HealthCheckResponse.SERVING)
+        assert len(stats(broker).nodes) == 3
         # Nothing else writes keys with this prefix: KEYS is exactly ours,
         # from every master; DBSIZE is the masters' sum (asked between two
         # readings of the same, in case another test writes meanwhile).
