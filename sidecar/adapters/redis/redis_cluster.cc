@@ -79,15 +79,16 @@ redis_cluster::redis_cluster(std::shared_ptr<const target_settings> target,
 
 void redis_cluster::attach(std::shared_ptr<pool::target_pool> seeds) {
   seeds_ = std::move(seeds);
-  seeds_->on_redirect(redirector());
+  // (Which seed answered is not known here: the first's host is taken.)
+  seeds_->on_redirect(redirector(target_->urls.front().host));
 }
 
-pool::target_pool::redirect_fn redis_cluster::redirector() {
-  return [weak = weak_from_this()](const pool::attempt_result& why,
-                                   pool::target_pool::attempt_fn attempt, bool idempotent,
-                                   pool::time_point deadline, pool::target_pool::outcome_fn done) {
+pool::target_pool::redirect_fn redis_cluster::redirector(std::string host) {
+  return [weak = weak_from_this(), host = std::move(host)](
+             const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
+             bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done) {
     if (auto self = weak.lock()) {
-      self->redirected(why, std::move(attempt), idempotent, deadline, std::move(done));
+      self->redirected(host, why, std::move(attempt), idempotent, deadline, std::move(done));
     } else {
       done(make_error_code(pool::errc::shutting_down), {});
     }
@@ -188,8 +189,9 @@ std::string redis_cluster::master_of(std::uint16_t slot) const {
 std::shared_ptr<pool::target_pool> redis_cluster::make_pool(
     const std::string& address, std::shared_ptr<pool::connection_factory> factory) {
   pool::target_config config = *node_settings(address);
+  auto host = config.urls.front().host;
   auto p = pool::target_pool::create(executor_, std::move(config), std::move(factory));
-  p->on_redirect(redirector());
+  p->on_redirect(redirector(std::move(host)));
   // A node that cannot be reached may have failed over: read the map again.
   p->start([weak = weak_from_this(), address](bool healthy) {
     auto self = weak.lock();
@@ -224,7 +226,7 @@ std::shared_ptr<pool::target_pool> redis_cluster::pool_for_read(std::uint16_t sl
   return pool_for(slot);
 }
 
-void redis_cluster::redirected(const pool::attempt_result& why,
+void redis_cluster::redirected(const std::string& host, const pool::attempt_result& why,
                                pool::target_pool::attempt_fn attempt, bool idempotent,
                                pool::time_point deadline, pool::target_pool::outcome_fn done) {
   redirected_attempt next;
@@ -238,6 +240,8 @@ void redis_cluster::redirected(const pool::attempt_result& why,
                                " redirections: the cluster's slot map keeps changing)");
   }
   next.asking = why.redirect_once;
+  // ":6381": the same host as the node that answered.
+  const auto address = why.redirect.starts_with(':') ? host + why.redirect : why.redirect;
   std::shared_ptr<pool::target_pool> to;
   {
     std::lock_guard lock(mutex_);
@@ -247,11 +251,11 @@ void redis_cluster::redirected(const pool::attempt_result& why,
       const auto at = why.detail.find("MOVED ");
       if (at != std::string::npos) {
         if (const auto r = redis::parse_redirection(std::string_view(why.detail).substr(at))) {
-          map_.move(r->slot, r->address);
+          map_.move(r->slot, address);
         }
       }
     }
-    to = node_pool(why.redirect);
+    to = node_pool(address);
   }
   // A MOVED says the map changed: more than this slot, likely.
   if (!why.redirect_once) refresh_soon();

@@ -81,10 +81,14 @@ class redis_cluster final : public target_service,
   // A pool for `address` with connections from `factory`, started.
   std::shared_ptr<pool::target_pool> make_pool(const std::string& address,
                                                std::shared_ptr<pool::connection_factory> factory);
-  // redirected(), for as long as this lives, as the pools take it.
-  pool::target_pool::redirect_fn redirector();
-  void redirected(const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
-                  bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done);
+  // redirected(), for as long as this lives, as the pools take it; `host`
+  // is the pool's node's, which a redirection to ":port" means (a node that
+  // does not know its own endpoint: cluster-preferred-endpoint-type
+  // unknown-endpoint).
+  pool::target_pool::redirect_fn redirector(std::string host);
+  void redirected(const std::string& host, const pool::attempt_result& why,
+                  pool::target_pool::attempt_fn attempt, bool idempotent, pool::time_point deadline,
+                  pool::target_pool::outcome_fn done);
   // Asks for the map (CLUSTER SHARDS, else CLUSTER SLOTS) and applies it.
   void refresh(bool shards = true);
   void apply(const std::vector<protocol::redis::cluster_shard>& shards);
