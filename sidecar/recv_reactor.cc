@@ -13,10 +13,43 @@
 
 namespace brokerside::sidecar {
 
+namespace {
+
+// The responses waiting for the client, in order; front() is being written
+// (gRPC holds a pointer to it, so a push never moves it). Its storage
+// exists only while something waits: libstdc++'s deque holds 576 bytes
+// even empty, and most streams of a busy node are idle most of the time
+// (two small allocations each time it fills again cost far less than the
+// write that empties it).
+class outbox_queue {
+ public:
+  bool empty() const noexcept { return !q_ || q_->empty(); }
+  std::size_t size() const noexcept { return q_ ? q_->size() : 0; }
+  v1::RecvResponse& front() { return q_->front(); }
+  void push_back(v1::RecvResponse r) {
+    if (!q_) q_.emplace();
+    q_->push_back(std::move(r));
+  }
+  void pop_front() {
+    q_->pop_front();
+    if (q_->empty()) q_.reset();
+  }
+  void clear() noexcept { q_.reset(); }
+  // Drops all but the front.
+  void keep_front() {
+    if (q_ && !q_->empty()) q_->erase(q_->begin() + 1, q_->end());
+  }
+
+ private:
+  std::optional<std::deque<v1::RecvResponse>> q_;
+};
+
+}  // namespace
+
 // What pool callbacks share with the reactor. They hold it, not the
 // reactor, which gRPC deletes when the call is done; `reactor` is null from
 // then on and every callback checks it under `mutex`.
-struct recv_reactor::state : std::enable_shared_from_this<state> {
+struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry::member {
   std::mutex mutex;
   recv_reactor* reactor = nullptr;
   target_set::entry target;
@@ -24,16 +57,16 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   std::string peer;                                  // the client, for Stats
   std::chrono::steady_clock::time_point subscribed;  // for Stats
   std::uint32_t credit = default_credit;             // most responses buffered
-  std::deque<v1::RecvResponse> outbox;               // front() is being written
+  outbox_queue outbox;                               // front() is being written
   bool writing = false;
   bool ending = false;  // finish once the outbox is written
   bool finished = false;
   bool subscribed_sent = false;
   grpc::Status end_status;
   std::uint64_t next_delivery = 0;
-  std::uint64_t dropped = 0, dropped_total = 0;    // since the last notice, and ever
-  std::uint64_t node = 0;                          // the dedicated connection, 0: none
-  std::optional<boost::asio::steady_timer> retry;  // re-subscribe after a loss
+  std::uint64_t dropped = 0, dropped_total = 0;      // since the last notice, and ever
+  std::uint64_t node = 0;                            // the dedicated connection, 0: none
+  std::unique_ptr<boost::asio::steady_timer> retry;  // re-subscribe after a loss (made then)
   pool::millis backoff{100};
   // Where the broker takes acknowledgements (AMQP): the adapter's tag of
   // each delivery not yet settled, by delivery id. Ids up to stale_upto
@@ -46,11 +79,20 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     std::uint64_t tag;                            // the adapter's
     std::chrono::steady_clock::time_point since;  // handed to the client
   };
-  std::unordered_map<std::uint64_t, outstanding> unsettled;
+  // Made on the first delivery that needs them (an idle or Redis stream
+  // holds none): 112 bytes of empty maps per stream otherwise.
+  struct ledgers {
+    std::unordered_map<std::uint64_t, outstanding> unsettled;
+    // Deliveries with expects_reply not yet answered: the adapter's tag,
+    // by delivery id.
+    std::unordered_map<std::uint64_t, std::uint64_t> awaiting_reply;
+  };
+  std::unique_ptr<ledgers> books;
+  ledgers& ledger() {
+    if (!books) books = std::make_unique<ledgers>();
+    return *books;
+  }
   std::uint64_t stale_upto = 0;
-  // Deliveries with expects_reply not yet answered: the adapter's tag, by
-  // delivery id.
-  std::unordered_map<std::uint64_t, std::uint64_t> awaiting_reply;
   std::shared_ptr<void> registration;  // in the service's recv_registry until the stop completes
   std::string key = random_key();      // subscription_events::stream_key
 
@@ -87,6 +129,19 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     }
   }
 
+  // recv_registry::member: a drain ends the stream; Stats describe it.
+  void drain(grpc::Status status) override {
+    std::lock_guard lock(mutex);
+    end(std::move(status));
+  }
+  bool report(std::string& target_name, v1::SubscriptionStats& out) override {
+    std::lock_guard lock(mutex);
+    if (ending || target.config == nullptr) return false;
+    describe(out);
+    target_name = target.config->name;
+    return true;
+  }
+
   // This stream for Stats. Needs mutex.
   void describe(v1::SubscriptionStats& out) const {
     for (const auto& source : subscribe.sources()) out.add_sources(source);
@@ -96,7 +151,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
         std::chrono::steady_clock::now() - subscribed);
     *out.mutable_age() = google::protobuf::util::TimeUtil::MillisecondsToDuration(age.count());
     out.set_credit(credit);
-    out.set_unsettled(static_cast<std::uint32_t>(unsettled.size()));
+    out.set_unsettled(static_cast<std::uint32_t>(books ? books->unsettled.size() : 0));
     out.set_delivered(next_delivery);
     out.set_dropped(dropped_total);
     if (sub) sub->fill_stats(out);
@@ -124,8 +179,8 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
   // Drops what is queued for the client, except a response being written
   // (gRPC still holds it). Needs mutex.
   void drop_unwritten() {
-    if (writing && !outbox.empty()) {
-      outbox.erase(outbox.begin() + 1, outbox.end());
+    if (writing) {
+      outbox.keep_front();
     } else {
       outbox.clear();
     }
@@ -150,7 +205,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
 
   // Settling what was handed out so far is a no-op from now on. Needs mutex.
   void void_deliveries() {
-    unsettled.clear();
+    if (books) books->unsettled.clear();
     stale_upto = next_delivery;
   }
 
@@ -166,6 +221,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
                            "Nack.delay: this target's broker cannot delay a redelivery "
                            "(nack without a delay, or delay in the application)"));
     }
+    auto& unsettled = ledger().unsettled;
     for (const auto id : ids) {
       const auto it = unsettled.find(id);
       if (it == unsettled.end()) {
@@ -195,6 +251,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
                            "reply to delivery " + std::to_string(answer.delivery_id()) +
                                " has neither a result nor an error"));
     }
+    auto& awaiting_reply = ledger().awaiting_reply;
     const auto it = awaiting_reply.find(answer.delivery_id());
     if (it == awaiting_reply.end()) {
       return end(to_status(pool::errc::invalid_operation,
@@ -271,7 +328,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
 
   // Needs mutex.
   void retry_later() {
-    if (!retry) retry.emplace(target.pool->executor());
+    if (!retry) retry = std::make_unique<boost::asio::steady_timer>(target.pool->executor());
     retry->expires_after(backoff);
     backoff = std::min(backoff * 2, pool::millis(2000));
     retry->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -323,8 +380,8 @@ struct recv_reactor::state : std::enable_shared_from_this<state> {
     target.observed->bytes_from_broker.fetch_add(d.message().ByteSizeLong(),
                                                  std::memory_order_relaxed);
     if (acknowledges)
-      unsettled.emplace(next_delivery, outstanding{tag, std::chrono::steady_clock::now()});
-    if (d.expects_reply()) awaiting_reply.emplace(next_delivery, tag);
+      ledger().unsettled.emplace(next_delivery, outstanding{tag, std::chrono::steady_clock::now()});
+    if (d.expects_reply()) ledger().awaiting_reply.emplace(next_delivery, tag);
     v1::RecvResponse response;
     *response.mutable_delivery() = std::move(d);
     push(std::move(response));
@@ -354,7 +411,7 @@ void recv_reactor::OnReadDone(bool ok) {
       return finish(to_status(pool::errc::invalid_operation,
                               "the first message on a Recv stream must be subscribe"));
     }
-    return subscribe(request_.subscribe());
+    return subscribe();
   }
   if (!ok) {
     // The client half-closed: the subscription ends.
@@ -406,37 +463,28 @@ void recv_reactor::OnReadDone(bool ok) {
   StartRead(&request_);
 }
 
-void recv_reactor::subscribe(const v1::Subscribe& request) {
+void recv_reactor::subscribe() {
+  const auto& request = request_.subscribe();
   target_set::entry target;
-  if (auto status = validate_(request, target); !status.ok()) return finish(status);
+  // Asked once: what it holds (the caller's identity) is let go with it.
+  const auto validate = std::exchange(validate_, nullptr);
+  if (auto status = validate(request, target); !status.ok()) return finish(status);
   {
     std::lock_guard lock(state_->mutex);
     state_->target = target;
-    state_->subscribe = request;
     if (request.credit() != 0) state_->credit = request.credit();
     state_->acknowledges = target.operations->acknowledges(request);
     state_->auto_ack = request.ack_mode() == v1::ACK_MODE_AUTO;
     state_->subscribed = std::chrono::steady_clock::now();
+    // Taken from the read buffer rather than copied: it is kept for the
+    // stream's life, and the buffer would hold a second copy until the
+    // next message (an idle stream never sends one). `request` is gone.
+    state_->subscribe.Swap(request_.mutable_subscribe());
+    request_.Clear();
   }
   // A drain ends the stream (it has no end of its own): its subscription
   // stops, so what the client has not acked goes back to the broker.
-  const std::weak_ptr<state> weak = state_;
-  auto registration = streams_.add(
-      [weak](grpc::Status status) {
-        auto s = weak.lock();
-        if (!s) return;
-        std::lock_guard lock(s->mutex);
-        s->end(std::move(status));
-      },
-      [weak](std::string& target, v1::SubscriptionStats& out) {
-        auto s = weak.lock();
-        if (!s) return false;
-        std::lock_guard lock(s->mutex);
-        if (s->ending || s->target.config == nullptr) return false;
-        s->describe(out);
-        target = s->target.config->name;
-        return true;
-      });
+  auto registration = streams_.add(std::weak_ptr<recv_registry::member>(state_));
   {
     std::lock_guard lock(state_->mutex);
     // Kept until OnDone if the stream has ended already.

@@ -46,7 +46,8 @@ class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::R
  private:
   struct state;
 
-  void subscribe(const v1::Subscribe& request);
+  // The first message, in request_: checked, and the subscription started.
+  void subscribe();
   void finish(const grpc::Status& status);
 
   validate_fn validate_;          // the first message's check

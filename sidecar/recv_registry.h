@@ -22,20 +22,26 @@ namespace brokerside::sidecar {
 
 class recv_registry {
  public:
-  // Ends one stream with a status; called from any thread, at most once,
-  // maybe after the stream has ended on its own.
-  using end_fn = std::function<void(grpc::Status)>;
-  // Describes one stream for Stats: fills `out` and names its target, or
-  // answers false (it is ending). Called from any thread.
-  using describe_fn = std::function<bool(std::string& target, v1::SubscriptionStats& out)>;
+  // One open stream, as the registry sees it.
+  class member {
+   public:
+    virtual ~member() = default;
+    // Ends the stream with a status (a drain); called from any thread, at
+    // most once, maybe after the stream has ended on its own.
+    virtual void drain(grpc::Status status) = 0;
+    // Describes the stream for Stats: fills `out` and names its target, or
+    // answers false (it is ending). Called from any thread.
+    virtual bool report(std::string& target, v1::SubscriptionStats& out) = 0;
+  };
 
   recv_registry();
 
   // Registers a stream, which counts as open until the returned handle is
-  // dropped: drop it once the stream's subscription has stopped. Once
-  // end_all() has run, `end` is called at once (before this returns; the
-  // caller must not hold a lock `end` takes).
-  std::shared_ptr<void> add(end_fn end, describe_fn describe = {});
+  // dropped: drop it once the stream's subscription has stopped. Held
+  // weakly: a member gone is skipped. Once end_all() has run, the member is
+  // drained at once (before this returns; the caller must not hold a
+  // lock drain() takes).
+  std::shared_ptr<void> add(std::weak_ptr<member> stream);
 
   // Every open stream that describes itself, with its target's name.
   std::vector<std::pair<std::string, v1::SubscriptionStats>> describe_all() const;

@@ -64,7 +64,8 @@ std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscrib
   static std::atomic<listener_id> ids{0};
   const auto id = ++ids;
   asio::post(strand_, [self = shared_from_this(), id, what, names = std::move(names),
-                       l = listener{std::move(events), std::move(dropped)}]() mutable {
+                       l = listener{std::move(events.deliver), std::move(events.ready),
+                                    std::move(dropped)}]() mutable {
     self->join(id, what, std::move(names), std::move(l));
   });
   return std::make_shared<handle>(weak_from_this(), id);
@@ -77,7 +78,7 @@ void redis_subscriber_hub::join(listener_id id, kind what, std::vector<std::stri
   const auto commands = table_.add(id, what, names, ready);
   auto& stored = listeners_[id] = std::move(l);
   send(commands);
-  if (ready) stored.events.ready();
+  if (ready) stored.ready();
 }
 
 void redis_subscriber_hub::leave(listener_id id) {
@@ -114,7 +115,7 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
   kind what;
   if (redis::is_confirmation_kind(v.elements[0].text, what)) {
     for (const auto id : table_.confirmed(index, what, v.elements[1].text)) {
-      if (const auto it = listeners_.find(id); it != listeners_.end()) it->second.events.ready();
+      if (const auto it = listeners_.find(id); it != listeners_.end()) it->second.ready();
     }
     return;
   }
@@ -153,9 +154,9 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
     const auto it = listeners_.find((*ids)[i]);
     if (it == listeners_.end()) continue;
     if (i + 1 == ids->size()) {
-      it->second.events.deliver(std::move(d), 0);
+      it->second.deliver(std::move(d), 0);
     } else {
-      it->second.events.deliver(d, 0);
+      it->second.deliver(d, 0);
     }
   }
 }

@@ -59,8 +59,11 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   using listener_id = protocol::redis::subscriber_table::listener_id;
 
   // All on the strand.
+  // What the hub keeps of a stream's subscription_events: pub/sub has
+  // nothing to settle, count or restart (a stream on a node holds one).
   struct listener {
-    subscription_events events;
+    std::function<void(v1::Delivery, std::uint64_t)> deliver;
+    std::function<void()> ready;
     std::function<void()> dropped;  // may be empty
   };
   void join(listener_id id, kind what, std::vector<std::string> names, listener l);
