@@ -8,43 +8,11 @@
 #include <string>
 
 #include "pool/errc.h"
+#include "protocol/lazy_deque.h"
 #include "sidecar/status.h"
 #include "sidecar/trace_context.h"
 
 namespace brokerside::sidecar {
-
-namespace {
-
-// The responses waiting for the client, in order; front() is being written
-// (gRPC holds a pointer to it, so a push never moves it). Its storage
-// exists only while something waits: libstdc++'s deque holds 576 bytes
-// even empty, and most streams of a busy node are idle most of the time
-// (two small allocations each time it fills again cost far less than the
-// write that empties it).
-class outbox_queue {
- public:
-  bool empty() const noexcept { return !q_ || q_->empty(); }
-  std::size_t size() const noexcept { return q_ ? q_->size() : 0; }
-  v1::RecvResponse& front() { return q_->front(); }
-  void push_back(v1::RecvResponse r) {
-    if (!q_) q_.emplace();
-    q_->push_back(std::move(r));
-  }
-  void pop_front() {
-    q_->pop_front();
-    if (q_->empty()) q_.reset();
-  }
-  void clear() noexcept { q_.reset(); }
-  // Drops all but the front.
-  void keep_front() {
-    if (q_ && !q_->empty()) q_->erase(q_->begin() + 1, q_->end());
-  }
-
- private:
-  std::optional<std::deque<v1::RecvResponse>> q_;
-};
-
-}  // namespace
 
 // What pool callbacks share with the reactor. They hold it, not the
 // reactor, which gRPC deletes when the call is done; `reactor` is null from
@@ -57,7 +25,9 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
   std::string peer;                                  // the client, for Stats
   std::chrono::steady_clock::time_point subscribed;  // for Stats
   std::uint32_t credit = default_credit;             // most responses buffered
-  outbox_queue outbox;                               // front() is being written
+  // front() is being written; no storage while empty (most streams of a
+  // node are idle most of the time).
+  protocol::lazy_deque<v1::RecvResponse> outbox;
   bool writing = false;
   bool ending = false;  // finish once the outbox is written
   bool finished = false;

@@ -149,7 +149,7 @@ std::error_code channel::on_method(method m, channel_context& cx) {
     return ec;
   }
   // Content frames must follow their method without anything in between.
-  if (incoming_) return errc::malformed_frame;
+  if (receiving_) return errc::malformed_frame;
   if (const auto* close = std::get_if<channel_close>(&m)) {
     const auto reply = reply_of(*close);
     auto ec = send(channel_close_ok{}, cx);
@@ -161,11 +161,11 @@ std::error_code channel::on_method(method m, channel_context& cx) {
   if (const auto* flow = std::get_if<channel_flow>(&m))
     return send(channel_flow_ok{flow->active}, cx);
   if (auto* deliver = std::get_if<basic_deliver>(&m)) {
-    incoming_.emplace().deliver = std::move(*deliver);
+    begin_incoming().deliver = std::move(*deliver);
     return {};
   }
   if (auto* returned = std::get_if<basic_return>(&m)) {
-    incoming_.emplace().returned = std::move(*returned);
+    begin_incoming().returned = std::move(*returned);
     return {};
   }
   if (const auto* ack = std::get_if<basic_ack>(&m)) {
@@ -266,7 +266,7 @@ std::error_code channel::on_broker_cancel(const basic_cancel& cancel, channel_co
 
 std::error_code channel::on_header(std::string_view payload, channel_context& cx) {
   if (phase_ == phase::closing) return {};
-  if (!incoming_ || incoming_->header_seen) return errc::malformed_frame;
+  if (!receiving_ || incoming_->header_seen) return errc::malformed_frame;
   content_header header;
   if (auto ec = decode_content_header(payload, header)) return ec;
   if (header.body_size > cx.max_message_bytes) return errc::frame_too_large;
@@ -280,7 +280,7 @@ std::error_code channel::on_header(std::string_view payload, channel_context& cx
 
 std::error_code channel::on_body(std::string_view payload, channel_context& cx) {
   if (phase_ == phase::closing) return {};
-  if (!incoming_ || !incoming_->header_seen ||
+  if (!receiving_ || !incoming_->header_seen ||
       payload.size() > incoming_->body_size - incoming_->body.size()) {
     return errc::malformed_frame;
   }
@@ -289,9 +289,19 @@ std::error_code channel::on_body(std::string_view payload, channel_context& cx) 
   return {};
 }
 
+channel::incoming& channel::begin_incoming() {
+  if (incoming_) {
+    *incoming_ = incoming{};
+  } else {
+    incoming_ = std::make_unique<incoming>();
+  }
+  receiving_ = true;
+  return *incoming_;
+}
+
 void channel::content_done(channel_context& cx) {
   auto in = std::move(*incoming_);
-  incoming_.reset();
+  receiving_ = false;
   if (in.deliver) {
     // A consumer cancelled by us may still get what was in flight: dropped,
     // the broker requeues it unacked when the channel closes.
@@ -315,7 +325,7 @@ void channel::content_done(channel_context& cx) {
 }
 
 void channel::fail_all(std::error_code ec, const broker_reply& reply, channel_context& cx) {
-  for (auto& p : std::exchange(pending_, {})) {
+  for (auto& p : pending_.take()) {
     if (p.what == pending::kind::open || p.what == pending::kind::select) {
       if (auto done = std::exchange(opened_, nullptr)) {
         cx.later.push_back([done, id = id_, ec, reply] { done(ec, id, reply); });
@@ -336,7 +346,7 @@ void channel::fail_all(std::error_code ec, const broker_reply& reply, channel_co
   if (auto done = std::exchange(closing_, nullptr)) {
     cx.later.push_back([done, ec, reply] { done(ec, reply); });
   }
-  incoming_.reset();
+  receiving_ = false;
 }
 
 }  // namespace brokerside::protocol::amqp

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "protocol/amqp/connection_types.h"
+#include "protocol/lazy_deque.h"
 
 namespace brokerside::protocol::amqp {
 
@@ -128,11 +129,16 @@ class channel {
   std::optional<broker_reply> closed_by_broker_;
   channel_handler opened_;       // until open (and select) completes
   done_handler closing_;         // close(): until close-ok
-  std::deque<pending> pending_;  // awaiting replies, oldest first
+  lazy_deque<pending> pending_;  // awaiting replies, oldest first
   std::uint64_t next_seq_ = 0;   // the next publish's sequence number (confirms)
   std::map<std::uint64_t, unconfirmed> unconfirmed_;            // by sequence number
   std::map<std::string, std::shared_ptr<consumer>> consumers_;  // by consumer tag
-  std::optional<incoming> incoming_;
+  // The content arriving while receiving_; made when the first comes and
+  // kept for the next (a consumer's channel takes one after another), but
+  // not held by the many channels that never receive (~0.6 KB each).
+  std::unique_ptr<incoming> incoming_;
+  bool receiving_ = false;
+  incoming& begin_incoming();
 };
 
 }  // namespace brokerside::protocol::amqp
