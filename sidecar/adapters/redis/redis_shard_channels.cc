@@ -8,6 +8,7 @@
 
 #include "protocol/io_strand.h"
 #include "protocol/redis/cluster.h"
+#include "sidecar/adapters/redis/redis_pubsub_handle.h"
 
 namespace brokerside::sidecar {
 
@@ -25,34 +26,6 @@ constexpr pool::millis after_a_drop(100);
 constexpr auto avoid_for = std::chrono::seconds(5);
 
 }  // namespace
-
-// What a Recv stream holds: stopping it (or dropping it) leaves.
-class redis_shard_channels::handle final : public subscription {
- public:
-  handle(std::weak_ptr<redis_shard_channels> owner, stream_id id)
-      : owner_(std::move(owner)), id_(id) {}
-  ~handle() override { leave({}); }
-
-  void settle(std::uint64_t, bool, bool) override {}  // pub/sub has no acks
-  void set_credit(std::uint32_t) override {}          // the stream's buffer bounds it
-  void stop(std::function<void()> then) override { leave(std::move(then)); }
-
- private:
-  void leave(std::function<void()> then) {
-    auto owner = std::exchange(owner_, {}).lock();
-    if (!owner) {
-      if (then) then();
-      return;
-    }
-    asio::post(owner->strand_, [owner, id = id_, then = std::move(then)] {
-      owner->leave(id);
-      if (then) then();
-    });
-  }
-
-  std::weak_ptr<redis_shard_channels> owner_;  // empty once left
-  stream_id id_;
-};
 
 redis_shard_channels::redis_shard_channels(std::shared_ptr<redis_cluster> cluster,
                                            std::shared_ptr<pool::connection_factory> factory,
@@ -74,7 +47,8 @@ std::shared_ptr<subscription> redis_shard_channels::subscribe(const v1::Subscrib
                        events = std::move(events)]() mutable {
     self->join(id, std::move(names), std::move(events));
   });
-  return std::make_shared<handle>(weak_from_this(), id);
+  return std::make_shared<redis_pubsub_handle<redis_shard_channels, &redis_shard_channels::leave>>(
+      weak_from_this(), strand_, id);
 }
 
 std::size_t redis_shard_channels::connections() const {

@@ -45,7 +45,6 @@ class redis_shard_channels final : public std::enable_shared_from_this<redis_sha
   void stop();
 
  private:
-  class handle;
   using stream_id = std::uint64_t;
   // One channel of a stream, and where it is subscribed now.
   struct channel {

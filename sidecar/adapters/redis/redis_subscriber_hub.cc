@@ -7,38 +7,12 @@
 #include <future>
 
 #include "sidecar/adapters/redis/redis_pooled_connection.h"
+#include "sidecar/adapters/redis/redis_pubsub_handle.h"
 
 namespace brokerside::sidecar {
 
 namespace asio = boost::asio;
 namespace redis = protocol::redis;
-
-// What a Recv stream holds: stopping it (or dropping it) leaves the hub.
-class redis_subscriber_hub::handle final : public subscription {
- public:
-  handle(std::weak_ptr<redis_subscriber_hub> hub, listener_id id) : hub_(std::move(hub)), id_(id) {}
-  ~handle() override { leave({}); }
-
-  void settle(std::uint64_t, bool, bool) override {}  // pub/sub has no acks
-  void set_credit(std::uint32_t) override {}          // the stream's buffer bounds it
-  void stop(std::function<void()> then) override { leave(std::move(then)); }
-
- private:
-  void leave(std::function<void()> then) {
-    auto hub = std::exchange(hub_, {}).lock();
-    if (!hub) {
-      if (then) then();
-      return;
-    }
-    asio::post(hub->strand_, [hub, id = id_, then = std::move(then)] {
-      hub->leave(id);
-      if (then) then();
-    });
-  }
-
-  std::weak_ptr<redis_subscriber_hub> hub_;  // empty once left
-  listener_id id_;
-};
 
 redis_subscriber_hub::redis_subscriber_hub(std::shared_ptr<const target_settings> target,
                                            std::shared_ptr<pool::connection_factory> factory,
@@ -68,7 +42,8 @@ std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscrib
                                     std::move(dropped)}]() mutable {
     self->join(id, what, std::move(names), std::move(l));
   });
-  return std::make_shared<handle>(weak_from_this(), id);
+  return std::make_shared<redis_pubsub_handle<redis_subscriber_hub, &redis_subscriber_hub::leave>>(
+      weak_from_this(), strand_, id);
 }
 
 void redis_subscriber_hub::join(listener_id id, kind what, std::vector<std::string> names,

@@ -54,7 +54,6 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   void close();
 
  private:
-  class handle;
   using kind = protocol::redis::subscriber_table::kind;
   using listener_id = protocol::redis::subscriber_table::listener_id;
 
