@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "pool/errc.h"
+#include "protocol/dispatch_turn.h"
 
 namespace brokerside::pool {
 
@@ -91,8 +92,8 @@ void target_pool::stop(std::function<void()> done) {
 
 void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline,
                           outcome_fn done) {
-  asio::dispatch(strand_, [self = shared_from_this(), attempt = std::move(attempt), idempotent,
-                           deadline, done = std::move(done)]() mutable {
+  auto start = [self = shared_from_this(), attempt = std::move(attempt), idempotent, deadline,
+                done = std::move(done)]() mutable {
     auto op =
         std::make_shared<operation>(operation{std::move(attempt),
                                               std::move(done),
@@ -111,7 +112,11 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
       return;
     }
     self->attempt(std::move(op));
-  });
+  };
+  // A batch of operations started in one turn (a SendStream message) goes
+  // to the strand as one handler, and their writes as one.
+  if (strand_.running_in_this_thread()) return start();
+  protocol::dispatch_turn::post(strand_, std::move(start));
 }
 
 void target_pool::attempt(std::shared_ptr<operation> op) {
@@ -171,19 +176,20 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
   // apply() from inside perform().
   attempt(*conns_.at(node), run->cancel.slot(),
           [self = shared_from_this(), run, node](attempt_result result) {
-            asio::post(self->strand_, [self, run, node, result = std::move(result)]() mutable {
-              // An outcome, even one past its deadline, shows the connection alive.
-              if (!result.error) self->core_.answered(node);
-              self->answered_owed(node);
-              if (run->over) {
-                self->apply();
-                return;
-              }
-              run->over = true;
-              run->timer.cancel();
-              self->round_trip_latency_.record(clock::now() - run->started);
-              run->settled(std::move(result));
-            });
+            protocol::dispatch_turn::post(
+                self->strand_, [self, run, node, result = std::move(result)]() mutable {
+                  // An outcome, even one past its deadline, shows the connection alive.
+                  if (!result.error) self->core_.answered(node);
+                  self->answered_owed(node);
+                  if (run->over) {
+                    self->apply();
+                    return;
+                  }
+                  run->over = true;
+                  run->timer.cancel();
+                  self->round_trip_latency_.record(clock::now() - run->started);
+                  run->settled(std::move(result));
+                });
           });
 }
 
@@ -430,7 +436,8 @@ void target_pool::perform(const pool_action& action) {
       if (it != conns_.end()) {
         it->second->close();
         // Destroy after the current handler: the connection may be mid-callback.
-        asio::post(strand_, [conn = std::shared_ptr<connection>(std::move(it->second))] {});
+        protocol::dispatch_turn::post(
+            strand_, [conn = std::shared_ptr<connection>(std::move(it->second))] {});
         conns_.erase(it);
       }
       break;
@@ -440,7 +447,7 @@ void target_pool::perform(const pool_action& action) {
           ->health_check([weak = weak_from_this(), node = action.node](std::error_code ec) {
             auto self = weak.lock();
             if (!self) return;
-            asio::post(self->strand_, [self, node, ec] {
+            protocol::dispatch_turn::post(self->strand_, [self, node, ec] {
               self->core_.health_checked(node, !ec, clock::now());
               self->apply();
             });
@@ -466,7 +473,7 @@ void target_pool::connect(std::uint64_t node, std::size_t url) {
                [weak = weak_from_this(), node](std::error_code ec) {
                  auto self = weak.lock();
                  if (!self) return;
-                 asio::post(self->strand_, [self, node, ec] {
+                 protocol::dispatch_turn::post(self->strand_, [self, node, ec] {
                    if (self->stopped_) return;
                    if (ec) {
                      self->connect_failed(node, ec);
@@ -504,7 +511,7 @@ void target_pool::watch(std::uint64_t node) {
   conn.on_write_paused([weak = weak_from_this(), node](bool paused) {
     auto self = weak.lock();
     if (!self) return;
-    asio::post(self->strand_, [self, node, paused] {
+    protocol::dispatch_turn::post(self->strand_, [self, node, paused] {
       self->core_.write_paused(node, paused, clock::now());
       self->apply();
     });
@@ -512,7 +519,7 @@ void target_pool::watch(std::uint64_t node) {
   conn.on_lost([weak = weak_from_this(), node](std::error_code) {
     auto self = weak.lock();
     if (!self) return;
-    asio::post(self->strand_, [self, node] {
+    protocol::dispatch_turn::post(self->strand_, [self, node] {
       if (self->conns_.erase(node) == 0) return;
       self->owing_.erase(node);
       self->core_.lost(node, clock::now());
@@ -528,7 +535,7 @@ void target_pool::watch(std::uint64_t node) {
   conn.on_retire([weak = weak_from_this(), node] {
     auto self = weak.lock();
     if (!self) return;
-    asio::post(self->strand_, [self, node] {
+    protocol::dispatch_turn::post(self->strand_, [self, node] {
       if (self->conns_.count(node) == 0) return;
       spdlog::info(
           "target {}: {} is going away (the broker said so: lame duck, a failover); its "

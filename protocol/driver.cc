@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "protocol/dispatch_turn.h"
 #include "protocol/errc.h"
 
 namespace brokerside::protocol {
@@ -63,6 +64,20 @@ void driver::on_deadline() {
 // --- writing ---
 
 void driver::flush() {
+  // Inside a dispatch turn the write waits for the turn's end, so that what
+  // the rest of the turn queues (the other operations of a batch) goes out
+  // in the same write.
+  if (write_deferred_) return check_water_marks();
+  if (writing_.empty() && dispatch_turn::open()) {
+    if (auto keep = owner_.lock()) {
+      write_deferred_ = true;
+      dispatch_turn::defer([this, keep = std::move(keep)] {
+        write_deferred_ = false;
+        start_write();
+      });
+      return check_water_marks();
+    }
+  }
   start_write();
   check_water_marks();
 }
@@ -125,7 +140,11 @@ void driver::on_read(std::error_code ec, std::size_t size, std::size_t n) {
   if (!open_) return;
   if (n > 0) session_.on_read(n);
   if (ec) return transport_failed(ec);
-  consume_input();
+  {
+    // What the replies of this read complete is flushed once, after them.
+    dispatch_turn turn;
+    consume_input();
+  }
   if (!open_) return;
   // Drop what is consumed once it is most of the buffer: a unit partly
   // received stays, from its first byte, at the front.
@@ -186,6 +205,8 @@ void driver::start_tls(std::shared_ptr<const tls_context> context, std::string s
 void driver::upgrade_when_idle() {
   // From inside consume (the session asked on seeing INFO): once the unit it
   // is consuming counts as used, on_read() comes back here.
+  // What was queued before the upgrade goes out in plaintext first.
+  if (write_deferred_) start_write();
   if (!upgrading_ || !open_ || reading_ || consuming_ || !writing_.empty()) return;
   if (inbox_used_ < inbox_.size()) return fail(errc::malformed_frame);
   auto keep = owner_.lock();

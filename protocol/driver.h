@@ -133,6 +133,7 @@ class driver {
   std::function<void(bool)> paused_;    // told when output passes / drains below the marks
   std::string outbox_;                  // encoded, not yet written
   std::string writing_;                 // being written
+  bool write_deferred_ = false;         // a write waits for its dispatch turn's end
   std::uint64_t handed_ = 0;    // offset of outbox_[0]: all bytes before went to the transport
   std::string inbox_;           // read, not yet consumed
   std::size_t inbox_used_ = 0;  // consumed prefix of inbox_

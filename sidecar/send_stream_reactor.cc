@@ -1,5 +1,6 @@
 #include "sidecar/send_stream_reactor.h"
 
+#include "protocol/dispatch_turn.h"
 #include "sidecar/send_call.h"
 
 namespace brokerside::sidecar {
@@ -84,7 +85,9 @@ void send_stream_reactor::OnReadDone(bool ok) {
     }
   }
   // Every operation is counted before the first starts: any may complete
-  // (and touch `in`) at once.
+  // (and touch `in`) at once. Those that end here (refused) are answered
+  // together.
+  protocol::dispatch_turn turn;
   for (std::uint32_t i = 0; i < count; ++i) {
     auto* op = ops[i];
     const bool first_single = single && i == 0;
@@ -111,11 +114,32 @@ void send_stream_reactor::completed(operation* op, const grpc::Status& status) {
     recycle_locked(op);
   } else {
     ready_.push_back(op);
-    if (!writing_) write_ready_locked();
+    // A client that batches gets what completes in the same turn (the
+    // replies of one read from the broker) in one message: the write waits
+    // for the turn to end. Without a turn (a timer, another thread), at once.
+    if (!writing_ && !deferred_) {
+      if (batched_ && protocol::dispatch_turn::defer([this] { flush_deferred(); })) {
+        deferred_ = true;
+      } else {
+        write_ready_locked();
+      }
+    }
   }
   if (paused_ && !reading_done_ && in_flight_ < max_in_flight) {
     paused_ = false;
     StartRead(&reading_->request);
+  }
+  maybe_finish_locked();
+}
+
+void send_stream_reactor::flush_deferred() {
+  std::lock_guard lock(mutex_);
+  deferred_ = false;
+  if (broken_) {
+    for (auto* op : ready_) recycle_locked(op);
+    ready_.clear();
+  } else if (!writing_ && !ready_.empty()) {
+    write_ready_locked();
   }
   maybe_finish_locked();
 }
@@ -168,7 +192,8 @@ void send_stream_reactor::OnCancel() {
 }
 
 void send_stream_reactor::maybe_finish_locked() {
-  if (finished_ || writing_ || !reading_done_ || in_flight_ > 0) return;
+  // A deferred write holds the reactor alive until its turn ends.
+  if (finished_ || writing_ || deferred_ || !reading_done_ || in_flight_ > 0) return;
   finished_ = true;
   const auto status = broken_ ? grpc::Status::CANCELLED : grpc::Status::OK;
   metrics_.count_call(rpc_method::send_stream, status.error_code());

@@ -3,7 +3,8 @@
 // reading pauses beyond it, so a fast client is slowed to the broker's pace
 // instead of queueing without bound), answers each with its id and status as
 // it completes — coalesced into one message with the others that completed
-// meanwhile once the client has batched — and finishes once the client has
+// meanwhile, or in the same read of the broker's replies, once the client has
+// batched — and finishes once the client has
 // half-closed and every answer is written. A failed operation never ends the
 // stream.
 #pragma once
@@ -49,6 +50,9 @@ class send_stream_reactor final
   struct operation;
 
   void completed(operation* op, const grpc::Status& status);
+  // The end of the dispatch turn an outcome completed in: write what is
+  // ready (protocol/dispatch_turn.h).
+  void flush_deferred();
   // Writes what is ready: the next outcome, or all of them up to the limits
   // once the client batches. Needs mutex_, a non-empty ready_, no write out.
   void write_ready_locked();
@@ -77,6 +81,7 @@ class send_stream_reactor final
   bool batched_ = false;       // the client sent a batch: outcomes coalesced
   bool paused_ = false;        // reading waits for in_flight_ to drop
   bool writing_ = false;       // a StartWrite is outstanding
+  bool deferred_ = false;      // a write waits for its dispatch turn to end
   bool reading_done_ = false;  // client half-closed, or the call broke
   bool finished_ = false;      // Finish() was called
   bool broken_ = false;        // a write failed or the call was cancelled

@@ -5,7 +5,10 @@
 # scripts/bench.sh places them: a quick paired A/B when the full suite's
 # pairing is in doubt. Needs build-bench (scripts/bench.sh builds it).
 #
-#   tests/bench/ab_send_get.sh BIN_A BIN_B [PAIRS]
+#   tests/bench/ab_send_get.sh BIN_A BIN_B [PAIRS [LOAD ARGS...]]
+#
+# LOAD ARGS replace the send-get load, e.g. P2b's shape:
+#   tests/bench/ab_send_get.sh A B 6 --mode stream-set --in-flight 800 --batch 16
 #
 # Prints one line per run: which, calls/s, server CPU µs per call, context
 # switches per call. Starts its own redis (scripts/brokers.sh, run dir
@@ -13,6 +16,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin_a=$1 bin_b=$2 pairs=${3:-6}
+shift $(($# < 3 ? $# : 3))
+load_args=("$@")
+((${#load_args[@]})) || load_args=(--mode send-get --in-flight 32)
 export BROKERSIDE_RUN_DIR=$root/.run/ab-brokers
 load_bin=$root/build-bench/tests/bench/bench_load
 [[ -x $load_bin ]] || { echo "no $load_bin: run scripts/bench.sh once" >&2; exit 1; }
@@ -42,7 +48,7 @@ sleep 1
 for _ in $(seq "$pairs"); do
   for which in A B; do
     if [[ $which == A ]]; then port=$port_a pid=$pid_a; else port=$port_b pid=$pid_b; fi
-    taskset -c 1 "$load_bin" --mode send-get --address "127.0.0.1:$port" --in-flight 32 \
+    taskset -c 1 "$load_bin" "${load_args[@]}" --address "127.0.0.1:$port" \
       --warmup 1 --duration 4 --server-pid "$pid" |
       /usr/bin/python3 -c "
 import json, sys

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "protocol/dispatch_turn.h"
 #include "protocol/errc.h"
 #include "tests/unit/protocol/memory_transport.h"
 
@@ -112,6 +113,34 @@ TEST_F(driver_test, ops_queued_during_a_write_go_out_together_and_count_as_writt
   EXPECT_EQ(s_.ends, (std::vector<std::uint64_t>{2, 5, 9}));
   EXPECT_FALSE(wire_->writing());
   EXPECT_EQ(d_.unwritten(), 0u);
+}
+
+TEST_F(driver_test, inside_a_dispatch_turn_the_write_waits_for_its_end_and_takes_all) {
+  open();
+  {
+    dispatch_turn turn;
+    queue("a");
+    queue("bb");
+    EXPECT_TRUE(wire_->writes.empty());  // not the first alone
+    EXPECT_EQ(d_.unwritten(), 5u);
+  }
+  ASSERT_EQ(wire_->writes, std::vector<std::string>{"\x01"
+                                                    "a\x02"
+                                                    "bb"});
+  wire_->finish_write();
+  EXPECT_EQ(s_.handed, (std::vector<std::uint64_t>{5}));
+}
+
+TEST_F(driver_test, a_connection_lost_before_its_turn_ends_never_wrote_what_waited) {
+  open();
+  {
+    dispatch_turn turn;
+    queue("a");
+    wire_->fail_read(errc::connection_closed);
+  }
+  // "a" never reached the transport: safe to send again elsewhere.
+  EXPECT_EQ(s_.written, std::vector<bool>{false});
+  EXPECT_TRUE(wire_->writes.empty());
 }
 
 TEST_F(driver_test, a_failed_write_counts_as_written_and_the_loss_is_reported_once) {
