@@ -5,8 +5,9 @@
 // actions on real connections; tests perform them on nothing at all.
 //
 // Nodes carry either shared operations (up to `per_connection_cap` at once,
-// for multiplexing protocols) or one exclusive holder (a lease). Waiters are
-// served FIFO among those that can be served.
+// for multiplexing protocols; the oldest node with room first) or one
+// exclusive holder (a lease). Waiters are served FIFO among those that can be
+// served.
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <charconv>
+#include <utility>
 
 #include "pool/errc.h"
 #include "protocol/dispatch_turn.h"
@@ -113,10 +114,34 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
     }
     self->attempt(std::move(op));
   };
-  // A batch of operations started in one turn (a SendStream message) goes
-  // to the strand as one handler, and their writes as one.
   if (strand_.running_in_this_thread()) return start();
-  protocol::dispatch_turn::post(strand_, std::move(start));
+  // Operations that come while the strand has not yet taken the earlier
+  // ones join them, and one handler starts them all in a dispatch turn:
+  // their writes go out as one, their replies come back in one read, and a
+  // SendStream answers them in one message. A client sending a batch gets
+  // that by construction (the post waits for the end of the reactor's turn);
+  // one sending an operation per message gets it whenever the strand's
+  // thread lags behind — which is when it matters.
+  bool schedule;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back(std::move(start));
+    schedule = !std::exchange(inbox_scheduled_, true);
+  }
+  if (schedule) {
+    protocol::dispatch_turn::post(strand_, [self = shared_from_this()] { self->drain_inbox(); });
+  }
+}
+
+void target_pool::drain_inbox() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    started_.swap(inbox_);
+    inbox_scheduled_ = false;
+  }
+  protocol::dispatch_turn turn;
+  for (auto& start : started_) start();
+  started_.clear();
 }
 
 void target_pool::attempt(std::shared_ptr<operation> op) {

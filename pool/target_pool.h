@@ -181,6 +181,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
               std::shared_ptr<connection_factory> factory);
 
   void attempt(std::shared_ptr<operation> op);
+  // On the strand: starts every operation in the inbox, in one dispatch turn.
+  void drain_inbox();
   // The one deadline mechanism: runs `attempt` on `node` and settles it
   // once, by its outcome or at `deadline` (cancelling it).
   // `timer` (kept alive by `settled`) is armed for the deadline.
@@ -230,7 +232,13 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::array<std::atomic<std::uint64_t>, 3> recv_counts_{};  // by recv_event
   latency_histogram wait_latency_;                           // waits for a shared connection
   latency_histogram round_trip_latency_;                     // attempts, handed over to answered
-  mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
+  // Operations handed in from other threads, not yet started: those that
+  // come while the strand has not taken the earlier ones join them.
+  std::mutex inbox_mutex_;                      // guards the two below
+  std::vector<std::function<void()>> inbox_;    // in arrival order
+  bool inbox_scheduled_ = false;                // a drain_inbox() is posted
+  std::vector<std::function<void()>> started_;  // on the strand: the inbox taken, reused
+  mutable std::mutex error_mutex_;              // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0, redirects_ = 0;

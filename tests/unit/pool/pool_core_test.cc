@@ -172,6 +172,25 @@ TEST_F(pool_test, multiplexing_fills_a_connection_to_its_cap_before_opening_anot
   EXPECT_NE(actions[0].node, node);
 }
 
+TEST_F(pool_test, once_the_peak_is_over_the_oldest_connection_takes_the_work_again) {
+  make(2);
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  const auto first = connect_all(take())[0].node;
+  EXPECT_EQ(granted(2), first);
+  pool_->acquire(3, grant_kind::shared, now_ + millis(5000), now_);  // the peak: a second one
+  const auto second = connect_all(take())[0].node;
+  ASSERT_NE(second, first);
+  // All answered: new work fills the first again before the idle second
+  // (spreading would thin every later batch over both, and keep the second
+  // from ever idling out).
+  pool_->done(first, false, now_);
+  pool_->done(first, false, now_);
+  pool_->done(second, false, now_);
+  EXPECT_EQ(granted(4), first);
+  EXPECT_EQ(granted(5), first);
+  EXPECT_EQ(granted(6), second);  // the first is full again
+}
+
 TEST_F(pool_test, a_write_paused_connection_gets_no_new_work_until_it_drains) {
   make(8, [](target_config& t) { t.pool.max_connections = 1; });
   pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
