@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
 #include <charconv>
 #include <utility>
 
