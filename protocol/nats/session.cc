@@ -1,6 +1,7 @@
 #include "protocol/nats/session.h"
 
 #include <cctype>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -42,6 +43,7 @@ void session::reset(handshake_options options, const decoder_limits& limits, std
   state_ = state::awaiting_info;
   info_ = {};
   pongs_.clear();
+  last_ping_end_ = 0;
   requests_.clear();
   next_sid_ = inbox_sid;
   last_error_.clear();
@@ -116,20 +118,24 @@ std::size_t session::consume(std::string_view in, output& out, std::error_code& 
   if (std::holds_alternative<nats::ping>(op)) {
     append_pong(out.bytes);
   } else if (std::holds_alternative<nats::pong>(op)) {
-    if (pongs_.empty()) return used;  // unasked: ignored
-    auto waiter = std::move(pongs_.front());
-    pongs_.pop_front();
-    if (!waiter.done) {  // the handshake's
-      if (state_ == state::awaiting_pong) {
-        state_ = state::ready;
-        if (done_) std::exchange(done_, nullptr)({}, {});
+    // One PONG ends every waiter whose PING was moved behind the next's.
+    bool more = true;
+    while (more && !pongs_.empty()) {
+      auto waiter = std::move(pongs_.front());
+      pongs_.pop_front();
+      more = waiter.shares_next;
+      if (!waiter.done) {  // the handshake's
+        if (state_ == state::awaiting_pong) {
+          state_ = state::ready;
+          if (done_) std::exchange(done_, nullptr)({}, {});
+        }
+        continue;
       }
-      return used;
-    }
-    if (!waiter.refused.empty()) {
-      waiter.done(errc::refused, true, waiter.refused);
-    } else {
-      waiter.done({}, true, {});
+      if (!waiter.refused.empty()) {
+        waiter.done(errc::refused, true, waiter.refused);
+      } else {
+        waiter.done({}, true, {});
+      }
     }
   } else if (auto* e = std::get_if<nats::err>(&op)) {
     on_error(std::move(e->text), ec);
@@ -217,15 +223,46 @@ std::error_code session::check(std::string_view headers, std::string_view payloa
 std::error_code session::publish(std::string_view subject, std::string_view headers,
                                  std::string_view payload, confirm_handler done, output& out) {
   if (auto ec = check(headers, payload)) return ec;
+  const auto from = out.end();
   if (headers.empty()) {
     append_pub(out.bytes, subject, {}, payload);
   } else {
     append_hpub(out.bytes, subject, {}, headers, payload);
   }
-  const auto written_from = out.end();  // once the PUB is out, it may have reached the server
-  append_ping(out.bytes);
-  pongs_.push_back({std::move(done), std::string(subject), written_from, {}});
+  // Once the PUB is out, it may have reached the server.
+  append_ping_for({std::move(done), std::string(subject), out.end(), {}}, from, out);
   return {};
+}
+
+void session::append_ping_for(pong_waiter waiter, std::uint64_t from, output& out) {
+  static constexpr std::string_view ping_line = "PING\r\n";
+  const auto moved_from = last_ping_end_;
+  bool moved = false;
+  if (last_ping_end_ != 0 && from == last_ping_end_ && !pongs_.empty() &&
+      last_ping_end_ >= out.base + ping_line.size()) {
+    // Our last PING is still unwritten and nothing but this waiter's own
+    // bytes follow it: take it out, so that the PING appended below is
+    // answered for all (no other offset lies behind it to shift).
+    const auto at = static_cast<std::size_t>(last_ping_end_ - ping_line.size() - out.base);
+    if (std::string_view(out.bytes).substr(at, ping_line.size()) == ping_line) {
+      out.bytes.erase(at, ping_line.size());
+      pongs_.back().shares_next = true;
+      if (waiter.end != 0) waiter.end -= ping_line.size();
+      moved = true;
+    }
+  }
+  append_ping(out.bytes);
+  if (moved) {
+    // The waiters that were to be answered by the PING taken out: those of
+    // a PING alone counted it as their bytes, now the new one.
+    for (auto it = pongs_.rbegin(); it != pongs_.rend(); ++it) {
+      if (it->end == moved_from) it->end = out.end();
+      if (std::next(it) != pongs_.rend() && !std::next(it)->shares_next) break;
+    }
+  }
+  if (waiter.end == 0) waiter.end = out.end();
+  last_ping_end_ = out.end();
+  pongs_.push_back(std::move(waiter));
 }
 
 std::error_code session::request(std::string_view subject, std::string_view headers,
@@ -251,8 +288,7 @@ std::error_code session::send(std::string_view subject, std::string_view reply,
 }
 
 void session::ping(confirm_handler done, output& out) {
-  append_ping(out.bytes);
-  pongs_.push_back({std::move(done), {}, out.end(), {}});
+  append_ping_for({std::move(done), {}, 0, {}}, out.end(), out);
 }
 
 std::uint64_t session::subscribe(std::string_view subject, std::string_view queue,

@@ -67,6 +67,8 @@ class session final : public protocol::session {
   std::error_code check(std::string_view headers, std::string_view payload) const;
 
   // Appends PUB / HPUB (`headers` an encoded block, or empty) and a PING.
+  // A PING of ours still last in the unwritten output is moved after the
+  // PUB instead, so publishes queued together are confirmed by one PONG.
   // Fails at once, appending nothing, with errc::frame_too_large beyond the
   // server's max_payload and errc::unsupported for headers on a server
   // without them.
@@ -139,10 +141,11 @@ class session final : public protocol::session {
   static constexpr std::uint64_t inbox_sid = 1;
 
   struct pong_waiter {
-    confirm_handler done;   // empty for the handshake's own PING
-    std::string subject;    // a publish's, to match a permissions -ERR
-    std::uint64_t end = 0;  // output offset after the PING
-    std::string refused;    // the -ERR that refused it, if any
+    confirm_handler done;      // empty for the handshake's own PING
+    std::string subject;       // a publish's, to match a permissions -ERR
+    std::uint64_t end = 0;     // output offset after the PING (a publish: after its PUB)
+    std::string refused;       // the -ERR that refused it, if any
+    bool shares_next = false;  // its PING was moved behind the next waiter's: one PONG for both
   };
   struct pending_request {
     reply_handler done;
@@ -150,6 +153,10 @@ class session final : public protocol::session {
   };
 
   std::error_code on_info(const nats::info& i, output& out);
+  // Appends a PING for `waiter`, whose own bytes (a PUB) begin at offset
+  // `from`. When our last PING is unwritten and right before them, it is
+  // taken out: the new one is answered for both (one PONG ends the two).
+  void append_ping_for(pong_waiter waiter, std::uint64_t from, output& out);
   void on_error(std::string text, std::error_code& ec);
   void on_reply(msg m);
 
@@ -160,7 +167,8 @@ class session final : public protocol::session {
   std::function<void(std::error_code, const std::string&)> done_;
   state state_ = state::awaiting_info;
   server_info info_;
-  std::deque<pong_waiter> pongs_;                                // oldest first
+  std::deque<pong_waiter> pongs_;    // oldest first
+  std::uint64_t last_ping_end_ = 0;  // output offset after our last PING with a waiter (0: none)
   std::unordered_map<std::uint64_t, pending_request> requests_;  // by token
   std::uint64_t next_token_ = 0;
   std::uint64_t next_sid_ = inbox_sid;

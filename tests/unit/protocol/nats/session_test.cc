@@ -129,6 +129,79 @@ TEST_F(nats_session_test, a_publish_is_confirmed_by_the_pong_after_it) {
   EXPECT_EQ(s_.pending(), 0u);
 }
 
+TEST_F(nats_session_test, publishes_queued_together_are_confirmed_by_one_pong) {
+  handshake();
+  std::vector<int> confirmed;
+  auto o = out();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_FALSE(s_.publish(
+        "a", "", std::to_string(i),
+        [&, i](std::error_code ec, bool, const std::string&) {
+          EXPECT_FALSE(ec);
+          confirmed.push_back(i);
+        },
+        o));
+  }
+  EXPECT_EQ(last(), "PUB a 1\r\n0\r\nPUB a 1\r\n1\r\nPUB a 1\r\n2\r\nPING\r\n");
+  EXPECT_EQ(s_.pending(), 3u);
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_EQ(confirmed, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(s_.pending(), 0u);
+  // A health check's PING right after joins them too.
+  bool pinged = false;
+  ASSERT_FALSE(s_.publish(
+      "a", "", "3", [](std::error_code, bool, const std::string&) {}, o));
+  s_.ping([&](std::error_code ec, bool, const std::string&) { pinged = !ec; }, o);
+  EXPECT_EQ(last(), "PUB a 1\r\n3\r\nPING\r\n");
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_TRUE(pinged);
+  EXPECT_EQ(s_.pending(), 0u);
+}
+
+TEST_F(nats_session_test, a_ping_already_written_or_followed_by_other_bytes_stays) {
+  handshake();
+  std::vector<int> confirmed;
+  auto record = [&](int i) {
+    return [&, i](std::error_code, bool, const std::string&) { confirmed.push_back(i); };
+  };
+  auto o = out();
+  ASSERT_FALSE(s_.publish("a", "", "0", record(0), o));
+  // Handed to the transport: what follows is a new write.
+  base_ += written_.size();
+  written_.clear();
+  seen_ = 0;
+  ASSERT_FALSE(s_.publish("a", "", "1", record(1), o));
+  EXPECT_EQ(last(), "PUB a 1\r\n1\r\nPING\r\n");
+  // A request's bytes after the PING: it stays where it is.
+  std::uint64_t token = 0;
+  ASSERT_FALSE(s_.request(
+      "svc", "", "q", [](std::error_code, msg, bool) {}, o, token));
+  ASSERT_FALSE(s_.publish("a", "", "2", record(2), o));
+  EXPECT_EQ(last(), "PUB svc _INBOX.test.1 1\r\nq\r\nPUB a 1\r\n2\r\nPING\r\n");
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_EQ(confirmed, (std::vector<int>{0}));
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_EQ(confirmed, (std::vector<int>{0, 1}));
+  ASSERT_FALSE(feed("PONG\r\n"));
+  EXPECT_EQ(confirmed, (std::vector<int>{0, 1, 2}));
+}
+
+TEST_F(nats_session_test, publishes_sharing_a_ping_say_apart_what_was_written) {
+  handshake();
+  std::vector<bool> written;
+  auto record = [&](std::error_code ec, bool w, const std::string&) {
+    EXPECT_EQ(ec, errc::connection_closed);
+    written.push_back(w);
+  };
+  auto o = out();
+  ASSERT_FALSE(s_.publish("a", "", "1", record, o));
+  const auto first_pub_end = base_ + written_.size() - std::string_view("PING\r\n").size();
+  ASSERT_FALSE(s_.publish("a", "", "2", record, o));
+  ASSERT_EQ(last(), "PUB a 1\r\n1\r\nPUB a 1\r\n2\r\nPING\r\n");
+  s_.on_abort(errc::connection_closed, first_pub_end);
+  EXPECT_EQ(written, (std::vector<bool>{true, false}));
+}
+
 TEST_F(nats_session_test, a_send_goes_out_with_its_reply_subject_and_waits_for_nothing) {
   handshake();
   auto o = out();
@@ -162,7 +235,7 @@ TEST_F(nats_session_test, a_permissions_error_refuses_the_publish_it_names_only)
   ASSERT_FALSE(s_.publish("ok.one", "", "1", record, o));
   ASSERT_FALSE(s_.publish("secret", "", "2", record, o));
   ASSERT_FALSE(feed("-ERR 'Permissions Violation for Publish to \"secret\"'\r\n"));
-  ASSERT_FALSE(feed("PONG\r\nPONG\r\n"));
+  ASSERT_FALSE(feed("PONG\r\n"));  // one PING confirms both (below)
   ASSERT_EQ(outcomes.size(), 2u);
   EXPECT_FALSE(outcomes[0].first);
   EXPECT_EQ(outcomes[1].first, errc::refused);
