@@ -96,7 +96,7 @@ class consumer_hub::handle final : public subscription,
   // On the strand: its link went down; what it handed out is void.
   void detach() {
     if (!take()) return;
-    if (events_.restarting) events_.restarting();
+    events_.restarting();
   }
 
   // On the strand, before any attach: the link it is on.

@@ -17,32 +17,58 @@
 
 namespace brokerside::sidecar {
 
-// What a running subscription tells the Recv stream.
-struct subscription_events {
+// Where a running subscription's events go: the Recv stream. Any thread.
+class subscription_sink {
+ public:
+  virtual ~subscription_sink() = default;
   // A message, as a Delivery (delivery_id left for the stream to set), with
   // the adapter's own tag for settling it (AMQP delivery tag; 0 if none).
-  std::function<void(v1::Delivery, std::uint64_t tag)> deliver;
+  virtual void deliver(v1::Delivery delivery, std::uint64_t tag) = 0;
   // Every source is in place.
-  std::function<void()> ready;
+  virtual void ready() = 0;
   // The subscription cannot go on, for a reason retrying will not fix (no
   // such queue, access refused, the broker cancelled the consumer): the
-  // stream ends with this status.
-  std::function<void(grpc::Status)> failed;
+  // stream ends with this status (the first one it is told).
+  virtual void failed(grpc::Status status) = 0;
   // Counts what became of a delivery at the broker outside any call
   // (dead-lettered, a settlement refused), for Stats.
-  std::function<void(pool::target_pool::recv_event)> count;
+  virtual void count(pool::target_pool::recv_event what) = 0;
   // The subscription's connection was lost and the adapter is starting it
   // again by itself (a consumer on a shared connection): the tags handed
   // out so far are void, and the broker redelivers what was not settled.
-  // Unset where a lost connection ends the subscription for the stream to
-  // restore.
-  std::function<void()> restarting;
+  // (Adapters where a lost connection ends the subscription, for the stream
+  // to restore, never call it.)
+  virtual void restarting() = 0;
+};
+
+// What a running subscription tells the Recv stream: the stream, held
+// weakly (a subscription outliving its stream tells no one), and its name.
+// Two pointers and a short string: hubs and adapters keep a copy per stream.
+struct subscription_events {
+  std::weak_ptr<subscription_sink> sink;
   // A name for the Recv stream: the same each time it subscribes again
-  // after a connection loss, unlike any other stream's (random, 16 letters
+  // after a connection loss, unlike any other stream's (random, 15 letters
   // and digits). An adapter names what it creates at the broker for the
   // stream after it (JetStream's ephemeral consumers), so a re-subscribe
   // finds it again.
   std::string stream_key;
+
+  // subscription_sink's, each a no-op once the stream is gone.
+  void deliver(v1::Delivery delivery, std::uint64_t tag) const {
+    if (auto s = sink.lock()) s->deliver(std::move(delivery), tag);
+  }
+  void ready() const {
+    if (auto s = sink.lock()) s->ready();
+  }
+  void failed(grpc::Status status) const {
+    if (auto s = sink.lock()) s->failed(std::move(status));
+  }
+  void count(pool::target_pool::recv_event what) const {
+    if (auto s = sink.lock()) s->count(what);
+  }
+  void restarting() const {
+    if (auto s = sink.lock()) s->restarting();
+  }
 };
 
 // A running subscription, as the Recv stream drives it.

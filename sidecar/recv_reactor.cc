@@ -17,7 +17,9 @@ namespace brokerside::sidecar {
 // What pool callbacks share with the reactor. They hold it, not the
 // reactor, which gRPC deletes when the call is done; `reactor` is null from
 // then on and every callback checks it under `mutex`.
-struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry::member {
+struct recv_reactor::state : std::enable_shared_from_this<state>,
+                             recv_registry::member,
+                             subscription_sink {
   std::mutex mutex;
   recv_reactor* reactor = nullptr;
   target_set::entry target;
@@ -71,7 +73,8 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     thread_local std::mt19937_64 rng(std::random_device{}());
     std::string k;
-    for (int i = 0; i < 16; ++i) k += alphabet[rng() % (sizeof(alphabet) - 1)];
+    // 15: the string's own buffer holds it (62^15 ~ 2^89 keys).
+    for (int i = 0; i < 15; ++i) k += alphabet[rng() % (sizeof(alphabet) - 1)];
     return k;
   }
 
@@ -237,36 +240,23 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
   void start_unattached() {
     std::lock_guard lock(mutex);
     if (reactor == nullptr || ending) return;
-    sub = target.operations->start_subscription(subscribe, credit, nullptr,
-                                                events(weak_from_this(), key));
+    sub = target.operations->start_subscription(subscribe, credit, nullptr, events());
   }
 
-  static subscription_events events(std::weak_ptr<state> weak, std::string key) {
-    subscription_events e;
-    e.stream_key = std::move(key);
-    e.deliver = [weak](v1::Delivery d, std::uint64_t tag) {
-      if (auto s = weak.lock()) s->deliver(std::move(d), tag);
-    };
-    e.ready = [weak] {
-      if (auto s = weak.lock()) s->ready();
-    };
-    e.failed = [weak](grpc::Status status) {
-      auto s = weak.lock();
-      if (!s) return;
-      std::lock_guard lock(s->mutex);
-      s->end(std::move(status));
-    };
-    e.restarting = [weak] {
-      auto s = weak.lock();
-      if (!s) return;
-      std::lock_guard lock(s->mutex);
-      s->void_deliveries();
-    };
-    e.count = [weak](pool::target_pool::recv_event what) {
-      if (auto s = weak.lock()) s->target.pool->count(what);
-    };
-    return e;
+  subscription_events events() {
+    return {std::weak_ptr<subscription_sink>(shared_from_this()), key};
   }
+
+  // subscription_sink: what the subscription tells the stream.
+  void failed(grpc::Status status) override {
+    std::lock_guard lock(mutex);
+    end(std::move(status));
+  }
+  void restarting() override {
+    std::lock_guard lock(mutex);
+    void_deliveries();
+  }
+  void count(pool::target_pool::recv_event what) override { target.pool->count(what); }
 
   void acquire() {
     const auto deadline = pool::clock::now() + target.config->pool.connect_timeout +
@@ -284,7 +274,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
           self->node = node;
           self->backoff = pool::millis(100);
           self->sub = self->target.operations->start_subscription(self->subscribe, self->credit,
-                                                                  conn, events(self, self->key));
+                                                                  conn, self->events());
         },
         [weak = weak_from_this()](std::error_code) {
           auto self = weak.lock();
@@ -318,7 +308,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
     outbox.push_back(std::move(notice));
   }
 
-  void ready() {
+  void ready() override {
     std::lock_guard lock(mutex);
     if (subscribed_sent || reactor == nullptr) return;
     subscribed_sent = true;
@@ -327,7 +317,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>, recv_registry:
     push(std::move(response));
   }
 
-  void deliver(v1::Delivery d, std::uint64_t tag) {
+  void deliver(v1::Delivery d, std::uint64_t tag) override {
     std::lock_guard lock(mutex);
     if (reactor == nullptr || ending) return;
     // With acknowledgements the broker stops at the credit: never drop. A

@@ -158,12 +158,10 @@ class kafka_subscription final : public subscription,
     });
   }
 
-  void count(pool::target_pool::recv_event what) {
-    if (events_.count) events_.count(what);
-  }
+  void count(pool::target_pool::recv_event what) { events_.count(what); }
 
   void fail(pool::errc e, const std::string& text) {
-    if (events_.failed) std::exchange(events_.failed, nullptr)(to_status(make_error_code(e), text));
+    events_.failed(to_status(make_error_code(e), text));  // the stream takes the first
   }
 
   boost::asio::any_io_executor executor_;      // a strand of its own

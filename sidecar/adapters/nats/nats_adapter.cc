@@ -261,20 +261,19 @@ class operations final : public operation_adapter {
     auto& pooled = static_cast<pooled_connection&>(conn);
     auto sub = std::make_shared<core_subscription>(pooled.executor(), pooled.nats_ptr());
     const std::vector<std::string> subjects(subscribe.sources().begin(), subscribe.sources().end());
-    auto failed = std::make_shared<std::function<void(grpc::Status)>>(std::move(events.failed));
     sub->sids_ = pooled.nats().subscribe(
         subjects, subscribe.group(),
-        [deliver = std::move(events.deliver)](nats::msg m) {
+        [events](nats::msg m) {
           v1::Delivery d;
           d.set_source(m.subject);
           to_v1(std::move(m), *d.mutable_message());
-          deliver(std::move(d), 0);
+          events.deliver(std::move(d), 0);
         },
-        [failed](const std::string& text) {
-          if (*failed) (*failed)(to_status(pool::errc::access_refused, "nats: " + text));
+        [events](const std::string& text) {
+          events.failed(to_status(pool::errc::access_refused, "nats: " + text));
         },
-        [ready = std::move(events.ready)](std::error_code ec, bool, const std::string&) {
-          if (!ec) ready();  // a lost connection is the hub's to restore
+        [events](std::error_code ec, bool, const std::string&) {
+          if (!ec) events.ready();  // a lost connection is the hub's to restore
         });
     return sub;
   }

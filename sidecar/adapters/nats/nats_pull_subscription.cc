@@ -292,7 +292,7 @@ class nats_pull_subscription final : public subscription,
 
   void fail(std::error_code ec, const std::string& text) {
     pulling_ = false;
-    if (events_.failed) std::exchange(events_.failed, nullptr)(to_status(ec, text));
+    events_.failed(to_status(ec, text));  // the stream takes the first
   }
   void fail(pool::errc e, const std::string& text) { fail(make_error_code(e), text); }
 

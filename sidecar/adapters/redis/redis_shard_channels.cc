@@ -27,6 +27,39 @@ constexpr auto avoid_for = std::chrono::seconds(5);
 
 }  // namespace
 
+// One placement of a channel on a node: what it delivers (and how it fails)
+// goes to the stream; that it is subscribed, to us, which tells the stream
+// once all its channels are.
+class redis_shard_channels::placement_sink final : public subscription_sink {
+ public:
+  placement_sink(subscription_events stream, std::weak_ptr<redis_shard_channels> owner,
+                 stream_id id, std::string name, std::uint64_t generation)
+      : stream_(std::move(stream)),
+        owner_(std::move(owner)),
+        id_(id),
+        name_(std::move(name)),
+        generation_(generation) {}
+
+  void deliver(v1::Delivery d, std::uint64_t tag) override { stream_.deliver(std::move(d), tag); }
+  void failed(grpc::Status status) override { stream_.failed(std::move(status)); }
+  void count(pool::target_pool::recv_event what) override { stream_.count(what); }
+  void restarting() override { stream_.restarting(); }
+  void ready() override {
+    if (auto self = owner_.lock()) {
+      asio::post(self->strand_, [self, id = id_, name = name_, generation = generation_] {
+        self->ready(id, name, generation);
+      });
+    }
+  }
+
+ private:
+  const subscription_events stream_;
+  const std::weak_ptr<redis_shard_channels> owner_;
+  const stream_id id_;
+  const std::string name_;
+  const std::uint64_t generation_;
+};
+
 redis_shard_channels::redis_shard_channels(std::shared_ptr<redis_cluster> cluster,
                                            std::shared_ptr<pool::connection_factory> factory,
                                            asio::any_io_executor executor,
@@ -124,18 +157,9 @@ void redis_shard_channels::place(stream_id id, channel& c) {
   v1::Subscribe one;
   one.set_kind(v1::SOURCE_KIND_SHARD);
   one.add_sources(c.name);
-  subscription_events e;
-  e.deliver = s.events.deliver;  // takes a lock of the stream's: any thread
-  e.failed = s.events.failed;
-  e.count = s.events.count;
-  e.stream_key = s.events.stream_key;
+  c.sink = std::make_shared<placement_sink>(s.events, weak_from_this(), id, c.name, generation);
+  const subscription_events e{c.sink, s.events.stream_key};
   const auto weak = weak_from_this();
-  e.ready = [weak, id, name = c.name, generation] {
-    if (auto self = weak.lock()) {
-      asio::post(self->strand_,
-                 [self, id, name, generation] { self->ready(id, name, generation); });
-    }
-  };
   auto on_drop = [weak, id, name = c.name, generation] {
     if (auto self = weak.lock()) {
       asio::post(self->strand_,
@@ -148,6 +172,7 @@ void redis_shard_channels::place(stream_id id, channel& c) {
 void redis_shard_channels::unplace(channel& c) {
   if (c.on) c.on->stop([] {});
   c.on.reset();
+  c.sink.reset();
   c.node.clear();
   c.ready = false;
   ++c.generation;

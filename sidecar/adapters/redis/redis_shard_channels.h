@@ -50,11 +50,12 @@ class redis_shard_channels final : public std::enable_shared_from_this<redis_sha
   struct channel {
     std::string name;
     std::uint16_t slot = 0;
-    std::string node;                  // empty: not subscribed anywhere now
-    std::string avoid;                 // the node that dropped it, until the map moves on
-    pool::time_point dropped_at{};     // when it did
-    std::shared_ptr<subscription> on;  // its subscription on `node`'s hub
-    std::uint64_t generation = 0;      // callbacks of an earlier placement ignore themselves
+    std::string node;                         // empty: not subscribed anywhere now
+    std::string avoid;                        // the node that dropped it, until the map moves on
+    pool::time_point dropped_at{};            // when it did
+    std::shared_ptr<subscription> on;         // its subscription on `node`'s hub
+    std::shared_ptr<subscription_sink> sink;  // what `on` tells (the hub holds it weakly)
+    std::uint64_t generation = 0;             // callbacks of an earlier placement ignore themselves
     bool ready = false;
   };
   struct stream {
@@ -62,6 +63,8 @@ class redis_shard_channels final : public std::enable_shared_from_this<redis_sha
     std::vector<channel> channels;
     bool ready_told = false;
   };
+
+  class placement_sink;
 
   // All on the strand.
   void join(stream_id id, std::vector<std::string> names, subscription_events events);

@@ -38,8 +38,7 @@ std::shared_ptr<subscription> redis_subscriber_hub::subscribe(const v1::Subscrib
   static std::atomic<listener_id> ids{0};
   const auto id = ++ids;
   asio::post(strand_, [self = shared_from_this(), id, what, names = std::move(names),
-                       l = listener{std::move(events.deliver), std::move(events.ready),
-                                    std::move(dropped)}]() mutable {
+                       l = listener{std::move(events.sink), std::move(dropped)}]() mutable {
     self->join(id, what, std::move(names), std::move(l));
   });
   return std::make_shared<redis_pubsub_handle<redis_subscriber_hub, &redis_subscriber_hub::leave>>(
@@ -129,9 +128,9 @@ void redis_subscriber_hub::pushed(std::size_t index, redis::value v) {
     const auto it = listeners_.find((*ids)[i]);
     if (it == listeners_.end()) continue;
     if (i + 1 == ids->size()) {
-      it->second.deliver(std::move(d), 0);
+      it->second.deliver(std::move(d));
     } else {
-      it->second.deliver(d, 0);
+      it->second.deliver(d);
     }
   }
 }

@@ -61,9 +61,14 @@ class redis_subscriber_hub : public std::enable_shared_from_this<redis_subscribe
   // What the hub keeps of a stream's subscription_events: pub/sub has
   // nothing to settle, count or restart (a stream on a node holds one).
   struct listener {
-    std::function<void(v1::Delivery, std::uint64_t)> deliver;
-    std::function<void()> ready;
+    std::weak_ptr<subscription_sink> sink;
     std::function<void()> dropped;  // may be empty
+    void deliver(v1::Delivery d) const {
+      if (auto s = sink.lock()) s->deliver(std::move(d), 0);
+    }
+    void ready() const {
+      if (auto s = sink.lock()) s->ready();
+    }
   };
   void join(listener_id id, kind what, std::vector<std::string> names, listener l);
   void leave(listener_id id);
