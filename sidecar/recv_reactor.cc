@@ -34,7 +34,9 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
   bool ending = false;  // finish once the outbox is written
   bool finished = false;
   bool subscribed_sent = false;
-  grpc::Status end_status;
+  // Made once it ends: a Status is 72 bytes, and with it the state no longer
+  // fits the allocator's 512-byte class (640 bytes per stream then).
+  std::unique_ptr<grpc::Status> end_status;
   std::uint64_t next_delivery = 0;
   std::uint64_t dropped = 0, dropped_total = 0;      // since the last notice, and ever
   std::uint64_t node = 0;                            // the dedicated connection, 0: none
@@ -98,7 +100,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
     if (ending && !writing) {
       finished = true;
       release();
-      reactor->finish(end_status);
+      reactor->finish(end_status ? *end_status : grpc::Status::OK);
     }
   }
 
@@ -164,7 +166,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
   void end(grpc::Status status) {
     if (ending) return;
     if (!status.ok()) drop_unwritten();
-    end_status = std::move(status);
+    end_status = std::make_unique<grpc::Status>(std::move(status));
     ending = true;
     pump();
   }
@@ -376,7 +378,7 @@ void recv_reactor::OnReadDone(bool ok) {
   if (!ok) {
     // The client half-closed: the subscription ends.
     lock.lock();
-    state_->end_status = grpc::Status::OK;
+    state_->end_status = std::make_unique<grpc::Status>(grpc::Status::OK);
     state_->ending = true;
     state_->pump();
     return;
@@ -473,7 +475,7 @@ void recv_reactor::OnWriteDone(bool ok) {
   state_->announce_drops();
   if (!ok) {
     state_->outbox.clear();
-    state_->end_status = grpc::Status::CANCELLED;
+    state_->end_status = std::make_unique<grpc::Status>(grpc::Status::CANCELLED);
     state_->ending = true;
   }
   state_->pump();
@@ -483,7 +485,7 @@ void recv_reactor::OnCancel() {
   std::lock_guard lock(state_->mutex);
   if (state_->target.pool == nullptr) return;  // not subscribed: OnReadDone(false) finishes
   state_->drop_unwritten();
-  state_->end_status = grpc::Status::CANCELLED;
+  state_->end_status = std::make_unique<grpc::Status>(grpc::Status::CANCELLED);
   state_->ending = true;
   state_->pump();
 }
