@@ -4,6 +4,7 @@
 # redis and rabbitmq (scripts/brokers.sh, run dir .run/bench-brokers), the
 # sidecar and the bare gRPC echo server, runs P0-P7 side by side, REPS times
 # each, then tests/bench/report.py writes tests/bench/results/<date>.{md,json,png}
+# (<date>-2, -3, ... when that day already has one)
 # and prints the table. Everything it started is stopped by PID.
 #
 #   scripts/bench.sh                 (about 8 minutes)

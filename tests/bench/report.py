@@ -381,6 +381,11 @@ def fmt(v, unit):
 date = meta["stamp"][:10]
 if meta.get("only"):  # a partial run never overwrites the day's full one
     date += "-" + meta["only"]
+# Nor does a second run of the day overwrite the first (a committed results
+# file is what a figure stands on): it gets -2, -3, ...
+stem, n = date, 2
+while (results / f"{date}.md").exists():
+    date, n = f"{stem}-{n}", n + 1
 lines = [f"# brokerside benchmarks, {meta['stamp']}", ""]
 if meta.get("only"):
     lines += [f"A partial run (BENCH_ONLY={meta['only']}): only those figures ran; the others read "
