@@ -22,7 +22,7 @@ pool::millis to_millis(const google::protobuf::Duration& d) {
 
 // A bidirectional call refused before it starts (while draining).
 template <typename Request, typename Response>
-class refused_reactor final : public grpc::ServerBidiReactor<Request, Response> {
+class refused_reactor final : public bidi_reactor<Request, Response> {
  public:
   explicit refused_reactor(const grpc::Status& status) { this->Finish(status); }
   void OnDone() override { delete this; }
@@ -50,8 +50,8 @@ grpc::Status broker_service::work_admission() const {
   return memory_ ? memory_->admit() : grpc::Status::OK;
 }
 
-grpc::Status broker_service::admit_stream(const grpc::CallbackServerContext& context,
-                                          std::string& who, stream_slot& slot) {
+grpc::Status broker_service::admit_stream(const grpc::ServerContextBase& context, std::string& who,
+                                          stream_slot& slot) {
   if (auto status = work_admission(); !status.ok()) return status;
   if (auto status = auth_.identify(context, who); !status.ok()) return status;
   if (auto status = auth_.callers().open_stream(who, slot); !status.ok()) return status;
@@ -61,7 +61,7 @@ grpc::Status broker_service::admit_stream(const grpc::CallbackServerContext& con
   return grpc::Status::OK;
 }
 
-std::string broker_service::holder_of(const grpc::CallbackServerContext& context) const {
+std::string broker_service::holder_of(const grpc::ServerContextBase& context) const {
   return unix_peers_ ? unix_peers_->describe(context.peer()) : context.peer();
 }
 
@@ -72,17 +72,14 @@ void broker_service::begin_drain() {
       "brokerside is shutting down; subscribe again (deliveries not acked are requeued)"));
 }
 
-grpc::ServerUnaryReactor* broker_service::finish(grpc::CallbackServerContext* context,
-                                                 rpc_method method, const grpc::Status& status) {
+void broker_service::finish(unary_reactor* reactor, rpc_method method, const grpc::Status& status) {
   metrics_.count_call(method, status.error_code());
-  auto* reactor = context->DefaultReactor();
   reactor->Finish(status);
-  return reactor;
 }
 
 // The caller's gRPC deadline on the pool's clock; a call without one gets a
 // day, so only the pool's own limits (acquire_timeout, retries) bound it.
-pool::time_point broker_service::deadline_of(const grpc::CallbackServerContext& context) {
+pool::time_point broker_service::deadline_of(const grpc::ServerContextBase& context) {
   const auto now = pool::clock::now();
   const auto deadline = context.deadline();
   const auto left = deadline - std::chrono::system_clock::now();
@@ -92,27 +89,24 @@ pool::time_point broker_service::deadline_of(const grpc::CallbackServerContext& 
   return now + std::chrono::duration_cast<pool::millis>(left);
 }
 
-grpc::ServerUnaryReactor* broker_service::Send(grpc::CallbackServerContext* context,
-                                               const v1::SendRequest* request,
-                                               v1::SendResponse* response) {
-  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::send, status);
+void broker_service::Send(grpc::ServerContext* context, const v1::SendRequest* request,
+                          v1::SendResponse* response, unary_reactor* reactor) {
+  if (auto status = admission(); !status.ok()) return finish(reactor, rpc_method::send, status);
   call_info info;
   if (auto status = auth_.identify(*context, info.who); !status.ok()) {
-    return finish(context, rpc_method::send, status);
+    return finish(reactor, rpc_method::send, status);
   }
   info.trace = calls_.trace_of(context->client_metadata());
   info.client = clients_.find(context->peer());
-  auto* reactor = context->DefaultReactor();
   calls_.run(*request, *response, deadline_of(*context), info,
              [this, reactor](grpc::Status status) {
                metrics_.count_call(rpc_method::send, status.error_code());
                reactor->Finish(status);
              });
-  return reactor;
 }
 
-grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
-    grpc::CallbackServerContext* context) {
+bidi_reactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::SendStream(
+    grpc::ServerContext* context) {
   std::string who;
   stream_slot slot;
   if (auto status = admit_stream(*context, who, slot); !status.ok()) {
@@ -124,8 +118,8 @@ grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_s
                                  std::move(slot));
 }
 
-grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
-    grpc::CallbackServerContext* context) {
+bidi_reactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv(
+    grpc::ServerContext* context) {
   std::string who;
   stream_slot slot;
   if (auto status = admit_stream(*context, who, slot); !status.ok()) {
@@ -156,37 +150,35 @@ grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* broker_service::Recv
       metrics_, recv_streams_, holder_of(*context), std::move(slot));
 }
 
-grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* context,
-                                                  const v1::AcquireRequest* request,
-                                                  v1::AcquireResponse* response) {
+void broker_service::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                             v1::AcquireResponse* response, unary_reactor* reactor) {
   if (auto status = work_admission(); !status.ok()) {
-    return finish(context, rpc_method::acquire, status);
+    return finish(reactor, rpc_method::acquire, status);
   }
   std::string who;
   if (auto status = auth_.identify(*context, who); !status.ok()) {
-    return finish(context, rpc_method::acquire, status);
+    return finish(reactor, rpc_method::acquire, status);
   }
   target_set::entry target;
   if (auto status = calls_.find_target(request->target(), target); !status.ok()) {
-    return finish(context, rpc_method::acquire, status);
+    return finish(reactor, rpc_method::acquire, status);
   }
   if (auto status = auth_.authorize(*target.config, call_kind::acquire, who); !status.ok()) {
-    return finish(context, rpc_method::acquire, status);
+    return finish(reactor, rpc_method::acquire, status);
   }
-  if (!target.pool) return finish(context, rpc_method::acquire, adapter_missing(target));
+  if (!target.pool) return finish(reactor, rpc_method::acquire, adapter_missing(target));
   auto pool = target.pool;  // a node's, where the target's nodes have their own
   std::string tag;
   if (auto status = target.operations->route_acquire(*request, pool, tag); !status.ok()) {
-    return finish(context, rpc_method::acquire, status);
+    return finish(reactor, rpc_method::acquire, status);
   }
   const auto ttl = to_millis(request->ttl());
   if (ttl.count() < 0 || ttl > target.config->lease.max_ttl) {
-    return finish(context, rpc_method::acquire,
+    return finish(reactor, rpc_method::acquire,
                   to_status(pool::errc::invalid_operation,
                             "ttl: must be between 0 (the default) and the target's max_ttl (" +
                                 std::to_string(target.config->lease.max_ttl.count()) + " ms)"));
   }
-  auto* reactor = context->DefaultReactor();
   pool->acquire_lease(
       ttl, holder_of(*context), deadline_of(*context),
       [this, reactor, response, name = request->target(), pool, tag](
@@ -203,27 +195,24 @@ grpc::ServerUnaryReactor* broker_service::Acquire(grpc::CallbackServerContext* c
         metrics_.count_call(rpc_method::acquire, status.error_code());
         reactor->Finish(status);
       });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* broker_service::Renew(grpc::CallbackServerContext* context,
-                                                const v1::RenewRequest* request,
-                                                v1::RenewResponse* response) {
+void broker_service::Renew(grpc::ServerContext* context, const v1::RenewRequest* request,
+                           v1::RenewResponse* response, unary_reactor* reactor) {
   std::string who;
   if (auto status = auth_.identify(*context, who); !status.ok()) {
-    return finish(context, rpc_method::renew, status);
+    return finish(reactor, rpc_method::renew, status);
   }
   const auto found = targets_.find_lease(request->lease());
   if (!found) {
-    return finish(context, rpc_method::renew,
+    return finish(reactor, rpc_method::renew,
                   to_status(pool::errc::unknown_lease, lease_error({}, request->lease())));
   }
   const auto ttl = to_millis(request->ttl());
   if (ttl.count() < 0) {
-    return finish(context, rpc_method::renew,
+    return finish(reactor, rpc_method::renew,
                   to_status(pool::errc::invalid_operation, "ttl: must not be negative"));
   }
-  auto* reactor = context->DefaultReactor();
   found->first.pool->renew(
       found->second, ttl,
       [this, reactor, response, lease = request->lease()](std::error_code ec, pool::millis ttl) {
@@ -237,22 +226,19 @@ grpc::ServerUnaryReactor* broker_service::Renew(grpc::CallbackServerContext* con
         metrics_.count_call(rpc_method::renew, status.error_code());
         reactor->Finish(status);
       });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* broker_service::Release(grpc::CallbackServerContext* context,
-                                                  const v1::ReleaseRequest* request,
-                                                  v1::ReleaseResponse*) {
+void broker_service::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                             v1::ReleaseResponse*, unary_reactor* reactor) {
   std::string who;
   if (auto status = auth_.identify(*context, who); !status.ok()) {
-    return finish(context, rpc_method::release, status);
+    return finish(reactor, rpc_method::release, status);
   }
   const auto found = targets_.find_lease(request->lease());
   if (!found) {
-    return finish(context, rpc_method::release,
+    return finish(reactor, rpc_method::release,
                   to_status(pool::errc::unknown_lease, lease_error({}, request->lease())));
   }
-  auto* reactor = context->DefaultReactor();
   found->first.pool->release(found->second, request->discard(),
                              [this, reactor, lease = request->lease()](std::error_code ec) {
                                const auto status =
@@ -260,24 +246,21 @@ grpc::ServerUnaryReactor* broker_service::Release(grpc::CallbackServerContext* c
                                metrics_.count_call(rpc_method::release, status.error_code());
                                reactor->Finish(status);
                              });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* context,
-                                                const v1::StatsRequest* request,
-                                                v1::StatsResponse* response) {
-  if (auto status = admission(); !status.ok()) return finish(context, rpc_method::stats, status);
+void broker_service::Stats(grpc::ServerContext* context, const v1::StatsRequest* request,
+                           v1::StatsResponse* response, unary_reactor* reactor) {
+  if (auto status = admission(); !status.ok()) return finish(reactor, rpc_method::stats, status);
   std::string who;
   if (auto status = auth_.identify(*context, who); !status.ok()) {
-    return finish(context, rpc_method::stats, status);
+    return finish(reactor, rpc_method::stats, status);
   }
   if (!request->target().empty()) {
     target_set::entry target;
     if (auto status = calls_.find_target(request->target(), target); !status.ok()) {
-      return finish(context, rpc_method::stats, status);
+      return finish(reactor, rpc_method::stats, status);
     }
   }
-  auto* reactor = context->DefaultReactor();
   targets_.stats([this, reactor, response,
                   only = request->target()](std::map<std::string, pool::target_stats> pools) {
     auto streams = recv_streams_.describe_all();
@@ -309,7 +292,6 @@ grpc::ServerUnaryReactor* broker_service::Stats(grpc::CallbackServerContext* con
     metrics_.count_call(rpc_method::stats, grpc::StatusCode::OK);
     reactor->Finish(grpc::Status::OK);
   });
-  return reactor;
 }
 
 namespace {

@@ -1,12 +1,13 @@
 // The brokerside.v1.Broker service: translates gRPC calls into operations on
 // the configured targets and their outcomes back into responses and statuses.
-// No protocol code here; each method is a small callback reactor that never
-// blocks a gRPC thread.
+// No protocol code here; each method is a small reactor (sidecar/async_calls.h)
+// that never blocks its thread.
 #pragma once
 
 #include <atomic>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/async_calls.h"
 #include "sidecar/caller_auth.h"
 #include "sidecar/memory_guard.h"
 #include "sidecar/metrics.h"
@@ -16,32 +17,27 @@
 
 namespace brokerside::sidecar {
 
-class broker_service final : public v1::Broker::CallbackService {
+class broker_service final {
  public:
   // `targets`, `m` and `unix_peers` (null: no Unix socket) must outlive the
   // service.
   broker_service(const target_set& targets, metrics& m, const unix_peer_table* unix_peers = nullptr,
                  const memory_guard* memory = nullptr);
 
-  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
-                                 const v1::SendRequest* request,
-                                 v1::SendResponse* response) override;
-  grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse>* SendStream(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse>* Recv(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* context,
-                                    const v1::AcquireRequest* request,
-                                    v1::AcquireResponse* response) override;
-  grpc::ServerUnaryReactor* Renew(grpc::CallbackServerContext* context,
-                                  const v1::RenewRequest* request,
-                                  v1::RenewResponse* response) override;
-  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* context,
-                                    const v1::ReleaseRequest* request,
-                                    v1::ReleaseResponse* response) override;
-  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
-                                  const v1::StatsRequest* request,
-                                  v1::StatsResponse* response) override;
+  // The methods of brokerside.v1.Broker (grpc_server binds them).
+  void Send(grpc::ServerContext* context, const v1::SendRequest* request,
+            v1::SendResponse* response, unary_reactor* reactor);
+  bidi_reactor<v1::SendStreamRequest, v1::SendStreamResponse>* SendStream(
+      grpc::ServerContext* context);
+  bidi_reactor<v1::RecvRequest, v1::RecvResponse>* Recv(grpc::ServerContext* context);
+  void Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
+               v1::AcquireResponse* response, unary_reactor* reactor);
+  void Renew(grpc::ServerContext* context, const v1::RenewRequest* request,
+             v1::RenewResponse* response, unary_reactor* reactor);
+  void Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+               v1::ReleaseResponse* response, unary_reactor* reactor);
+  void Stats(grpc::ServerContext* context, const v1::StatsRequest* request,
+             v1::StatsResponse* response, unary_reactor* reactor);
 
   // From now on new calls fail with UNAVAILABLE ("shutting down"); calls in
   // flight, and operations on streams already open, go on, except Recv
@@ -68,11 +64,10 @@ class broker_service final : public v1::Broker::CallbackService {
   const client_table& clients() const noexcept { return clients_; }
 
   // The caller's gRPC deadline on the pool's clock (a day if none).
-  static pool::time_point deadline_of(const grpc::CallbackServerContext& context);
+  static pool::time_point deadline_of(const grpc::ServerContextBase& context);
 
  private:
-  grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, rpc_method method,
-                                   const grpc::Status& status);
+  void finish(unary_reactor* reactor, rpc_method method, const grpc::Status& status);
 
   static void fill_target_stats(const target_settings& target,
                                 const std::map<std::string, pool::target_stats>& pools,
@@ -82,10 +77,10 @@ class broker_service final : public v1::Broker::CallbackService {
   // Admits a new SendStream or Recv stream: not draining nor above
   // max_memory, its caller named (`who`), within its stream quota and its
   // client's stream limit (`slot` holds the stream until the reactor ends).
-  grpc::Status admit_stream(const grpc::CallbackServerContext& context, std::string& who,
+  grpc::Status admit_stream(const grpc::ServerContextBase& context, std::string& who,
                             stream_slot& slot);
   // How Stats names the holder of a stream or lease opened by `context`.
-  std::string holder_of(const grpc::CallbackServerContext& context) const;
+  std::string holder_of(const grpc::ServerContextBase& context) const;
   // The status new calls get while draining, or OK.
   grpc::Status admission() const;
   // The same for new work (streams, leases): also refused above

@@ -1,6 +1,6 @@
 #include "sidecar/grpc_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -8,8 +8,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <thread>
 
+#include "sidecar/async_calls.h"
 #include "sidecar/broker_service.h"
+#include "sidecar/grpc_loop.h"
 #include "sidecar/health_service.h"
+#include "sidecar/reflection_service.h"
 #include "sidecar/server_tls_files.h"
 #include "sidecar/units.h"
 #include "sidecar/unix_listener.h"
@@ -39,13 +42,135 @@ void check_tcp_bindable(const std::string& address) {
 
 }  // namespace
 
-grpc_server::grpc_server(const config& cfg, metrics& m, const target_set& targets,
-                         const memory_guard* memory)
+// The async services and their methods, bound to the broker and health
+// services' handlers on one completion queue.
+class service_bindings {
+ public:
+  service_bindings(broker_service& broker, health_service& health, grpc_loop& loop)
+      : broker_(broker),
+        health_(health),
+        loop_(loop),
+        reflection_({"brokerside.v1.Broker", "grpc.health.v1.Health",
+                     "grpc.reflection.v1alpha.ServerReflection"}) {}
+
+  void register_with(grpc::ServerBuilder& builder) {
+    builder.RegisterService(&broker_async_);
+    builder.RegisterService(&health_async_);
+    builder.RegisterAsyncGenericService(&generic_);
+  }
+
+  // Asks for the first calls of every method (each call asks for the next).
+  void listen(grpc::ServerCompletionQueue* q) {
+    using namespace v1;
+    auto& b = broker_async_;
+    auto* s = &broker_;
+    unary<SendRequest, SendResponse>(
+        q, 64, [&b](auto... a) { b.RequestSend(a...); },
+        [s](auto* c, auto* r, auto* w, auto* f) { s->Send(c, r, w, f); });
+    unary<AcquireRequest, AcquireResponse>(
+        q, 4, [&b](auto... a) { b.RequestAcquire(a...); },
+        [s](auto* c, auto* r, auto* w, auto* f) { s->Acquire(c, r, w, f); });
+    unary<RenewRequest, RenewResponse>(
+        q, 4, [&b](auto... a) { b.RequestRenew(a...); },
+        [s](auto* c, auto* r, auto* w, auto* f) { s->Renew(c, r, w, f); });
+    unary<ReleaseRequest, ReleaseResponse>(
+        q, 4, [&b](auto... a) { b.RequestRelease(a...); },
+        [s](auto* c, auto* r, auto* w, auto* f) { s->Release(c, r, w, f); });
+    unary<StatsRequest, StatsResponse>(
+        q, 2, [&b](auto... a) { b.RequestStats(a...); },
+        [s](auto* c, auto* r, auto* w, auto* f) { s->Stats(c, r, w, f); });
+    bidi<SendStreamRequest, SendStreamResponse>(
+        q, 8, [&b](auto... a) { b.RequestSendStream(a...); },
+        [s](grpc::ServerContext* c) { return s->SendStream(c); });
+    bidi<RecvRequest, RecvResponse>(
+        q, 16, [&b](auto... a) { b.RequestRecv(a...); },
+        [s](grpc::ServerContext* c) { return s->Recv(c); });
+
+    namespace health = grpc::health::v1;
+    auto& h = health_async_;
+    auto* hs = &health_;
+    unary<health::HealthCheckRequest, health::HealthCheckResponse>(
+        q, 4, [&h](auto... a) { h.RequestCheck(a...); },
+        [hs](auto* c, auto* r, auto* w, auto* f) { hs->Check(c, r, w, f); });
+    using watch_stream = grpc::ServerAsyncWriter<health::HealthCheckResponse>;
+    using watch_method = stream_method<grpc::ServerContext, watch_stream, void,
+                                       health::HealthCheckResponse, health::HealthCheckRequest>;
+    auto& watch = keep<watch_method>();
+    watch.request = [&h, q](grpc::ServerContext* c, watch_stream* w, health::HealthCheckRequest* r,
+                            void* tag) { h.RequestWatch(c, r, w, q, q, tag); };
+    watch.open = [hs](grpc::ServerContext* c, const health::HealthCheckRequest* r) {
+      return hs->Watch(c, r);
+    };
+    listen_stream(watch, 4);
+
+    using generic_method =
+        stream_method<grpc::GenericServerContext, grpc::GenericServerAsyncReaderWriter,
+                      grpc::ByteBuffer, grpc::ByteBuffer>;
+    auto& generic = keep<generic_method>();
+    generic.request = [this, q](grpc::GenericServerContext* c,
+                                grpc::GenericServerAsyncReaderWriter* w, void*,
+                                void* tag) { generic_.RequestCall(c, w, q, q, tag); };
+    generic.open = [this](grpc::GenericServerContext* c, const void*) {
+      return reflection_.open(c);
+    };
+    listen_stream(generic, 2);
+  }
+
+ private:
+  template <class M>
+  M& keep() {
+    auto method = std::make_shared<M>();
+    method->loop = &loop_;
+    methods_.push_back(method);
+    return *method;
+  }
+
+  template <class M>
+  static void listen_stream(const M& method, int listeners) {
+    for (int i = 0; i < listeners; ++i) M::call_type::listen(method);
+  }
+
+  template <class Request, class Response, class RequestFn, class HandleFn>
+  void unary(grpc::ServerCompletionQueue* q, int listeners, RequestFn request, HandleFn handle) {
+    using method_type = unary_method<Request, Response>;
+    auto& m = keep<method_type>();
+    m.request = [request, q](grpc::ServerContext* c, Request* r, typename method_type::writer* w,
+                             void* tag) { request(c, r, w, q, q, tag); };
+    m.handle = handle;
+    for (int i = 0; i < listeners; ++i) unary_call<Request, Response>::listen(m);
+  }
+
+  template <class Request, class Response, class RequestFn, class OpenFn>
+  void bidi(grpc::ServerCompletionQueue* q, int listeners, RequestFn request, OpenFn open) {
+    using stream = grpc::ServerAsyncReaderWriter<Response, Request>;
+    using method_type = stream_method<grpc::ServerContext, stream, Request, Response>;
+    auto& m = keep<method_type>();
+    m.request = [request, q](grpc::ServerContext* c, stream* s, void*, void* tag) {
+      request(c, s, q, q, tag);
+    };
+    m.open = [open](grpc::ServerContext* c, const void*) { return open(c); };
+    listen_stream(m, listeners);
+  }
+
+  broker_service& broker_;
+  health_service& health_;
+  grpc_loop& loop_;
+  v1::Broker::AsyncService broker_async_;
+  grpc::health::v1::Health::AsyncService health_async_;
+  grpc::AsyncGenericService generic_;           // reflection, and unknown methods
+  reflection_service reflection_;               // grpc.reflection.v1alpha
+  std::vector<std::shared_ptr<void>> methods_;  // every method's, for the calls' lifetime
+};
+
+grpc_server::grpc_server(asio::io_context& io, const config& cfg, metrics& m,
+                         const target_set& targets, const memory_guard* memory)
     : config_(cfg),
       metrics_(m),
       service_(std::make_unique<broker_service>(targets, m, &unix_peers_, memory)),
       health_(std::make_unique<health_service>()),
-      unix_(std::make_unique<unix_listener>(unix_peers_)) {}
+      unix_(std::make_unique<unix_listener>(unix_peers_)),
+      loop_(std::make_unique<grpc_loop>(io)),
+      bindings_(std::make_unique<service_bindings>(*service_, *health_, *loop_)) {}
 
 grpc_server::~grpc_server() {
   unix_->stop();
@@ -53,11 +178,11 @@ grpc_server::~grpc_server() {
     server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
   }
+  loop_->stop();
 }
 
 void grpc_server::start() {
   grpc::EnableDefaultHealthCheckService(false);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   // Two sidecars must not silently share a port.
@@ -88,13 +213,19 @@ void grpc_server::start() {
   // The Unix socket is ours (unix_listener): bound before gRPC starts, so
   // a bad path stops startup before anything serves.
   if (!config_.listen.unix_socket.empty()) unix_->bind(config_.listen);
-  builder.RegisterService(service_.get());
-  builder.RegisterService(health_.get());
+  bindings_->register_with(builder);
+  queue_ = builder.AddCompletionQueue();
   server_ = builder.BuildAndStart();
   if (!server_) {
     throw startup_error("listen: gRPC could not start on " + (config_.listen.grpc.empty()
                                                                   ? config_.listen.unix_socket
                                                                   : config_.listen.grpc));
+  }
+  bindings_->listen(queue_.get());
+  try {
+    loop_->start(*queue_);
+  } catch (const std::runtime_error& e) {
+    throw startup_error(e.what());
   }
   if (!config_.listen.unix_socket.empty()) unix_->start(*server_);
   health_->set("", true);
@@ -132,6 +263,7 @@ void grpc_server::shutdown(std::chrono::milliseconds grace, std::chrono::millise
   unix_->stop();
   server_->Shutdown(deadline);
   server_->Wait();
+  loop_->stop();
   // The Recv streams ended by the drain stop their subscriptions in the
   // background; the pools must not close under them.
   if (!service_->wait_recv_stopped(deadline)) {

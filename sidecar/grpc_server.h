@@ -22,6 +22,11 @@ class SubscriptionStats;
 
 namespace grpc {
 class Server;
+class ServerCompletionQueue;
+}  // namespace grpc
+
+namespace boost::asio {
+class io_context;
 }
 
 namespace brokerside::sidecar {
@@ -32,12 +37,14 @@ class health_service;
 class unix_listener;
 class server_tls_files;
 class memory_guard;
+class grpc_loop;
+class service_bindings;
 
 class grpc_server {
  public:
-  // `cfg`, `m`, `targets` and `memory` (null: no guard) must outlive the
-  // server.
-  grpc_server(const config& cfg, metrics& m, const target_set& targets,
+  // `io`, `cfg`, `m`, `targets` and `memory` (null: no guard) must outlive
+  // the server. Every call is served on `io`'s threads (grpc_loop.h).
+  grpc_server(boost::asio::io_context& io, const config& cfg, metrics& m, const target_set& targets,
               const memory_guard* memory = nullptr);
   ~grpc_server();
 
@@ -81,9 +88,12 @@ class grpc_server {
   // listen.tls's files as gRPC reads them, if set; outlives server_, whose
   // certificate provider reads them.
   std::unique_ptr<server_tls_files> tls_files_;
-  std::unique_ptr<grpc::Server> server_;  // null until start()
-  int port_ = 0;                          // bound TCP port
-  std::atomic<bool> serving_{false};      // between start() and shutdown()
+  std::unique_ptr<grpc_loop> loop_;                     // serves the queue from io's threads
+  std::unique_ptr<service_bindings> bindings_;          // the services' methods on the queue
+  std::unique_ptr<grpc::ServerCompletionQueue> queue_;  // every call's; outlives server_
+  std::unique_ptr<grpc::Server> server_;                // null until start()
+  int port_ = 0;                                        // bound TCP port
+  std::atomic<bool> serving_{false};                    // between start() and shutdown()
 };
 
 }  // namespace brokerside::sidecar

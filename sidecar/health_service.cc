@@ -9,7 +9,7 @@ namespace health = grpc::health::v1;
 // One Watch stream: writes the status whenever it changes (only the latest
 // one if several changes come during a write), ends when told to or when
 // the client goes away.
-class health_service::watcher final : public grpc::ServerWriteReactor<health::HealthCheckResponse> {
+class health_service::watcher final : public write_reactor<health::HealthCheckResponse> {
  public:
   watcher(health_service& service, std::string name) : service_(service), name_(std::move(name)) {}
 
@@ -70,10 +70,8 @@ class health_service::watcher final : public grpc::ServerWriteReactor<health::He
   bool finished_ = false;                  // Finish() was called
 };
 
-grpc::ServerUnaryReactor* health_service::Check(grpc::CallbackServerContext* context,
-                                                const health::HealthCheckRequest* request,
-                                                health::HealthCheckResponse* response) {
-  auto* reactor = context->DefaultReactor();
+void health_service::Check(grpc::ServerContext*, const health::HealthCheckRequest* request,
+                           health::HealthCheckResponse* response, unary_reactor* reactor) {
   std::unique_lock lock(mutex_);
   const auto status = status_locked(request->service());
   lock.unlock();
@@ -83,11 +81,10 @@ grpc::ServerUnaryReactor* health_service::Check(grpc::CallbackServerContext* con
     response->set_status(status);
     reactor->Finish(grpc::Status::OK);
   }
-  return reactor;
 }
 
-grpc::ServerWriteReactor<health::HealthCheckResponse>* health_service::Watch(
-    grpc::CallbackServerContext*, const health::HealthCheckRequest* request) {
+write_reactor<health::HealthCheckResponse>* health_service::Watch(
+    grpc::ServerContext*, const health::HealthCheckRequest* request) {
   auto* w = new watcher(*this, request->service());
   std::lock_guard lock(mutex_);
   w->update(status_locked(request->service()));

@@ -10,21 +10,21 @@
 #include <string>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "sidecar/async_calls.h"
 
 namespace brokerside::sidecar {
 
-class health_service final : public grpc::health::v1::Health::CallbackService {
+class health_service final {
  public:
   using serving_status = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
   class watcher;
 
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  grpc::health::v1::HealthCheckResponse* response) override;
-  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
-      grpc::CallbackServerContext* context,
-      const grpc::health::v1::HealthCheckRequest* request) override;
+  // The methods of grpc.health.v1.Health (grpc_server binds them).
+  void Check(grpc::ServerContext* context, const grpc::health::v1::HealthCheckRequest* request,
+             grpc::health::v1::HealthCheckResponse* response, unary_reactor* reactor);
+  write_reactor<grpc::health::v1::HealthCheckResponse>* Watch(
+      grpc::ServerContext* context, const grpc::health::v1::HealthCheckRequest* request);
 
   // Sets a service's status ("" is the sidecar itself) and tells its
   // watchers. Ignored after shutdown().

@@ -80,7 +80,7 @@ int serve(const bs::config& cfg) {
   auto work = asio::make_work_guard(io);
   bs::target_set targets(io.get_executor(), cfg);
   bs::memory_guard memory(io.get_executor(), cfg.server.max_memory);
-  bs::grpc_server grpc(cfg, metrics, targets, &memory);
+  bs::grpc_server grpc(io, cfg, metrics, targets, &memory);
   bs::admin_server admin(
       io, {[&](std::string& reason) { return ready(cfg, grpc, reason); },
            [&](std::function<void(std::string)> reply) {

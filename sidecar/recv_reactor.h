@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
+#include "sidecar/async_calls.h"
 #include "sidecar/caller_table.h"
 #include "sidecar/metrics.h"
 #include "sidecar/recv_registry.h"
@@ -24,7 +25,7 @@
 
 namespace brokerside::sidecar {
 
-class recv_reactor final : public grpc::ServerBidiReactor<v1::RecvRequest, v1::RecvResponse> {
+class recv_reactor final : public bidi_reactor<v1::RecvRequest, v1::RecvResponse> {
  public:
   // Checks a subscribe message; on OK fills the target to run it on.
   using validate_fn = std::function<grpc::Status(const v1::Subscribe&, target_set::entry&)>;

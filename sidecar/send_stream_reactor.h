@@ -17,6 +17,7 @@
 
 #include "brokerside/v1/brokerside.grpc.pb.h"
 #include "pool/time.h"
+#include "sidecar/async_calls.h"
 #include "sidecar/caller_table.h"
 #include "sidecar/metrics.h"
 #include "sidecar/send_call.h"
@@ -24,7 +25,7 @@
 namespace brokerside::sidecar {
 
 class send_stream_reactor final
-    : public grpc::ServerBidiReactor<v1::SendStreamRequest, v1::SendStreamResponse> {
+    : public bidi_reactor<v1::SendStreamRequest, v1::SendStreamResponse> {
  public:
   static constexpr std::uint32_t max_in_flight = 1024;
   // A coalesced response holds at most this many outcomes, and stops taking

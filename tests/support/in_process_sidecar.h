@@ -29,7 +29,7 @@ class in_process_sidecar {
       : config_(sidecar::load_config(
             "listen: {grpc: '127.0.0.1:0', admin: ''}\ntargets:\n" + targets_yaml, {})) {
     targets_ = std::make_unique<sidecar::target_set>(io_.get_executor(), config_);
-    server_ = std::make_unique<sidecar::grpc_server>(config_, metrics_, *targets_);
+    server_ = std::make_unique<sidecar::grpc_server>(io_, config_, metrics_, *targets_);
     server_->start();
     targets_->start([this](const std::string& t, bool h) { server_->set_target_health(t, h); });
     io_thread_ = std::thread([this] { io_.run(); });

@@ -31,7 +31,7 @@ targets:
 )" + targets_yaml() + "  events: {url: 'unbuilt://127.0.0.1:4222'}\n",
                           {}, testing_support::test_adapters());
     targets_ = std::make_unique<target_set>(io_.get_executor(), config_);
-    server_ = std::make_unique<grpc_server>(config_, metrics_, *targets_);
+    server_ = std::make_unique<grpc_server>(io_, config_, metrics_, *targets_);
     server_->start();
     targets_->start(
         [this](const std::string& t, bool healthy) { server_->set_target_health(t, healthy); });
@@ -487,11 +487,11 @@ TEST(grpc_server_startup, port_in_use_is_one_line_naming_the_setting) {
   boost::asio::io_context io;
   auto first_config = load_config("listen: {grpc: '127.0.0.1:0', admin: ''}", {});
   target_set no_targets(io.get_executor(), first_config);
-  grpc_server first(first_config, m, no_targets);
+  grpc_server first(io, first_config, m, no_targets);
   first.start();
   const auto second_config = load_config(
       "listen: {grpc: '127.0.0.1:" + std::to_string(first.port()) + "', admin: ''}", {});
-  grpc_server second(second_config, m, no_targets);
+  grpc_server second(io, second_config, m, no_targets);
   try {
     second.start();
     FAIL() << "a second server bound the same port";

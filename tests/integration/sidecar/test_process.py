@@ -9,6 +9,7 @@ import time
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -32,6 +33,26 @@ def test_reflection_lists_the_services(sidecar):
         assert {"brokerside.v1.Broker", "grpc.health.v1.Health"} <= names
         replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol="brokerside.v1.Broker")]), timeout=5))
         assert replies[0].file_descriptor_response.file_descriptor_proto
+        # Our own reflection service (gRPC 1.51's is a sync one): the file
+        # first, then what it imports; several requests on one stream, each
+        # answered in turn; what does not exist answered NOT_FOUND.
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                 for b in replies[0].file_descriptor_response.file_descriptor_proto]
+        assert "Broker" in [svc.name for svc in files[0].service]
+        assert set(files[0].dependency) <= {f.name for f in files[1:]}
+        requests = [reflection_pb2.ServerReflectionRequest(file_by_filename=files[0].name),
+                    reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.such.Symbol"),
+                    reflection_pb2.ServerReflectionRequest(all_extension_numbers_of_type="brokerside.v1.SendRequest")]
+        replies = list(stub.ServerReflectionInfo(iter(requests), timeout=5))
+        assert len(replies) == 3
+        assert descriptor_pb2.FileDescriptorProto.FromString(
+            replies[0].file_descriptor_response.file_descriptor_proto[0]).name == files[0].name
+        assert replies[1].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert replies[2].all_extension_numbers_response.base_type_name == "brokerside.v1.SendRequest"
+        # A method no service has.
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary("/no.Such/Method")(b"", timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_health_and_python_client_status_codes(sidecar):
