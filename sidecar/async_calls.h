@@ -24,7 +24,7 @@ namespace brokerside::sidecar {
 
 namespace detail {
 // The stream call whose reactor is being made on this thread (see
-// bidi_reactor's constructor).
+// stream_reactor's constructor).
 inline thread_local void* binding_call = nullptr;
 }  // namespace detail
 
