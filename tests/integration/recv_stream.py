@@ -11,7 +11,7 @@ from brokerside.v1 import brokerside_pb2 as pb
 class Stream:
     """A Recv stream on a thread of its own, collecting message bodies."""
 
-    def __init__(self, stub, target, sources, kind=pb.SOURCE_KIND_DEFAULT, credit=10000):
+    def __init__(self, stub, target, sources, kind=pb.SOURCE_KIND_DEFAULT, credit=10000, timeout=120):
         self.bodies, self.subscribed, self.error = [], threading.Event(), None
         self._stop = threading.Event()
 
@@ -19,7 +19,7 @@ class Stream:
             yield pb.RecvRequest(subscribe=pb.Subscribe(target=target, sources=sources, kind=kind, credit=credit))
             self._stop.wait(120)
 
-        self._call = stub.Recv(requests(), timeout=120)
+        self._call = stub.Recv(requests(), timeout=timeout)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

@@ -58,6 +58,32 @@ def test_streams_on_one_channel_share_its_subscription_and_each_gets_every_messa
         assert a.error is None and b.error is None
 
 
+def test_a_stream_whose_deadline_passes_is_let_go_at_once(sidecar, brokers):
+    """gRPC serves the sidecar from its I/O threads (README: the thread
+    model); a call that gRPC ends by itself must still reach the stream at
+    once: its subscription gone from Stats and from Redis."""
+    name = f"bs-deadline-{uuid.uuid4().hex[:8]}"
+    s = sidecar("--target", f"cache={brokers['BROKERSIDE_REDIS_URL']}")
+    client = redis.Redis.from_url(brokers["BROKERSIDE_REDIS_URL"])
+    channel = f"{name}.news"
+    with s.channel() as ch:
+        stub = pb_grpc.BrokerStub(ch)
+
+        def open_streams():
+            stats = stub.Stats(pb.StatsRequest(target="cache"), timeout=5)
+            return len(stats.targets[0].subscriptions)
+
+        started = time.monotonic()
+        a = Stream(stub, "cache", [channel], timeout=1.5)
+        assert a.subscribed.wait(10) and open_streams() == 1
+        assert wait_for(lambda: open_streams() == 0)
+        let_go = time.monotonic() - started - 1.5
+        print(f"stream let go {let_go * 1000:.0f} ms after its deadline")
+        assert let_go < 1.0
+        assert wait_for(lambda: client.pubsub_numsub(channel)[0][1] == 0)
+        assert a.error is not None and a.error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 def test_hundreds_of_streams_share_a_few_connections(sidecar, brokers):
     name = f"bs-shared-{uuid.uuid4().hex[:8]}"
     url = f"{brokers['BROKERSIDE_REDIS_URL']}?client_name={name}"
