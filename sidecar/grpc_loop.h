@@ -11,7 +11,6 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <set>
 
 namespace boost::asio {
 class io_context;

@@ -152,14 +152,14 @@ class service_bindings {
     listen_stream(m, listeners);
   }
 
-  broker_service& broker_;
-  health_service& health_;
-  grpc_loop& loop_;
-  v1::Broker::AsyncService broker_async_;
-  grpc::health::v1::Health::AsyncService health_async_;
-  grpc::AsyncGenericService generic_;           // reflection, and unknown methods
-  reflection_service reflection_;               // grpc.reflection.v1alpha
-  std::vector<std::shared_ptr<void>> methods_;  // every method's, for the calls' lifetime
+  broker_service& broker_;                               // Broker's handlers
+  health_service& health_;                               // Health's handlers
+  grpc_loop& loop_;                                      // every call's
+  v1::Broker::AsyncService broker_async_;                // Broker's methods, async
+  grpc::health::v1::Health::AsyncService health_async_;  // Health's methods, async
+  grpc::AsyncGenericService generic_;                    // reflection, and unknown methods
+  reflection_service reflection_;                        // grpc.reflection.v1alpha
+  std::vector<std::shared_ptr<void>> methods_;           // every method's, for the calls' lifetime
 };
 
 grpc_server::grpc_server(asio::io_context& io, const config& cfg, metrics& m,
