@@ -232,50 +232,38 @@ class stream_call final : private stream_ops<Request, Response> {
     if constexpr (!std::is_void_v<Request>) stream_.Read(message, &read_done_);
   }
 
-  // Each operation counts as outstanding from here; held while the reactor
-  // is being made.
   // After an operation starts, another thread may take its completion and
   // end the call: nothing of it is touched after.
   void read(Request* message) override {
     auto* loop = method_.loop;
-    {
-      std::lock_guard lock(mutex_);
-      ++outstanding_;
-      if (reactor_ == nullptr) {
-        held_read_ = message;
-        return;
-      }
-    }
+    if (!begin([&] { held_read_ = message; })) return;
     start_read(message);
     loop->wake();
   }
 
   void write(const Response* message) override {
     auto* loop = method_.loop;
-    {
-      std::lock_guard lock(mutex_);
-      ++outstanding_;
-      if (reactor_ == nullptr) {
-        held_write_ = message;
-        return;
-      }
-    }
+    if (!begin([&] { held_write_ = message; })) return;
     stream_.Write(*message, &write_done_);
     loop->wake();
   }
 
   void finish(grpc::Status status) override {
     auto* loop = method_.loop;
-    {
-      std::lock_guard lock(mutex_);
-      ++outstanding_;
-      if (reactor_ == nullptr) {
-        held_finish_ = std::move(status);
-        return;
-      }
-    }
+    if (!begin([&] { held_finish_ = status; })) return;
     stream_.Finish(status, &finished_);
     loop->wake();
+  }
+
+  // Counts an operation as outstanding; false if the reactor is still being
+  // made, when `hold` keeps the operation for on_accepted to start.
+  template <class Hold>
+  bool begin(Hold hold) {
+    std::lock_guard lock(mutex_);
+    ++outstanding_;
+    if (reactor_ != nullptr) return true;
+    hold();
+    return false;
   }
 
   stream_reactor<Request, Response>* reactor() {
