@@ -20,19 +20,20 @@ struct target_pool::operation {
   outcome_fn done;
   ensure_op ensure;
   time_point deadline;
-  pool::timer backoff;
-  std::string detail;  // the last attempt's words
-  bool idempotent;     // for a redirection, which starts it over elsewhere
+  std::optional<pool::timer> backoff;  // between attempts; made by the first retry
+  std::string detail;                  // the last attempt's words
+  bool idempotent;                     // for a redirection, which starts it over elsewhere
 };
 
-// One attempt on one connection until it is settled.
-struct target_pool::attempt_run {
-  attempt_run(pool::timer& timer, settle_fn settled) : timer(timer), settled(std::move(settled)) {}
-  pool::timer& timer;                // the caller's deadline (its owner is kept by `settled`)
+// One attempt on one connection until it is settled; queued in deadlines_
+// at the caller's deadline until then.
+struct target_pool::attempt_run : deadline_entry {
+  attempt_run(settle_fn settled, time_point started)
+      : settled(std::move(settled)), started(started) {}
   asio::cancellation_signal cancel;  // fired at the deadline
   bool over = false;                 // settled: by the outcome or the deadline
   settle_fn settled;
-  time_point started = clock::now();  // handed to the connection
+  time_point started;  // handed to the connection
 };
 
 std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
@@ -86,6 +87,15 @@ void target_pool::stop(std::function<void()> done) {
     for (auto& [node, lost] : dedicated) lost(errc::shutting_down);
     for (auto& [id, conn] : self->conns_) conn->close();
     self->conns_.clear();
+    // Attempts still unanswered end now, not at their deadlines.
+    for (auto& entry : self->deadlines_.take_all()) {
+      auto& run = static_cast<attempt_run&>(*entry);
+      if (std::exchange(run.over, true)) continue;
+      run.cancel.emit(asio::cancellation_type::terminal);
+      run.settled(
+          attempt_result{errc::shutting_down, failure_kind::operation, false, {}, {}, false},
+          clock::now());
+    }
     if (done) done();
   });
 }
@@ -99,7 +109,7 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
                                               std::move(done),
                                               ensure_op(self->target_.retry, idempotent, deadline),
                                               deadline,
-                                              pool::timer(self->strand_),
+                                              std::nullopt,
                                               {},
                                               idempotent});
     ++self->operations_;
@@ -111,7 +121,7 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
       op->done(first.result, {});
       return;
     }
-    self->attempt(std::move(op));
+    self->attempt(std::move(op), now);
   };
   if (strand_.running_in_this_thread()) return start();
   // Operations that come while the strand has not yet taken the earlier
@@ -143,78 +153,86 @@ void target_pool::drain_inbox() {
   started_.clear();
 }
 
-void target_pool::attempt(std::shared_ptr<operation> op) {
+void target_pool::attempt(std::shared_ptr<operation> op, time_point now) {
   const auto waiter = next_waiter_++;
-  wait_for(waiter, grant_kind::shared, op->deadline,
-           // Weak: the callback waits inside the pool (waiting_), so a strong
-           // reference would keep the pool alive forever.
-           [weak = weak_from_this(), op, asked = clock::now()](
-               std::error_code ec, bool connection_error, std::uint64_t node) {
-             auto self = weak.lock();
-             if (!self) return;
-             if (ec) {
-               self->finish_attempt(
-                   op, {ec, connection_error ? failure_kind::connection : failure_kind::operation,
-                        false});
-               return;
-             }
-             self->wait_latency_.record(clock::now() - asked);
-             // The operation's timer keeps its deadline (and its backoffs between
-             // attempts): one timer per operation, not one per attempt.
-             self->run_attempt(op->attempt, node, op->deadline, op->backoff,
-                               [self, op, node](std::optional<attempt_result> result) {
-                                 if (!result) {
-                                   // The deadline first. A reply that still comes is dropped
-                                   // and the connection kept (Envoy's cancelled pipelined
-                                   // request) — unless it stays silent for
-                                   // health_check_interval (pool_core::abandoned).
-                                   self->core_.abandoned(node, clock::now());
-                                   self->apply();
-                                   ++self->operation_errors_;
-                                   ++self->abandoned_;
-                                   op->done(errc::deadline_exceeded, {});
-                                   return;
-                                 }
-                                 const bool broken =
-                                     result->error && result->kind == failure_kind::connection;
-                                 self->core_.done(node, broken, clock::now());
-                                 self->apply();
-                                 self->finish_attempt(op, std::move(*result));
-                               });
-           });
+  wait_for(
+      waiter, grant_kind::shared, op->deadline, now,
+      // Weak: the callback waits inside the pool (waiting_), so a strong
+      // reference would keep the pool alive forever.
+      [weak = weak_from_this(), op, asked = now](std::error_code ec, bool connection_error,
+                                                 std::uint64_t node) {
+        auto self = weak.lock();
+        if (!self) return;
+        const auto now = clock::now();
+        if (ec) {
+          self->finish_attempt(
+              op,
+              {ec, connection_error ? failure_kind::connection : failure_kind::operation, false},
+              now);
+          return;
+        }
+        self->wait_latency_.record(now - asked);
+        self->run_attempt(op->attempt, node, op->deadline, now,
+                          [self, op, node](std::optional<attempt_result> result, time_point now) {
+                            if (!result) {
+                              // The deadline first. A reply that still comes is dropped
+                              // and the connection kept (Envoy's cancelled pipelined
+                              // request) — unless it stays silent for
+                              // health_check_interval (pool_core::abandoned).
+                              self->core_.abandoned(node, now);
+                              self->apply();
+                              ++self->operation_errors_;
+                              ++self->abandoned_;
+                              op->done(errc::deadline_exceeded, {});
+                              return;
+                            }
+                            const bool broken =
+                                result->error && result->kind == failure_kind::connection;
+                            self->core_.done(node, broken, now);
+                            self->apply();
+                            self->finish_attempt(op, std::move(*result), now);
+                          });
+      });
 }
 
 void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                              pool::timer& timer, settle_fn settled) {
-  auto run = std::make_shared<attempt_run>(timer, std::move(settled));
-  run->timer.expires_at(deadline);
-  run->timer.async_wait([run](boost::system::error_code ec) {
-    if (ec || run->over) return;
-    run->over = true;
-    // Cancel first, while the connection is surely still the attempt's;
-    // then settle (which may close the connection or grant it to another).
-    run->cancel.emit(asio::cancellation_type::terminal);
-    run->settled(std::nullopt);
-  });
+                              time_point now, settle_fn settled) {
+  auto run = std::make_shared<attempt_run>(std::move(settled), now);
+  run->deadline = deadline;
+  deadlines_.push(run);
+  arm_timer();
   // post, not dispatch: an attempt that completes inline must not re-enter
   // apply() from inside perform().
   attempt(*conns_.at(node), run->cancel.slot(),
-          [self = shared_from_this(), run, node](attempt_result result) {
-            protocol::dispatch_turn::post(
-                self->strand_, [self, run, node, result = std::move(result)]() mutable {
-                  // An outcome, even one past its deadline, shows the connection alive.
-                  if (!result.error) self->core_.answered(node);
-                  self->answered_owed(node);
-                  if (run->over) {
-                    self->apply();
-                    return;
-                  }
-                  run->over = true;
-                  run->timer.cancel();
-                  self->round_trip_latency_.record(clock::now() - run->started);
-                  run->settled(std::move(result));
-                });
+          [self = shared_from_this(), run, node](attempt_result result) mutable {
+            auto& strand = self->strand_;  // before self moves into the handler
+            protocol::dispatch_turn::post(strand, [self = std::move(self), run = std::move(run),
+                                                   node, result = std::move(result)]() mutable {
+              // An outcome, even one past its deadline, shows the connection alive.
+              if (!result.error) self->core_.answered(node);
+              self->answered_owed(node);
+              if (run->over) {
+                self->apply();
+                return;
+              }
+              run->over = true;
+              self->deadlines_.erase(*run);
+              const auto now = clock::now();
+              self->round_trip_latency_.record(now - run->started);
+              run->settled(std::move(result), now);
+            });
           });
+}
+
+void target_pool::expire_attempts(time_point now) {
+  while (auto due = deadlines_.pop_due(now)) {
+    auto& run = static_cast<attempt_run&>(*due);
+    run.over = true;
+    // Cancel first, while the connection is surely still the attempt's;
+    // then settle (which may close the connection or grant it to another).
+    run.cancel.emit(asio::cancellation_type::terminal);
+    run.settled(std::nullopt, now);
+  }
 }
 
 void target_pool::answered_owed(std::uint64_t node) {
@@ -223,7 +241,8 @@ void target_pool::answered_owed(std::uint64_t node) {
   if (--it->second == 0) owing_.erase(it);
 }
 
-void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result) {
+void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result,
+                                 time_point now) {
   if (!result.redirect.empty() && redirector_) {
     // Another node's pool takes it from here, with what is left of the deadline.
     ++redirects_;
@@ -231,16 +250,17 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result r
     return;
   }
   op->detail = std::move(result.detail);
-  const auto action = op->ensure.resume(clock::now(), result, budget_, draw());
+  const auto action = op->ensure.resume(now, result, budget_, draw());
   if (action.what == ensure_op::next::wait) {
     ++retries_;
-    op->backoff.expires_after(action.delay);
-    op->backoff.async_wait([self = shared_from_this(), op](boost::system::error_code) {
+    if (!op->backoff) op->backoff.emplace(strand_);
+    op->backoff->expires_after(action.delay);
+    op->backoff->async_wait([self = shared_from_this(), op](boost::system::error_code) {
       if (self->stopped_) {
         op->done(errc::shutting_down, std::move(op->detail));
         return;
       }
-      self->attempt(op);
+      self->attempt(op, clock::now());
     });
     return;
   }
@@ -250,13 +270,13 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result r
 }
 
 void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline,
-                           grant_fn granted) {
+                           time_point now, grant_fn granted) {
   if (stopped_) {
     granted(errc::shutting_down, false, 0);
     return;
   }
   waiting_.emplace(waiter, std::move(granted));
-  core_.acquire(waiter, kind, deadline, clock::now());
+  core_.acquire(waiter, kind, deadline, now);
   apply();
 }
 
@@ -270,7 +290,7 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
       return;
     }
     const auto waiter = self->next_waiter_++;
-    self->wait_for(waiter, grant_kind::exclusive, deadline,
+    self->wait_for(waiter, grant_kind::exclusive, deadline, clock::now(),
                    [weak = self->weak_from_this(), ttl, holder = std::move(holder),
                     done = std::move(done)](std::error_code ec, bool, std::uint64_t node) {
                      auto self = weak.lock();
@@ -291,43 +311,43 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
 
 void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point deadline,
                                  outcome_fn done) {
-  asio::dispatch(strand_, [self = shared_from_this(), id = std::move(id),
-                           attempt = std::move(attempt), deadline,
-                           done = std::move(done)]() mutable {
-    const lease* l = nullptr;
-    if (auto ec = self->leases_.find(id, clock::now(), l)) {
-      done(ec, {});
-      return;
-    }
-    if (self->conns_.count(l->connection_id) == 0) {
-      done(errc::unavailable, {});  // the lease's connection was lost
-      return;
-    }
-    ++self->operations_;
-    // Owed from the write on: a release that comes before the answer (the
-    // caller's own deadline fired first) must not pool a connection that
-    // will still answer.
-    ++self->owing_[l->connection_id];
-    auto timer = std::make_shared<pool::timer>(self->strand_);
-    self->run_attempt(attempt, l->connection_id, deadline, *timer,
-                      [self, timer, done = std::move(done)](std::optional<attempt_result> result) {
-                        if (!result) {
-                          // Its answer may still come (a blocking command):
-                          // until then the connection stays owed (run_attempt
-                          // settles the debt when the answer comes).
-                          ++self->operation_errors_;
-                          ++self->abandoned_;
-                          return done(errc::deadline_exceeded, {});
-                        }
-                        std::error_code ec = result->error;
-                        if (ec && result->kind == failure_kind::connection) {
-                          ec = result->written ? make_error_code(errc::outcome_unknown)
-                                               : make_error_code(errc::unavailable);
-                        }
-                        if (ec) ++self->operation_errors_;
-                        done(ec, std::move(result->detail));
-                      });
-  });
+  asio::dispatch(
+      strand_, [self = shared_from_this(), id = std::move(id), attempt = std::move(attempt),
+                deadline, done = std::move(done)]() mutable {
+        const lease* l = nullptr;
+        if (auto ec = self->leases_.find(id, clock::now(), l)) {
+          done(ec, {});
+          return;
+        }
+        if (self->conns_.count(l->connection_id) == 0) {
+          done(errc::unavailable, {});  // the lease's connection was lost
+          return;
+        }
+        ++self->operations_;
+        // Owed from the write on: a release that comes before the answer (the
+        // caller's own deadline fired first) must not pool a connection that
+        // will still answer.
+        ++self->owing_[l->connection_id];
+        self->run_attempt(
+            attempt, l->connection_id, deadline, clock::now(),
+            [self, done = std::move(done)](std::optional<attempt_result> result, time_point) {
+              if (!result) {
+                // Its answer may still come (a blocking command):
+                // until then the connection stays owed (run_attempt
+                // settles the debt when the answer comes).
+                ++self->operation_errors_;
+                ++self->abandoned_;
+                return done(errc::deadline_exceeded, {});
+              }
+              std::error_code ec = result->error;
+              if (ec && result->kind == failure_kind::connection) {
+                ec = result->written ? make_error_code(errc::outcome_unknown)
+                                     : make_error_code(errc::unavailable);
+              }
+              if (ec) ++self->operation_errors_;
+              done(ec, std::move(result->detail));
+            });
+      });
 }
 
 void target_pool::renew(std::string id, millis ttl,
@@ -382,7 +402,7 @@ void target_pool::acquire_dedicated(
   asio::dispatch(strand_, [self = shared_from_this(), deadline, done = std::move(done),
                            lost = std::move(lost)]() mutable {
     const auto waiter = self->next_waiter_++;
-    self->wait_for(waiter, grant_kind::exclusive, deadline,
+    self->wait_for(waiter, grant_kind::exclusive, deadline, clock::now(),
                    [weak = self->weak_from_this(), done = std::move(done), lost = std::move(lost)](
                        std::error_code ec, bool, std::uint64_t node) mutable {
                      auto self = weak.lock();
@@ -615,6 +635,7 @@ void target_pool::learn_url(std::uint64_t node, const std::string& peer) {
 
 void target_pool::on_timer() {
   const auto now = clock::now();
+  expire_attempts(now);
   for (auto& l : leases_.expire(now)) {
     ++leases_reclaimed_;
     spdlog::warn(
@@ -638,15 +659,17 @@ void target_pool::on_timer() {
 void target_pool::arm_timer() {
   if (stopped_) return;
   auto next = core_.next_wakeup();
-  if (const auto lease = leases_.next_expiry(); lease && (!next || *lease < *next)) next = lease;
-  // apply() runs after every operation: leave an armed timer alone unless
-  // the next wakeup moved.
-  if (next == armed_) return;
+  const auto consider = [&next](std::optional<time_point> t) {
+    if (t && (!next || *t < *next)) next = t;
+  };
+  consider(leases_.next_expiry());
+  consider(deadlines_.next());
+  // apply() runs twice per operation, and the earliest deadline moves later
+  // whenever the earliest attempt is answered: an armed timer that fires
+  // first is left alone (on_timer() arms it for what is then next). Only an
+  // earlier wakeup re-arms it.
+  if (!next || (armed_ && *armed_ <= *next)) return;
   armed_ = next;
-  if (!next) {
-    timer_.cancel();
-    return;
-  }
   timer_.expires_at(*next);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->stopped_) return;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pool/connection.h"
+#include "pool/deadline_queue.h"
 #include "pool/ensure.h"
 #include "pool/latency_histogram.h"
 #include "pool/lease_table.h"
@@ -174,24 +175,27 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   struct attempt_run;
   using grant_fn = std::function<void(std::error_code, bool connection_error, std::uint64_t node)>;
   // How an attempt was settled: its outcome, or nullopt when the caller's
-  // deadline came first.
-  using settle_fn = std::function<void(std::optional<attempt_result>)>;
+  // deadline came first; and when (one clock read serves the settling).
+  using settle_fn = std::function<void(std::optional<attempt_result>, time_point now)>;
 
   target_pool(boost::asio::any_io_executor executor, target_config target,
               std::shared_ptr<connection_factory> factory);
 
-  void attempt(std::shared_ptr<operation> op);
+  void attempt(std::shared_ptr<operation> op, time_point now);
   // On the strand: starts every operation in the inbox, in one dispatch turn.
   void drain_inbox();
   // The one deadline mechanism: runs `attempt` on `node` and settles it
-  // once, by its outcome or at `deadline` (cancelling it).
-  // `timer` (kept alive by `settled`) is armed for the deadline.
+  // once, by its outcome or at `deadline` (cancelling it; deadlines_ holds
+  // it until then, and timer_ wakes for the earliest).
   void run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                   pool::timer& timer, settle_fn settled);
-  void finish_attempt(std::shared_ptr<operation> op, attempt_result result);
+                   time_point now, settle_fn settled);
+  // Settles every attempt whose deadline has come, cancelling it.
+  void expire_attempts(time_point now);
+  void finish_attempt(std::shared_ptr<operation> op, attempt_result result, time_point now);
   // One answer that a leased `node` owed has come (owing_); no-op otherwise.
   void answered_owed(std::uint64_t node);
-  void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, grant_fn granted);
+  void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, time_point now,
+                grant_fn granted);
   void apply();
   void perform(const pool_action& action);
   // Opens connection `node` to URL number `url`; then connect_failed() or
@@ -221,7 +225,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // Leased nodes with attempts still unanswered (running, or abandoned at their
   // deadline), by node: released while owing, a connection is closed, not pooled.
   std::map<std::uint64_t, std::size_t> owing_;
-  timer timer_;                       // core and lease deadlines
+  deadline_queue deadlines_;          // attempts in flight, by their callers' deadlines
+  timer timer_;                       // core, lease and attempt deadlines
   std::optional<time_point> armed_;   // when timer_ fires; none: not armed
   std::function<void(bool)> health_;  // health listener
   redirect_fn redirector_;            // runs redirected operations elsewhere, if set

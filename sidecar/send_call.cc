@@ -141,13 +141,17 @@ std::string lease_error(std::error_code ec, const std::string& lease) {
 }
 
 grpc::Status send_call::find_target(const std::string& name, target_set::entry& out) const {
+  const target_set::entry* found = nullptr;
+  auto status = find_target(name, found);
+  if (status.ok()) out = *found;
+  return status;
+}
+
+grpc::Status send_call::find_target(const std::string& name, const target_set::entry*& out) const {
   if (name.empty()) {
     return to_status(pool::errc::invalid_operation, "target: required (a configured target name)");
   }
-  if (auto found = targets_.find(name)) {
-    out = *found;
-    return grpc::Status::OK;
-  }
+  if ((out = targets_.find(name)) != nullptr) return grpc::Status::OK;
   std::string known;
   for (const auto& target : targets_.configuration().targets) {
     known += (known.empty() ? "" : ", ") + target.name;
@@ -180,8 +184,9 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
     }
   }
   const auto& request = *effective;
-  target_set::entry target;
-  if (auto status = find_target(request.target(), target); !status.ok()) return done(status);
+  const target_set::entry* found = nullptr;
+  if (auto status = find_target(request.target(), found); !status.ok()) return done(status);
+  const auto& target = *found;
   if (auto status = check_operation(request); !status.ok()) return done(status);
   if (auto status = auth_.authorize_send(*target.config, request, who); !status.ok()) {
     return done(status);
@@ -240,7 +245,7 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
   const auto kind = kind_of(request);
   target.observed->bytes_to_broker.fetch_add(bytes, std::memory_order_relaxed);
   const bool logged = access_.sampled(info.trace);
-  auto finish = [this, done = std::move(done), last, &response, name = request.target(),
+  auto finish = [this, done = std::move(done), last, &response, &name = target.config->name,
                  pool = routed, observed = target.observed, kind, logged, slot,
                  client = info.client, caller = logged ? info.who : std::string(),
                  trace_id = logged ? std::string(info.trace.trace_id()) : std::string(),

@@ -53,6 +53,8 @@ class send_call {
   // The target named `name`, or the status its absence earns (also for
   // Recv, Acquire and Stats).
   grpc::Status find_target(const std::string& name, target_set::entry& out) const;
+  // The same, without a copy: `out` points into the target set.
+  grpc::Status find_target(const std::string& name, const target_set::entry*& out) const;
 
  private:
   const target_set& targets_;   // immutable after startup

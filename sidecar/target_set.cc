@@ -73,10 +73,9 @@ void target_set::stop() {
   for (auto& f : stopped) f.wait_for(std::chrono::seconds(5));
 }
 
-std::optional<target_set::entry> target_set::find(std::string_view name) const {
+const target_set::entry* target_set::find(std::string_view name) const {
   const auto it = targets_.find(name);
-  if (it == targets_.end()) return std::nullopt;
-  return it->second;
+  return it == targets_.end() ? nullptr : &it->second;
 }
 
 std::string target_set::client_lease_id(const std::string& target, const std::string& id) {
@@ -87,17 +86,18 @@ std::optional<std::pair<target_set::entry, std::string>> target_set::find_lease(
     std::string_view lease) const {
   const auto slash = lease.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
-  auto e = find(lease.substr(0, slash));
-  if (!e || !e->pool) return std::nullopt;
+  const auto* found = find(lease.substr(0, slash));
+  if (found == nullptr || !found->pool) return std::nullopt;
+  auto e = *found;
   auto id = lease.substr(slash + 1);
   // "target/tag/id": a lease of one of the target's nodes (Redis Cluster).
   if (const auto last = id.rfind('/'); last != std::string_view::npos) {
-    auto node = e->operations ? e->operations->lease_pool(id.substr(0, last)) : nullptr;
+    auto node = e.operations ? e.operations->lease_pool(id.substr(0, last)) : nullptr;
     if (!node) return std::nullopt;
-    e->pool = std::move(node);
+    e.pool = std::move(node);
     id = id.substr(last + 1);
   }
-  return std::pair{*e, std::string(id)};
+  return std::pair{std::move(e), std::string(id)};
 }
 
 void target_set::stats(std::function<void(std::map<std::string, pool::target_stats>)> done) const {

@@ -41,8 +41,8 @@ class target_set {
     std::shared_ptr<target_service> service;        // beside the pool, if any
     std::shared_ptr<target_observations> observed;  // never null
   };
-  // The target named `name`, or nullopt.
-  std::optional<entry> find(std::string_view name) const;
+  // The target named `name`, or null. Entries live as long as the set.
+  const entry* find(std::string_view name) const;
 
   // The target and the pool's own lease id in a client's lease id, or
   // nullopt if it names no configured target. A lease of one of the

@@ -295,7 +295,11 @@ TEST_F(owed_answer, a_lease_released_before_its_attempts_deadline_is_discarded_t
   EXPECT_EQ(world_.closed, 1);
   EXPECT_FALSE(execute(*pool, succeed()));
   EXPECT_EQ(world_.opened, 2);
-  pool->stop();
+  // Still unanswered when the pool stops: it ends then, not at its deadline.
+  bool stopped = false;
+  pool->stop([&] { stopped = true; });
+  run_until([&] { return stopped; });
+  EXPECT_EQ(used, make_error_code(errc::shutting_down));
 }
 
 TEST_F(owed_answer, once_the_owed_answer_has_come_the_connection_goes_back_to_the_pool) {
