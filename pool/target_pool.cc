@@ -102,28 +102,15 @@ void target_pool::stop(std::function<void()> done) {
 
 void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline,
                           outcome_fn done) {
-  auto start = [self = shared_from_this(), attempt = std::move(attempt), idempotent, deadline,
-                done = std::move(done)]() mutable {
-    auto op =
-        std::make_shared<operation>(operation{std::move(attempt),
-                                              std::move(done),
-                                              ensure_op(self->target_.retry, idempotent, deadline),
-                                              deadline,
-                                              std::nullopt,
-                                              {},
-                                              idempotent});
-    ++self->operations_;
-    const auto now = clock::now();
-    self->budget_.record_operation(now);
-    const auto first = op->ensure.start(now);
-    if (first.what == ensure_op::next::done) {
-      ++self->operation_errors_;
-      op->done(first.result, {});
-      return;
-    }
-    self->attempt(std::move(op), now);
-  };
-  if (strand_.running_in_this_thread()) return start();
+  // (target_.retry is never changed: read here, off the strand.)
+  auto op = std::make_shared<operation>(operation{std::move(attempt),
+                                                  std::move(done),
+                                                  ensure_op(target_.retry, idempotent, deadline),
+                                                  deadline,
+                                                  std::nullopt,
+                                                  {},
+                                                  idempotent});
+  if (strand_.running_in_this_thread()) return start(std::move(op), clock::now());
   // Operations that come while the strand has not yet taken the earlier
   // ones join them, and one handler starts them all in a dispatch turn:
   // their writes go out as one, their replies come back in one read, and a
@@ -134,7 +121,7 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
   bool schedule;
   {
     std::lock_guard lock(inbox_mutex_);
-    inbox_.push_back(std::move(start));
+    inbox_.push_back(std::move(op));
     schedule = !std::exchange(inbox_scheduled_, true);
   }
   if (schedule) {
@@ -149,8 +136,21 @@ void target_pool::drain_inbox() {
     inbox_scheduled_ = false;
   }
   protocol::dispatch_turn turn;
-  for (auto& start : started_) start();
+  const auto now = clock::now();
+  for (auto& op : started_) start(std::move(op), now);
   started_.clear();
+}
+
+void target_pool::start(std::shared_ptr<operation> op, time_point now) {
+  ++operations_;
+  budget_.record_operation(now);
+  const auto first = op->ensure.start(now);
+  if (first.what == ensure_op::next::done) {
+    ++operation_errors_;
+    op->done(first.result, {});
+    return;
+  }
+  attempt(std::move(op), now);
 }
 
 void target_pool::attempt(std::shared_ptr<operation> op, time_point now) {
@@ -200,7 +200,7 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
   auto run = std::make_shared<attempt_run>(std::move(settled), now);
   run->deadline = deadline;
   deadlines_.push(run);
-  arm_timer();
+  if (!armed_ || deadline < *armed_) arm_timer();
   // post, not dispatch: an attempt that completes inline must not re-enter
   // apply() from inside perform().
   attempt(*conns_.at(node), run->cancel.slot(),
@@ -275,9 +275,16 @@ void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point dea
     granted(errc::shutting_down, false, 0);
     return;
   }
-  waiting_.emplace(waiter, std::move(granted));
+  // Granted (or refused) at once, as a shared connection with room is, the
+  // waiter never enters waiting_: perform() finds it in asking_.
+  asking_.push_back({waiter, &granted});
   core_.acquire(waiter, kind, deadline, now);
   apply();
+  const auto it = std::find_if(asking_.begin(), asking_.end(),
+                               [waiter](const asking& a) { return a.waiter == waiter; });
+  const bool answered = it->granted == nullptr;
+  asking_.erase(it);
+  if (!answered) waiting_.emplace(waiter, std::move(granted));
 }
 
 void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadline,
@@ -499,10 +506,18 @@ void target_pool::perform(const pool_action& action) {
       break;
     case pool_action::kind::grant:
     case pool_action::kind::fail: {
-      const auto it = waiting_.find(action.waiter);
-      if (it == waiting_.end()) break;
-      auto granted = std::move(it->second);
-      waiting_.erase(it);
+      grant_fn granted;
+      if (const auto asked = std::find_if(
+              asking_.begin(), asking_.end(),
+              [&](const asking& a) { return a.waiter == action.waiter && a.granted != nullptr; });
+          asked != asking_.end()) {
+        granted = std::move(*std::exchange(asked->granted, nullptr));
+      } else {
+        const auto it = waiting_.find(action.waiter);
+        if (it == waiting_.end()) break;
+        granted = std::move(it->second);
+        waiting_.erase(it);
+      }
       granted(action.error, action.connection_error, action.node);
       break;
     }

@@ -181,6 +181,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   target_pool(boost::asio::any_io_executor executor, target_config target,
               std::shared_ptr<connection_factory> factory);
 
+  // On the strand: counts `op` and makes its first attempt.
+  void start(std::shared_ptr<operation> op, time_point now);
   void attempt(std::shared_ptr<operation> op, time_point now);
   // On the strand: starts every operation in the inbox, in one dispatch turn.
   void drain_inbox();
@@ -219,8 +221,15 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   pool_core core_;       // which connection does what
   lease_table leases_;   // lease ids -> connections
   retry_budget budget_;  // caps retries
-  std::map<std::uint64_t, std::unique_ptr<connection>> conns_;               // by node id
-  std::map<std::uint64_t, grant_fn> waiting_;                                // by waiter id
+  std::map<std::uint64_t, std::unique_ptr<connection>> conns_;  // by node id
+  std::map<std::uint64_t, grant_fn> waiting_;                   // by waiter id
+  // wait_for() calls under way (nested ones after), whose grants perform()
+  // hands over directly; `granted` is null once it has.
+  struct asking {
+    std::uint64_t waiter;
+    grant_fn* granted;
+  };
+  std::vector<asking> asking_;
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
   // Leased nodes with attempts still unanswered (running, or abandoned at their
   // deadline), by node: released while owing, a connection is closed, not pooled.
@@ -239,11 +248,11 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   latency_histogram round_trip_latency_;                     // attempts, handed over to answered
   // Operations handed in from other threads, not yet started: those that
   // come while the strand has not taken the earlier ones join them.
-  std::mutex inbox_mutex_;                      // guards the two below
-  std::vector<std::function<void()>> inbox_;    // in arrival order
-  bool inbox_scheduled_ = false;                // a drain_inbox() is posted
-  std::vector<std::function<void()>> started_;  // on the strand: the inbox taken, reused
-  mutable std::mutex error_mutex_;              // guards last_connect_error_ (read off the strand)
+  std::mutex inbox_mutex_;                           // guards the two below
+  std::vector<std::shared_ptr<operation>> inbox_;    // in arrival order
+  bool inbox_scheduled_ = false;                     // a drain_inbox() is posted
+  std::vector<std::shared_ptr<operation>> started_;  // on the strand: the inbox taken, reused
+  mutable std::mutex error_mutex_;  // guards last_connect_error_ (read off the strand)
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0, redirects_ = 0;
