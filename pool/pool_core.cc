@@ -222,7 +222,12 @@ void pool_core::tick(time_point now) {
   serve(now);
 }
 
-std::vector<pool_action> pool_core::take_actions() { return std::exchange(actions_, {}); }
+void pool_core::take_actions(std::vector<pool_action>& out) {
+  out.clear();
+  // Nothing new: the larger storage stays here, where actions are made.
+  if (actions_.empty() && actions_.capacity() >= out.capacity()) return;
+  out.swap(actions_);
+}
 
 std::optional<time_point> pool_core::next_wakeup() const {
   std::optional<time_point> next;

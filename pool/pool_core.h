@@ -125,8 +125,10 @@ class pool_core {
   // Timers: waiter deadlines, idle and lifetime expiry, health checks, refill.
   void tick(time_point now);
 
-  // The actions produced since the last call, in order.
-  std::vector<pool_action> take_actions();
+  // The actions produced since the last call, in order, into `out`
+  // (cleared first). Storage goes back and forth between `out` and the
+  // core, which keeps the larger: no allocation per operation.
+  void take_actions(std::vector<pool_action>& out);
   // When tick() next has work to do.
   std::optional<time_point> next_wakeup() const;
 

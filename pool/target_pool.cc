@@ -470,7 +470,8 @@ std::string target_pool::last_connect_error() const {
 
 void target_pool::apply() {
   // Performing an action may produce more (a grant's attempt fails at once).
-  for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
+  std::vector<pool_action> actions;
+  for (core_.take_actions(actions); !actions.empty(); core_.take_actions(actions)) {
     for (const auto& action : actions) perform(action);
   }
   update_health();

@@ -39,7 +39,10 @@ class pool_test : public ::testing::Test {
     pool_ = std::make_unique<pool_core>(target_, cap, [] { return 0.5; });
   }
 
-  std::vector<pool_action> take() { return pool_->take_actions(); }
+  std::vector<pool_action> take() {
+    pool_->take_actions(taken_);
+    return taken_;
+  }
 
   // The actions of one kind, from a list.
   static std::vector<pool_action> only(const std::vector<pool_action>& all, kind k) {
@@ -68,6 +71,7 @@ class pool_test : public ::testing::Test {
 
   target_config target_;
   std::unique_ptr<pool_core> pool_;
+  std::vector<pool_action> taken_;  // take()'s storage, reused as target_pool reuses it
   time_point now_ = t0;
 };
 
