@@ -28,12 +28,14 @@ struct target_pool::operation {
 // One attempt on one connection until it is settled; queued in deadlines_
 // at the caller's deadline until then.
 struct target_pool::attempt_run : deadline_entry {
-  attempt_run(settle_fn settled, time_point started)
-      : settled(std::move(settled)), started(started) {}
   asio::cancellation_signal cancel;  // fired at the deadline
   bool over = false;                 // settled: by the outcome or the deadline
+  time_point started;                // handed to the connection
+  // Whose attempt: an operation of execute() on pooled `node` (settle()
+  // goes on with it), or anyone else's, told by `settled`.
+  std::shared_ptr<operation> op;
+  std::uint64_t node = 0;
   settle_fn settled;
-  time_point started;  // handed to the connection
 };
 
 std::shared_ptr<target_pool> target_pool::create(asio::any_io_executor executor,
@@ -82,7 +84,7 @@ void target_pool::stop(std::function<void()> done) {
     self->stopped_ = true;
     self->timer_.cancel();
     auto waiting = std::exchange(self->waiting_, {});
-    for (auto& [id, granted] : waiting) granted(errc::shutting_down, false, 0);
+    for (auto& [id, w] : waiting) self->grant(w, errc::shutting_down, false, 0);
     auto dedicated = std::exchange(self->dedicated_, {});
     for (auto& [node, lost] : dedicated) lost(errc::shutting_down);
     for (auto& [id, conn] : self->conns_) conn->close();
@@ -92,8 +94,8 @@ void target_pool::stop(std::function<void()> done) {
       auto& run = static_cast<attempt_run&>(*entry);
       if (std::exchange(run.over, true)) continue;
       run.cancel.emit(asio::cancellation_type::terminal);
-      run.settled(
-          attempt_result{errc::shutting_down, failure_kind::operation, false, {}, {}, false},
+      self->settle(
+          run, attempt_result{errc::shutting_down, failure_kind::operation, false, {}, {}, false},
           clock::now());
     }
     if (done) done();
@@ -155,49 +157,57 @@ void target_pool::start(std::shared_ptr<operation> op, time_point now) {
 
 void target_pool::attempt(std::shared_ptr<operation> op, time_point now) {
   const auto waiter = next_waiter_++;
-  wait_for(
-      waiter, grant_kind::shared, op->deadline, now,
-      // Weak: the callback waits inside the pool (waiting_), so a strong
-      // reference would keep the pool alive forever.
-      [weak = weak_from_this(), op, asked = now](std::error_code ec, bool connection_error,
-                                                 std::uint64_t node) {
-        auto self = weak.lock();
-        if (!self) return;
-        const auto now = clock::now();
-        if (ec) {
-          self->finish_attempt(
-              op,
-              {ec, connection_error ? failure_kind::connection : failure_kind::operation, false},
-              now);
-          return;
-        }
-        self->wait_latency_.record(now - asked);
-        self->run_attempt(op->attempt, node, op->deadline, now,
-                          [self, op, node](std::optional<attempt_result> result, time_point now) {
-                            if (!result) {
-                              // The deadline first. A reply that still comes is dropped
-                              // and the connection kept (Envoy's cancelled pipelined
-                              // request) — unless it stays silent for
-                              // health_check_interval (pool_core::abandoned).
-                              self->core_.abandoned(node, now);
-                              self->apply();
-                              ++self->operation_errors_;
-                              ++self->abandoned_;
-                              op->done(errc::deadline_exceeded, {});
-                              return;
-                            }
-                            const bool broken =
-                                result->error && result->kind == failure_kind::connection;
-                            self->core_.done(node, broken, now);
-                            self->apply();
-                            self->finish_attempt(op, std::move(*result), now);
-                          });
-      });
+  const auto deadline = op->deadline;
+  wait_for(waiter, grant_kind::shared, deadline, now, {std::move(op), now, {}});
+}
+
+void target_pool::granted(std::shared_ptr<operation> op, time_point asked, std::error_code ec,
+                          bool connection_error, std::uint64_t node) {
+  const auto now = clock::now();
+  if (ec) {
+    finish_attempt(
+        op, {ec, connection_error ? failure_kind::connection : failure_kind::operation, false},
+        now);
+    return;
+  }
+  wait_latency_.record(now - asked);
+  const auto& attempt = op->attempt;  // op outlives the attempt: run holds it
+  const auto deadline = op->deadline;
+  auto run = std::make_shared<attempt_run>();
+  run->node = node;
+  run->op = std::move(op);
+  run_attempt(attempt, node, deadline, now, std::move(run));
+}
+
+void target_pool::grant(waiter_entry& w, std::error_code ec, bool connection_error,
+                        std::uint64_t node) {
+  if (w.op) return granted(std::move(w.op), w.asked, ec, connection_error, node);
+  w.granted(ec, connection_error, node);
+}
+
+void target_pool::settle(attempt_run& run, std::optional<attempt_result> result, time_point now) {
+  if (!run.op) return run.settled(std::move(result), now);
+  auto op = std::move(run.op);
+  if (!result) {
+    // The deadline first. A reply that still comes is dropped and the
+    // connection kept (Envoy's cancelled pipelined request) — unless it
+    // stays silent for health_check_interval (pool_core::abandoned).
+    core_.abandoned(run.node, now);
+    apply();
+    ++operation_errors_;
+    ++abandoned_;
+    op->done(errc::deadline_exceeded, {});
+    return;
+  }
+  const bool broken = result->error && result->kind == failure_kind::connection;
+  core_.done(run.node, broken, now);
+  apply();
+  finish_attempt(std::move(op), std::move(*result), now);
 }
 
 void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                              time_point now, settle_fn settled) {
-  auto run = std::make_shared<attempt_run>(std::move(settled), now);
+                              time_point now, std::shared_ptr<attempt_run> run) {
+  run->started = now;
   run->deadline = deadline;
   deadlines_.push(run);
   if (!armed_ || deadline < *armed_) arm_timer();
@@ -219,7 +229,7 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
               self->deadlines_.erase(*run);
               const auto now = clock::now();
               self->round_trip_latency_.record(now - run->started);
-              run->settled(std::move(result), now);
+              self->settle(*run, std::move(result), now);
             });
           });
 }
@@ -231,7 +241,7 @@ void target_pool::expire_attempts(time_point now) {
     // Cancel first, while the connection is surely still the attempt's;
     // then settle (which may close the connection or grant it to another).
     run.cancel.emit(asio::cancellation_type::terminal);
-    run.settled(std::nullopt, now);
+    settle(run, std::nullopt, now);
   }
 }
 
@@ -270,21 +280,21 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result r
 }
 
 void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline,
-                           time_point now, grant_fn granted) {
+                           time_point now, waiter_entry entry) {
   if (stopped_) {
-    granted(errc::shutting_down, false, 0);
+    grant(entry, errc::shutting_down, false, 0);
     return;
   }
   // Granted (or refused) at once, as a shared connection with room is, the
   // waiter never enters waiting_: perform() finds it in asking_.
-  asking_.push_back({waiter, &granted});
+  asking_.push_back({waiter, &entry});
   core_.acquire(waiter, kind, deadline, now);
   apply();
   const auto it = std::find_if(asking_.begin(), asking_.end(),
                                [waiter](const asking& a) { return a.waiter == waiter; });
-  const bool answered = it->granted == nullptr;
+  const bool answered = it->entry == nullptr;
   asking_.erase(it);
-  if (!answered) waiting_.emplace(waiter, std::move(granted));
+  if (!answered) waiting_.emplace(waiter, std::move(entry));
 }
 
 void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadline,
@@ -298,21 +308,23 @@ void target_pool::acquire_lease(millis ttl, std::string holder, time_point deadl
     }
     const auto waiter = self->next_waiter_++;
     self->wait_for(waiter, grant_kind::exclusive, deadline, clock::now(),
-                   [weak = self->weak_from_this(), ttl, holder = std::move(holder),
-                    done = std::move(done)](std::error_code ec, bool, std::uint64_t node) {
-                     auto self = weak.lock();
-                     if (!self) return;
-                     if (ec) {
-                       done(ec, {});
-                       return;
-                     }
-                     const auto now = clock::now();
-                     const auto& l = self->leases_.add(
-                         {self->new_lease_id(), holder, node, ttl, now, now + ttl});
-                     ++self->leases_acquired_;
-                     self->arm_timer();
-                     done({}, {l.id, ttl});
-                   });
+                   {{},
+                    {},
+                    [weak = self->weak_from_this(), ttl, holder = std::move(holder),
+                     done = std::move(done)](std::error_code ec, bool, std::uint64_t node) {
+                      auto self = weak.lock();
+                      if (!self) return;
+                      if (ec) {
+                        done(ec, {});
+                        return;
+                      }
+                      const auto now = clock::now();
+                      const auto& l = self->leases_.add(
+                          {self->new_lease_id(), holder, node, ttl, now, now + ttl});
+                      ++self->leases_acquired_;
+                      self->arm_timer();
+                      done({}, {l.id, ttl});
+                    }});
   });
 }
 
@@ -335,25 +347,26 @@ void target_pool::execute_leased(std::string id, attempt_fn attempt, time_point 
         // caller's own deadline fired first) must not pool a connection that
         // will still answer.
         ++self->owing_[l->connection_id];
-        self->run_attempt(
-            attempt, l->connection_id, deadline, clock::now(),
-            [self, done = std::move(done)](std::optional<attempt_result> result, time_point) {
-              if (!result) {
-                // Its answer may still come (a blocking command):
-                // until then the connection stays owed (run_attempt
-                // settles the debt when the answer comes).
-                ++self->operation_errors_;
-                ++self->abandoned_;
-                return done(errc::deadline_exceeded, {});
-              }
-              std::error_code ec = result->error;
-              if (ec && result->kind == failure_kind::connection) {
-                ec = result->written ? make_error_code(errc::outcome_unknown)
-                                     : make_error_code(errc::unavailable);
-              }
-              if (ec) ++self->operation_errors_;
-              done(ec, std::move(result->detail));
-            });
+        auto run = std::make_shared<attempt_run>();
+        run->settled = [self, done = std::move(done)](std::optional<attempt_result> result,
+                                                      time_point) {
+          if (!result) {
+            // Its answer may still come (a blocking command):
+            // until then the connection stays owed (run_attempt
+            // settles the debt when the answer comes).
+            ++self->operation_errors_;
+            ++self->abandoned_;
+            return done(errc::deadline_exceeded, {});
+          }
+          std::error_code ec = result->error;
+          if (ec && result->kind == failure_kind::connection) {
+            ec = result->written ? make_error_code(errc::outcome_unknown)
+                                 : make_error_code(errc::unavailable);
+          }
+          if (ec) ++self->operation_errors_;
+          done(ec, std::move(result->detail));
+        };
+        self->run_attempt(attempt, l->connection_id, deadline, clock::now(), std::move(run));
       });
 }
 
@@ -410,14 +423,16 @@ void target_pool::acquire_dedicated(
                            lost = std::move(lost)]() mutable {
     const auto waiter = self->next_waiter_++;
     self->wait_for(waiter, grant_kind::exclusive, deadline, clock::now(),
-                   [weak = self->weak_from_this(), done = std::move(done), lost = std::move(lost)](
-                       std::error_code ec, bool, std::uint64_t node) mutable {
-                     auto self = weak.lock();
-                     if (!self) return;
-                     if (ec) return done(ec, 0, nullptr);
-                     self->dedicated_[node] = std::move(lost);
-                     done({}, node, self->conns_.at(node).get());
-                   });
+                   {{},
+                    {},
+                    [weak = self->weak_from_this(), done = std::move(done), lost = std::move(lost)](
+                        std::error_code ec, bool, std::uint64_t node) mutable {
+                      auto self = weak.lock();
+                      if (!self) return;
+                      if (ec) return done(ec, 0, nullptr);
+                      self->dedicated_[node] = std::move(lost);
+                      done({}, node, self->conns_.at(node).get());
+                    }});
   });
 }
 
@@ -507,19 +522,19 @@ void target_pool::perform(const pool_action& action) {
       break;
     case pool_action::kind::grant:
     case pool_action::kind::fail: {
-      grant_fn granted;
+      waiter_entry w;
       if (const auto asked = std::find_if(
               asking_.begin(), asking_.end(),
-              [&](const asking& a) { return a.waiter == action.waiter && a.granted != nullptr; });
+              [&](const asking& a) { return a.waiter == action.waiter && a.entry != nullptr; });
           asked != asking_.end()) {
-        granted = std::move(*std::exchange(asked->granted, nullptr));
+        w = std::move(*std::exchange(asked->entry, nullptr));
       } else {
         const auto it = waiting_.find(action.waiter);
         if (it == waiting_.end()) break;
-        granted = std::move(it->second);
+        w = std::move(it->second);
         waiting_.erase(it);
       }
-      granted(action.error, action.connection_error, action.node);
+      grant(w, action.error, action.connection_error, action.node);
       break;
     }
   }

@@ -174,6 +174,13 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   struct operation;
   struct attempt_run;
   using grant_fn = std::function<void(std::error_code, bool connection_error, std::uint64_t node)>;
+  // One who waits for a connection: an operation's next attempt (told by
+  // granted()), or anyone else (a lease, a dedicated hold) by its callback.
+  struct waiter_entry {
+    std::shared_ptr<operation> op;  // an attempt's
+    time_point asked;               // when the attempt began to wait
+    grant_fn granted;               // anyone else's
+  };
   // How an attempt was settled: its outcome, or nullopt when the caller's
   // deadline came first; and when (one clock read serves the settling).
   using settle_fn = std::function<void(std::optional<attempt_result>, time_point now)>;
@@ -184,20 +191,27 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // On the strand: counts `op` and makes its first attempt.
   void start(std::shared_ptr<operation> op, time_point now);
   void attempt(std::shared_ptr<operation> op, time_point now);
+  // An attempt's wait ended: with a connection (`node`), or with `ec`.
+  void granted(std::shared_ptr<operation> op, time_point asked, std::error_code ec,
+               bool connection_error, std::uint64_t node);
+  // Tells `w` how its wait ended.
+  void grant(waiter_entry& w, std::error_code ec, bool connection_error, std::uint64_t node);
+  // An attempt is over for its caller: by its outcome, or (nullopt) at the deadline.
+  void settle(attempt_run& run, std::optional<attempt_result> result, time_point now);
   // On the strand: starts every operation in the inbox, in one dispatch turn.
   void drain_inbox();
   // The one deadline mechanism: runs `attempt` on `node` and settles it
   // once, by its outcome or at `deadline` (cancelling it; deadlines_ holds
   // it until then, and timer_ wakes for the earliest).
   void run_attempt(const attempt_fn& attempt, std::uint64_t node, time_point deadline,
-                   time_point now, settle_fn settled);
+                   time_point now, std::shared_ptr<attempt_run> run);
   // Settles every attempt whose deadline has come, cancelling it.
   void expire_attempts(time_point now);
   void finish_attempt(std::shared_ptr<operation> op, attempt_result result, time_point now);
   // One answer that a leased `node` owed has come (owing_); no-op otherwise.
   void answered_owed(std::uint64_t node);
   void wait_for(std::uint64_t waiter, grant_kind kind, time_point deadline, time_point now,
-                grant_fn granted);
+                waiter_entry entry);
   void apply();
   void perform(const pool_action& action);
   // Opens connection `node` to URL number `url`; then connect_failed() or
@@ -222,12 +236,12 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   lease_table leases_;   // lease ids -> connections
   retry_budget budget_;  // caps retries
   std::map<std::uint64_t, std::unique_ptr<connection>> conns_;  // by node id
-  std::map<std::uint64_t, grant_fn> waiting_;                   // by waiter id
+  std::map<std::uint64_t, waiter_entry> waiting_;               // by waiter id
   // wait_for() calls under way (nested ones after), whose grants perform()
-  // hands over directly; `granted` is null once it has.
+  // hands over directly; `entry` is null once it has.
   struct asking {
     std::uint64_t waiter;
-    grant_fn* granted;
+    waiter_entry* entry;
   };
   std::vector<asking> asking_;
   std::map<std::uint64_t, std::function<void(std::error_code)>> dedicated_;  // lost, by node
