@@ -97,8 +97,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // (reachable with the breaker closed) changes.
   void start(std::function<void(bool healthy)> health = {});
 
-  // Closes everything; waiting and later calls fail with shutting_down.
-  // `done` runs once that is over.
+  // Closes everything; waiting and later calls, and attempts still
+  // unanswered, fail with shutting_down. `done` runs once that is over.
   void stop(std::function<void()> done = {});
 
   // Runs `attempt` on a pooled connection, retrying per ensure_op until
