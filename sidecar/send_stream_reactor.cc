@@ -210,6 +210,18 @@ void send_stream_reactor::OnCancel() {
   maybe_finish_locked();
 }
 
+void send_stream_reactor::OnDone() {
+  // completed() and flush_deferred() run on a pool's thread and may call
+  // Finish() with mutex_ held; gRPC can take that completion on another
+  // thread and end the call before they unlock. Taking the lock once waits
+  // for them: deleting first let their unlock write into freed memory, which
+  // the allocator had handed to another object of its size class by then (a
+  // Recv stream's state, found corrupt when it ended: SIGSEGV under a
+  // thousand vanishing clients).
+  { std::lock_guard lock(mutex_); }
+  delete this;
+}
+
 void send_stream_reactor::maybe_finish_locked() {
   // A deferred write holds the reactor alive until its turn ends.
   if (finished_ || writing_ || deferred_ || !reading_done_ || in_flight_ > 0) return;
