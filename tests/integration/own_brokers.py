@@ -211,10 +211,10 @@ class OwnRabbit:
             return False
 
     def ctl(self, *args):
-        """rabbitmqctl against this node."""
+        """rabbitmqctl against this node; what it printed."""
         node = self.env["RABBITMQ_NODENAME"]
-        subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", node, *args], env=self.env, check=True,
-                       capture_output=True, timeout=60)
+        return subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", node, *args], env=self.env, check=True,
+                              capture_output=True, timeout=60, text=True).stdout
 
     def sync_metadata(self):
         """Writes what was declared (queues, exchanges, bindings) to disk now.

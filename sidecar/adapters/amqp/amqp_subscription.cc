@@ -51,21 +51,28 @@ class amqp_subscription final : public subscription,
     events_ = std::move(events);
     sources_.assign(subscribe.sources().begin(), subscribe.sources().end());
     std::weak_ptr<amqp_subscription> weak = shared_from_this();
-    conn_->open_channel(
-        false, [weak, credit](std::error_code ec, channel_id id, amqp::broker_reply reply) {
-          auto self = weak.lock();
-          if (!self) return;
-          if (ec) return self->refused(ec, reply);
-          self->channel_ = id;
-          self->conn_->call(id, qos_for(credit),
-                            [weak](std::error_code ec, amqp::method, amqp::broker_reply r) {
-                              auto self = weak.lock();
-                              if (!self) return;
-                              if (ec) return self->refused(ec, r);
-                              for (std::size_t i = 0; i < self->sources_.size(); ++i)
-                                self->consume(i);
-                            });
-        });
+    conn_->open_channel(false, [weak, conn = std::weak_ptr<amqp::connection>(conn_), credit](
+                                   std::error_code ec, channel_id id, amqp::broker_reply reply) {
+      auto self = weak.lock();
+      if (!self || self->stopped_) {
+        // The stream ended while its channel opened (stop() found no
+        // channel to close): close it now, or it stays open on the
+        // shared connection for good.
+        if (auto c = conn.lock(); c && !ec) {
+          c->close_channel(id, [](std::error_code, amqp::broker_reply) {});
+        }
+        return;
+      }
+      if (ec) return self->refused(ec, reply);
+      self->channel_ = id;
+      self->conn_->call(id, qos_for(credit),
+                        [weak](std::error_code ec, amqp::method, amqp::broker_reply r) {
+                          auto self = weak.lock();
+                          if (!self) return;
+                          if (ec) return self->refused(ec, r);
+                          for (std::size_t i = 0; i < self->sources_.size(); ++i) self->consume(i);
+                        });
+    });
   }
 
   // (Both run on gRPC threads: channel_ is read on the strand that sets it.)

@@ -226,3 +226,48 @@ def test_a_consumer_survives_a_broker_restart_and_unacked_messages_come_back(sid
         assert method is None, f"the acked message is still queued in {q}"
     connection.close()
 
+
+
+def test_recv_streams_ended_while_their_channel_opens_leave_no_channel_open(sidecar, rabbit):
+    # A stream that ends between its consumer's channel.open and the broker's
+    # open-ok: the channel is closed once it opens, not left on the shared
+    # consumer connection for good (where a client restarting in a loop
+    # would use up its channel_max).
+    s = sidecar("--target", f"events={rabbit.url}", "--targets.events.subscriber_connections=1")
+
+    def channels():
+        """Channels open at the broker: by their consumer counts."""
+        return sorted(int(line) for line in rabbit.ctl("list_channels", "-q", "--no-table-headers",
+                                                       "consumer_count").split())
+
+    with s.channel() as channel:
+        broker = pb_grpc.BrokerStub(channel)
+        broker.Send(pb.SendRequest(target="events", command=pb.Command(args=[b"queue.declare", b"churn.q"])),
+                    timeout=5)
+        subscribe = pb.RecvRequest(subscribe=pb.Subscribe(target="events", sources=["churn.q"]))
+        hold = threading.Event()
+
+        def held(first):
+            yield first
+            hold.wait(60)
+
+        # One stream held: the consumer connection stays up, so each new
+        # stream's channel.open goes out as soon as it subscribes.
+        kept = broker.Recv(held(subscribe), timeout=60)
+        assert next(kept).HasField("subscribed")
+        before = channels()
+        assert before.count(1) == 1, before  # the kept stream's consumer
+        ended = 0
+        for i in range(120):
+            call = broker.Recv(held(subscribe), timeout=30)
+            time.sleep((i % 6) * 0.0005)  # at, and just after, the subscribe
+            call.cancel()
+            ended += 1
+        deadline = time.monotonic() + 15
+        while (after := channels()) != before and time.monotonic() < deadline:
+            time.sleep(0.5)
+        hold.set()
+        kept.cancel()
+    print(f"\n{ended} Recv streams cancelled right after subscribing; channels at the broker by consumer "
+          f"count, before {before} and after {after}")
+    assert after == before
