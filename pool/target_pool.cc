@@ -186,7 +186,13 @@ void target_pool::grant(waiter_entry& w, std::error_code ec, bool connection_err
 }
 
 void target_pool::settle(attempt_run& run, std::optional<attempt_result> result, time_point now) {
-  if (!run.op) return run.settled(std::move(result), now);
+  if (!run.op) {
+    // Let go of what it holds once it has run: the run lives on while its
+    // connection still owes the answer (a BLPOP on a lease), and may outlive
+    // the caller's objects (at shutdown, with the io_context's queue).
+    const auto settled = std::move(run.settled);
+    return settled(std::move(result), now);
+  }
   auto op = std::move(run.op);
   if (!result) {
     // The deadline first. A reply that still comes is dropped and the
