@@ -79,6 +79,7 @@ class nats_pull_subscription final : public subscription,
   // PING's PONG says the server has read every ack before it.
   void stop(std::function<void()> then) override {
     boost::asio::post(executor_, [self = shared_from_this(), then = std::move(then)] {
+      self->stopped_ = true;
       self->pulling_ = false;
       // The waiting pulls end with their inbox, so nothing nacked here is
       // handed to them again.
@@ -88,11 +89,7 @@ class nats_pull_subscription final : public subscription,
       }
       if (self->durable_.empty()) {
         for (const auto& c : self->consumers_) {
-          if (c.name.empty()) continue;
-          std::uint64_t token = 0;
-          self->conn_->request(
-              "$JS.API.CONSUMER.DELETE." + c.stream + "." + c.name, {}, {},
-              [](std::error_code, nats::msg, bool) {}, token);
+          if (!c.name.empty()) self->delete_consumer(c.stream, c.name);
         }
       }
       self->conn_->ping([then](std::error_code, bool, const std::string&) { then(); });
@@ -159,6 +156,7 @@ class nats_pull_subscription final : public subscription,
     const auto& subject = consumers_[index].subject;
     api("$JS.API.STREAM.NAMES", {{"subject", subject}},
         [self = shared_from_this(), index, subject](json answer) {
+          if (self->stopped_) return;  // nothing made for it yet
           std::vector<std::string> streams;
           if (const auto s = answer.find("streams"); s != answer.end() && s->is_array()) {
             for (const auto& name : *s) {
@@ -200,7 +198,16 @@ class nats_pull_subscription final : public subscription,
     }
     api(subject, {{"stream_name", c.stream}, {"config", config}},
         [self = shared_from_this(), index](json answer) {
-          self->consumers_[index].name = answer.value("name", std::string());
+          auto name = answer.value("name", std::string());
+          if (self->stopped_) {
+            // Made after the stream's stop, which could not delete it: an
+            // ephemeral one goes now, not after inactive_threshold.
+            if (self->durable_.empty() && !name.empty()) {
+              self->delete_consumer(self->consumers_[index].stream, name);
+            }
+            return;
+          }
+          self->consumers_[index].name = std::move(name);
           self->find_stream(index + 1);
         });
   }
@@ -290,6 +297,15 @@ class nats_pull_subscription final : public subscription,
                                          h.description);
   }
 
+  // Deletes an ephemeral consumer now (its answer does not matter: one
+  // not deleted goes after inactive_threshold).
+  void delete_consumer(const std::string& stream, const std::string& name) {
+    std::uint64_t token = 0;
+    conn_->request(
+        "$JS.API.CONSUMER.DELETE." + stream + "." + name, {}, {},
+        [](std::error_code, nats::msg, bool) {}, token);
+  }
+
   void fail(std::error_code ec, const std::string& text) {
     pulling_ = false;
     events_.failed(to_status(ec, text));  // the stream takes the first
@@ -300,11 +316,12 @@ class nats_pull_subscription final : public subscription,
   std::shared_ptr<nats::connection> conn_;  // the dedicated connection
   nats_pull_settings settings_;
   subscription_events events_;
-  std::string durable_;                                    // empty: ephemeral consumers
-  std::vector<consumer> consumers_;                        // one per subscribed subject
-  std::string inbox_ = nats::new_inbox();                  // "_INBOX.<unique>.": pulls' replies
-  std::uint64_t inbox_sid_ = 0;                            // its SUB's
-  bool pulling_ = false;                                   // the inbox is subscribed, not stopped
+  std::string durable_;                    // empty: ephemeral consumers
+  std::vector<consumer> consumers_;        // one per subscribed subject
+  std::string inbox_ = nats::new_inbox();  // "_INBOX.<unique>.": pulls' replies
+  std::uint64_t inbox_sid_ = 0;            // its SUB's
+  bool pulling_ = false;                   // the inbox is subscribed, not stopped
+  bool stopped_ = false;                   // stop() ran: what its setup makes from now on is undone
   std::unordered_map<std::uint64_t, delivery> unsettled_;  // by tag
   std::uint64_t next_tag_ = 0;
 };

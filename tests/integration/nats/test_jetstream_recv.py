@@ -232,6 +232,41 @@ def test_an_ephemeral_consumer_is_deleted_when_its_stream_ends(js):
     assert wait_for(lambda: consumers() == 0)
 
 
+def test_streams_ended_while_their_consumers_are_made_leave_none_behind(js):
+    # A stream that ends between its STREAM.NAMES / CONSUMER.CREATE requests
+    # and their answers: what is created after its stop is deleted, not left
+    # until inactive_threshold, and its inbox never subscribed.
+    broker, stream, prefix = js
+    consumers = lambda: value_map(value_map(api(broker, f"STREAM.INFO.{stream}"))["state"])[  # noqa: E731
+        "consumer_count"].integer
+    kept = Consumer(broker, [f"{prefix}.kept"])
+    assert kept.subscribed.wait(10)  # the shared subscriber connection is up
+    assert consumers() == 1
+    hold = threading.Event()
+
+    def held(first):
+        yield first
+        hold.wait(60)
+
+    subscribe = pb.RecvRequest(subscribe=pb.Subscribe(target="js", sources=[f"{prefix}.churn"]))
+    for i in range(60):
+        call = broker.Recv(held(subscribe), timeout=30)
+        time.sleep((i % 6) * 0.0005)  # at, and just after, the subscribe
+        call.cancel()
+    # Once the sidecar holds only the kept stream, a second more covers the
+    # answers to setup requests still on their way (each one round trip on
+    # loopback): a consumer made after its stream's stop would be there.
+    assert wait_for(lambda: len(broker.Stats(pb.StatsRequest(target="js"), timeout=10).targets[0].subscriptions) == 1)
+    time.sleep(1)
+    settled = wait_for(lambda: consumers() == 1, timeout=15)
+    left = consumers()
+    hold.set()
+    kept.close()
+    print(f"\n60 JetStream Recv streams cancelled right after subscribing; consumers on the stream then: {left} "
+          "(the kept stream's: 1)")
+    assert settled, left
+
+
 def test_bad_jetstream_subscriptions_are_refused_with_their_reason(js):
     broker, stream, prefix = js
     for subscribe, code, reason in (
