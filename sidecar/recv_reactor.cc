@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <random>
 #include <string>
@@ -31,16 +32,19 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
   // node are idle most of the time).
   protocol::lazy_deque<v1::RecvResponse> outbox;
   bool writing = false;
-  bool ending = false;  // finish once the outbox is written
+  bool ending = false;    // finish once the outbox is written
+  bool stopping = false;  // ending well: the subscription's stop is awaited
   bool finished = false;
   bool subscribed_sent = false;
   // Made once it ends: a Status is 72 bytes, and with it the state no longer
   // fits the allocator's 512-byte class (640 bytes per stream then).
   std::unique_ptr<grpc::Status> end_status;
   std::uint64_t next_delivery = 0;
-  std::uint64_t dropped = 0, dropped_total = 0;      // since the last notice, and ever
-  std::uint64_t node = 0;                            // the dedicated connection, 0: none
-  std::unique_ptr<boost::asio::steady_timer> retry;  // re-subscribe after a loss (made then)
+  std::uint64_t dropped = 0, dropped_total = 0;  // since the last notice, and ever
+  std::uint64_t node = 0;                        // the dedicated connection, 0: none
+  // Re-subscribes after a loss, or bounds a clean end's wait for the
+  // subscription's stop (made when first needed).
+  std::unique_ptr<boost::asio::steady_timer> timer;
   pool::millis backoff{100};
   // Where the broker takes acknowledgements (AMQP): the adapter's tag of
   // each delivery not yet settled, by delivery id. Ids up to stale_upto
@@ -98,10 +102,55 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
       return;
     }
     if (ending && !writing) {
+      // A stream that ends well (the client half-closed) ends once its
+      // subscription has stopped: what the client settled is then settled
+      // at the broker (AMQP's close-ok, Kafka's commit, JetStream's PONG)
+      // when it sees OK. Cancelled or failed, it ends at once.
+      const bool well = end_status == nullptr || end_status->ok();
+      if (well && (sub || stopping)) {
+        if (!stopping) stop_then_finish();
+        return;
+      }
       finished = true;
       release();
       reactor->finish(end_status ? *end_status : grpc::Status::OK);
     }
+  }
+
+  // The most a stream that ends well waits for its subscription's stop.
+  static constexpr std::chrono::seconds stop_wait{5};
+
+  // Stops the subscription, then finishes (pump() again, off this call:
+  // a stop may complete inline). Needs mutex.
+  void stop_then_finish() {
+    stopping = true;
+    auto executor = target.pool->executor();
+    release([weak = weak_from_this(), executor] {
+      boost::asio::post(executor, [weak] {
+        auto self = weak.lock();
+        if (!self) return;
+        std::lock_guard lock(self->mutex);
+        if (!self->stopping) return;
+        self->stopping = false;
+        if (self->timer) self->timer->cancel();
+        self->pump();
+      });
+    });
+    if (!timer) timer = std::make_unique<boost::asio::steady_timer>(executor);
+    timer->expires_after(stop_wait);
+    timer->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = ec ? nullptr : weak.lock();
+      if (!self) return;
+      std::lock_guard lock(self->mutex);
+      if (!self->stopping) return;
+      self->stopping = false;
+      self->end_status = std::make_unique<grpc::Status>(
+          to_status(pool::errc::unavailable,
+                    "the broker did not confirm the subscription's end within " +
+                        std::to_string(stop_wait.count()) +
+                        " s: what was settled last may come again (to this group or queue)"));
+      self->pump();
+    });
   }
 
   // recv_registry::member: a drain ends the stream; Stats describe it.
@@ -132,23 +181,26 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
     if (sub) sub->fill_stats(out);
   }
 
-  // Lets the dedicated connection go, once the subscription has stopped
-  // (acks written before it are settled first). Needs mutex.
-  void release() {
-    if (retry) retry->cancel();
-    auto stopping = std::exchange(sub, nullptr);
+  // Stops the subscription and lets the dedicated connection go once it
+  // has stopped (acks written before it are settled first), then calls
+  // `stopped` (on the adapter's thread, possibly inline). Needs mutex.
+  void release(std::function<void()> stopped = {}) {
+    if (timer) timer->cancel();
+    auto stopping_sub = std::exchange(sub, nullptr);
     const auto n = std::exchange(node, 0);
     auto registered = std::exchange(registration, nullptr);
     auto pool = target.pool;
-    if (stopping) {
+    if (stopping_sub) {
       // Registered until the stop is confirmed (AMQP: the broker's
       // close-ok), so a shutdown waits for it before closing the pools.
-      stopping->stop([pool, n, stopping, registered] {
+      stopping_sub->stop([pool, n, stopping_sub, registered, stopped = std::move(stopped)] {
         if (n != 0) pool->release_dedicated(n);
+        if (stopped) stopped();
       });
-    } else if (n != 0) {
-      pool->release_dedicated(n);
+      return;
     }
+    if (n != 0) pool->release_dedicated(n);
+    if (stopped) stopped();
   }
 
   // Drops what is queued for the client, except a response being written
@@ -290,10 +342,10 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
 
   // Needs mutex.
   void retry_later() {
-    if (!retry) retry = std::make_unique<boost::asio::steady_timer>(target.pool->executor());
-    retry->expires_after(backoff);
+    if (!timer) timer = std::make_unique<boost::asio::steady_timer>(target.pool->executor());
+    timer->expires_after(backoff);
     backoff = std::min(backoff * 2, pool::millis(2000));
-    retry->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    timer->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->acquire();
     });

@@ -128,5 +128,72 @@ TEST_F(amqp_faults, reset_in_the_middle_of_a_frame_opens_the_breaker_and_recover
   EXPECT_GE(proxy_.stats().resets, 1u);
 }
 
+// A Recv stream that ends well (the client half-closed) ends once the broker
+// has confirmed its channel's close, so what the client did not ack is back
+// in the queue when it sees OK. With 300 ms of latency each way between the
+// sidecar and RabbitMQ, the queue is read through a second target that goes
+// straight to the broker: a stream that ended before the close-ok would
+// leave the 5 deliveries still unacked there.
+TEST(amqp_faults_stream_end, a_clean_end_waits_for_the_close_ok_and_what_was_unacked_is_back) {
+  fault_proxy proxy{"127.0.0.1", broker_port()};
+  const auto url = [](std::uint16_t port) {
+    return "'amqp://guest:guest@127.0.0.1:" + std::to_string(port) + "/%2f'";
+  };
+  in_process_sidecar sidecar("  events: {url: " + url(proxy.port()) +
+                             "}\n  direct: {url: " + url(broker_port()) + "}\n");
+  const auto queue = "faults.stream_end." + std::to_string(::getpid());
+  sidecar.ok(in_process_sidecar::command("direct", {"queue.delete", queue}));
+  sidecar.ok(in_process_sidecar::command("direct", {"queue.declare", queue}));
+  for (int i = 0; i < 5; ++i) {
+    v1::SendRequest r;
+    r.set_target("direct");
+    r.mutable_publish()->set_routing_key(queue);
+    r.mutable_publish()->mutable_message()->set_body(std::to_string(i));
+    v1::SendResponse response;
+    ASSERT_TRUE(sidecar.send(r, response).ok());
+  }
+  const auto ready = [&] {
+    auto r = in_process_sidecar::command("direct", {"queue.declare", queue});
+    (*r.mutable_command()->mutable_options())["passive"].set_boolean(true);
+    const auto reply = sidecar.ok(r);
+    for (const auto& e : reply.map().entries()) {
+      if (e.key().text() == "message_count") return e.value().integer();
+    }
+    return std::int64_t{-1};
+  };
+
+  auto context = in_process_sidecar::context(30s);
+  auto stream = sidecar.stub().Recv(context.get());
+  v1::RecvRequest subscribe;
+  subscribe.mutable_subscribe()->set_target("events");
+  subscribe.mutable_subscribe()->add_sources(queue);
+  subscribe.mutable_subscribe()->set_credit(10);
+  ASSERT_TRUE(stream->Write(subscribe));
+  int delivered = 0;
+  v1::RecvResponse response;
+  while (delivered < 5 && stream->Read(&response)) delivered += response.has_delivery() ? 1 : 0;
+  ASSERT_EQ(delivered, 5);
+  EXPECT_EQ(ready(), 0);  // all 5 handed out, none acked
+
+  proxy.set(fault_proxy::latency(300ms, 300ms));
+  const auto closing = std::chrono::steady_clock::now();
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  const auto status = stream->Finish();
+  const auto took = std::chrono::steady_clock::now() - closing;
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const auto back = ready();
+  EXPECT_EQ(back, 5);
+  figure(test_name(),
+         "the stream ended " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+             " ms after the client half-closed (300 ms each way to the broker); "
+             "ready in the queue then: " +
+             std::to_string(back) + " of 5");
+  proxy.set(fault_proxy::pass_through());
+  sidecar.ok(in_process_sidecar::command("direct", {"queue.delete", queue}));
+}
+
 }  // namespace
 }  // namespace brokerside::faults
