@@ -91,11 +91,9 @@ void target_pool::stop(std::function<void()> done) {
     self->conns_.clear();
     // Attempts still unanswered end now, not at their deadlines.
     for (auto& entry : self->deadlines_.take_all()) {
-      auto& run = static_cast<attempt_run&>(*entry);
-      if (std::exchange(run.over, true)) continue;
-      run.cancel.emit(asio::cancellation_type::terminal);
-      self->settle(
-          run, attempt_result{errc::shutting_down, failure_kind::operation, false, {}, {}, false},
+      self->cut_short(
+          static_cast<attempt_run&>(*entry),
+          attempt_result{errc::shutting_down, failure_kind::operation, false, {}, {}, false},
           clock::now());
     }
     if (done) done();
@@ -242,13 +240,17 @@ void target_pool::run_attempt(const attempt_fn& attempt, std::uint64_t node, tim
 
 void target_pool::expire_attempts(time_point now) {
   while (auto due = deadlines_.pop_due(now)) {
-    auto& run = static_cast<attempt_run&>(*due);
-    run.over = true;
-    // Cancel first, while the connection is surely still the attempt's;
-    // then settle (which may close the connection or grant it to another).
-    run.cancel.emit(asio::cancellation_type::terminal);
-    settle(run, std::nullopt, now);
+    cut_short(static_cast<attempt_run&>(*due), std::nullopt, now);
   }
+}
+
+void target_pool::cut_short(attempt_run& run, std::optional<attempt_result> result,
+                            time_point now) {
+  run.over = true;
+  // Cancel first, while the connection is surely still the attempt's;
+  // then settle (which may close the connection or grant it to another).
+  run.cancel.emit(asio::cancellation_type::terminal);
+  settle(run, std::move(result), now);
 }
 
 void target_pool::answered_owed(std::uint64_t node) {
@@ -296,10 +298,9 @@ void target_pool::wait_for(std::uint64_t waiter, grant_kind kind, time_point dea
   asking_.push_back({waiter, &entry});
   core_.acquire(waiter, kind, deadline, now);
   apply();
-  const auto it = std::find_if(asking_.begin(), asking_.end(),
-                               [waiter](const asking& a) { return a.waiter == waiter; });
-  const bool answered = it->entry == nullptr;
-  asking_.erase(it);
+  // Nested calls have popped theirs: the last one is this call's.
+  const bool answered = asking_.back().entry == nullptr;
+  asking_.pop_back();
   if (!answered) waiting_.emplace(waiter, std::move(entry));
 }
 

@@ -207,6 +207,9 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
                    time_point now, std::shared_ptr<attempt_run> run);
   // Settles every attempt whose deadline has come, cancelling it.
   void expire_attempts(time_point now);
+  // Ends `run` before its answer: cancelled, then settled with `result`
+  // (nullopt: at its deadline).
+  void cut_short(attempt_run& run, std::optional<attempt_result> result, time_point now);
   void finish_attempt(std::shared_ptr<operation> op, attempt_result result, time_point now);
   // One answer that a leased `node` owed has come (owing_); no-op otherwise.
   void answered_owed(std::uint64_t node);

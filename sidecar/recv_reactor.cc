@@ -130,10 +130,7 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
         auto self = weak.lock();
         if (!self) return;
         std::lock_guard lock(self->mutex);
-        if (!self->stopping) return;
-        self->stopping = false;
-        if (self->timer) self->timer->cancel();
-        self->pump();
+        self->stop_wait_over(nullptr);
       });
     });
     if (!timer) timer = std::make_unique<boost::asio::steady_timer>(executor);
@@ -142,15 +139,25 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
       auto self = ec ? nullptr : weak.lock();
       if (!self) return;
       std::lock_guard lock(self->mutex);
-      if (!self->stopping) return;
-      self->stopping = false;
-      self->end_status = std::make_unique<grpc::Status>(
+      self->stop_wait_over(std::make_unique<grpc::Status>(
           to_status(pool::errc::unavailable,
                     "the broker did not confirm the subscription's end within " +
                         std::to_string(stop_wait.count()) +
-                        " s: what was settled last may come again (to this group or queue)"));
-      self->pump();
+                        " s: what was settled last may come again (to this group or queue)")));
     });
+  }
+
+  // The wait for the stop is over: it stopped, or (`why`) the wait ran out
+  // first. No-op once over. Needs mutex.
+  void stop_wait_over(std::unique_ptr<grpc::Status> why) {
+    if (!stopping) return;
+    stopping = false;
+    if (why) {
+      end_status = std::move(why);
+    } else if (timer) {
+      timer->cancel();
+    }
+    pump();
   }
 
   // recv_registry::member: a drain ends the stream; Stats describe it.
