@@ -92,7 +92,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  /usr/bin/python3 "$root/tests/support/free_port.py"
 }
 
 log "starting redis, rabbitmq, nats, kafka and a redis cluster (scripts/brokers.sh, $BROKERSIDE_RUN_DIR)"

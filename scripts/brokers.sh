@@ -23,31 +23,15 @@ all=(redis rabbitmq nats kafka redis-cluster)  # what start does when no broker 
 
 die() { echo "brokers.sh: $*" >&2; exit 1; }
 
-# A TCP port on 127.0.0.1 that nothing listens on right now.
+# A TCP port on 127.0.0.1 that nothing listens on right now, below the
+# kernel's ephemeral range (tests/support/free_port.py says why).
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  /usr/bin/python3 "$root/tests/support/free_port.py"
 }
 
-# A port for a cluster node: free, as is its cluster bus port (10,000 above,
-# so at most 55535).
+# A port for a cluster node: free, as is its cluster bus port (10,000 above).
 free_cluster_port() {
-  /usr/bin/python3 -c '
-import socket
-while True:
-    s, bus = socket.socket(), socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    try:
-        if port <= 55535:
-            bus.bind(("127.0.0.1", port + 10000))
-            print(port)
-            break
-    except OSError:
-        pass
-    finally:
-        s.close()
-        bus.close()
-'
+  /usr/bin/python3 "$root/tests/support/free_port.py" --bus 10000
 }
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }

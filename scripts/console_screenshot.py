@@ -6,7 +6,6 @@ a built build/sidecar/brokerside; run it with the project's .venv python.
 Not part of the test command."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,17 +18,12 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import conftest  # noqa: E402,F401  (generates the Python stubs of the proto)
+from conftest import free_port  # noqa: E402
 from brokerside.v1 import brokerside_pb2 as pb  # noqa: E402
 from brokerside.v1 import brokerside_pb2_grpc as pb_grpc  # noqa: E402
 
 BINARY = ROOT / "build" / "sidecar" / "brokerside"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():

@@ -26,7 +26,7 @@ load_bin=$root/build-bench/tests/bench/bench_load
 # shellcheck disable=SC1091
 source "$BROKERSIDE_RUN_DIR/brokers.env"
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  /usr/bin/python3 "$root/tests/support/free_port.py"
 }
 pids=()
 cleanup() {

@@ -3,7 +3,6 @@ ports, and a brokerside process started and stopped by PID."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,10 +48,8 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from free_port import free_port  # noqa: E402  (re-exported: tests import it from here)
 
 
 BINARY = os.environ.get("BROKERSIDE_BIN", str(ROOT / "build" / "sidecar" / "brokerside"))
@@ -63,6 +60,21 @@ class Sidecar:
 
     def __init__(self, args, tmp_path, credentials=None):
         self.credentials = credentials  # the listener's TLS, as a client must speak it
+        # A port another test bound between free_port() and the sidecar's bind
+        # is the harness's bad luck, not the sidecar's: new ports, at most twice.
+        for attempt in range(3):
+            self._start(args, tmp_path)
+            try:
+                self.wait_serving()
+                return
+            except RuntimeError as e:
+                mine = (f"listen.grpc: cannot listen on {self.address}",
+                        f"listen.admin: cannot listen on 127.0.0.1:{self.admin_port}")
+                if attempt == 2 or "Address already in use" not in str(e) or not any(m in str(e) for m in mine):
+                    raise
+                self.close()
+
+    def _start(self, args, tmp_path):
         self.port = free_port()
         self.admin_port = free_port()
         self.stderr_path = tmp_path / f"brokerside-{self.port}.log"
@@ -75,7 +87,6 @@ class Sidecar:
             stderr=self._stderr,
         )
         self.address = f"127.0.0.1:{self.port}"
-        self.wait_serving()
 
     def wait_serving(self, timeout=10):
         from grpc_health.v1 import health_pb2, health_pb2_grpc

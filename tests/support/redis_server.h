@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,20 +27,30 @@ extern char** environ;
 
 namespace brokerside::testing_support {
 
-// A loopback TCP port that nothing listens on right now.
-inline std::uint16_t free_port() {
+// Whether nothing is bound to 127.0.0.1:`port` right now.
+inline bool port_bindable(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
-    ::close(fd);
-    throw std::runtime_error("free_port: cannot bind");
-  }
+  addr.sin_port = htons(port);
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return bound;
+}
+
+// A loopback TCP port that nothing listens on right now, picked at random
+// below the kernel's ephemeral range (which starts at 32768), where no
+// outgoing connection of a test running beside this one can take it before
+// the server binds it (tests/support/free_port.py, the same rule for Python).
+inline std::uint16_t free_port() {
+  static std::mt19937 random{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(10000, 32767);
+  for (int tries = 0; tries < 1000; ++tries) {
+    const auto port = static_cast<std::uint16_t>(pick(random));
+    if (port_bindable(port)) return port;
+  }
+  throw std::runtime_error("free_port: no free port in 10000-32767");
 }
 
 // Runs a shell command; throws if it fails.
