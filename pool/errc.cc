@@ -47,6 +47,8 @@ class category final : public std::error_category {
         return "not found at the broker";
       case errc::remote_exception:
         return "the peer answered with an exception";
+      case errc::caller_gone:
+        return "the caller went away before the operation ran";
     }
     return "unknown pool error " + std::to_string(value);
   }

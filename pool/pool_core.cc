@@ -46,8 +46,9 @@ void pool_core::acquire(std::uint64_t id, grant_kind kind, time_point deadline, 
   }
 }
 
-void pool_core::cancel(std::uint64_t id) {
-  std::erase_if(waiters_, [&](const waiter& w) { return w.id == id; });
+void pool_core::cancel(const std::vector<std::uint64_t>& ids) {
+  std::erase_if(waiters_,
+                [&](const waiter& w) { return std::binary_search(ids.begin(), ids.end(), w.id); });
 }
 
 void pool_core::connected(std::uint64_t id, std::error_code ec, time_point now) {

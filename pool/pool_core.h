@@ -91,8 +91,9 @@ class pool_core {
   // A caller wants a node until `deadline` (the caller's, capped by
   // acquire_timeout here). Answered now or later by grant or fail.
   void acquire(std::uint64_t waiter, grant_kind kind, time_point deadline, time_point now);
-  // The caller went away while waiting: forget it, no action.
-  void cancel(std::uint64_t waiter);
+  // Their callers went away while waiting: forget them, no action.
+  // `waiters` is sorted.
+  void cancel(const std::vector<std::uint64_t>& waiters);
 
   // The connect of `node` finished.
   void connected(std::uint64_t node, std::error_code ec, time_point now);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <utility>
 
@@ -20,9 +21,10 @@ struct target_pool::operation {
   outcome_fn done;
   ensure_op ensure;
   time_point deadline;
-  std::optional<pool::timer> backoff;  // between attempts; made by the first retry
-  std::string detail;                  // the last attempt's words
-  bool idempotent;                     // for a redirection, which starts it over elsewhere
+  std::optional<pool::timer> backoff;   // between attempts; made by the first retry
+  std::string detail;                   // the last attempt's words
+  bool idempotent;                      // for a redirection, which starts it over elsewhere
+  std::shared_ptr<caller_gone> caller;  // set: drop it unless it runs
 };
 
 // One attempt on one connection until it is settled; queued in deadlines_
@@ -100,8 +102,8 @@ void target_pool::stop(std::function<void()> done) {
   });
 }
 
-void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline,
-                          outcome_fn done) {
+void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadline, outcome_fn done,
+                          std::shared_ptr<caller_gone> caller) {
   // (target_.retry is never changed: read here, off the strand.)
   auto op = std::make_shared<operation>(operation{std::move(attempt),
                                                   std::move(done),
@@ -109,7 +111,8 @@ void target_pool::execute(attempt_fn attempt, bool idempotent, time_point deadli
                                                   deadline,
                                                   std::nullopt,
                                                   {},
-                                                  idempotent});
+                                                  idempotent,
+                                                  std::move(caller)});
   if (strand_.running_in_this_thread()) return start(std::move(op), clock::now());
   // Operations that come while the strand has not yet taken the earlier
   // ones join them, and one handler starts them all in a dispatch turn:
@@ -154,14 +157,63 @@ void target_pool::start(std::shared_ptr<operation> op, time_point now) {
 }
 
 void target_pool::attempt(std::shared_ptr<operation> op, time_point now) {
+  if (dropped(*op)) return;
   const auto waiter = next_waiter_++;
   const auto deadline = op->deadline;
+  const bool cancellable = op->caller != nullptr;
   wait_for(waiter, grant_kind::shared, deadline, now, {std::move(op), now, {}});
+  if (!cancellable) return;
+  // Waiting: the caller, if it goes, must tell this pool (unless it has
+  // gone meanwhile: then look after this turn).
+  const auto it = waiting_.find(waiter);
+  if (it != waiting_.end() && it->second.op->caller->watch(shared_from_this())) {
+    drop_gone_waiters();
+  }
+}
+
+bool target_pool::dropped(operation& op) {
+  if (!op.caller || !op.caller->gone()) return false;
+  ++operation_errors_;
+  ++cancelled_;
+  op.done(errc::caller_gone, std::move(op.detail));
+  return true;
+}
+
+void target_pool::drop_gone_waiters() {
+  asio::post(strand_, [self = shared_from_this()] { self->drop_gone(); });
+}
+
+void target_pool::drop_gone() {
+  std::vector<std::uint64_t> ids;  // sorted: waiting_'s order
+  std::vector<std::shared_ptr<operation>> ops;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    const auto& op = it->second.op;
+    if (op && op->caller && op->caller->gone()) {
+      ids.push_back(it->first);
+      ops.push_back(std::move(it->second.op));
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (ids.empty()) return;
+  core_.cancel(ids);
+  for (const auto& op : ops) dropped(*op);
 }
 
 void target_pool::granted(std::shared_ptr<operation> op, time_point asked, std::error_code ec,
                           bool connection_error, std::uint64_t node) {
   const auto now = clock::now();
+  if (op->caller && op->caller->gone()) {
+    // Gone while it waited, its pool not yet told: the connection goes
+    // back unused.
+    if (!ec) {
+      core_.done(node, false, now);
+      apply();
+    }
+    dropped(*op);
+    return;
+  }
   if (ec) {
     finish_attempt(
         op, {ec, connection_error ? failure_kind::connection : failure_kind::operation, false},
@@ -264,12 +316,14 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result r
   if (!result.redirect.empty() && redirector_) {
     // Another node's pool takes it from here, with what is left of the deadline.
     ++redirects_;
-    redirector_(result, std::move(op->attempt), op->idempotent, op->deadline, std::move(op->done));
+    redirector_(result, std::move(op->attempt), op->idempotent, op->deadline, std::move(op->done),
+                std::move(op->caller));
     return;
   }
   op->detail = std::move(result.detail);
   const auto action = op->ensure.resume(now, result, budget_, draw());
   if (action.what == ensure_op::next::wait) {
+    if (dropped(*op)) return;  // no retry for nobody
     ++retries_;
     if (!op->backoff) op->backoff.emplace(strand_);
     op->backoff->expires_after(action.delay);
@@ -467,6 +521,7 @@ void target_pool::stats(std::function<void(target_stats)> done) {
     s.operation_errors = self->operation_errors_;
     s.retries = self->retries_;
     s.abandoned = self->abandoned_;
+    s.cancelled = self->cancelled_;
     s.redirects = self->redirects_;
     const auto recv = [&](recv_event e) {
       return self->recv_counts_[static_cast<std::size_t>(e)].load(std::memory_order_relaxed);

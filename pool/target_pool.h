@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "pool/caller_gone.h"
 #include "pool/connection.h"
 #include "pool/deadline_queue.h"
 #include "pool/ensure.h"
@@ -41,6 +42,7 @@ struct target_stats {
   std::uint64_t operations = 0, operation_errors = 0, retries = 0, retry_budget_exhausted = 0;
   std::uint64_t leases_acquired = 0, leases_reclaimed = 0;
   std::uint64_t abandoned = 0;           // attempts whose deadline passed before their reply
+  std::uint64_t cancelled = 0;           // operations dropped unrun: their caller went away
   std::uint64_t redirects = 0;           // operations handed to another node's pool
   std::uint64_t deliveries_dropped = 0;  // by slow Recv clients
   std::uint64_t dead_lettered = 0;       // Recv nacks sent to a dead-letter destination
@@ -86,11 +88,12 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
 
   // Where an attempt answers that another node serves the operation
   // (attempt_result::redirect): `redirected(why, attempt, idempotent,
-  // deadline, done)` runs it there, `done` its outcome as execute()'s. Set
-  // before start(); called on the strand. Without one such an attempt ends
-  // with its error.
+  // deadline, done, caller)` runs it there, `done` its outcome as
+  // execute()'s. Set before start(); called on the strand. Without one such
+  // an attempt ends with its error.
   using redirect_fn = std::function<void(const attempt_result& why, attempt_fn attempt,
-                                         bool idempotent, time_point deadline, outcome_fn done)>;
+                                         bool idempotent, time_point deadline, outcome_fn done,
+                                         std::shared_ptr<caller_gone> caller)>;
   void on_redirect(redirect_fn redirected) { redirector_ = std::move(redirected); }
 
   // Opens min_idle connections. `health` is told whenever the target's health
@@ -104,10 +107,13 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // Runs `attempt` on a pooled connection, retrying per ensure_op until
   // `deadline`. Completion: done(error, detail), once, at the latest at the
   // deadline (DEADLINE_EXCEEDED; the attempt in flight is cancelled).
-  // Cancellation: none; the deadline bounds it. The pool keeps `attempt`,
-  // and an attempt in flight keeps what its own callback holds, until they
-  // complete.
-  void execute(attempt_fn attempt, bool idempotent, time_point deadline, outcome_fn done);
+  // Cancellation: by `caller` (none: only the deadline bounds it), once it
+  // is set, while the operation waits for a connection or a retry: it then
+  // ends with caller_gone, never having run (again). The pool keeps
+  // `attempt`, and an attempt in flight keeps what its own callback holds,
+  // until they complete.
+  void execute(attempt_fn attempt, bool idempotent, time_point deadline, outcome_fn done,
+               std::shared_ptr<caller_gone> caller = {});
 
   struct lease_grant {
     std::string id;
@@ -139,6 +145,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
                          std::function<void(std::error_code, std::uint64_t, connection*)> done,
                          std::function<void(std::error_code)> lost);
   void release_dedicated(std::uint64_t node);
+
+  // Ends the waits of operations whose caller has gone (caller_gone::set).
+  // Safe from any thread.
+  void drop_gone_waiters();
 
   // Counts what happened to Recv deliveries outside any call (for Stats).
   // Safe from any thread.
@@ -191,6 +201,10 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // On the strand: counts `op` and makes its first attempt.
   void start(std::shared_ptr<operation> op, time_point now);
   void attempt(std::shared_ptr<operation> op, time_point now);
+  // Whether `op`'s caller has gone; if so, ends it with caller_gone.
+  bool dropped(operation& op);
+  // On the strand: drop_gone_waiters().
+  void drop_gone();
   // An attempt's wait ended: with a connection (`node`), or with `ec`.
   void granted(std::shared_ptr<operation> op, time_point asked, std::error_code ec,
                bool connection_error, std::uint64_t node);
@@ -273,6 +287,7 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   std::string last_connect_error_;
   std::uint64_t operations_ = 0, operation_errors_ = 0, retries_ = 0, budget_exhausted_ = 0;
   std::uint64_t leases_acquired_ = 0, leases_reclaimed_ = 0, abandoned_ = 0, redirects_ = 0;
+  std::uint64_t cancelled_ = 0;
 };
 
 }  // namespace brokerside::pool

@@ -113,7 +113,8 @@ bidi_reactor<v1::SendStreamRequest, v1::SendStreamResponse>* broker_service::Sen
     metrics_.count_call(rpc_method::send_stream, status.error_code());
     return new refused_reactor<v1::SendStreamRequest, v1::SendStreamResponse>(status);
   }
-  call_info info{std::move(who), calls_.trace_of(context->client_metadata()), slot.client()};
+  call_info info{std::move(who), calls_.trace_of(context->client_metadata()), slot.client(),
+                 std::make_shared<pool::caller_gone>()};
   return new send_stream_reactor(calls_, metrics_, deadline_of(*context), std::move(info),
                                  std::move(slot));
 }
@@ -346,6 +347,7 @@ void fill_pool_stats(const pool::target_stats& s, v1::PoolStats& pool, v1::Count
   c.set_dead_lettered(s.dead_lettered);
   c.set_acks_refused(s.acks_refused);
   c.set_redirects(s.redirects);
+  c.set_cancelled(s.cancelled);
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ std::uint64_t operation_bytes(const v1::SendRequest& request) {
 void run_spread(std::shared_ptr<const operation_adapter> adapter,
                 operation_adapter::spread_operation spread, bool idempotent,
                 pool::time_point deadline, std::shared_ptr<v1::SendResponse> response,
+                const std::shared_ptr<pool::caller_gone>& gone,
                 pool::target_pool::outcome_fn done) {
   struct state {
     std::mutex mutex;  // the parts end on their pools' threads
@@ -105,7 +106,8 @@ void run_spread(std::shared_ptr<const operation_adapter> adapter,
           }
           lock.unlock();
           s->done(s->error, std::move(s->detail));
-        });
+        },
+        gone);
   }
 }
 
@@ -277,9 +279,9 @@ void send_call::run(const v1::SendRequest& given, v1::SendResponse& response,
     const bool idempotent = request.idempotent() || target.operations->idempotent(request);
     if (spread) {
       return run_spread(target.operations, std::move(*spread), idempotent, deadline, last,
-                        std::move(finish));
+                        info.gone, std::move(finish));
     }
-    routed->execute(std::move(attempt), idempotent, deadline, std::move(finish));
+    routed->execute(std::move(attempt), idempotent, deadline, std::move(finish), info.gone);
     return;
   }
   routed->execute_leased(lease->second, std::move(attempt), deadline,

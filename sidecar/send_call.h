@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "brokerside/v1/brokerside.pb.h"
+#include "pool/caller_gone.h"
 #include "pool/time.h"
 #include "sidecar/access_log.h"
 #include "sidecar/caller_auth.h"
@@ -24,6 +25,9 @@ struct call_info {
   std::string who;                       // caller_auth::identify
   trace_context trace;                   // from the call's metadata (or made up: tracing.generate)
   std::shared_ptr<client_entry> client;  // its gRPC connection's counts (client_limits.h)
+  // Set when the caller goes away (a SendStream cancelled): its operations
+  // still waiting in a pool are dropped. None for a unary Send.
+  std::shared_ptr<pool::caller_gone> gone;
 };
 
 class send_call {
@@ -39,7 +43,8 @@ class send_call {
   // Runs `request` for the caller and trace of `info` until `deadline`; a
   // publish or request carries the trace context in its message's headers.
   // Completion: done(status) exactly once, maybe before this returns, with
-  // `response` filled on OK. Cancellation: none; the deadline bounds it.
+  // `response` filled on OK. Cancellation: by `info.gone`, while the
+  // operation waits in a pool (then CANCELLED); else the deadline bounds it.
   // The caller keeps request and response alive until done; `info` is
   // read before run returns.
   void run(const v1::SendRequest& request, v1::SendResponse& response, pool::time_point deadline,

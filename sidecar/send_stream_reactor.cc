@@ -189,6 +189,7 @@ void send_stream_reactor::write_ready_locked() {
 }
 
 void send_stream_reactor::OnWriteDone(bool ok) {
+  if (!ok && info_.gone) info_.gone->set();
   std::lock_guard lock(mutex_);
   writing_ = false;
   if (!ok) {
@@ -205,6 +206,9 @@ void send_stream_reactor::OnWriteDone(bool ok) {
 }
 
 void send_stream_reactor::OnCancel() {
+  // Operations still waiting for a pool connection end now (CANCELLED),
+  // unrun; those at a broker run on, their answers dropped.
+  if (info_.gone) info_.gone->set();
   std::lock_guard lock(mutex_);
   broken_ = true;
   maybe_finish_locked();

@@ -27,6 +27,8 @@ grpc::StatusCode code_for(pool::errc e) {
       return StatusCode::RESOURCE_EXHAUSTED;
     case pool::errc::deadline_exceeded:
       return StatusCode::DEADLINE_EXCEEDED;
+    case pool::errc::caller_gone:
+      return StatusCode::CANCELLED;
     case pool::errc::unavailable:
     case pool::errc::circuit_open:
     case pool::errc::retry_budget_exhausted:

@@ -86,9 +86,11 @@ void redis_cluster::attach(std::shared_ptr<pool::target_pool> seeds) {
 pool::target_pool::redirect_fn redis_cluster::redirector(std::string host) {
   return [weak = weak_from_this(), host = std::move(host)](
              const pool::attempt_result& why, pool::target_pool::attempt_fn attempt,
-             bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done) {
+             bool idempotent, pool::time_point deadline, pool::target_pool::outcome_fn done,
+             std::shared_ptr<pool::caller_gone> caller) {
     if (auto self = weak.lock()) {
-      self->redirected(host, why, std::move(attempt), idempotent, deadline, std::move(done));
+      self->redirected(host, why, std::move(attempt), idempotent, deadline, std::move(done),
+                       std::move(caller));
     } else {
       done(make_error_code(pool::errc::shutting_down), {});
     }
@@ -228,7 +230,8 @@ std::shared_ptr<pool::target_pool> redis_cluster::pool_for_read(std::uint16_t sl
 
 void redis_cluster::redirected(const std::string& host, const pool::attempt_result& why,
                                pool::target_pool::attempt_fn attempt, bool idempotent,
-                               pool::time_point deadline, pool::target_pool::outcome_fn done) {
+                               pool::time_point deadline, pool::target_pool::outcome_fn done,
+                               std::shared_ptr<pool::caller_gone> caller) {
   redirected_attempt next;
   if (auto* before = attempt.target<redirected_attempt>()) {
     next = std::move(*before);
@@ -259,7 +262,7 @@ void redis_cluster::redirected(const std::string& host, const pool::attempt_resu
   }
   // A MOVED says the map changed: more than this slot, likely.
   if (!why.redirect_once) refresh_soon();
-  to->execute(std::move(next), idempotent, deadline, std::move(done));
+  to->execute(std::move(next), idempotent, deadline, std::move(done), std::move(caller));
 }
 
 void redis_cluster::refresh_soon() {

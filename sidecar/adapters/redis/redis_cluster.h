@@ -88,7 +88,7 @@ class redis_cluster final : public target_service,
   pool::target_pool::redirect_fn redirector(std::string host);
   void redirected(const std::string& host, const pool::attempt_result& why,
                   pool::target_pool::attempt_fn attempt, bool idempotent, pool::time_point deadline,
-                  pool::target_pool::outcome_fn done);
+                  pool::target_pool::outcome_fn done, std::shared_ptr<pool::caller_gone> caller);
   // Asks for the map (CLUSTER SHARDS, else CLUSTER SLOTS) and applies it.
   void refresh(bool shards = true);
   void apply(const std::vector<protocol::redis::cluster_shard>& shards);

@@ -160,6 +160,31 @@ TEST_F(pool_test, max_pending_refuses_at_once) {
   EXPECT_EQ(pool_->snapshot().waiters, 1u);
 }
 
+TEST_F(pool_test, waiters_whose_callers_went_away_leave_the_queue_and_their_places) {
+  make(1, [](target_config& t) {
+    t.pool.max_connections = 1;
+    t.pool.max_pending = 3;
+  });
+  pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
+  const auto first = only(connect_all(take()), kind::grant);
+  ASSERT_EQ(first.size(), 1u);
+  for (std::uint64_t w : {2, 3, 4})
+    pool_->acquire(w, grant_kind::shared, now_ + millis(5000), now_);
+  EXPECT_TRUE(take().empty());
+  pool_->cancel({2, 4});
+  EXPECT_TRUE(take().empty());  // nothing to do: they are forgotten
+  EXPECT_EQ(pool_->snapshot().waiters, 1u);
+  // Their places are free again: not refused.
+  pool_->acquire(5, grant_kind::shared, now_ + millis(5000), now_);
+  EXPECT_TRUE(take().empty());
+  // The connection goes to the oldest left, never to a cancelled one.
+  pool_->done(first[0].node, false, now_);
+  const auto grants = only(take(), kind::grant);
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].waiter, 3u);
+  EXPECT_EQ(pool_->snapshot().counters.pool_exhausted, 0u);
+}
+
 TEST_F(pool_test, multiplexing_fills_a_connection_to_its_cap_before_opening_another) {
   make(3);
   pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
@@ -579,7 +604,7 @@ TEST_F(pool_test, cancelled_waiter_is_forgotten) {
   pool_->acquire(1, grant_kind::shared, now_ + millis(5000), now_);
   const auto node = connect_all(take())[0].node;
   pool_->acquire(2, grant_kind::shared, now_ + millis(5000), now_);
-  pool_->cancel(2);
+  pool_->cancel({2});
   pool_->done(node, false, now_);
   EXPECT_TRUE(take().empty());
   EXPECT_EQ(pool_->snapshot().waiters, 0u);

@@ -435,5 +435,107 @@ TEST_F(target_pool_test, stop_fails_waiters_and_later_calls) {
   EXPECT_EQ(execute(*pool, succeed()), make_error_code(errc::shutting_down));
 }
 
+// Operations of a caller that went away (a cancelled SendStream), held in a
+// pool whose one connection is leased.
+class gone_caller : public target_pool_test {
+ protected:
+  void SetUp() override {
+    pool_ = make([](target_config& t) { t.pool.max_connections = 1; });
+    pool_->acquire_lease(millis(0), "h", clock::now() + millis(2000),
+                         [&](std::error_code, target_pool::lease_grant g) { lease_ = g.id; });
+    run_until([&] { return !lease_.empty(); });
+  }
+
+  // Queues an operation of `caller` that counts its attempts in `ran`.
+  void queue(const std::shared_ptr<caller_gone>& caller, std::optional<std::error_code>& out) {
+    pool_->execute(
+        [this](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+          ++ran_;
+          done({});
+        },
+        true, clock::now() + millis(5000), [&out](std::error_code ec, std::string) { out = ec; },
+        caller);
+  }
+
+  void release() {
+    pool_->release(lease_, false, [](std::error_code) {});
+  }
+
+  std::shared_ptr<target_pool> pool_;
+  std::string lease_;
+  int ran_ = 0;
+};
+
+TEST_F(gone_caller, its_waiting_operations_end_unrun_and_the_others_keep_their_turn) {
+  auto gone = std::make_shared<caller_gone>(), staying = std::make_shared<caller_gone>();
+  std::optional<std::error_code> a, b, c, d;
+  queue(gone, a);
+  queue(staying, b);
+  queue(gone, c);
+  queue(nullptr, d);
+  io_.poll();
+  io_.restart();
+  EXPECT_EQ(stats_of(*pool_).pool.waiters, 4u);
+  gone->set();
+  run_until([&] { return a.has_value() && c.has_value(); });
+  EXPECT_EQ(*a, make_error_code(errc::caller_gone));
+  EXPECT_EQ(*c, make_error_code(errc::caller_gone));
+  auto s = stats_of(*pool_);
+  EXPECT_EQ(s.pool.waiters, 2u);
+  EXPECT_EQ(s.cancelled, 2u);
+  EXPECT_FALSE(b.has_value());
+  release();
+  run_until([&] { return b.has_value() && d.has_value(); });
+  EXPECT_FALSE(*b);
+  EXPECT_FALSE(*d);
+  EXPECT_EQ(ran_, 2);
+  // Later operations of the gone caller end at once.
+  std::optional<std::error_code> late;
+  queue(gone, late);
+  run_until([&] { return late.has_value(); });
+  EXPECT_EQ(*late, make_error_code(errc::caller_gone));
+  EXPECT_EQ(ran_, 2);
+  pool_->stop();
+}
+
+TEST_F(gone_caller, one_granted_before_the_pool_heard_gives_the_connection_back) {
+  auto gone = std::make_shared<caller_gone>();
+  std::optional<std::error_code> a, b;
+  queue(gone, a);
+  queue(nullptr, b);
+  io_.poll();
+  io_.restart();
+  // The release's handler runs before the one set() posts: the connection
+  // is granted to the gone caller's operation first.
+  release();
+  gone->set();
+  run_until([&] { return a.has_value() && b.has_value(); });
+  EXPECT_EQ(*a, make_error_code(errc::caller_gone));
+  EXPECT_FALSE(*b);
+  EXPECT_EQ(ran_, 1);
+  EXPECT_EQ(stats_of(*pool_).pool.leased, 0u);
+  pool_->stop();
+}
+
+TEST_F(target_pool_test, a_gone_callers_operation_is_not_retried) {
+  auto pool = make();
+  auto gone = std::make_shared<caller_gone>();
+  int attempts = 0;
+  std::optional<std::error_code> result;
+  pool->execute(
+      [&](connection&, asio::cancellation_slot, target_pool::attempt_done done) {
+        ++attempts;
+        gone->set();  // the client goes while the first attempt fails
+        done({reset, failure_kind::connection, false});
+      },
+      true, clock::now() + millis(2000), [&](std::error_code ec, std::string) { result = ec; },
+      gone);
+  run_until([&] { return result.has_value(); });
+  EXPECT_EQ(*result, make_error_code(errc::caller_gone));
+  EXPECT_EQ(attempts, 1);
+  EXPECT_EQ(stats_of(*pool).retries, 0u);
+  pool->stop();
+}
+
 }  // namespace
 }  // namespace brokerside::pool
