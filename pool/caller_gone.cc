@@ -19,6 +19,7 @@ void caller_gone::set() {
 bool caller_gone::watch(const std::shared_ptr<target_pool>& pool) {
   std::lock_guard lock(mutex_);
   if (gone_.load(std::memory_order_relaxed)) return true;
+  std::erase_if(pools_, [](const auto& known) { return known.expired(); });  // cluster nodes go
   for (const auto& known : pools_) {
     if (!known.owner_before(pool) && !pool.owner_before(known)) return false;
   }

@@ -1,10 +1,11 @@
 // Whether the caller of some operations has gone (its SendStream cancelled:
 // the client closed it, vanished or was killed). The pools drop its
-// operations that still wait for a connection or for a retry, instead of
-// keeping their places in the queue until acquire_timeout and then running
-// them at the broker for nobody — as Envoy drops a pending request whose
-// downstream reset. An operation already handed to a connection runs on:
-// the broker may have it, and its answer is dropped.
+// operations that still wait for a connection at once, instead of keeping
+// their places in the queue until acquire_timeout and then running them at
+// the broker for nobody — as Envoy drops a pending request whose downstream
+// reset; one waiting between retries ends when its backoff does, not
+// retried. An operation already handed to a connection runs on: the broker
+// may have it, and its answer is dropped.
 #pragma once
 
 #include <atomic>

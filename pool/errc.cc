@@ -48,7 +48,7 @@ class category final : public std::error_category {
       case errc::remote_exception:
         return "the peer answered with an exception";
       case errc::caller_gone:
-        return "the caller went away before the operation ran";
+        return "the caller went away";
     }
     return "unknown pool error " + std::to_string(value);
   }

@@ -25,7 +25,7 @@ enum class errc {
   access_refused,           // the broker refused access
   not_found_at_broker,      // the broker has no such exchange, queue, route, ...
   remote_exception,         // the peer ran the request and answered with an exception (framed)
-  caller_gone,              // the caller went away before the operation ran (pool/caller_gone.h)
+  caller_gone,              // the caller went away; not run, or not retried (pool/caller_gone.h)
 };
 
 const std::error_category& pool_category() noexcept;

@@ -206,11 +206,10 @@ void target_pool::granted(std::shared_ptr<operation> op, time_point asked, std::
   const auto now = clock::now();
   if (op->caller && op->caller->gone()) {
     // Gone while it waited, its pool not yet told: the connection goes
-    // back unused.
-    if (!ec) {
-      core_.done(node, false, now);
-      apply();
-    }
+    // back unused. (A grant comes from perform(), inside apply(), whose loop
+    // takes what this produces: applying here would nest a level per gone
+    // waiter behind it.)
+    if (!ec) core_.done(node, false, now);
     dropped(*op);
     return;
   }
@@ -313,6 +312,13 @@ void target_pool::answered_owed(std::uint64_t node) {
 
 void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result,
                                  time_point now) {
+  if ((result.error || !result.redirect.empty()) && op->caller && op->caller->gone()) {
+    // No retry or redirection for nobody, nor retry budget spent on one.
+    // (It ran: not counted as cancelled.)
+    ++operation_errors_;
+    op->done(errc::caller_gone, std::move(result.detail));
+    return;
+  }
   if (!result.redirect.empty() && redirector_) {
     // Another node's pool takes it from here, with what is left of the deadline.
     ++redirects_;
@@ -323,7 +329,6 @@ void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result r
   op->detail = std::move(result.detail);
   const auto action = op->ensure.resume(now, result, budget_, draw());
   if (action.what == ensure_op::next::wait) {
-    if (dropped(*op)) return;  // no retry for nobody
     ++retries_;
     if (!op->backoff) op->backoff.emplace(strand_);
     op->backoff->expires_after(action.delay);

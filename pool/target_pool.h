@@ -108,8 +108,8 @@ class target_pool : public std::enable_shared_from_this<target_pool> {
   // `deadline`. Completion: done(error, detail), once, at the latest at the
   // deadline (DEADLINE_EXCEEDED; the attempt in flight is cancelled).
   // Cancellation: by `caller` (none: only the deadline bounds it), once it
-  // is set, while the operation waits for a connection or a retry: it then
-  // ends with caller_gone, never having run (again). The pool keeps
+  // is set: waiting for a connection, the operation ends at once with
+  // caller_gone, unrun; after a failed attempt it is not retried. The pool keeps
   // `attempt`, and an attempt in flight keeps what its own callback holds,
   // until they complete.
   void execute(attempt_fn attempt, bool idempotent, time_point deadline, outcome_fn done,

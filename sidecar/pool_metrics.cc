@@ -105,7 +105,11 @@ void render_pool_metrics(const config& cfg, const std::map<std::string, pool::ta
        [](const auto& s) { return s.pool.counters.pool_exhausted; }},
       {"brokerside_cancelled_total", "counter",
        "Operations dropped unrun: their caller went away while they waited.",
-       [](const auto& s) { return s.cancelled; }},
+       [](const auto& s) {
+         auto n = s.cancelled;  // a Redis Cluster's operations wait in its nodes' pools
+         for (const auto& node : s.nodes) n += node.cancelled;
+         return n;
+       }},
       {"brokerside_leases", "gauge", "Leases held.", [](const auto& s) { return s.leases.size(); }},
       {"brokerside_leases_reclaimed_total", "counter", "Leases that expired and were reclaimed.",
        [](const auto& s) { return s.leases_reclaimed; }},

@@ -517,6 +517,27 @@ TEST_F(gone_caller, one_granted_before_the_pool_heard_gives_the_connection_back)
   pool_->stop();
 }
 
+TEST_F(gone_caller, a_freed_connection_passes_over_every_gone_waiter_to_the_live_one) {
+  auto gone = std::make_shared<caller_gone>();
+  std::vector<std::optional<std::error_code>> dropped(300);
+  std::optional<std::error_code> live;
+  for (auto& d : dropped) queue(gone, d);
+  queue(nullptr, live);
+  io_.poll();
+  io_.restart();
+  release();  // before the pool hears: each gone waiter is granted in turn
+  gone->set();
+  run_until([&] { return live.has_value(); });
+  EXPECT_FALSE(*live);
+  EXPECT_EQ(ran_, 1);
+  for (const auto& d : dropped) EXPECT_EQ(d, make_error_code(errc::caller_gone));
+  const auto s = stats_of(*pool_);
+  EXPECT_EQ(s.cancelled, 300u);
+  EXPECT_EQ(s.pool.waiters, 0u);
+  EXPECT_EQ(s.pool.in_flight, 0u);
+  pool_->stop();
+}
+
 TEST_F(target_pool_test, a_gone_callers_operation_is_not_retried) {
   auto pool = make();
   auto gone = std::make_shared<caller_gone>();
