@@ -109,7 +109,7 @@ template <class Request, class Response>
 class stream_ops {
  public:
   virtual void read(Request* message) = 0;
-  virtual void write(const Response* message) = 0;
+  virtual void write(const Response* message, grpc::WriteOptions options) = 0;
   virtual void finish(grpc::Status status) = 0;
 
  protected:
@@ -126,7 +126,12 @@ class stream_reactor {
   virtual ~stream_reactor() = default;
 
   void StartRead(Request* message) { call_->read(message); }
-  void StartWrite(const Response* message) { call_->write(message); }
+  // `options.set_buffer_hint()`: the message may wait in gRPC's buffer for
+  // the next write (which must come: use it only when another follows at
+  // once); the write still completes without waiting for it.
+  void StartWrite(const Response* message, grpc::WriteOptions options = {}) {
+    call_->write(message, options);
+  }
   void Finish(grpc::Status status) { call_->finish(std::move(status)); }
 
   virtual void OnReadDone(bool /*ok*/) {}
@@ -221,7 +226,7 @@ class stream_call final : private stream_ops<Request, Response> {
     const bool cancelled = done_seen_ && context_.IsCancelled();
     lock.unlock();
     if (held_read != nullptr) start_read(held_read);
-    if (held_write != nullptr) stream_.Write(*held_write, &write_done_);
+    if (held_write != nullptr) stream_.Write(*held_write, held_write_options_, &write_done_);
     if (held_finish) stream_.Finish(*held_finish, &finished_);
     method_.loop->wake();
     if (cancelled) reactor->OnCancel();  // done came first
@@ -241,10 +246,15 @@ class stream_call final : private stream_ops<Request, Response> {
     loop->wake();
   }
 
-  void write(const Response* message) override {
+  void write(const Response* message, grpc::WriteOptions options) override {
     auto* loop = method_.loop;
-    if (!begin([&] { held_write_ = message; })) return;
-    stream_.Write(*message, &write_done_);
+    if (!begin([&] {
+          held_write_ = message;
+          held_write_options_ = options;
+        })) {
+      return;
+    }
+    stream_.Write(*message, options, &write_done_);
     loop->wake();
   }
 
@@ -321,6 +331,7 @@ class stream_call final : private stream_ops<Request, Response> {
   stream_reactor<Request, Response>* reactor_ = nullptr;  // once made (null again at OnDone)
   Request* held_read_ = nullptr;                          // started while the reactor was made
   const Response* held_write_ = nullptr;                  // the same
+  grpc::WriteOptions held_write_options_;                 // ... and its options
   std::optional<grpc::Status> held_finish_;               // the same
   int outstanding_ = 0;                                   // reads, writes, finish under way
   bool finished_seen_ = false;                            // Finish completed
