@@ -98,7 +98,12 @@ struct recv_reactor::state : std::enable_shared_from_this<state>,
     // paths have dropped it already.
     if (!outbox.empty()) {
       writing = true;
-      reactor->StartWrite(&outbox.front());
+      // More queued: this one may wait in gRPC's buffer for the next, which
+      // follows at once; a burst of deliveries leaves in one frame and one
+      // system call. The last of it flushes.
+      reactor->StartWrite(&outbox.front(), outbox.size() > 1
+                                               ? grpc::WriteOptions().set_buffer_hint()
+                                               : grpc::WriteOptions());
       return;
     }
     if (ending && !writing) {
