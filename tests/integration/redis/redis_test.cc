@@ -440,6 +440,31 @@ TEST_F(redis_e2e, send_stream_pipelines_a_hundred_thousand_commands) {
   EXPECT_GE(cache.counters().operations(), static_cast<std::uint64_t>(count));
 }
 
+TEST_F(redis_e2e, send_stream_outcomes_larger_than_grpcs_write_buffer_all_arrive) {
+  // Outcomes that complete together leave with gRPC's buffer hint on all
+  // but the last; a hinted write of more than its 64 KiB write buffer
+  // completes only once written, so this would stall if nothing flushed it.
+  const std::string value(300 * 1024, 'v');
+  ok(command("cache", {"SET", "e2e:large", value}));
+  auto ctx = testing_support::in_process_sidecar::context(std::chrono::seconds(30));
+  auto stream = stub_->SendStream(ctx.get());
+  constexpr int count = 40;
+  for (int i = 0; i < count; ++i) {
+    v1::SendStreamRequest request;
+    request.set_id(static_cast<std::uint64_t>(i));
+    *request.mutable_send() = command("cache", {"GET", "e2e:large"});
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  int whole = 0;
+  v1::SendStreamResponse response;
+  while (stream->Read(&response)) {
+    if (response.status().code() == 0 && response.result().reply().bytes() == value) ++whole;
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(whole, count);
+}
+
 TEST_F(redis_e2e, send_stream_batches_and_coalesced_outcomes) {
   auto ctx = testing_support::in_process_sidecar::context(std::chrono::seconds(30));
   auto stream = stub_->SendStream(ctx.get());
