@@ -128,7 +128,9 @@ class stream_reactor {
   void StartRead(Request* message) { call_->read(message); }
   // `options.set_buffer_hint()`: the message may wait in gRPC's buffer for
   // the next write (which must come: use it only when another follows at
-  // once); the write still completes without waiting for it.
+  // once). The write completes at once while gRPC holds back less than its
+  // 64 KiB write buffer; beyond that gRPC writes, and it completes once
+  // written.
   void StartWrite(const Response* message, grpc::WriteOptions options = {}) {
     call_->write(message, options);
   }
