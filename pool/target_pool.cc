@@ -25,6 +25,9 @@ struct target_pool::operation {
   std::string detail;                   // the last attempt's words
   bool idempotent;                      // for a redirection, which starts it over elsewhere
   std::shared_ptr<caller_gone> caller;  // set: drop it unless it runs
+
+  // Its caller has gone (caller_gone::set).
+  bool orphaned() const { return caller && caller->gone(); }
 };
 
 // One attempt on one connection until it is settled; queued in deadlines_
@@ -172,7 +175,7 @@ void target_pool::attempt(std::shared_ptr<operation> op, time_point now) {
 }
 
 bool target_pool::dropped(operation& op) {
-  if (!op.caller || !op.caller->gone()) return false;
+  if (!op.orphaned()) return false;
   ++operation_errors_;
   ++cancelled_;
   op.done(errc::caller_gone, std::move(op.detail));
@@ -188,7 +191,7 @@ void target_pool::drop_gone() {
   std::vector<std::shared_ptr<operation>> ops;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     const auto& op = it->second.op;
-    if (op && op->caller && op->caller->gone()) {
+    if (op && op->orphaned()) {
       ids.push_back(it->first);
       ops.push_back(std::move(it->second.op));
       it = waiting_.erase(it);
@@ -204,7 +207,7 @@ void target_pool::drop_gone() {
 void target_pool::granted(std::shared_ptr<operation> op, time_point asked, std::error_code ec,
                           bool connection_error, std::uint64_t node) {
   const auto now = clock::now();
-  if (op->caller && op->caller->gone()) {
+  if (op->orphaned()) {
     // Gone while it waited, its pool not yet told: the connection goes
     // back unused. (A grant comes from perform(), inside apply(), whose loop
     // takes what this produces: applying here would nest a level per gone
@@ -312,7 +315,7 @@ void target_pool::answered_owed(std::uint64_t node) {
 
 void target_pool::finish_attempt(std::shared_ptr<operation> op, attempt_result result,
                                  time_point now) {
-  if ((result.error || !result.redirect.empty()) && op->caller && op->caller->gone()) {
+  if ((result.error || !result.redirect.empty()) && op->orphaned()) {
     // No retry or redirection for nobody, nor retry budget spent on one.
     // (It ran: not counted as cancelled.)
     ++operation_errors_;
