@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "sidecar/held_writes.h"
+
 namespace {
 
 // gRPC's epoll descriptor, once known.
@@ -43,9 +45,11 @@ namespace brokerside::sidecar {
 namespace asio = boost::asio;
 
 struct grpc_loop::state {
-  explicit state(asio::io_context& io) : io(io), descriptor(io), net(io) {}
+  explicit state(asio::io_context& io)
+      : io(io), held(std::make_shared<held_writes>(io)), descriptor(io), net(io) {}
 
   asio::io_context& io;
+  std::shared_ptr<held_writes> held;             // gRPC's writes, pushed out together
   grpc::ServerCompletionQueue* queue = nullptr;  // set by start()
   int epfd = -1;                                 // gRPC's epoll descriptor
   asio::posix::stream_descriptor descriptor;     // a dup of it, watched
@@ -140,6 +144,8 @@ void grpc_loop::start(grpc::ServerCompletionQueue& queue) {
   wake();
 }
 
+void grpc_loop::run() { state_->held->run(); }
+
 void grpc_loop::wake() {
   auto s = state_;
   if (s->wake_posted.exchange(true)) return;
@@ -167,6 +173,7 @@ void grpc_loop::stop() {
   }
   s->queue->Shutdown();
   while (s->queue->Next(&tag, &ok)) static_cast<loop_tag*>(tag)->on_event(ok);
+  s->held->release();
   // Asio's objects belong to its threads.
   asio::post(s->io, [s] {
     boost::system::error_code ignored;

@@ -43,6 +43,11 @@ class grpc_loop {
   // std::runtime_error if gRPC's descriptor cannot be found.
   void start(grpc::ServerCompletionQueue& queue);
 
+  // Runs the io_context on the calling thread (as io_context::run() does),
+  // holding what gRPC writes until the handlers queued have run
+  // (sidecar/held_writes.h). Every thread that runs `io` should call this.
+  void run();
+
   // Drains soon, from an io_context thread. Thread-safe. Call after starting
   // a gRPC operation outside a drain: a completion queued by a thread that is
   // not polling gRPC wakes no one.

@@ -181,6 +181,8 @@ grpc_server::~grpc_server() {
   loop_->stop();
 }
 
+void grpc_server::run() { loop_->run(); }
+
 void grpc_server::start() {
   grpc::EnableDefaultHealthCheckService(false);
 

@@ -51,6 +51,10 @@ class grpc_server {
   // Binds every listener and starts serving; throws startup_error.
   void start();
 
+  // Runs `io` on the calling thread as one of the server's threads, until it
+  // stops or runs out of work (grpc_loop::run). Every thread of `io` runs this.
+  void run();
+
   // The TCP port bound (useful when listen.grpc asked for port 0); 0 if none.
   int port() const { return port_; }
 

@@ -117,7 +117,7 @@ int serve(const bs::config& cfg) {
                                ? cfg.server.threads
                                : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
-  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&grpc] { grpc.run(); });
   log_startup(cfg, grpc, cfg.listen.admin.empty() ? 0 : admin.port());
 
   const int signo = stop.get_future().get();

@@ -32,7 +32,7 @@ class in_process_sidecar {
     server_ = std::make_unique<sidecar::grpc_server>(io_, config_, metrics_, *targets_);
     server_->start();
     targets_->start([this](const std::string& t, bool h) { server_->set_target_health(t, h); });
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_thread_ = std::thread([this] { server_->run(); });
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = v1::Broker::NewStub(channel_);

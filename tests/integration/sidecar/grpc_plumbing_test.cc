@@ -1,8 +1,14 @@
 // The gRPC plumbing end to end in process: a real server on a loopback port
 // and a real client channel, no broker needed.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <boost/asio/post.hpp>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -11,6 +17,7 @@
 #include "pool/errc.h"
 #include "sidecar/config.h"
 #include "sidecar/grpc_server.h"
+#include "sidecar/held_writes.h"
 #include "sidecar/target_set.h"
 #include "tests/support/stub_adapter/stub_adapter.h"
 
@@ -35,7 +42,7 @@ targets:
     server_->start();
     targets_->start(
         [this](const std::string& t, bool healthy) { server_->set_target_health(t, healthy); });
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_thread_ = std::thread([this] { server_->run(); });
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = v1::Broker::NewStub(channel_);
@@ -342,6 +349,106 @@ TEST_F(grpc_pooled, send_goes_through_the_pool) {
   status = stub_->Send(context().get(), command({"BLOCK"}), &response);
   EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(world_.opened, 1);
+}
+
+// The server's end of the one client connection: this process's socket
+// bound to the server's port with a peer (not the listener); -1 if none.
+int accepted_socket(int port) {
+  int found = -1;
+  DIR* fds = opendir("/proc/self/fd");
+  if (fds == nullptr) return -1;
+  while (const dirent* entry = readdir(fds)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == dirfd(fds)) continue;
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_size = sizeof local;
+    socklen_t peer_size = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0) continue;
+    // gRPC's sockets may be IPv6 ones holding IPv4-mapped addresses.
+    int local_port = -1;
+    if (local.ss_family == AF_INET) {
+      local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+    } else if (local.ss_family == AF_INET6) {
+      local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+    }
+    if (local_port != port) continue;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) continue;
+    found = fd;
+  }
+  closedir(fds);
+  return found;
+}
+
+// TCP segments with data the socket has sent. glibc's tcp_info stops where
+// Linux 4.2 went on; the fields past it, as <linux/tcp.h> has them (which
+// cannot be included beside <netinet/tcp.h>).
+struct tcp_info_since_linux_4_6 {
+  tcp_info glibc;
+  std::uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+  std::uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+};
+static_assert(offsetof(tcp_info_since_linux_4_6, data_segs_out) == 156);
+
+std::uint32_t data_segments_sent(int fd) {
+  tcp_info_since_linux_4_6 info{};
+  socklen_t size = sizeof info;
+  EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size), 0);
+  return info.data_segs_out;
+}
+
+TEST_F(grpc_pooled, responses_finished_in_one_handler_leave_in_one_segment) {
+  if (!held_writes::available()) GTEST_SKIP() << "libgrpc is not a shared object in this build";
+  v1::SendResponse warm;
+  ASSERT_TRUE(stub_->Send(context().get(), command({"GET", "warm"}), &warm).ok());
+  const int fd = accepted_socket(server_->port());
+  ASSERT_GE(fd, 0);
+  const auto before = data_segments_sent(fd);
+
+  // 64 Sends started from one handler of the server's thread, so they leave
+  // this client together (gRPC's writes there are held too) and reach the
+  // server in one read; the stub answers each at once, so all 64 responses
+  // are finished in one handler. gRPC alone writes each with a sendmsg and
+  // a segment of its own.
+  constexpr int count = 64;
+  struct call {
+    grpc::ClientContext context;
+    v1::SendResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::SendResponse>> reader;
+  };
+  std::vector<call> calls(count);
+  grpc::CompletionQueue queue;
+  std::promise<void> started;
+  boost::asio::post(io_, [&] {
+    for (int i = 0; i < count; ++i) {
+      auto& c = calls[i];
+      c.context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      c.reader = stub_->AsyncSend(&c.context, command({"GET", std::to_string(i)}), &queue);
+      c.reader->Finish(&c.response, &c.status, &c);
+    }
+    started.set_value();
+  });
+  started.get_future().wait();
+  for (int i = 0; i < count; ++i) {
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(queue.Next(&tag, &ok));
+    ASSERT_TRUE(ok);
+  }
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(calls[i].status.ok()) << calls[i].status.error_message();
+    EXPECT_EQ(calls[i].response.reply().text(), "GET " + std::to_string(i));
+  }
+  const auto segments = data_segments_sent(fd) - before;
+  // One in the ideal; a few if the requests came in more than one read.
+  EXPECT_GE(segments, 1u);
+  EXPECT_LE(segments, 8u) << "responses per segment: " << count / std::max(segments, 1u);
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(grpc_pooled, send_on_a_lease) {

@@ -1,0 +1,110 @@
+#include "sidecar/held_writes.h"
+
+#include <link.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+// libgrpc's code: the executable segment of the loaded libgrpc.so.
+struct code_range {
+  std::uintptr_t begin = 0;
+  std::uintptr_t end = 0;
+};
+
+int find_grpc_code(dl_phdr_info* info, size_t /*size*/, void* out) {
+  const char* slash = std::strrchr(info->dlpi_name, '/');
+  const char* name = slash != nullptr ? slash + 1 : info->dlpi_name;
+  if (std::strncmp(name, "libgrpc.so", 10) != 0) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& segment = info->dlpi_phdr[i];
+    if (segment.p_type != PT_LOAD || (segment.p_flags & PF_X) == 0) continue;
+    auto& range = *static_cast<code_range*>(out);
+    range.begin = info->dlpi_addr + segment.p_vaddr;
+    range.end = range.begin + segment.p_memsz;
+    return 1;
+  }
+  return 0;
+}
+
+const code_range& grpc_code() {
+  static const code_range range = [] {
+    code_range found;
+    dl_iterate_phdr(find_grpc_code, &found);
+    return found;
+  }();
+  return range;
+}
+
+// The held_writes whose run() this thread is in, if any.
+thread_local brokerside::sidecar::held_writes* holder = nullptr;
+
+}  // namespace
+
+// The definition libgrpc's calls bind to (the executable's comes first).
+// gRPC's TCP endpoint writes with sendmsg, so a write whose caller lies in
+// libgrpc's code, on a thread in run(), is held; everything else passes.
+extern "C" ssize_t sendmsg(int fd, const struct msghdr* message, int flags) {
+  if (holder != nullptr) {
+    const auto caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+    const auto& grpc = grpc_code();
+    if (caller >= grpc.begin && caller < grpc.end) {
+      flags |= MSG_MORE;
+      holder->held(fd);
+    }
+  }
+  return ::syscall(SYS_sendmsg, fd, message, flags);
+}
+
+namespace brokerside::sidecar {
+
+held_writes::held_writes(boost::asio::io_context& io) : io_(io) {}
+
+bool held_writes::available() { return grpc_code().end != 0; }
+
+void held_writes::run() {
+  struct current {
+    explicit current(held_writes* h) { holder = available() ? h : nullptr; }
+    ~current() { holder = nullptr; }
+  } scope(this);
+  io_.run();
+}
+
+void held_writes::held(int fd) {
+  std::lock_guard lock(mutex_);
+  // A run of writes to one socket (one client's responses) notes it once;
+  // release() sorts out the rest.
+  if (fds_.empty() || fds_.back() != fd) fds_.push_back(fd);
+  if (release_posted_) return;
+  release_posted_ = true;
+  boost::asio::post(io_, [self = shared_from_this()] { self->release(); });
+}
+
+void held_writes::release() {
+  thread_local std::vector<int> fds;
+  {
+    std::lock_guard lock(mutex_);
+    fds.swap(fds_);
+    release_posted_ = false;
+  }
+  std::sort(fds.begin(), fds.end());
+  fds.erase(std::unique(fds.begin(), fds.end()), fds.end());
+  for (const int fd : fds) {
+    // Sets what gRPC set already, and pushes what MSG_MORE kept. A socket
+    // closed since (EBADF) or a Unix one (EOPNOTSUPP) has nothing to push.
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  fds.clear();
+}
+
+}  // namespace brokerside::sidecar
