@@ -6,10 +6,12 @@
 // asks for one call, and each call that comes asks for the next.
 #pragma once
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 #include <grpcpp/support/async_unary_call.h>
 
+#include <array>
 #include <atomic>
 #include <cassert>
 #include <functional>
@@ -68,9 +70,19 @@ class unary_call final : public unary_reactor, private loop_tag {
   }
 
  private:
-  explicit unary_call(const unary_method<Request, Response>& method) : method_(method) {
+  explicit unary_call(const unary_method<Request, Response>& method)
+      : method_(method),
+        arena_(arena_options(first_block_)),
+        request_(*google::protobuf::Arena::CreateMessage<Request>(&arena_)) {
     method_.loop->call_made();
     method_.request(&context_, &request_, &writer_, as_tag());
+  }
+
+  static google::protobuf::ArenaOptions arena_options(std::array<char, 512>& block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block.data();
+    o.initial_block_size = block.size();
+    return o;
   }
 
   ~unary_call() { method_.loop->call_gone(); }
@@ -97,7 +109,13 @@ class unary_call final : public unary_reactor, private loop_tag {
 
   const unary_method<Request, Response>& method_;
   grpc::ServerContext context_;
-  Request request_;
+  // The request is parsed onto an arena whose first block is part of the
+  // call (a Send of a short command fits in it): no allocation per field. The
+  // response stays off it: the handler swaps the broker's answer in, which
+  // across arenas would be a copy.
+  alignas(8) std::array<char, 512> first_block_;
+  google::protobuf::Arena arena_;
+  Request& request_;  // on arena_
   Response response_;
   typename unary_method<Request, Response>::writer writer_{&context_};
   bool finishing_ = false;     // Finish was called; the next event is its completion

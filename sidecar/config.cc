@@ -369,6 +369,7 @@ void read_server(const config_section& s, server_settings& out) {
     config_fail(s.path("drain_delay"), "must not exceed server.shutdown_grace");
   }
   s.read("allow_insecure_remote", out.allow_insecure_remote);
+  s.read("hold_writes", out.hold_writes);
   s.read_size("max_memory", out.max_memory);
   const auto per_client = s.child("per_client");
   per_client.read("in_flight", out.per_client.in_flight);

@@ -45,10 +45,15 @@ namespace brokerside::sidecar {
 namespace asio = boost::asio;
 
 struct grpc_loop::state {
-  explicit state(asio::io_context& io)
-      : io(io), held(std::make_shared<held_writes>(io)), descriptor(io), net(io) {}
+  state(asio::io_context& io, bool hold_writes)
+      : io(io),
+        hold_writes(hold_writes),
+        held(std::make_shared<held_writes>(io)),
+        descriptor(io),
+        net(io) {}
 
   asio::io_context& io;
+  const bool hold_writes;                        // server.hold_writes
   std::shared_ptr<held_writes> held;             // gRPC's writes, pushed out together
   grpc::ServerCompletionQueue* queue = nullptr;  // set by start()
   int epfd = -1;                                 // gRPC's epoll descriptor
@@ -107,7 +112,8 @@ struct grpc_loop::state {
   }
 };
 
-grpc_loop::grpc_loop(asio::io_context& io) : state_(std::make_shared<state>(io)) {}
+grpc_loop::grpc_loop(asio::io_context& io, bool hold_writes)
+    : state_(std::make_shared<state>(io, hold_writes)) {}
 
 grpc_loop::~grpc_loop() {
   if (state_->queue != nullptr && !state_->shut.load()) stop();
@@ -144,7 +150,14 @@ void grpc_loop::start(grpc::ServerCompletionQueue& queue) {
   wake();
 }
 
-void grpc_loop::run() { state_->held->run(); }
+void grpc_loop::run() {
+  const auto s = state_;  // the thread's, while it runs
+  if (s->hold_writes) {
+    s->held->run();
+  } else {
+    s->io.run();
+  }
+}
 
 void grpc_loop::wake() {
   auto s = state_;

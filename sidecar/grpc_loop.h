@@ -34,8 +34,9 @@ class loop_tag {
 
 class grpc_loop {
  public:
-  // `io` must outlive the loop; its threads drain the queue.
-  explicit grpc_loop(boost::asio::io_context& io);
+  // `io` must outlive the loop; its threads drain the queue. `hold_writes`:
+  // run() holds gRPC's writes (server.hold_writes).
+  explicit grpc_loop(boost::asio::io_context& io, bool hold_writes = true);
   ~grpc_loop();
 
   // After the server is built: watches gRPC's descriptor and drains `queue`
@@ -45,7 +46,8 @@ class grpc_loop {
 
   // Runs the io_context on the calling thread (as io_context::run() does),
   // holding what gRPC writes until the handlers queued have run
-  // (sidecar/held_writes.h). Every thread that runs `io` should call this.
+  // (sidecar/held_writes.h) unless told not to. Every thread that runs `io`
+  // should call this.
   void run();
 
   // Drains soon, from an io_context thread. Thread-safe. Call after starting

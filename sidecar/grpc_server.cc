@@ -12,6 +12,7 @@
 #include "sidecar/broker_service.h"
 #include "sidecar/grpc_loop.h"
 #include "sidecar/health_service.h"
+#include "sidecar/held_writes.h"
 #include "sidecar/reflection_service.h"
 #include "sidecar/server_tls_files.h"
 #include "sidecar/units.h"
@@ -169,7 +170,7 @@ grpc_server::grpc_server(asio::io_context& io, const config& cfg, metrics& m,
       service_(std::make_unique<broker_service>(targets, m, &unix_peers_, memory)),
       health_(std::make_unique<health_service>()),
       unix_(std::make_unique<unix_listener>(unix_peers_)),
-      loop_(std::make_unique<grpc_loop>(io)),
+      loop_(std::make_unique<grpc_loop>(io, cfg.server.hold_writes)),
       bindings_(std::make_unique<service_bindings>(*service_, *health_, *loop_)) {}
 
 grpc_server::~grpc_server() {
@@ -185,6 +186,11 @@ void grpc_server::run() { loop_->run(); }
 
 void grpc_server::start() {
   grpc::EnableDefaultHealthCheckService(false);
+  if (config_.server.hold_writes && !held_writes::available()) {
+    spdlog::info(
+        "server.hold_writes: libgrpc is not a shared object in this build, so gRPC's "
+        "writes are not held");
+  }
 
   grpc::ServerBuilder builder;
   // Two sidecars must not silently share a port.

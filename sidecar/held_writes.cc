@@ -54,15 +54,15 @@ thread_local brokerside::sidecar::held_writes* holder = nullptr;
 // gRPC's TCP endpoint writes with sendmsg, so a write whose caller lies in
 // libgrpc's code, on a thread in run(), is held; everything else passes.
 extern "C" ssize_t sendmsg(int fd, const struct msghdr* message, int flags) {
-  if (holder != nullptr) {
-    const auto caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-    const auto& grpc = grpc_code();
-    if (caller >= grpc.begin && caller < grpc.end) {
-      flags |= MSG_MORE;
-      holder->held(fd);
-    }
-  }
-  return ::syscall(SYS_sendmsg, fd, message, flags);
+  if (holder == nullptr) return ::syscall(SYS_sendmsg, fd, message, flags);
+  const auto caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  const auto& grpc = grpc_code();
+  if (caller < grpc.begin || caller >= grpc.end) return ::syscall(SYS_sendmsg, fd, message, flags);
+  // Written first, noted after: a release that another thread runs in
+  // between must not find the socket before there is anything to push.
+  const auto sent = ::syscall(SYS_sendmsg, fd, message, flags | MSG_MORE);
+  if (sent > 0) holder->held(fd);
+  return sent;
 }
 
 namespace brokerside::sidecar {

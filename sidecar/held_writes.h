@@ -6,10 +6,11 @@
 // notes: the thread model"; measured in tests/bench/results/).
 //
 // How: this process's `sendmsg` (which libgrpc's calls bind to) adds
-// MSG_MORE to a write that libgrpc's code makes on a thread running
-// run(), notes the socket and posts one release(), which pushes each noted
-// socket out (setting TCP_NODELAY again flushes what MSG_MORE kept). Every
-// other write (Asio's to the brokers; gRPC's own threads') is untouched.
+// MSG_MORE to a write that libgrpc's code makes on a thread running run(),
+// and once it is written notes the socket; the first noted posts one
+// release(), which pushes each noted socket out (setting TCP_NODELAY again
+// flushes what MSG_MORE kept). Every other write (Asio's to the brokers,
+// gRPC's own threads') is untouched. server.hold_writes turns it off.
 #pragma once
 
 #include <memory>

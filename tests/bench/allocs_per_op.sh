@@ -32,7 +32,7 @@ cleanup() {
   rm -rf "$out"
 }
 trap cleanup EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(/usr/bin/python3 "$root/tests/support/free_port.py")
 taskset -c 0 heaptrack -o "$out/trace" "$bin" --listen.grpc="127.0.0.1:$port" --listen.admin= \
   --server.threads=1 --log.level=warn --target cache="$BROKERSIDE_REDIS_URL" >"$out/heaptrack.log" 2>&1 &
 heaptrack_pid=$!

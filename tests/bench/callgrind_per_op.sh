@@ -18,7 +18,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 load="$root/build-bench/tests/bench/bench_load"
 probe="$root/build/sidecar/brokerside"
 redis_url=$(grep '^BROKERSIDE_REDIS_URL=' "${BROKERSIDE_RUN_DIR:-$root/.run/brokers}/brokers.env" | cut -d= -f2)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(/usr/bin/python3 "$root/tests/support/free_port.py")
 out=$(mktemp -d)
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/cg.%p" "$bin" \
   --listen.grpc="127.0.0.1:$port" --listen.admin= --server.threads=1 --log.level=warn \

@@ -35,6 +35,7 @@ TEST(config, empty_document_gives_working_defaults) {
   EXPECT_EQ(c.server.shutdown_grace, milliseconds(10'000));
   EXPECT_EQ(c.server.per_client.in_flight, 10'000u);
   EXPECT_EQ(c.server.per_client.streams, 1'000u);
+  EXPECT_TRUE(c.server.hold_writes);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.log.format, log_format::text);
   EXPECT_TRUE(c.targets.empty());
@@ -55,6 +56,7 @@ server:
   shutdown_grace: 30s
   drain_delay: 2s
   allow_insecure_remote: true
+  hold_writes: false
 log: {level: debug, format: json, access_sample: 0.25}
 tracing: {generate: true}
 readiness:
@@ -106,6 +108,7 @@ targets:
   EXPECT_EQ(c.server.keepalive_timeout, milliseconds(5'000));
   EXPECT_EQ(c.server.shutdown_grace, milliseconds(30'000));
   EXPECT_EQ(c.server.drain_delay, milliseconds(2'000));
+  EXPECT_FALSE(c.server.hold_writes);
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, log_format::json);
   EXPECT_EQ(c.readiness.required_targets, std::vector<std::string>{"cache"});
