@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <cstdint>
 #include <cstring>
+
+#include "protocol/dispatch_turn.h"
 
 namespace {
 
@@ -52,12 +54,13 @@ thread_local brokerside::sidecar::held_writes* holder = nullptr;
 
 // The definition libgrpc's calls bind to (the executable's comes first).
 // gRPC's TCP endpoint writes with sendmsg, so a write whose caller lies in
-// libgrpc's code, on a thread in run(), is held; everything else passes.
+// libgrpc's code, on a thread in run(), may be held; everything else passes.
 extern "C" ssize_t sendmsg(int fd, const struct msghdr* message, int flags) {
   if (holder == nullptr) return ::syscall(SYS_sendmsg, fd, message, flags);
   const auto caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   const auto& grpc = grpc_code();
   if (caller < grpc.begin || caller >= grpc.end) return ::syscall(SYS_sendmsg, fd, message, flags);
+  if (!holder->writing(fd)) return ::syscall(SYS_sendmsg, fd, message, flags);
   // Written first, noted after: a release that another thread runs in
   // between must not find the socket before there is anything to push.
   const auto sent = ::syscall(SYS_sendmsg, fd, message, flags | MSG_MORE);
@@ -79,21 +82,53 @@ void held_writes::run() {
   io_.run();
 }
 
+bool held_writes::writing(int fd) {
+  if (fd < 0) return false;
+  std::lock_guard lock(mutex_);
+  const auto at = static_cast<std::size_t>(fd);
+  if (at >= writes_.size()) {
+    writes_.resize(at + 1, 0);
+    busy_.resize(at + 1, 0);
+  }
+  const bool hold = writes_[at] > 0 || busy_[at] != 0;
+  if (writes_[at] == 0) touched_.push_back(fd);
+  if (writes_[at] < 2) ++writes_[at];
+  schedule_release();
+  return hold;
+}
+
 void held_writes::held(int fd) {
   std::lock_guard lock(mutex_);
   // A run of writes to one socket (one client's responses) notes it once;
   // release() sorts out the rest.
-  if (fds_.empty() || fds_.back() != fd) fds_.push_back(fd);
+  if (held_.empty() || held_.back() != fd) held_.push_back(fd);
+  schedule_release();
+}
+
+void held_writes::schedule_release() {
   if (release_posted_) return;
   release_posted_ = true;
-  boost::asio::post(io_, [self = shared_from_this()] { self->release(); });
+  // At the end of this thread's dispatch turn, if one is open: the
+  // responses finished by one read of a broker's replies leave together,
+  // before the handlers queued behind it run. Else deferred to this
+  // thread's own queue (a post would wake an idle I/O thread to run it),
+  // which runs it after the handler at hand. `this` outlives both: run()
+  // holds the loop's state while the thread runs.
+  if (protocol::dispatch_turn::defer([this] { release(); })) return;
+  boost::asio::defer(io_, [self = shared_from_this()] { self->release(); });
 }
 
 void held_writes::release() {
   thread_local std::vector<int> fds;
   {
     std::lock_guard lock(mutex_);
-    fds.swap(fds_);
+    fds.swap(held_);
+    for (const int fd : touched_) {
+      const auto at = static_cast<std::size_t>(fd);
+      busy_[at] = writes_[at] > 1 ? 1 : 0;
+      writes_[at] = 0;
+    }
+    touched_.clear();
     release_posted_ = false;
   }
   std::sort(fds.begin(), fds.end());

@@ -1,18 +1,24 @@
-// What gRPC writes on the I/O threads is held back and leaves together once
-// the handlers already queued have run: the responses that one read of
-// Redis's replies completes go out in one TCP segment and wake their client
-// once, where gRPC 1.51 gives each response a sendmsg of its own and the
-// kernel a segment, a loopback delivery and a wake-up each (README, "Design
-// notes: the thread model"; measured in tests/bench/results/).
+// What gRPC writes on the I/O threads for one client, when several of its
+// responses are finished together, is held back and leaves together at the
+// end of the turn: the responses that one read of Redis's replies finishes
+// go out in one TCP segment and wake their client once, where gRPC 1.51
+// gives each response a sendmsg of its own and the kernel a segment, a
+// loopback delivery and a wake-up each (README, "Design notes: the thread
+// model"; measured in tests/bench/results/).
 //
-// How: this process's `sendmsg` (which libgrpc's calls bind to) adds
-// MSG_MORE to a write that libgrpc's code makes on a thread running run(),
-// and once it is written notes the socket; the first noted posts one
-// release(), which pushes each noted socket out (setting TCP_NODELAY again
-// flushes what MSG_MORE kept). Every other write (Asio's to the brokers,
-// gRPC's own threads') is untouched. server.hold_writes turns it off.
+// How: this process's `sendmsg` (which libgrpc's calls bind to) asks
+// writing() about each write that libgrpc's code makes on a thread running
+// run(); one to hold gets MSG_MORE and, once written, its socket is noted.
+// The first write of a turn schedules one release(), at the end of the
+// thread's dispatch turn or else of the handler at hand, which pushes each
+// noted socket out (setting TCP_NODELAY again flushes what MSG_MORE kept)
+// and ends the turn. A socket's first write of a turn is held only if its
+// last turn had more than one, so a lone response costs nothing. Every
+// other write (Asio's to the brokers, gRPC's own threads') is untouched.
+// server.hold_writes turns it off.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -33,8 +39,15 @@ class held_writes : public std::enable_shared_from_this<held_writes> {
   // gRPC's writes from this thread held until the next release().
   void run();
 
-  // Pushes out every socket written since the last release. Thread-safe.
+  // Pushes out every socket held since the last release, and ends the turn
+  // the writes since then were counted in. Thread-safe.
   void release();
+
+  // gRPC is about to write on `fd`: whether to hold it. Not its first write
+  // since the last release (a response finished beside another), or the
+  // socket's last turn had more than one: hold. A lone write goes at once,
+  // so a client that has one call in flight pays nothing. Thread-safe.
+  bool writing(int fd);
 
   // A write of gRPC's on `fd` was held: release it soon. Thread-safe.
   void held(int fd);
@@ -44,10 +57,16 @@ class held_writes : public std::enable_shared_from_this<held_writes> {
   static bool available();
 
  private:
+  void schedule_release();  // with mutex_ held
+
   boost::asio::io_context& io_;
+  // Guards everything below.
   std::mutex mutex_;
-  std::vector<int> fds_;         // sockets held since the last release; guarded by mutex_
-  bool release_posted_ = false;  // a release() is queued; guarded by mutex_
+  std::vector<int> held_;             // sockets held since the last release
+  std::vector<int> touched_;          // sockets written since the last release
+  std::vector<std::uint8_t> writes_;  // by descriptor: its writes since then (2: more)
+  std::vector<std::uint8_t> busy_;    // by descriptor: its last turn had more than one
+  bool release_posted_ = false;       // a release() is queued
 };
 
 }  // namespace brokerside::sidecar

@@ -1,7 +1,8 @@
-// held_writes' release on a real loopback TCP connection: what MSG_MORE
-// kept stays unsent until the release, which pushes it out. (Which writes
-// get MSG_MORE — libgrpc's, on a thread in run() — shows end to end in
-// grpc_plumbing's responses_finished_in_one_handler_leave_together.)
+// held_writes on a real loopback TCP connection: what MSG_MORE kept stays
+// unsent until the release, which pushes it out; which writes of a turn
+// are held. (That libgrpc's writes on a thread in run() are the ones asked
+// about shows end to end in grpc_plumbing's
+// responses_finished_in_one_handler_leave_together.)
 #include "sidecar/held_writes.h"
 
 #include <gtest/gtest.h>
@@ -61,6 +62,24 @@ TEST_F(held_writes_test, what_msg_more_kept_leaves_at_the_release) {
   std::string got(100, '\0');
   EXPECT_EQ(asio::read(receiver_, asio::buffer(got)), 100u);
   EXPECT_EQ(got, message);
+}
+
+TEST_F(held_writes_test, a_write_is_held_beside_another_or_after_a_busy_turn) {
+  auto held = std::make_shared<held_writes>(io_);
+  const int a = fd();
+  const int b = receiver_.native_handle();
+  EXPECT_FALSE(held->writing(a));  // a lone write goes at once
+  EXPECT_TRUE(held->writing(a));   // a second in the same turn is held
+  EXPECT_FALSE(held->writing(b));  // another socket's first is its own
+  EXPECT_EQ(io_.poll(), 1u);       // one release ends the turn
+  io_.restart();                   // poll() ran out of work
+  EXPECT_TRUE(held->writing(a));   // a's last turn had two: held from the first
+  EXPECT_FALSE(held->writing(b));  // b's had one
+  EXPECT_EQ(io_.poll(), 1u);
+  io_.restart();
+  EXPECT_FALSE(held->writing(a));  // a's last turn had one again
+  EXPECT_EQ(io_.poll(), 1u);
+  EXPECT_EQ(unsent(), 0u);  // nothing was written, nothing held
 }
 
 TEST_F(held_writes_test, writes_that_are_not_grpcs_pass_untouched_inside_run) {
