@@ -65,7 +65,9 @@ struct grpc_loop::state {
   std::atomic<long> calls{0};                    // call objects alive
 
   // Until TIMEOUT with gRPC's descriptor no longer readable; how many
-  // completions it handled.
+  // completions it handled. What it had gRPC write is held until it ends
+  // (one drain may answer many calls), not until the handlers queued
+  // behind it have run.
   long drain() {
     long handled = 0;
     while (!shut.load(std::memory_order_relaxed)) {
@@ -81,6 +83,7 @@ struct grpc_loop::state {
       pollfd readable{epfd, POLLIN, 0};
       if (::poll(&readable, 1, 0) <= 0) break;
     }
+    held->release_if_pending();
     return handled;
   }
 

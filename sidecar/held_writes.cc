@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/defer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
@@ -84,38 +85,64 @@ void held_writes::run() {
 
 bool held_writes::writing(int fd) {
   if (fd < 0) return false;
-  std::lock_guard lock(mutex_);
-  const auto at = static_cast<std::size_t>(fd);
-  if (at >= writes_.size()) {
-    writes_.resize(at + 1, 0);
-    busy_.resize(at + 1, 0);
+  bool hold = false;
+  {
+    std::lock_guard lock(mutex_);
+    const auto at = static_cast<std::size_t>(fd);
+    if (at >= writes_.size()) {
+      writes_.resize(at + 1, 0);
+      busy_.resize(at + 1, 0);
+    }
+    hold = writes_[at] > 0 || busy_[at] != 0;
+    if (writes_[at] == 0) touched_.push_back(fd);
+    if (writes_[at] < 2) ++writes_[at];
   }
-  const bool hold = writes_[at] > 0 || busy_[at] != 0;
-  if (writes_[at] == 0) touched_.push_back(fd);
-  if (writes_[at] < 2) ++writes_[at];
   schedule_release();
   return hold;
 }
 
 void held_writes::held(int fd) {
-  std::lock_guard lock(mutex_);
-  // A run of writes to one socket (one client's responses) notes it once;
-  // release() sorts out the rest.
-  if (held_.empty() || held_.back() != fd) held_.push_back(fd);
+  {
+    std::lock_guard lock(mutex_);
+    // A run of writes to one socket (one client's responses) notes it once;
+    // release() sorts out the rest.
+    if (held_.empty() || held_.back() != fd) held_.push_back(fd);
+  }
   schedule_release();
 }
 
+// Whether a release this thread scheduled has yet to start. Each thread
+// schedules its own: one pending on another thread may run only when that
+// thread's (perhaps long) handler ends. Reset by the release as it starts,
+// before it takes the lists, so a write noted while it is still set is in
+// them (the release may run on another thread: hence atomic).
+thread_local std::atomic<bool> release_pending{false};
+
 void held_writes::schedule_release() {
-  if (release_posted_) return;
-  release_posted_ = true;
+  if (release_pending.load()) return;
+  auto* pending = &release_pending;
   // At the end of this thread's dispatch turn, if one is open: the
   // responses finished by one read of a broker's replies leave together,
   // before the handlers queued behind it run. Else deferred to this
   // thread's own queue (a post would wake an idle I/O thread to run it),
-  // which runs it after the handler at hand. `this` outlives both: run()
-  // holds the loop's state while the thread runs.
-  if (protocol::dispatch_turn::defer([this] { release(); })) return;
-  boost::asio::defer(io_, [self = shared_from_this()] { self->release(); });
+  // which joins the shared queue's end once the handler at hand returns
+  // (grpc_loop's drain releases at its end itself, see release_if_pending).
+  // Set after it is scheduled (scheduling may throw), which is safe: until
+  // this handler returns, nothing but this thread can run it.
+  if (!protocol::dispatch_turn::defer([self = shared_from_this(), pending] {
+        pending->store(false);
+        self->release();
+      })) {
+    boost::asio::defer(io_, [self = shared_from_this(), pending] {
+      pending->store(false);
+      self->release();
+    });
+  }
+  release_pending.store(true);
+}
+
+void held_writes::release_if_pending() {
+  if (release_pending.exchange(false)) release();
 }
 
 void held_writes::release() {
@@ -129,7 +156,6 @@ void held_writes::release() {
       writes_[at] = 0;
     }
     touched_.clear();
-    release_posted_ = false;
   }
   std::sort(fds.begin(), fds.end());
   fds.erase(std::unique(fds.begin(), fds.end()), fds.end());

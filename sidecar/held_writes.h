@@ -52,12 +52,17 @@ class held_writes : public std::enable_shared_from_this<held_writes> {
   // A write of gRPC's on `fd` was held: release it soon. Thread-safe.
   void held(int fd);
 
+  // If this thread has a release scheduled, releases now (the scheduled one
+  // then finds little or nothing): for the end of a long handler that opens
+  // no dispatch turn, grpc_loop's drain.
+  void release_if_pending();
+
   // Whether this process can tell gRPC's writes (libgrpc is a shared object
   // it found); if not, run() holds nothing.
   static bool available();
 
  private:
-  void schedule_release();  // with mutex_ held
+  void schedule_release();  // this thread's, unless one is pending (mutex_ not held)
 
   boost::asio::io_context& io_;
   // Guards everything below.
@@ -66,7 +71,6 @@ class held_writes : public std::enable_shared_from_this<held_writes> {
   std::vector<int> touched_;          // sockets written since the last release
   std::vector<std::uint8_t> writes_;  // by descriptor: its writes since then (2: more)
   std::vector<std::uint8_t> busy_;    // by descriptor: its last turn had more than one
-  bool release_posted_ = false;       // a release() is queued
 };
 
 }  // namespace brokerside::sidecar

@@ -14,9 +14,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <future>
 #include <string>
 #include <thread>
 
+#include "protocol/dispatch_turn.h"
 #include "tests/support/tcp_info.h"
 
 namespace brokerside::sidecar {
@@ -79,7 +81,31 @@ TEST_F(held_writes_test, a_write_is_held_beside_another_or_after_a_busy_turn) {
   io_.restart();
   EXPECT_FALSE(held->writing(a));  // a's last turn had one again
   EXPECT_EQ(io_.poll(), 1u);
-  EXPECT_EQ(unsent(), 0u);  // nothing was written, nothing held
+}
+
+TEST_F(held_writes_test, a_turn_releases_its_own_writes_while_another_threads_is_open) {
+  auto held = std::make_shared<held_writes>(io_);
+  // Another thread schedules a release at the end of its turn, and keeps
+  // that turn open until this thread's has ended.
+  std::promise<void> scheduled;
+  std::promise<void> checked;
+  std::thread other([&] {
+    protocol::dispatch_turn turn;
+    held->held(receiver_.native_handle());
+    scheduled.set_value();
+    checked.get_future().wait();
+  });
+  scheduled.get_future().wait();
+  {
+    protocol::dispatch_turn turn;
+    const std::string message(100, 'w');
+    ASSERT_EQ(::send(fd(), message.data(), message.size(), MSG_MORE), 100);
+    held->held(fd());
+    EXPECT_EQ(unsent(), 100u);
+  }
+  EXPECT_EQ(unsent(), 0u);  // pushed at the end of this thread's turn
+  checked.set_value();
+  other.join();
 }
 
 TEST_F(held_writes_test, writes_that_are_not_grpcs_pass_untouched_inside_run) {
