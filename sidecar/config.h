@@ -41,9 +41,9 @@ struct server_settings {
   // bearer tokens (warned at every start). False: such a listener stops
   // startup, since whoever reaches it uses every target's credentials.
   bool allow_insecure_remote = false;
-  // Hold what gRPC writes on the I/O threads until the handlers queued have
-  // run, so responses finished together leave in one TCP segment
-  // (sidecar/held_writes.h). False: each leaves as gRPC writes it.
+  // Hold a client's responses that are finished together (gRPC's writes on
+  // an I/O thread in one turn) and push them out at the turn's end, in one
+  // TCP segment (sidecar/held_writes.h). False: each leaves as gRPC writes it.
   bool hold_writes = true;
   // Above this resident memory, new work is refused with RESOURCE_EXHAUSTED
   // (sidecar/memory_guard.h) instead of the kernel's OOM killer ending the

@@ -45,7 +45,7 @@ class grpc_loop {
   void start(grpc::ServerCompletionQueue& queue);
 
   // Runs the io_context on the calling thread (as io_context::run() does),
-  // holding what gRPC writes until the handlers queued have run
+  // holding a client's responses finished together until the turn's end
   // (sidecar/held_writes.h) unless told not to. Every thread that runs `io`
   // should call this.
   void run();

@@ -51,6 +51,13 @@ const code_range& grpc_code() {
 // The held_writes whose run() this thread is in, if any.
 thread_local brokerside::sidecar::held_writes* holder = nullptr;
 
+// Whether a release this thread scheduled has yet to start. Each thread
+// schedules its own: one pending on another thread may run only when that
+// thread's (perhaps long) handler ends. Reset by the release as it starts,
+// before it takes the lists, so a write noted while it is still set is in
+// them (the release may run on another thread: hence atomic).
+thread_local std::atomic<bool> release_pending{false};
+
 }  // namespace
 
 // The definition libgrpc's calls bind to (the executable's comes first).
@@ -110,13 +117,6 @@ void held_writes::held(int fd) {
   }
   schedule_release();
 }
-
-// Whether a release this thread scheduled has yet to start. Each thread
-// schedules its own: one pending on another thread may run only when that
-// thread's (perhaps long) handler ends. Reset by the release as it starts,
-// before it takes the lists, so a write noted while it is still set is in
-// them (the release may run on another thread: hence atomic).
-thread_local std::atomic<bool> release_pending{false};
 
 void held_writes::schedule_release() {
   if (release_pending.load()) return;

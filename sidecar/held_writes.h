@@ -9,13 +9,12 @@
 // How: this process's `sendmsg` (which libgrpc's calls bind to) asks
 // writing() about each write that libgrpc's code makes on a thread running
 // run(); one to hold gets MSG_MORE and, once written, its socket is noted.
-// The first write of a turn schedules one release(), at the end of the
-// thread's dispatch turn or else of the handler at hand, which pushes each
-// noted socket out (setting TCP_NODELAY again flushes what MSG_MORE kept)
-// and ends the turn. A socket's first write of a turn is held only if its
-// last turn had more than one, so a lone response costs nothing. Every
-// other write (Asio's to the brokers, gRPC's own threads') is untouched.
-// server.hold_writes turns it off.
+// A thread's first write of a turn schedules a release() of its own — at
+// the end of its dispatch turn, of grpc_loop's drain, or else once the
+// handler at hand returns — which pushes each noted socket out (setting
+// TCP_NODELAY again flushes what MSG_MORE kept) and ends the turn. A socket's first write of a turn
+// is held only if its last turn had more than one, so a lone response costs nothing. Every other
+// write (Asio's to the brokers, gRPC's own threads') is untouched. server.hold_writes turns it off.
 #pragma once
 
 #include <cstdint>
