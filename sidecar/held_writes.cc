@@ -96,13 +96,11 @@ bool held_writes::writing(int fd) {
   {
     std::lock_guard lock(mutex_);
     const auto at = static_cast<std::size_t>(fd);
-    if (at >= writes_.size()) {
-      writes_.resize(at + 1, 0);
-      busy_.resize(at + 1, 0);
-    }
-    hold = writes_[at] > 0 || busy_[at] != 0;
-    if (writes_[at] == 0) touched_.push_back(fd);
-    if (writes_[at] < 2) ++writes_[at];
+    if (at >= sockets_.size()) sockets_.resize(at + 1);
+    auto& socket = sockets_[at];
+    hold = socket.writes > 0 || socket.busy;
+    if (socket.writes == 0) touched_.push_back(fd);
+    if (socket.writes < 2) ++socket.writes;
   }
   schedule_release();
   return hold;
@@ -129,15 +127,11 @@ void held_writes::schedule_release() {
   // (grpc_loop's drain releases at its end itself, see release_if_pending).
   // Set after it is scheduled (scheduling may throw), which is safe: until
   // this handler returns, nothing but this thread can run it.
-  if (!protocol::dispatch_turn::defer([self = shared_from_this(), pending] {
-        pending->store(false);
-        self->release();
-      })) {
-    boost::asio::defer(io_, [self = shared_from_this(), pending] {
-      pending->store(false);
-      self->release();
-    });
-  }
+  auto release = [self = shared_from_this(), pending] {
+    pending->store(false);
+    self->release();
+  };
+  if (!protocol::dispatch_turn::defer(release)) boost::asio::defer(io_, std::move(release));
   release_pending.store(true);
 }
 
@@ -151,9 +145,9 @@ void held_writes::release() {
     std::lock_guard lock(mutex_);
     fds.swap(held_);
     for (const int fd : touched_) {
-      const auto at = static_cast<std::size_t>(fd);
-      busy_[at] = writes_[at] > 1 ? 1 : 0;
-      writes_[at] = 0;
+      auto& socket = sockets_[static_cast<std::size_t>(fd)];
+      socket.busy = socket.writes > 1;
+      socket.writes = 0;
     }
     touched_.clear();
   }

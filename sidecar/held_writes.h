@@ -66,10 +66,13 @@ class held_writes : public std::enable_shared_from_this<held_writes> {
   boost::asio::io_context& io_;
   // Guards everything below.
   std::mutex mutex_;
-  std::vector<int> held_;             // sockets held since the last release
-  std::vector<int> touched_;          // sockets written since the last release
-  std::vector<std::uint8_t> writes_;  // by descriptor: its writes since then (2: more)
-  std::vector<std::uint8_t> busy_;    // by descriptor: its last turn had more than one
+  std::vector<int> held_;     // sockets held since the last release
+  std::vector<int> touched_;  // sockets written since the last release
+  struct socket_turn {
+    std::uint8_t writes = 0;  // since the last release (2: more)
+    bool busy = false;        // its last turn had more than one
+  };
+  std::vector<socket_turn> sockets_;  // by descriptor
 };
 
 }  // namespace brokerside::sidecar
